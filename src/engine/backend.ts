@@ -1,0 +1,116 @@
+// The compute interface every backend (js, cpu, cuda) implements. Model code calls only these.
+//
+// Conventions, stated once:
+// - Ops are destination-passing and allocate nothing. Op calls only enqueue work; `download()` and `sync()`
+//   are the only calls that wait.
+// - Activation gradients overwrite their destination (`=`); parameter gradients accumulate (`+=`).
+// - Float tensors may be stored as f32, bf16 or f16; compute is float32. Integer tensors (token ids,
+//   targets, masks) are i32. Optimizer state, adapters and gradients are f32.
+// - Dimension letters: B batch, T time, C channels in, OC channels out, N rows (usually B*T),
+//   NH query heads, NKV key/value heads, HD head dim, V vocab.
+// - Linear weights use nn.Linear's layout: (OC, C), so out = inp @ weight^T + bias.
+
+import type { DType } from './dtype.ts';
+import type { Arena, Tensor } from './tensor.ts';
+
+export interface Backend {
+  readonly name: 'js' | 'cpu' | 'cuda';
+
+  // ---- memory ----
+  alloc(shape: readonly number[], dtype: DType, arena: Arena): Tensor;
+  /** Copy host data in. Float32Array is converted to the tensor's dtype; Uint16Array is raw bf16/f16 bits. */
+  upload(t: Tensor, data: Float32Array | Uint16Array | Int32Array): void;
+  /** Copy out as float32 (float tensors) or int32 (i32 tensors). Waits for queued work. */
+  download(t: Tensor): Promise<Float32Array | Int32Array>;
+  /** A tensor aliasing t's memory from element `offset` on (no copy, no allocation). */
+  view(t: Tensor, offset: number, shape: readonly number[]): Tensor;
+  free(t: Tensor): void;
+  freeArena(arena: Arena): void;
+  sync(): Promise<void>;
+
+  // ---- elementwise ----
+  /** t[0..n) = value */
+  fill(t: Tensor, value: number): void;
+  /** dst[0..n) = src[0..n) (dtype conversion allowed) */
+  copy(dst: Tensor, src: Tensor): void;
+  /** out = a + b, n elements (out may alias a) */
+  add(out: Tensor, a: Tensor, b: Tensor): void;
+  /** dst += scale * src */
+  axpy(dst: Tensor, src: Tensor, scale: number): void;
+  /** t *= scale */
+  scale(t: Tensor, s: number): void;
+  /**
+   * Copy `count` time steps per batch row: dst[b, dstT0 + t, :] = src[b, srcT0 + t, :] for t < count,
+   * where dst is (B, Tdst, W) and src is (B, Tsrc, W). Used for KV caches and picking last positions.
+   */
+  copyTime(dst: Tensor, src: Tensor, B: number, W: number, Tdst: number, dstT0: number, Tsrc: number, srcT0: number, count: number): void;
+  /**
+   * Inverted dropout: out = inp * keep / (1 - p), keep[i] = dropoutKeep(seed, i, p) (engine/random.ts),
+   * so the backward is the same call on the gradient with the same seed. out may alias inp.
+   */
+  dropout(out: Tensor, inp: Tensor, p: number, seed: number): void;
+
+  // ---- layers ----
+  /** out (N, C) = table[ids] ; ids (N) i32, table (V, C) */
+  embeddingForward(out: Tensor, ids: Tensor, table: Tensor, N: number, C: number): void;
+  /** dtable[ids[i]] += dout[i] */
+  embeddingBackward(dtable: Tensor, dout: Tensor, ids: Tensor, N: number, C: number): void;
+
+  /** out (N, OC) = inp (N, C) @ weight (OC, C)^T + bias (OC) ; bias may be null */
+  matmulForward(out: Tensor, inp: Tensor, weight: Tensor, bias: Tensor | null, N: number, C: number, OC: number): void;
+  /**
+   * dinp (N, C) = dout @ weight (overwrite; skipped when null),
+   * dweight (OC, C) += dout^T @ inp (skipped when null), dbias (OC) += sum over rows (skipped when null).
+   */
+  matmulBackward(
+    dinp: Tensor | null, dweight: Tensor | null, dbias: Tensor | null,
+    dout: Tensor, inp: Tensor, weight: Tensor, N: number, C: number, OC: number,
+  ): void;
+
+  /** out (N, C) = inp * rstd * weight ; rstd (N) saved for backward */
+  rmsnormForward(out: Tensor, rstd: Tensor, inp: Tensor, weight: Tensor, N: number, C: number, eps: number): void;
+  /** dinp = (overwrite) ; dweight += (skipped when null) */
+  rmsnormBackward(dinp: Tensor, dweight: Tensor | null, dout: Tensor, inp: Tensor, weight: Tensor, rstd: Tensor, N: number, C: number): void;
+
+  /**
+   * Rotary embedding, HF rotate-half layout, in place on x (B, T, H, HD).
+   * cos, sin (T, HD/2) are the per-position tables. `inverse` applies the transpose (the backward).
+   */
+  rope(x: Tensor, cos: Tensor, sin: Tensor, B: number, T: number, H: number, HD: number, inverse: boolean): void;
+
+  /**
+   * Causal attention with GQA and a key-padding mask (B, Tkv) i32 (1 = attend; null = none).
+   * q (B, Tq, NH, HD); k, v (B, Tkv, NKV, HD) of which the first Tk time steps are valid (a KV cache
+   * allocates Tkv >= Tk); query i sits at position Tk - Tq + i and sees keys 0..that position.
+   * out (B, Tq, NH, HD); lse (B, NH, Tq) log-sum-exp saved for backward. Scale 1/sqrt(HD).
+   * A query with no allowed key outputs zeros (lse = -Infinity).
+   */
+  attentionForward(
+    out: Tensor, lse: Tensor, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null,
+    B: number, Tq: number, Tk: number, Tkv: number, NH: number, NKV: number, HD: number,
+  ): void;
+  /** Training shape only (Tq = Tk = Tkv = T). dq, dk, dv overwrite. */
+  attentionBackward(
+    dq: Tensor, dk: Tensor, dv: Tensor, dout: Tensor, out: Tensor, lse: Tensor,
+    q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null,
+    B: number, T: number, NH: number, NKV: number, HD: number,
+  ): void;
+
+  /** out = silu(gate) * up, n elements */
+  swigluForward(out: Tensor, gate: Tensor, up: Tensor, n: number): void;
+  /** dgate, dup overwrite */
+  swigluBackward(dgate: Tensor, dup: Tensor, dout: Tensor, gate: Tensor, up: Tensor, n: number): void;
+
+  /**
+   * Fused softmax cross-entropy over logits (N, V) with targets (N) i32 (-100 = ignored).
+   * losses (N) = -log softmax(logits)[target] (0 where ignored). When dlogits is non-null it is written
+   * (overwrite) with (softmax - onehot) * gradScale for counted rows and 0 for ignored rows; it may alias logits.
+   */
+  crossEntropy(losses: Tensor, dlogits: Tensor | null, logits: Tensor, targets: Tensor, N: number, V: number, gradScale: number): void;
+
+  // ---- optimizer ----
+  /** out[0] = sum of squares of t (f32, 1 element). */
+  sumSquares(out: Tensor, t: Tensor): void;
+  /** torch.optim.AdamW step on param with grad and moments m, v; `step` counts from 1. */
+  adamw(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number): void;
+}
