@@ -1,0 +1,99 @@
+// Flag parsing shared by every command: snake_case and kebab-case spellings are the same flag,
+// `--flag value` and `--flag=value` both work, and an unknown flag is an error that names it.
+// Built on node:util parseArgs; this file only normalises names and converts types.
+
+import { parseArgs } from 'node:util';
+
+export type FlagType = 'string' | 'number' | 'boolean' | 'list';
+
+export interface FlagSpec {
+  type: FlagType;
+  default?: string | number | boolean | string[];
+  help: string;
+}
+
+export type FlagSpecs = Record<string, FlagSpec>; // keys in snake_case
+export type ParsedFlags = Record<string, string | number | boolean | string[] | undefined>;
+
+export class UsageError extends Error {}
+
+const kebab = (name: string) => name.replace(/_/g, '-');
+
+/** Parses argv against specs. Booleans accept `--x`, `--x true|false`, `--no_x`. Lists accept `[a,b]` or `a,b`. */
+export function parseFlags(command: string, argv: string[], specs: FlagSpecs): { flags: ParsedFlags; positionals: string[] } {
+  const normalised: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (!arg.startsWith('--')) {
+      normalised.push(arg);
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    let name = (eq >= 0 ? arg.slice(2, eq) : arg.slice(2)).replace(/-/g, '_');
+    let value: string | undefined = eq >= 0 ? arg.slice(eq + 1) : undefined;
+    if (!(name in specs) && name.startsWith('no_') && specs[name.slice(3)]?.type === 'boolean') {
+      name = name.slice(3);
+      value = 'false';
+    }
+    const spec = specs[name];
+    if (!spec) throw new UsageError(`${command}: unknown flag --${name} (run \`alpaca-lora ${command} --help\` for the list)`);
+    if (spec.type === 'boolean') {
+      const next = argv[i + 1];
+      if (value === undefined && (next === 'true' || next === 'false' || next === 'True' || next === 'False')) {
+        value = next;
+        i++;
+      }
+      normalised.push(`--${kebab(name)}=${(value ?? 'true').toLowerCase()}`);
+    } else {
+      if (value === undefined) {
+        value = argv[++i];
+        if (value === undefined) throw new UsageError(`${command}: flag --${name} needs a value`);
+      }
+      normalised.push(`--${kebab(name)}=${value}`);
+    }
+  }
+  const options: Record<string, { type: 'string' }> = {};
+  for (const name of Object.keys(specs)) options[kebab(name)] = { type: 'string' };
+  const { values, positionals } = parseArgs({ args: normalised, options, allowPositionals: true, strict: true });
+  const flags: ParsedFlags = {};
+  for (const [name, spec] of Object.entries(specs)) {
+    const raw = values[kebab(name)] as string | undefined;
+    flags[name] = raw === undefined ? spec.default : convert(command, name, spec.type, raw);
+  }
+  return { flags, positionals };
+}
+
+function convert(command: string, name: string, type: FlagType, raw: string): string | number | boolean | string[] {
+  switch (type) {
+    case 'string':
+      return raw;
+    case 'number': {
+      const n = Number(raw);
+      if (raw.trim() === '' || !Number.isFinite(n)) throw new UsageError(`${command}: --${name} must be a number, got "${raw}"`);
+      return n;
+    }
+    case 'boolean':
+      if (raw === 'true') return true;
+      if (raw === 'false') return false;
+      throw new UsageError(`${command}: --${name} must be true or false, got "${raw}"`);
+    case 'list':
+      return raw.replace(/^\[|\]$/g, '').split(',').map((s) => s.trim().replace(/^['"]|['"]$/g, '')).filter((s) => s.length > 0);
+  }
+}
+
+/** Help text for a command's flags. */
+export function formatHelp(command: string, summary: string, specs: FlagSpecs): string {
+  const lines = [`alpaca-lora ${command}: ${summary}`, '', 'Flags (snake_case or kebab-case):'];
+  for (const [name, spec] of Object.entries(specs)) {
+    const def = spec.default === undefined ? '' : ` (default: ${JSON.stringify(spec.default)})`;
+    lines.push(`  --${name.padEnd(26)} ${spec.help}${def}`);
+  }
+  return lines.join('\n');
+}
+
+/** A required string flag, or a UsageError naming it. */
+export function required(command: string, flags: ParsedFlags, name: string): string {
+  const v = flags[name];
+  if (typeof v !== 'string' || v === '') throw new UsageError(`${command}: --${name} is required`);
+  return v;
+}
