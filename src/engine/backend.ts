@@ -13,6 +13,9 @@
 import type { DType } from './dtype.ts';
 import type { Arena, Tensor } from './tensor.ts';
 
+/** Label value that is not trained on (PyTorch's CrossEntropyLoss default). */
+export const IGNORE_INDEX = -100;
+
 export interface Backend {
   readonly name: 'js' | 'cpu' | 'cuda';
 

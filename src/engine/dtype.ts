@@ -59,7 +59,7 @@ export function f32ToF16(value: number): number {
 }
 
 /** Widen a bf16 or f16 array to float32. */
-export function halfToF32(bits: Uint16Array, dtype: 'bf16' | 'f16', out = new Float32Array(bits.length)): Float32Array {
+export function halfToF32(bits: Uint16Array, dtype: 'bf16' | 'f16', out: Float32Array = new Float32Array(bits.length)): Float32Array {
   if (dtype === 'bf16') {
     const out32 = new Uint32Array(out.buffer, out.byteOffset, out.length);
     for (let i = 0; i < bits.length; i++) out32[i] = bits[i]! << 16;
@@ -70,7 +70,7 @@ export function halfToF32(bits: Uint16Array, dtype: 'bf16' | 'f16', out = new Fl
 }
 
 /** Narrow a float32 array to bf16 or f16 bits. */
-export function f32ToHalf(values: Float32Array, dtype: 'bf16' | 'f16', out = new Uint16Array(values.length)): Uint16Array {
+export function f32ToHalf(values: Float32Array, dtype: 'bf16' | 'f16', out: Uint16Array = new Uint16Array(values.length)): Uint16Array {
   const convert = dtype === 'bf16' ? f32ToBf16 : f32ToF16;
   for (let i = 0; i < values.length; i++) out[i] = convert(values[i]!);
   return out;

@@ -1,0 +1,69 @@
+// Linear layers for the js backend, nn.Linear layout: weight (OC, C), out = inp @ weight^T + bias.
+// Reference code: straightforward loops with contiguous inner dots, readable before fast.
+
+import type { Tensor } from '../../engine/tensor.ts';
+import { f32, readF32 } from './memory.ts';
+
+const weightScratch = { buf: new Float32Array(0) };
+const biasScratch = { buf: new Float32Array(0) };
+
+// out (N, OC) = inp (N, C) @ weight (OC, C)^T + bias (OC)
+export function matmulForward(out: Tensor, inp: Tensor, weight: Tensor, bias: Tensor | null, N: number, C: number, OC: number): void {
+  const o = f32(out), x = f32(inp);
+  const w = readF32(weight, weightScratch);
+  const b = bias ? readF32(bias, biasScratch) : null;
+  for (let n = 0; n < N; n++) {
+    const xr = n * C;
+    for (let oc = 0; oc < OC; oc++) {
+      const wr = oc * C;
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      let c = 0;
+      for (; c + 3 < C; c += 4) {
+        s0 += x[xr + c]! * w[wr + c]!;
+        s1 += x[xr + c + 1]! * w[wr + c + 1]!;
+        s2 += x[xr + c + 2]! * w[wr + c + 2]!;
+        s3 += x[xr + c + 3]! * w[wr + c + 3]!;
+      }
+      for (; c < C; c++) s0 += x[xr + c]! * w[wr + c]!;
+      o[n * OC + oc] = s0 + s1 + s2 + s3 + (b ? b[oc]! : 0);
+    }
+  }
+}
+
+// dinp (N, C) = dout @ weight ; dweight (OC, C) += dout^T @ inp ; dbias (OC) += column sums of dout
+export function matmulBackward(
+  dinp: Tensor | null, dweight: Tensor | null, dbias: Tensor | null,
+  dout: Tensor, inp: Tensor, weight: Tensor, N: number, C: number, OC: number,
+): void {
+  const g = f32(dout);
+  if (dinp) {
+    const dx = f32(dinp);
+    const w = readF32(weight, weightScratch);
+    dx.fill(0, 0, N * C);
+    for (let n = 0; n < N; n++) {
+      const dxr = n * C;
+      for (let oc = 0; oc < OC; oc++) {
+        const gv = g[n * OC + oc]!;
+        if (gv === 0) continue;
+        const wr = oc * C;
+        for (let c = 0; c < C; c++) dx[dxr + c]! += gv * w[wr + c]!;
+      }
+    }
+  }
+  if (dweight) {
+    const dw = f32(dweight), x = f32(inp);
+    for (let n = 0; n < N; n++) {
+      const xr = n * C;
+      for (let oc = 0; oc < OC; oc++) {
+        const gv = g[n * OC + oc]!;
+        if (gv === 0) continue;
+        const wr = oc * C;
+        for (let c = 0; c < C; c++) dw[wr + c]! += gv * x[xr + c]!;
+      }
+    }
+  }
+  if (dbias) {
+    const db = f32(dbias);
+    for (let n = 0; n < N; n++) for (let oc = 0; oc < OC; oc++) db[oc]! += g[n * OC + oc]!;
+  }
+}

@@ -1,0 +1,67 @@
+// Memory for the js backend: a tensor's handle is a typed array (f32 -> Float32Array, bf16/f16 -> Uint16Array
+// bits, i32 -> Int32Array). Views are subarrays. Not an allocator: arenas are just lists to drop.
+
+import { BYTES_PER_ELEMENT, type DType, f32ToHalf, halfToF32 } from '../../engine/dtype.ts';
+import { numel, shapeString, type Arena, type Tensor } from '../../engine/tensor.ts';
+
+export type JsData = Float32Array | Uint16Array | Int32Array;
+
+interface JsTensor extends Tensor {
+  readonly handle: JsData;
+}
+
+export function makeTensor(shape: readonly number[], dtype: DType, arena: Arena, data?: JsData): Tensor {
+  const size = numel(shape);
+  const handle = data ?? newArray(dtype, size);
+  const t: JsTensor = { shape: [...shape], dtype, arena, size, handle };
+  return t;
+}
+
+function newArray(dtype: DType, n: number): JsData {
+  switch (dtype) {
+    case 'f32':
+      return new Float32Array(n);
+    case 'bf16':
+    case 'f16':
+      return new Uint16Array(n);
+    case 'i32':
+      return new Int32Array(n);
+  }
+}
+
+export function data(t: Tensor): JsData {
+  return t.handle as JsData;
+}
+
+/** The f32 storage of a tensor the op writes to (must be f32). */
+export function f32(t: Tensor): Float32Array {
+  if (t.dtype !== 'f32') throw new Error(`js backend: expected an f32 tensor, got ${t.dtype} ${shapeString(t.shape)}`);
+  return t.handle as Float32Array;
+}
+
+export function i32(t: Tensor): Int32Array {
+  if (t.dtype !== 'i32') throw new Error(`js backend: expected an i32 tensor, got ${t.dtype} ${shapeString(t.shape)}`);
+  return t.handle as Int32Array;
+}
+
+/**
+ * Float32 contents of a tensor to read from: f32 storage directly, half storage widened into `scratch`
+ * (which grows as needed; the returned array is valid until the next call with the same scratch).
+ */
+export function readF32(t: Tensor, scratch: { buf: Float32Array }): Float32Array {
+  if (t.dtype === 'f32') return t.handle as Float32Array;
+  if (t.dtype === 'i32') throw new Error('js backend: expected a float tensor, got i32');
+  if (scratch.buf.length < t.size) scratch.buf = new Float32Array(t.size);
+  return halfToF32(t.handle as Uint16Array, t.dtype, scratch.buf.subarray(0, t.size));
+}
+
+/** Store float32 values into a tensor of any float dtype. */
+export function writeF32(t: Tensor, values: Float32Array): void {
+  if (t.dtype === 'f32') (t.handle as Float32Array).set(values);
+  else if (t.dtype === 'bf16' || t.dtype === 'f16') f32ToHalf(values, t.dtype, t.handle as Uint16Array);
+  else throw new Error('js backend: cannot write floats to an i32 tensor');
+}
+
+export function byteSize(t: Tensor): number {
+  return t.size * BYTES_PER_ELEMENT[t.dtype];
+}

@@ -1,0 +1,67 @@
+// A frozen (or trainable) linear layer with an optional LoRA branch, forward and backward.
+// y = x W^T + b + scaling * (dropout(x) A^T) B^T. The LoRA intermediate t = scaling * dropout(x) A^T (N, r)
+// is kept for the backward; the dropped-out input is recomputed from its seed rather than stored.
+
+import type { Backend } from '../engine/backend.ts';
+import type { Tensor } from '../engine/tensor.ts';
+import type { LoraPair } from './lora.ts';
+
+export interface LinearParams {
+  weight: Tensor; // (OC, C)
+  bias: Tensor | null; // (OC)
+  dWeight: Tensor | null; // set when the base weight is trained (full fine-tuning)
+  dBias: Tensor | null;
+  lora: LoraPair | null;
+}
+
+export interface LoraRuntime {
+  scaling: number;
+  dropout: number; // 0 at evaluation
+  seed: number; // dropout mask seed for this call
+}
+
+/** Buffers a LoRA branch needs per call: t (N, r) saved, xd (N, C) and y (N, OC) scratch. */
+export interface LoraScratch {
+  t: Tensor;
+  xd: Tensor;
+  y: Tensor;
+  dt: Tensor;
+}
+
+export function linearForward(
+  be: Backend, out: Tensor, x: Tensor, p: LinearParams, N: number, C: number, OC: number,
+  lora: LoraRuntime | null, s: LoraScratch | null,
+): void {
+  be.matmulForward(out, x, p.weight, p.bias, N, C, OC);
+  if (!p.lora || !lora || !s) return;
+  const r = p.lora.A.shape[0]!;
+  const xd = lora.dropout > 0 ? s.xd : x;
+  if (lora.dropout > 0) be.dropout(xd, x, lora.dropout, lora.seed);
+  be.matmulForward(s.t, xd, p.lora.A, null, N, C, r);
+  be.scale(s.t, lora.scaling);
+  be.matmulForward(s.y, s.t, p.lora.B, null, N, r, OC);
+  be.axpy(out, s.y, 1);
+}
+
+/**
+ * dx (N, C) = dy W + LoRA's contribution (overwrite); accumulates dA, dB (and dW, db when trained).
+ * `dxScratch` (N, C) receives the LoRA branch's input gradient before it is added to dx.
+ */
+export function linearBackward(
+  be: Backend, dx: Tensor | null, dy: Tensor, x: Tensor, p: LinearParams, N: number, C: number, OC: number,
+  lora: LoraRuntime | null, s: LoraScratch | null,
+): void {
+  be.matmulBackward(dx, p.dWeight, p.dBias, dy, x, p.weight, N, C, OC);
+  if (!p.lora || !lora || !s) return;
+  const r = p.lora.A.shape[0]!;
+  be.matmulBackward(s.dt, p.lora.dB, null, dy, s.t, p.lora.B, N, r, OC);
+  be.scale(s.dt, lora.scaling);
+  const xd = lora.dropout > 0 ? s.xd : x;
+  if (lora.dropout > 0) be.dropout(xd, x, lora.dropout, lora.seed);
+  const dxd = s.xd; // reuse: xd is no longer needed once dA is accumulated below
+  be.matmulBackward(null, p.lora.dA, null, s.dt, xd, p.lora.A, N, C, r);
+  if (!dx) return;
+  be.matmulBackward(dxd, null, null, s.dt, xd, p.lora.A, N, C, r);
+  if (lora.dropout > 0) be.dropout(dxd, dxd, lora.dropout, lora.seed);
+  be.axpy(dx, dxd, 1);
+}

@@ -1,0 +1,145 @@
+// The LLaMA decoder, forward and hand-written backward, op by op on a Backend (the llm.c way).
+// Covers LLaMA 1/2/3, Mistral and Qwen2 math: RMSNorm, rotate-half RoPE, GQA causal attention with key
+// padding, SwiGLU, tied or untied head, cross-entropy with ignore index -100. Loading weights is in load.ts.
+
+import type { Backend } from '../engine/backend.ts';
+import { hash32 } from '../engine/random.ts';
+import type { Tensor } from '../engine/tensor.ts';
+import type { Activations } from './activations.ts';
+import type { LlamaConfig } from './llama-config.ts';
+import { linearBackward, linearForward, type LinearParams, type LoraRuntime, type LoraScratch } from './linear.ts';
+import { PROJECTIONS, type LoraAdapter, type Projection } from './lora.ts';
+
+export interface LayerWeights {
+  inputNorm: Tensor; // (C)
+  postNorm: Tensor; // (C)
+  proj: Record<Projection, LinearParams>;
+}
+
+export interface LlamaWeights {
+  embed: Tensor; // (V, C)
+  layers: LayerWeights[];
+  norm: Tensor; // (C)
+  lmHead: Tensor; // (V, C); the embedding itself when tied
+}
+
+export interface LoraUse {
+  adapter: LoraAdapter;
+  dropout: number; // 0 at evaluation
+  seed: number; // per micro-batch
+}
+
+export interface Model {
+  be: Backend;
+  config: LlamaConfig;
+  weights: LlamaWeights;
+}
+
+function loraRuntime(use: LoraUse | null, layer: number, p: Projection): LoraRuntime | null {
+  if (!use || !use.adapter.layers[layer]?.has(p)) return null;
+  return { scaling: use.adapter.scaling, dropout: use.dropout, seed: hash32(use.seed, layer * PROJECTIONS.length + PROJECTIONS.indexOf(p)) };
+}
+
+function loraScratch(be: Backend, a: Activations, layer: number, p: Projection, C: number, OC: number): LoraScratch | null {
+  const t = a.layers[layer]!.loraT.get(p);
+  if (!t) return null;
+  const r = t.shape[1]!;
+  const s = a.scratch;
+  return { t, xd: be.view(s.loraXd, 0, [a.N, C]), y: be.view(s.loraY, 0, [a.N, OC]), dt: be.view(s.loraDt, 0, [a.N, r]) };
+}
+
+/** Runs the decoder over a.ids / a.mask up to the final norm (a.xnF). */
+export function forward(m: Model, a: Activations, lora: LoraUse | null): void {
+  const { be, config: cfg, weights: w } = m;
+  const { B, T, N } = a;
+  const C = cfg.hiddenSize, F = cfg.intermediateSize, HD = cfg.headDim;
+  const NH = cfg.numHeads, NKV = cfg.numKvHeads, QD = NH * HD, KD = NKV * HD;
+  be.embeddingForward(a.layers[0]!.xIn, a.ids, w.embed, N, C);
+  const lin = (l: number, p: Projection, out: Tensor, x: Tensor, inF: number, outF: number) =>
+    linearForward(be, out, x, w.layers[l]!.proj[p], N, inF, outF, loraRuntime(lora, l, p), loraScratch(be, a, l, p, inF, outF));
+  for (let l = 0; l < cfg.numLayers; l++) {
+    const L = a.layers[l]!, W = w.layers[l]!;
+    be.rmsnormForward(L.xn1, L.rstd1, L.xIn, W.inputNorm, N, C, cfg.rmsNormEps);
+    lin(l, 'q_proj', L.q, L.xn1, C, QD);
+    lin(l, 'k_proj', L.k, L.xn1, C, KD);
+    lin(l, 'v_proj', L.v, L.xn1, C, KD);
+    be.rope(L.q, a.cos, a.sin, B, T, NH, HD, false);
+    be.rope(L.k, a.cos, a.sin, B, T, NKV, HD, false);
+    be.attentionForward(L.att, L.lse, L.q, L.k, L.v, a.mask, B, T, T, T, NH, NKV, HD);
+    lin(l, 'o_proj', L.xMid, L.att, QD, C);
+    be.add(L.xMid, L.xMid, L.xIn);
+    be.rmsnormForward(L.xn2, L.rstd2, L.xMid, W.postNorm, N, C, cfg.rmsNormEps);
+    lin(l, 'gate_proj', L.gate, L.xn2, C, F);
+    lin(l, 'up_proj', L.up, L.xn2, C, F);
+    be.swigluForward(L.h, L.gate, L.up, N * F);
+    const next = l + 1 < cfg.numLayers ? a.layers[l + 1]!.xIn : a.xOut;
+    lin(l, 'down_proj', next, L.h, F, C);
+    be.add(next, next, L.xMid);
+  }
+  be.rmsnormForward(a.xnF, a.rstdF, a.xOut, w.norm, N, C, cfg.rmsNormEps);
+}
+
+/**
+ * The head, chunked over rows so (N, V) logits never exist at once: logits -> cross-entropy against
+ * a.targets -> (when withGrad) dlogits -> d(xnF) in a.scratch.dxn. gradScale multiplies every token's
+ * gradient (1 / counted tokens of the optimizer step). `onLogits(row0, rows, logits)` sees each chunk.
+ * Returns the sum of token losses.
+ */
+export async function head(
+  m: Model, a: Activations, withGrad: boolean, gradScale: number,
+  onLogits?: (row0: number, rows: number, logits: Float32Array) => void,
+): Promise<number> {
+  const { be, config: cfg, weights: w } = m;
+  const C = cfg.hiddenSize, V = cfg.vocabSize;
+  for (let row0 = 0; row0 < a.N; row0 += a.headRows) {
+    const rows = Math.min(a.headRows, a.N - row0);
+    const x = be.view(a.xnF, row0 * C, [rows, C]);
+    const logits = be.view(a.logits, 0, [rows, V]);
+    be.matmulForward(logits, x, w.lmHead, null, rows, C, V);
+    if (onLogits) onLogits(row0, rows, (await be.download(logits)) as Float32Array);
+    const losses = be.view(a.losses, row0, [rows]);
+    const targets = be.view(a.targets, row0, [rows]);
+    be.crossEntropy(losses, withGrad ? logits : null, logits, targets, rows, V, gradScale);
+    if (withGrad) be.matmulBackward(be.view(a.scratch.dxn, row0 * C, [rows, C]), null, null, logits, x, w.lmHead, rows, C, V);
+  }
+  const losses = (await be.download(a.losses)) as Float32Array;
+  let sum = 0;
+  for (const v of losses) sum += v;
+  return sum;
+}
+
+/** Backpropagates from a.scratch.dxn (set by head) to the LoRA (and any trained) parameter gradients. */
+export function backward(m: Model, a: Activations, lora: LoraUse | null): void {
+  const { be, config: cfg, weights: w } = m;
+  const { B, T, N } = a;
+  const C = cfg.hiddenSize, F = cfg.intermediateSize, HD = cfg.headDim;
+  const NH = cfg.numHeads, NKV = cfg.numKvHeads, QD = NH * HD, KD = NKV * HD;
+  const s = a.scratch;
+  const dtmpC = be.view(s.dtmp, 0, [N, C]);
+  const lin = (l: number, p: Projection, dx: Tensor | null, dy: Tensor, x: Tensor, inF: number, outF: number) =>
+    linearBackward(be, dx, dy, x, w.layers[l]!.proj[p], N, inF, outF, loraRuntime(lora, l, p), loraScratch(be, a, l, p, inF, outF));
+  be.rmsnormBackward(s.dres, null, s.dxn, a.xOut, w.norm, a.rstdF, N, C);
+  for (let l = cfg.numLayers - 1; l >= 0; l--) {
+    const L = a.layers[l]!, W = w.layers[l]!;
+    // MLP: dres is the gradient of the layer output = xMid + down(h)
+    lin(l, 'down_proj', s.dh, s.dres, L.h, F, C);
+    be.swigluBackward(s.dgate, s.dup, s.dh, L.gate, L.up, N * F);
+    lin(l, 'gate_proj', s.dxn, s.dgate, L.xn2, C, F);
+    lin(l, 'up_proj', dtmpC, s.dup, L.xn2, C, F);
+    be.axpy(s.dxn, dtmpC, 1);
+    be.rmsnormBackward(dtmpC, null, s.dxn, L.xMid, W.postNorm, L.rstd2, N, C);
+    be.axpy(s.dres, dtmpC, 1);
+    // attention: dres is now the gradient of xMid = xIn + o(att)
+    lin(l, 'o_proj', s.datt, s.dres, L.att, QD, C);
+    be.attentionBackward(s.dq, s.dk, s.dv, s.datt, L.att, L.lse, L.q, L.k, L.v, a.mask, B, T, NH, NKV, HD);
+    be.rope(s.dq, a.cos, a.sin, B, T, NH, HD, true);
+    be.rope(s.dk, a.cos, a.sin, B, T, NKV, HD, true);
+    lin(l, 'q_proj', s.dxn, s.dq, L.xn1, C, QD);
+    lin(l, 'k_proj', dtmpC, s.dk, L.xn1, C, KD);
+    be.axpy(s.dxn, dtmpC, 1);
+    lin(l, 'v_proj', dtmpC, s.dv, L.xn1, C, KD);
+    be.axpy(s.dxn, dtmpC, 1);
+    be.rmsnormBackward(dtmpC, null, s.dxn, L.xIn, W.inputNorm, L.rstd1, N, C);
+    be.axpy(s.dres, dtmpC, 1);
+  }
+}

@@ -1,0 +1,144 @@
+// LoRA adapters: h = W x + scaling * B A dropout(x), with A (r, in) and B (out, r) as PEFT lays them out.
+// Holds the float32 master weights and their gradients on the backend; init, merge and PEFT naming.
+// Not the forward math (see linear.ts) and not file I/O (see formats/peft-adapter.ts).
+
+import type { Backend } from '../engine/backend.ts';
+import { Rng } from '../engine/random.ts';
+import type { Tensor } from '../engine/tensor.ts';
+import type { LlamaConfig } from './llama-config.ts';
+
+export const PROJECTIONS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
+export type Projection = (typeof PROJECTIONS)[number];
+
+export interface LoraSettings {
+  r: number;
+  alpha: number;
+  dropout: number;
+  targets: Projection[];
+  useRslora: boolean;
+}
+
+export interface LoraPair {
+  readonly A: Tensor; // (r, in) f32
+  readonly B: Tensor; // (out, r) f32
+  readonly dA: Tensor; // gradients, accumulated
+  readonly dB: Tensor;
+  readonly inFeatures: number;
+  readonly outFeatures: number;
+}
+
+export interface LoraAdapter {
+  readonly settings: LoraSettings;
+  readonly scaling: number;
+  /** layers[i].get(projection) */
+  readonly layers: ReadonlyArray<ReadonlyMap<Projection, LoraPair>>;
+}
+
+export function loraScaling(s: Pick<LoraSettings, 'r' | 'alpha' | 'useRslora'>): number {
+  return s.useRslora ? s.alpha / Math.sqrt(s.r) : s.alpha / s.r;
+}
+
+/** (in, out) features of a projection under a config. */
+export function projectionShape(config: LlamaConfig, p: Projection): { inFeatures: number; outFeatures: number } {
+  const C = config.hiddenSize, F = config.intermediateSize;
+  const q = config.numHeads * config.headDim, kv = config.numKvHeads * config.headDim;
+  switch (p) {
+    case 'q_proj': return { inFeatures: C, outFeatures: q };
+    case 'k_proj':
+    case 'v_proj': return { inFeatures: C, outFeatures: kv };
+    case 'o_proj': return { inFeatures: q, outFeatures: C };
+    case 'gate_proj':
+    case 'up_proj': return { inFeatures: C, outFeatures: F };
+    case 'down_proj': return { inFeatures: F, outFeatures: C };
+  }
+}
+
+export function isProjection(name: string): name is Projection {
+  return (PROJECTIONS as readonly string[]).includes(name);
+}
+
+/** Allocates A, B and their gradients (zeros) for every target of every layer. */
+export function createLoraAdapter(be: Backend, config: LlamaConfig, settings: LoraSettings): LoraAdapter {
+  const layers: Map<Projection, LoraPair>[] = [];
+  for (let i = 0; i < config.numLayers; i++) {
+    const map = new Map<Projection, LoraPair>();
+    for (const p of settings.targets) {
+      const { inFeatures, outFeatures } = projectionShape(config, p);
+      const pair: LoraPair = {
+        A: be.alloc([settings.r, inFeatures], 'f32', 'adapters'),
+        B: be.alloc([outFeatures, settings.r], 'f32', 'adapters'),
+        dA: be.alloc([settings.r, inFeatures], 'f32', 'grads'),
+        dB: be.alloc([outFeatures, settings.r], 'f32', 'grads'),
+        inFeatures,
+        outFeatures,
+      };
+      for (const t of [pair.A, pair.B, pair.dA, pair.dB]) be.fill(t, 0);
+      map.set(p, pair);
+    }
+    layers.push(map);
+  }
+  return { settings, scaling: loraScaling(settings), layers };
+}
+
+export type LoraInit = 'kaiming' | 'gaussian';
+
+/**
+ * PEFT's default init: A ~ kaiming_uniform(a = sqrt(5)), i.e. U(-1/sqrt(in), 1/sqrt(in)); B = 0.
+ * 'gaussian': A ~ N(0, 1/r) (PEFT's init_lora_weights="gaussian"), B = 0.
+ */
+export function initLoraAdapter(be: Backend, adapter: LoraAdapter, init: LoraInit, seed: number): void {
+  const rng = new Rng(seed);
+  for (const layer of adapter.layers) {
+    for (const pair of layer.values()) {
+      const a = new Float32Array(pair.A.size);
+      if (init === 'kaiming') {
+        const bound = 1 / Math.sqrt(pair.inFeatures);
+        for (let i = 0; i < a.length; i++) a[i] = (rng.next() * 2 - 1) * bound;
+      } else {
+        const std = 1 / adapter.settings.r;
+        for (let i = 0; i < a.length; i++) a[i] = rng.normal() * std;
+      }
+      be.upload(pair.A, a);
+      be.fill(pair.B, 0);
+    }
+  }
+}
+
+/** Every trainable tensor with its gradient, in a fixed order (layer, projection, A then B). */
+export function loraParameters(adapter: LoraAdapter): { name: string; param: Tensor; grad: Tensor }[] {
+  const out: { name: string; param: Tensor; grad: Tensor }[] = [];
+  adapter.layers.forEach((layer, i) => {
+    for (const [p, pair] of layer) {
+      out.push({ name: peftKey(i, p, 'A'), param: pair.A, grad: pair.dA });
+      out.push({ name: peftKey(i, p, 'B'), param: pair.B, grad: pair.dB });
+    }
+  });
+  return out;
+}
+
+/** PEFT's file key, e.g. base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight */
+export function peftKey(layer: number, p: Projection, which: 'A' | 'B'): string {
+  const block = p === 'gate_proj' || p === 'up_proj' || p === 'down_proj' ? 'mlp' : 'self_attn';
+  return `base_model.model.model.layers.${layer}.${block}.${p}.lora_${which}.weight`;
+}
+
+export function zeroLoraGrads(be: Backend, adapter: LoraAdapter): void {
+  for (const layer of adapter.layers) for (const pair of layer.values()) {
+    be.fill(pair.dA, 0);
+    be.fill(pair.dB, 0);
+  }
+}
+
+/** Host-side delta W = scaling * B (out, r) @ A (r, in), as float32 (out, in). */
+export function loraDelta(A: Float32Array, B: Float32Array, r: number, inFeatures: number, outFeatures: number, scaling: number): Float32Array {
+  const delta = new Float32Array(outFeatures * inFeatures);
+  for (let o = 0; o < outFeatures; o++) {
+    for (let k = 0; k < r; k++) {
+      const b = B[o * r + k]! * scaling;
+      if (b === 0) continue;
+      const row = o * inFeatures, arow = k * inFeatures;
+      for (let c = 0; c < inFeatures; c++) delta[row + c]! += b * A[arow + c]!;
+    }
+  }
+  return delta;
+}
