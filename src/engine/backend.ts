@@ -112,7 +112,7 @@ export interface Backend {
   crossEntropy(losses: Tensor, dlogits: Tensor | null, logits: Tensor, targets: Tensor, N: number, V: number, gradScale: number): void;
 
   // ---- optimizer ----
-  /** out[0] = sum of squares of t (f32, 1 element). */
+  /** out[0] += sum of squares of t (out: f32, 1 element). */
   sumSquares(out: Tensor, t: Tensor): void;
   /** torch.optim.AdamW step on param with grad and moments m, v; `step` counts from 1. */
   adamw(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number): void;

@@ -49,12 +49,9 @@ export class AdamW {
  * min(1, maxNorm / (norm + 1e-6)). maxNorm <= 0 only measures.
  */
 export async function clipGradNorm(be: Backend, params: readonly TrainableParam[], maxNorm: number, scratch: Tensor): Promise<number> {
-  let sumSq = 0;
-  for (const { grad } of params) {
-    be.sumSquares(scratch, grad);
-    sumSq += (await be.download(scratch))[0]!;
-  }
-  const norm = Math.sqrt(sumSq);
+  be.fill(scratch, 0);
+  for (const { grad } of params) be.sumSquares(scratch, grad);
+  const norm = Math.sqrt((await be.download(scratch))[0]!);
   if (maxNorm > 0) {
     const coef = Math.min(1, maxNorm / (norm + 1e-6));
     if (coef < 1) for (const { grad } of params) be.scale(grad, coef);

@@ -34,7 +34,7 @@ export function sumSquares(out: Tensor, t: Tensor): void {
   const x = f32(t);
   let s = 0;
   for (let i = 0; i < x.length; i++) s += x[i]! * x[i]!;
-  f32(out)[0] = s;
+  f32(out)[0]! += s;
 }
 
 // torch.optim.AdamW: decoupled decay, then Adam with bias correction (eps added after the sqrt correction).
