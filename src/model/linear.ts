@@ -11,10 +11,10 @@ export interface LinearParams {
   bias: Tensor | null; // (OC)
   dWeight: Tensor | null; // set when the base weight is trained (full fine-tuning)
   dBias: Tensor | null;
-  lora: LoraPair | null;
 }
 
 export interface LoraRuntime {
+  pair: LoraPair;
   scaling: number;
   dropout: number; // 0 at evaluation
   seed: number; // dropout mask seed for this call
@@ -33,13 +33,14 @@ export function linearForward(
   lora: LoraRuntime | null, s: LoraScratch | null,
 ): void {
   be.matmulForward(out, x, p.weight, p.bias, N, C, OC);
-  if (!p.lora || !lora || !s) return;
-  const r = p.lora.A.shape[0]!;
+  if (!lora || !s) return;
+  const { A, B } = lora.pair;
+  const r = A.shape[0]!;
   const xd = lora.dropout > 0 ? s.xd : x;
   if (lora.dropout > 0) be.dropout(xd, x, lora.dropout, lora.seed);
-  be.matmulForward(s.t, xd, p.lora.A, null, N, C, r);
+  be.matmulForward(s.t, xd, A, null, N, C, r);
   be.scale(s.t, lora.scaling);
-  be.matmulForward(s.y, s.t, p.lora.B, null, N, r, OC);
+  be.matmulForward(s.y, s.t, B, null, N, r, OC);
   be.axpy(out, s.y, 1);
 }
 
@@ -52,16 +53,17 @@ export function linearBackward(
   lora: LoraRuntime | null, s: LoraScratch | null,
 ): void {
   be.matmulBackward(dx, p.dWeight, p.dBias, dy, x, p.weight, N, C, OC);
-  if (!p.lora || !lora || !s) return;
-  const r = p.lora.A.shape[0]!;
-  be.matmulBackward(s.dt, p.lora.dB, null, dy, s.t, p.lora.B, N, r, OC);
+  if (!lora || !s) return;
+  const { A, B, dA, dB } = lora.pair;
+  const r = A.shape[0]!;
+  be.matmulBackward(s.dt, dB, null, dy, s.t, B, N, r, OC);
   be.scale(s.dt, lora.scaling);
   const xd = lora.dropout > 0 ? s.xd : x;
   if (lora.dropout > 0) be.dropout(xd, x, lora.dropout, lora.seed);
   const dxd = s.xd; // reuse: xd is no longer needed once dA is accumulated below
-  be.matmulBackward(null, p.lora.dA, null, s.dt, xd, p.lora.A, N, C, r);
+  be.matmulBackward(null, dA, null, s.dt, xd, A, N, C, r);
   if (!dx) return;
-  be.matmulBackward(dxd, null, null, s.dt, xd, p.lora.A, N, C, r);
+  be.matmulBackward(dxd, null, null, s.dt, xd, A, N, C, r);
   if (lora.dropout > 0) be.dropout(dxd, dxd, lora.dropout, lora.seed);
   be.axpy(dx, dxd, 1);
 }

@@ -36,8 +36,9 @@ export interface Model {
 }
 
 function loraRuntime(use: LoraUse | null, layer: number, p: Projection): LoraRuntime | null {
-  if (!use || !use.adapter.layers[layer]?.has(p)) return null;
-  return { scaling: use.adapter.scaling, dropout: use.dropout, seed: hash32(use.seed, layer * PROJECTIONS.length + PROJECTIONS.indexOf(p)) };
+  const pair = use?.adapter.layers[layer]?.get(p);
+  if (!use || !pair) return null;
+  return { pair, scaling: use.adapter.scaling, dropout: use.dropout, seed: hash32(use.seed, layer * PROJECTIONS.length + PROJECTIONS.indexOf(p)) };
 }
 
 function loraScratch(be: Backend, a: Activations, layer: number, p: Projection, C: number, OC: number): LoraScratch | null {

@@ -1,0 +1,68 @@
+// Loading a HF LLaMA folder onto a backend: config.json, then the weights tensor by tensor (each is read,
+// uploaded and dropped, so the host never holds two copies). Weights keep their stored dtype unless
+// `dtype` asks for another.
+
+import type { Backend } from '../engine/backend.ts';
+import type { DType } from '../engine/dtype.ts';
+import type { Tensor } from '../engine/tensor.ts';
+import { openCheckpoint } from '../formats/hf-checkpoint.ts';
+import { toFloat32, type HostTensor } from '../formats/host-tensor.ts';
+import { checkCheckpointWeights } from '../formats/weight-names.ts';
+import { UserError } from '../errors.ts';
+import { loadLlamaConfig, type LlamaConfig } from './llama-config.ts';
+import type { LinearParams } from './linear.ts';
+import type { LayerWeights, LlamaWeights, Model } from './llama.ts';
+import { PROJECTIONS, type Projection } from './lora.ts';
+
+export interface LoadOptions {
+  /** Store every weight in this dtype instead of the checkpoint's own. */
+  dtype?: Exclude<DType, 'i32'>;
+}
+
+const BIAS_OF: Record<Projection, 'q' | 'k' | 'v' | 'o' | 'mlp'> = {
+  q_proj: 'q', k_proj: 'k', v_proj: 'v', o_proj: 'o', gate_proj: 'mlp', up_proj: 'mlp', down_proj: 'mlp',
+};
+const BLOCK_OF: Record<Projection, string> = {
+  q_proj: 'self_attn', k_proj: 'self_attn', v_proj: 'self_attn', o_proj: 'self_attn', gate_proj: 'mlp', up_proj: 'mlp', down_proj: 'mlp',
+};
+
+/** Uploads one host tensor, keeping its float dtype (or converting to `dtype`). */
+export function uploadHostTensor(be: Backend, h: HostTensor, dtype: LoadOptions['dtype'], name: string): Tensor {
+  const stored: Exclude<DType, 'i32'> | null = h.dtype === 'F32' ? 'f32' : h.dtype === 'BF16' ? 'bf16' : h.dtype === 'F16' ? 'f16' : null;
+  if (!stored) throw new UserError(`weight ${name} has dtype ${h.dtype}; expected F32, BF16 or F16`);
+  const target = dtype ?? stored;
+  const t = be.alloc(h.shape, target, 'weights');
+  be.upload(t, target === stored && stored !== 'f32' ? (h.data as Uint16Array) : toFloat32(h));
+  return t;
+}
+
+export async function loadModel(be: Backend, dir: string, options: LoadOptions = {}): Promise<Model> {
+  const config = loadLlamaConfig(dir);
+  const reader = await openCheckpoint(dir);
+  try {
+    checkCheckpointWeights(reader, config, dir);
+    const get = (name: string) => uploadHostTensor(be, reader.read(name), options.dtype, name);
+    const layers: LayerWeights[] = [];
+    for (let l = 0; l < config.numLayers; l++) {
+      const prefix = `model.layers.${l}`;
+      const proj = {} as Record<Projection, LinearParams>;
+      for (const p of PROJECTIONS) {
+        const base = `${prefix}.${BLOCK_OF[p]}.${p}`;
+        proj[p] = { weight: get(`${base}.weight`), bias: config.biases[BIAS_OF[p]] ? get(`${base}.bias`) : null, dWeight: null, dBias: null };
+      }
+      layers.push({ inputNorm: get(`${prefix}.input_layernorm.weight`), postNorm: get(`${prefix}.post_attention_layernorm.weight`), proj });
+    }
+    const embed = get('model.embed_tokens.weight');
+    const weights: LlamaWeights = {
+      embed,
+      layers,
+      norm: get('model.norm.weight'),
+      lmHead: config.tieWordEmbeddings ? embed : get('lm_head.weight'),
+    };
+    return { be, config, weights };
+  } finally {
+    reader.close();
+  }
+}
+
+export type { LlamaConfig };

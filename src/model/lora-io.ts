@@ -1,0 +1,53 @@
+// Moving LoRA weights between the backend and PEFT's tensor naming: build an adapter from a PEFT
+// adapter's tensors, and collect an adapter's tensors for writing. File I/O is formats/peft-adapter.ts.
+
+import type { Backend } from '../engine/backend.ts';
+import { UserError } from '../errors.ts';
+import { toFloat32, type HostTensor } from '../formats/host-tensor.ts';
+import type { LlamaConfig } from './llama-config.ts';
+import { createLoraAdapter, isProjection, peftKey, type LoraAdapter, type LoraSettings, type Projection } from './lora.ts';
+
+/** The projections a PEFT target_modules list names (e.g. ["q_proj", "v_proj"]); others are an error. */
+export function parseTargets(targetModules: readonly string[], source: string): Projection[] {
+  const out: Projection[] = [];
+  for (const name of targetModules) {
+    const short = name.split('.').pop()!;
+    if (!isProjection(short)) throw new UserError(`${source}: LoRA target "${name}" is not one of q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj`);
+    if (!out.includes(short)) out.push(short);
+  }
+  return out;
+}
+
+/** Allocates an adapter with `settings` and uploads A and B from PEFT-named tensors (all must be present). */
+export function adapterFromTensors(
+  be: Backend, config: LlamaConfig, settings: LoraSettings, tensors: ReadonlyMap<string, HostTensor>, source: string,
+): LoraAdapter {
+  const adapter = createLoraAdapter(be, config, settings);
+  adapter.layers.forEach((layer, l) => {
+    for (const [p, pair] of layer) {
+      for (const which of ['A', 'B'] as const) {
+        const key = peftKey(l, p, which);
+        const h = tensors.get(key);
+        if (!h) throw new UserError(`${source}: missing LoRA tensor ${key}`);
+        const dst = which === 'A' ? pair.A : pair.B;
+        if (h.shape.join(',') !== dst.shape.join(',')) {
+          throw new UserError(`${source}: ${key} has shape [${h.shape}] but the base model needs [${dst.shape}]`);
+        }
+        be.upload(dst, toFloat32(h));
+      }
+    }
+  });
+  return adapter;
+}
+
+/** The adapter's A and B as float32 host tensors under PEFT's file keys. */
+export async function adapterToTensors(be: Backend, adapter: LoraAdapter): Promise<Map<string, HostTensor>> {
+  const out = new Map<string, HostTensor>();
+  for (let l = 0; l < adapter.layers.length; l++) {
+    for (const [p, pair] of adapter.layers[l]!) {
+      out.set(peftKey(l, p, 'A'), { dtype: 'F32', shape: [...pair.A.shape], data: (await be.download(pair.A)) as Float32Array });
+      out.set(peftKey(l, p, 'B'), { dtype: 'F32', shape: [...pair.B.shape], data: (await be.download(pair.B)) as Float32Array });
+    }
+  }
+  return out;
+}

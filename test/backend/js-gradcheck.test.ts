@@ -1,0 +1,130 @@
+// Finite-difference checks of every backward op of the js backend: for a random projection R,
+// L = sum(R * forward(x)); the analytic dL/dx from the backward op must match central differences.
+// Float32 storage limits the precision of the differences, hence the 2e-2 relative tolerance.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { JsBackend } from '../../src/backends/js/index.ts';
+import { Rng } from '../../src/engine/random.ts';
+import type { Tensor } from '../../src/engine/tensor.ts';
+
+const be = new JsBackend();
+const rng = new Rng(1234);
+
+function randn(shape: number[], scale = 1): Tensor {
+  const t = be.alloc(shape, 'f32', 'scratch');
+  const v = new Float32Array(t.size);
+  for (let i = 0; i < v.length; i++) v[i] = rng.normal() * scale;
+  be.upload(t, v);
+  return t;
+}
+
+function raw(t: Tensor): Float32Array {
+  return t.handle as Float32Array;
+}
+
+/** Checks analytic gradients `grad` of L(x) at a sample of x's elements. */
+function check(name: string, x: Tensor, grad: Float32Array, loss: () => number, samples = 12): void {
+  const h = 1e-2;
+  const data = raw(x);
+  for (let s = 0; s < samples; s++) {
+    const i = rng.int(data.length);
+    const orig = data[i]!;
+    data[i] = orig + h;
+    const up = loss();
+    data[i] = orig - h;
+    const down = loss();
+    data[i] = orig;
+    const numeric = (up - down) / (2 * h);
+    const tol = 2e-2 * Math.max(1, Math.abs(numeric));
+    assert.ok(Math.abs(numeric - grad[i]!) <= tol, `${name}[${i}]: numeric ${numeric} vs analytic ${grad[i]}`);
+  }
+}
+
+function dotWith(r: Tensor, out: Tensor): number {
+  let s = 0;
+  const a = raw(r), b = raw(out);
+  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
+  return s;
+}
+
+test('matmul backward: input, weight and bias gradients', () => {
+  const N = 5, C = 7, OC = 3;
+  const x = randn([N, C]), w = randn([OC, C]), b = randn([OC]), out = be.alloc([N, OC], 'f32', 'scratch');
+  const R = randn([N, OC]);
+  const loss = () => (be.matmulForward(out, x, w, b, N, C, OC), dotWith(R, out));
+  const dx = be.alloc([N, C], 'f32', 'scratch'), dw = randn([OC, C]), db = randn([OC]);
+  const dw0 = raw(dw).slice(), db0 = raw(db).slice();
+  be.matmulBackward(dx, dw, db, R, x, w, N, C, OC);
+  check('dx', x, raw(dx), loss);
+  check('dw', w, raw(dw).map((v, i) => v - dw0[i]!), loss);
+  check('db', b, raw(db).map((v, i) => v - db0[i]!), loss, 3);
+});
+
+test('rmsnorm backward', () => {
+  const N = 4, C = 9;
+  const x = randn([N, C]), w = randn([C]), out = be.alloc([N, C], 'f32', 'scratch'), rstd = be.alloc([N], 'f32', 'scratch');
+  const R = randn([N, C]);
+  const loss = () => (be.rmsnormForward(out, rstd, x, w, N, C, 1e-5), dotWith(R, out));
+  loss();
+  const dx = be.alloc([N, C], 'f32', 'scratch'), dw = be.alloc([C], 'f32', 'scratch');
+  be.fill(dw, 0);
+  be.rmsnormBackward(dx, dw, R, x, w, rstd, N, C);
+  check('dx', x, raw(dx), loss);
+  check('dw', w, raw(dw), loss, 5);
+});
+
+test('rope inverse is the transpose of rope', () => {
+  const B = 2, T = 3, H = 2, HD = 6;
+  const cos = randn([T, HD / 2]), sin = randn([T, HD / 2]);
+  const x = randn([B, T, H, HD]), y = randn([B, T, H, HD]);
+  const rx = be.alloc(x.shape, 'f32', 'scratch');
+  be.copy(rx, x);
+  be.rope(rx, cos, sin, B, T, H, HD, false);
+  const ry = be.alloc(y.shape, 'f32', 'scratch');
+  be.copy(ry, y);
+  be.rope(ry, cos, sin, B, T, H, HD, true);
+  assert.ok(Math.abs(dotWith(rx, y) - dotWith(x, ry)) < 1e-4);
+});
+
+test('attention backward with GQA and a padding mask', () => {
+  const B = 2, T = 5, NH = 4, NKV = 2, HD = 3;
+  const q = randn([B, T, NH, HD]), k = randn([B, T, NKV, HD]), v = randn([B, T, NKV, HD]);
+  const mask = be.alloc([B, T], 'i32', 'scratch');
+  be.upload(mask, Int32Array.from([1, 1, 1, 1, 1, 0, 0, 1, 1, 1]));
+  const out = be.alloc([B, T, NH, HD], 'f32', 'scratch'), lse = be.alloc([B, NH, T], 'f32', 'scratch');
+  const R = randn([B, T, NH, HD]);
+  // rows with no visible key output zeros, so they do not contribute
+  const loss = () => (be.attentionForward(out, lse, q, k, v, mask, B, T, T, T, NH, NKV, HD), dotWith(R, out));
+  loss();
+  const dq = be.alloc(q.shape, 'f32', 'scratch'), dk = be.alloc(k.shape, 'f32', 'scratch'), dv = be.alloc(v.shape, 'f32', 'scratch');
+  be.attentionBackward(dq, dk, dv, R, out, lse, q, k, v, mask, B, T, NH, NKV, HD);
+  check('dq', q, raw(dq), loss, 20);
+  check('dk', k, raw(dk), loss, 20);
+  check('dv', v, raw(dv), loss, 20);
+});
+
+test('swiglu backward', () => {
+  const n = 11;
+  const g = randn([n]), u = randn([n]), out = be.alloc([n], 'f32', 'scratch'), R = randn([n]);
+  const loss = () => (be.swigluForward(out, g, u, n), dotWith(R, out));
+  const dg = be.alloc([n], 'f32', 'scratch'), du = be.alloc([n], 'f32', 'scratch');
+  be.swigluBackward(dg, du, R, g, u, n);
+  check('dgate', g, raw(dg), loss);
+  check('dup', u, raw(du), loss);
+});
+
+test('cross-entropy gradient, with ignored rows', () => {
+  const N = 4, V = 6;
+  const logits = randn([N, V]), targets = be.alloc([N], 'i32', 'scratch'), losses = be.alloc([N], 'f32', 'scratch');
+  be.upload(targets, Int32Array.from([2, -100, 5, 0]));
+  const total = () => {
+    be.crossEntropy(losses, null, logits, targets, N, V, 1);
+    return raw(losses).reduce((a, b) => a + b, 0);
+  };
+  total();
+  assert.equal(raw(losses)[1], 0);
+  const dl = be.alloc([N, V], 'f32', 'scratch');
+  be.crossEntropy(losses, dl, logits, targets, N, V, 1);
+  check('dlogits', logits, raw(dl), total, 16);
+});
