@@ -1,0 +1,42 @@
+// Picks the compute backend for a command: --backend js|cpu|cuda|auto. `auto` takes cuda, then cpu,
+// then js, whichever is available; the choice is printed as the first line of every command.
+
+import type { Backend } from '../engine/backend.ts';
+import { UserError } from '../errors.ts';
+import { JsBackend } from './js/index.ts';
+
+export type BackendName = 'js' | 'cpu' | 'cuda' | 'auto';
+
+export const BACKEND_NAMES: readonly BackendName[] = ['js', 'cpu', 'cuda', 'auto'];
+
+interface NativeLoader {
+  name: 'cpu' | 'cuda';
+  load(): Backend | { unavailable: string };
+}
+
+const nativeLoaders: NativeLoader[] = [];
+
+/** Registers a native backend loader (called by backends/native modules). */
+export function registerNativeBackend(loader: NativeLoader): void {
+  nativeLoaders.push(loader);
+}
+
+export function selectBackend(requested: string, log: (line: string) => void = (l) => console.error(l)): Backend {
+  if (!BACKEND_NAMES.includes(requested as BackendName)) {
+    throw new UserError(`--backend ${requested} is not one of ${BACKEND_NAMES.join(', ')}`);
+  }
+  const reasons: string[] = [];
+  for (const name of ['cuda', 'cpu'] as const) {
+    if (requested !== 'auto' && requested !== name) continue;
+    const loader = nativeLoaders.find((l) => l.name === name);
+    const result = loader ? loader.load() : { unavailable: 'not built in this version' };
+    if (!('unavailable' in result)) {
+      log(`backend: ${name}`);
+      return result;
+    }
+    if (requested === name) throw new UserError(`--backend ${name} is not available: ${result.unavailable}; use --backend js or auto`);
+    reasons.push(`${name}: ${result.unavailable}`);
+  }
+  log(`backend: js${reasons.length ? ` (${reasons.join('; ')})` : ''}`);
+  return new JsBackend();
+}
