@@ -4,7 +4,7 @@
 
 import { IGNORE_INDEX } from '../engine/backend.ts';
 import type { Activations } from './activations.ts';
-import { ropeTables } from './llama-config.ts';
+import { ropeTables } from './rope.ts';
 import type { Model } from './llama.ts';
 
 export interface TokenBatch {
