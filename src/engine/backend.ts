@@ -86,7 +86,9 @@ export interface Backend {
    * q (B, Tq, NH, HD); k, v (B, Tkv, NKV, HD) of which the first Tk time steps are valid (a KV cache
    * allocates Tkv >= Tk); query i sits at position Tk - Tq + i and sees keys 0..that position.
    * out (B, Tq, NH, HD); lse (B, NH, Tq) log-sum-exp saved for backward. Scale 1/sqrt(HD).
-   * A query with no allowed key outputs zeros (lse = -Infinity).
+   * A query with no allowed key (a left-padding row) attends uniformly to all Tk keys, as HF's eager
+   * attention does when its additive mask swamps every score; lse is then NaN, and the backward treats the
+   * row as softmax over all Tk keys with uniform probabilities (the gradient HF computes for it).
    */
   attentionForward(
     out: Tensor, lse: Tensor, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null,

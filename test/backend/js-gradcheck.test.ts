@@ -91,10 +91,9 @@ test('attention backward with GQA and a padding mask', () => {
   const B = 2, T = 5, NH = 4, NKV = 2, HD = 3;
   const q = randn([B, T, NH, HD]), k = randn([B, T, NKV, HD]), v = randn([B, T, NKV, HD]);
   const mask = be.alloc([B, T], 'i32', 'scratch');
-  be.upload(mask, Int32Array.from([1, 1, 1, 1, 1, 0, 0, 1, 1, 1]));
+  be.upload(mask, Int32Array.from([1, 1, 1, 1, 1, 1, 0, 0, 1, 0])); // every query sees at least key 0
   const out = be.alloc([B, T, NH, HD], 'f32', 'scratch'), lse = be.alloc([B, NH, T], 'f32', 'scratch');
   const R = randn([B, T, NH, HD]);
-  // rows with no visible key output zeros, so they do not contribute
   const loss = () => (be.attentionForward(out, lse, q, k, v, mask, B, T, T, T, NH, NKV, HD), dotWith(R, out));
   loss();
   const dq = be.alloc(q.shape, 'f32', 'scratch'), dk = be.alloc(k.shape, 'f32', 'scratch'), dv = be.alloc(v.shape, 'f32', 'scratch');
@@ -127,4 +126,22 @@ test('cross-entropy gradient, with ignored rows', () => {
   const dl = be.alloc([N, V], 'f32', 'scratch');
   be.crossEntropy(losses, dl, logits, targets, N, V, 1);
   check('dlogits', logits, raw(dl), total, 16);
+});
+
+test('a query with no visible key (left padding) averages all values, as HF eager attention does', () => {
+  const B = 1, T = 4, NH = 1, HD = 2;
+  const q = randn([B, T, NH, HD]), k = randn([B, T, NH, HD]), v = randn([B, T, NH, HD]);
+  const mask = be.alloc([B, T], 'i32', 'scratch');
+  be.upload(mask, Int32Array.from([0, 0, 1, 1]));
+  const out = be.alloc([B, T, NH, HD], 'f32', 'scratch'), lse = be.alloc([B, NH, T], 'f32', 'scratch');
+  be.attentionForward(out, lse, q, k, v, mask, B, T, T, T, NH, NH, HD);
+  const vv = raw(v), o = raw(out);
+  for (const row of [0, 1]) {
+    for (let d = 0; d < HD; d++) {
+      const mean = (vv[d]! + vv[2 + d]! + vv[4 + d]! + vv[6 + d]!) / 4;
+      assert.ok(Math.abs(o[row * HD + d]! - mean) < 1e-6);
+    }
+    assert.ok(Number.isNaN(raw(lse)[row]));
+  }
+  assert.ok(Math.abs(o[4]! - vv[4]!) < 1e-6, 'row 2 sees only key 2');
 });

@@ -1,5 +1,6 @@
 // Causal multi-head attention with GQA and key padding for the js backend: the textbook algorithm,
 // scores materialised one query row at a time. Layouts: q (B, Tq, NH, HD), k/v (B, Tkv, NKV, HD).
+// A query with no allowed key is HF eager's fully masked row: uniform over all Tk keys (lse = NaN).
 
 import type { Tensor } from '../../engine/tensor.ts';
 import { f32, i32 } from './memory.ts';
@@ -19,7 +20,7 @@ export function attentionForward(
   const m = mask ? i32(mask) : null;
   const group = NH / NKV;
   const scale = 1 / Math.sqrt(HD);
-  const s = scores(Tk);
+  const p = scores(Tk);
   for (let b = 0; b < B; b++) {
     for (let h = 0; h < NH; h++) {
       const kh = Math.floor(h / group);
@@ -29,34 +30,35 @@ export function attentionForward(
         let max = -Infinity;
         for (let j = 0; j <= pos; j++) {
           if (m && m[b * Tkv + j] === 0) {
-            s[j] = -Infinity;
+            p[j] = -Infinity;
             continue;
           }
           const ko = ((b * Tkv + j) * NKV + kh) * HD;
           let dot = 0;
           for (let d = 0; d < HD; d++) dot += Q[qo + d]! * K[ko + d]!;
-          s[j] = dot * scale;
-          if (s[j]! > max) max = s[j]!;
+          p[j] = dot * scale;
+          if (p[j]! > max) max = p[j]!;
         }
-        const oo = qo;
-        o.fill(0, oo, oo + HD);
+        let last = pos;
         if (max === -Infinity) {
-          L[(b * NH + h) * Tq + i] = -Infinity;
-          continue;
+          last = Tk - 1;
+          p.fill(1 / Tk, 0, Tk);
+          L[(b * NH + h) * Tq + i] = NaN;
+        } else {
+          let sum = 0;
+          for (let j = 0; j <= pos; j++) {
+            p[j] = p[j] === -Infinity ? 0 : Math.exp(p[j]! - max);
+            sum += p[j]!;
+          }
+          for (let j = 0; j <= pos; j++) p[j]! /= sum;
+          L[(b * NH + h) * Tq + i] = max + Math.log(sum);
         }
-        let sum = 0;
-        for (let j = 0; j <= pos; j++) {
-          const p = s[j] === -Infinity ? 0 : Math.exp(s[j]! - max);
-          s[j] = p;
-          sum += p;
-        }
-        for (let j = 0; j <= pos; j++) {
-          const p = s[j]! / sum;
-          if (p === 0) continue;
+        o.fill(0, qo, qo + HD);
+        for (let j = 0; j <= last; j++) {
+          if (p[j] === 0) continue;
           const vo = ((b * Tkv + j) * NKV + kh) * HD;
-          for (let d = 0; d < HD; d++) o[oo + d]! += p * Vv[vo + d]!;
+          for (let d = 0; d < HD; d++) o[qo + d]! += p[j]! * Vv[vo + d]!;
         }
-        L[(b * NH + h) * Tq + i] = max + Math.log(sum);
       }
     }
   }
@@ -82,19 +84,20 @@ export function attentionBackward(
       const kh = Math.floor(h / group);
       for (let i = 0; i < T; i++) {
         const lsei = L[(b * NH + h) * T + i]!;
-        if (lsei === -Infinity) continue;
+        const uniform = Number.isNaN(lsei);
         const qo = ((b * T + i) * NH + h) * HD;
         let rowDot = 0;
         for (let d = 0; d < HD; d++) rowDot += dO[qo + d]! * O[qo + d]!;
-        for (let j = 0; j <= i; j++) {
-          if (m && m[b * T + j] === 0) continue;
+        const last = uniform ? T - 1 : i;
+        for (let j = 0; j <= last; j++) {
+          if (!uniform && m && m[b * T + j] === 0) continue;
           const ko = ((b * T + j) * NKV + kh) * HD;
           let sc = 0, dp = 0;
           for (let d = 0; d < HD; d++) {
             sc += Q[qo + d]! * K[ko + d]!;
             dp += dO[qo + d]! * Vv[ko + d]!;
           }
-          const p = Math.exp(sc * scale - lsei);
+          const p = uniform ? 1 / T : Math.exp(sc * scale - lsei);
           const ds = p * (dp - rowDot) * scale;
           for (let d = 0; d < HD; d++) {
             dV[ko + d]! += p * dO[qo + d]!;
