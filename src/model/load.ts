@@ -7,24 +7,16 @@ import type { DType } from '../engine/dtype.ts';
 import type { Tensor } from '../engine/tensor.ts';
 import { openCheckpoint } from '../formats/hf-checkpoint.ts';
 import { toFloat32, type HostTensor } from '../formats/host-tensor.ts';
-import { checkCheckpointWeights } from '../formats/weight-names.ts';
+import { checkCheckpointWeights, PROJECTION_INFO, PROJECTIONS, type Projection } from '../formats/weight-names.ts';
 import { UserError } from '../errors.ts';
 import { loadLlamaConfig, type LlamaConfig } from './llama-config.ts';
 import type { LinearParams } from './linear.ts';
 import type { LayerWeights, LlamaWeights, Model } from './llama.ts';
-import { PROJECTIONS, type Projection } from './lora.ts';
 
 export interface LoadOptions {
   /** Store every weight in this dtype instead of the checkpoint's own. */
   dtype?: Exclude<DType, 'i32'>;
 }
-
-const BIAS_OF: Record<Projection, 'q' | 'k' | 'v' | 'o' | 'mlp'> = {
-  q_proj: 'q', k_proj: 'k', v_proj: 'v', o_proj: 'o', gate_proj: 'mlp', up_proj: 'mlp', down_proj: 'mlp',
-};
-const BLOCK_OF: Record<Projection, string> = {
-  q_proj: 'self_attn', k_proj: 'self_attn', v_proj: 'self_attn', o_proj: 'self_attn', gate_proj: 'mlp', up_proj: 'mlp', down_proj: 'mlp',
-};
 
 /** Uploads one host tensor, keeping its float dtype (or converting to `dtype`). */
 export function uploadHostTensor(be: Backend, h: HostTensor, dtype: LoadOptions['dtype'], name: string): Tensor {
@@ -47,8 +39,8 @@ export async function loadModel(be: Backend, dir: string, options: LoadOptions =
       const prefix = `model.layers.${l}`;
       const proj = {} as Record<Projection, LinearParams>;
       for (const p of PROJECTIONS) {
-        const base = `${prefix}.${BLOCK_OF[p]}.${p}`;
-        proj[p] = { weight: get(`${base}.weight`), bias: config.biases[BIAS_OF[p]] ? get(`${base}.bias`) : null, dWeight: null, dBias: null };
+        const base = `${prefix}.${PROJECTION_INFO[p].block}.${p}`;
+        proj[p] = { weight: get(`${base}.weight`), bias: config.biases[PROJECTION_INFO[p].bias] ? get(`${base}.bias`) : null, dWeight: null, dBias: null };
       }
       layers.push({ inputNorm: get(`${prefix}.input_layernorm.weight`), postNorm: get(`${prefix}.post_attention_layernorm.weight`), proj });
     }

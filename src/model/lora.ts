@@ -5,10 +5,10 @@
 import type { Backend } from '../engine/backend.ts';
 import { Rng } from '../engine/random.ts';
 import type { Tensor } from '../engine/tensor.ts';
+import { peftKey, projectionFeatures, PROJECTIONS, type Projection } from '../formats/weight-names.ts';
 import type { LlamaConfig } from './llama-config.ts';
 
-export const PROJECTIONS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
-export type Projection = (typeof PROJECTIONS)[number];
+export { peftKey, PROJECTIONS, type Projection };
 
 export interface LoraSettings {
   r: number;
@@ -38,21 +38,6 @@ export function loraScaling(s: Pick<LoraSettings, 'r' | 'alpha' | 'useRslora'>):
   return s.useRslora ? s.alpha / Math.sqrt(s.r) : s.alpha / s.r;
 }
 
-/** (in, out) features of a projection under a config. */
-export function projectionShape(config: LlamaConfig, p: Projection): { inFeatures: number; outFeatures: number } {
-  const C = config.hiddenSize, F = config.intermediateSize;
-  const q = config.numHeads * config.headDim, kv = config.numKvHeads * config.headDim;
-  switch (p) {
-    case 'q_proj': return { inFeatures: C, outFeatures: q };
-    case 'k_proj':
-    case 'v_proj': return { inFeatures: C, outFeatures: kv };
-    case 'o_proj': return { inFeatures: q, outFeatures: C };
-    case 'gate_proj':
-    case 'up_proj': return { inFeatures: C, outFeatures: F };
-    case 'down_proj': return { inFeatures: F, outFeatures: C };
-  }
-}
-
 export function isProjection(name: string): name is Projection {
   return (PROJECTIONS as readonly string[]).includes(name);
 }
@@ -63,7 +48,7 @@ export function createLoraAdapter(be: Backend, config: LlamaConfig, settings: Lo
   for (let i = 0; i < config.numLayers; i++) {
     const map = new Map<Projection, LoraPair>();
     for (const p of settings.targets) {
-      const { inFeatures, outFeatures } = projectionShape(config, p);
+      const { inFeatures, outFeatures } = projectionFeatures(config, p);
       const pair: LoraPair = {
         A: be.alloc([settings.r, inFeatures], 'f32', 'adapters'),
         B: be.alloc([outFeatures, settings.r], 'f32', 'adapters'),
@@ -114,12 +99,6 @@ export function loraParameters(adapter: LoraAdapter): { name: string; param: Ten
     }
   });
   return out;
-}
-
-/** PEFT's file key, e.g. base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight */
-export function peftKey(layer: number, p: Projection, which: 'A' | 'B'): string {
-  const block = p === 'gate_proj' || p === 'up_proj' || p === 'down_proj' ? 'mlp' : 'self_attn';
-  return `base_model.model.model.layers.${layer}.${block}.${p}.lora_${which}.weight`;
 }
 
 export function zeroLoraGrads(be: Backend, adapter: LoraAdapter): void {
