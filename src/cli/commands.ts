@@ -1,5 +1,10 @@
 // The list of commands `alpaca-lora` knows. Each lives in its own file in this folder.
 
 import type { Command } from './command.ts';
+import { inspectDataCommand } from './inspect-data.ts';
+import { tokenizeCommand } from './tokenize.ts';
 
-export const commands: Command[] = [];
+export const commands: Command[] = [
+  tokenizeCommand,
+  inspectDataCommand,
+];

@@ -1,0 +1,154 @@
+// Streams the records of a JSON data file without holding the file in memory: a top-level JSON array
+// (split into elements by a small scanner, each parsed by JSON.parse) or JSON Lines (one per line).
+// Knows nothing about what a record holds; see dataset.ts.
+
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { UserError } from '../errors.ts';
+
+/** Where a record came from, for error messages. */
+export interface RecordPosition {
+  index: number; // 0-based record number
+  line: number; // 1-based line where the record starts
+}
+
+export type RecordVisitor = (value: unknown, at: RecordPosition) => void;
+
+/** Calls `visit` for every record of `path`, in file order. The layout is sniffed from the first character. */
+export async function forEachJsonRecord(path: string, visit: RecordVisitor): Promise<void> {
+  const first = await firstCharacter(path);
+  if (first === '[') await scanJsonArray(path, visit);
+  else await readJsonLines(path, visit);
+}
+
+async function firstCharacter(path: string): Promise<string | undefined> {
+  const stream = createReadStream(path, { encoding: 'utf8', highWaterMark: 4096 });
+  try {
+    for await (const chunk of stream as AsyncIterable<string>) {
+      const match = /[^\s\uFEFF]/.exec(chunk);
+      if (match) return match[0];
+    }
+    return undefined;
+  } finally {
+    stream.destroy();
+  }
+}
+
+async function readJsonLines(path: string, visit: RecordVisitor): Promise<void> {
+  const lines = createInterface({ input: createReadStream(path, { encoding: 'utf8' }), crlfDelay: Infinity });
+  let line = 0;
+  let index = 0;
+  for await (const text of lines) {
+    line++;
+    if (text.trim() === '' || (line === 1 && text.trim() === '\uFEFF')) continue;
+    let value: unknown;
+    try {
+      value = JSON.parse(line === 1 ? text.replace(/^\uFEFF/, '') : text);
+    } catch (err) {
+      throw new UserError(
+        `${path}: line ${line} (record ${index}) is not JSON: ${(err as Error).message}. ` +
+          'A data file is either a JSON array of records or JSON Lines (one record per line)',
+      );
+    }
+    visit(value, { index: index++, line });
+  }
+}
+
+const enum Scan {
+  BeforeArray,
+  BeforeElement, // after '[' or ','
+  InElement,
+  AfterElement, // expecting ',' or ']'
+  AfterArray,
+}
+
+async function scanJsonArray(path: string, visit: RecordVisitor): Promise<void> {
+  let state = Scan.BeforeArray as Scan; // widened: finish() changes it too
+  let line = 1;
+  let index = 0;
+  let depth = 0;
+  let inString = false;
+  let escaped = false;
+  let startLine = 1;
+  let parts: string[] = []; // pieces of the current element from earlier chunks
+
+  const fail = (what: string): never => {
+    throw new UserError(`${path}: line ${line}: ${what} (the file starts with "[", so it is read as one JSON array of records)`);
+  };
+  const finish = (text: string) => {
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (err) {
+      throw new UserError(`${path}: record ${index} (line ${startLine}) is not valid JSON: ${(err as Error).message}`);
+    }
+    visit(value, { index: index++, line: startLine });
+    parts = [];
+    state = Scan.AfterElement;
+  };
+
+  for await (const chunk of createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 20 }) as AsyncIterable<string>) {
+    let elementStart = state === Scan.InElement ? 0 : -1;
+    for (let i = 0; i < chunk.length; i++) {
+      const c = chunk.charCodeAt(i);
+      if (state === Scan.InElement) {
+        if (inString) {
+          if (escaped) escaped = false;
+          else if (c === 0x5c) escaped = true;
+          else if (c === 0x22) {
+            inString = false;
+            if (depth === 0) finish(parts.join('') + chunk.slice(elementStart, i + 1));
+          }
+        } else if (c === 0x22) inString = true;
+        else if (c === 0x7b || c === 0x5b) depth++;
+        else if (c === 0x7d || c === 0x5d) {
+          if (depth === 0) {
+            finish(parts.join('') + chunk.slice(elementStart, i)); // a bare value ended by ']'
+            i--;
+            continue;
+          }
+          if (--depth === 0) finish(parts.join('') + chunk.slice(elementStart, i + 1));
+        } else if (depth === 0 && (c === 0x2c || c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09)) {
+          finish(parts.join('') + chunk.slice(elementStart, i)); // a bare value ended by ',' or space
+          i--;
+          continue;
+        }
+        if (c === 0x0a) line++;
+        continue;
+      }
+      if (c === 0x0a) line++;
+      if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09 || c === 0xfeff) continue;
+      switch (state) {
+        case Scan.BeforeArray:
+          if (c !== 0x5b) fail('expected "["');
+          state = Scan.BeforeElement;
+          break;
+        case Scan.BeforeElement:
+          if (c === 0x5d && index === 0) {
+            state = Scan.AfterArray;
+            break;
+          }
+          if (c === 0x5d || c === 0x2c) fail(`expected a record, found "${String.fromCharCode(c)}"`);
+          state = Scan.InElement;
+          elementStart = i;
+          startLine = line;
+          depth = c === 0x7b || c === 0x5b ? 1 : 0;
+          inString = c === 0x22;
+          escaped = false;
+          break;
+        case Scan.AfterElement:
+          if (c === 0x2c) state = Scan.BeforeElement;
+          else if (c === 0x5d) state = Scan.AfterArray;
+          else fail(`expected "," or "]" after record ${index - 1}, found "${String.fromCharCode(c)}"`);
+          break;
+        case Scan.AfterArray:
+          fail('unexpected text after the closing "]"');
+      }
+    }
+    if (state === Scan.InElement) parts.push(chunk.slice(elementStart));
+  }
+  if (state === Scan.InElement || state === Scan.BeforeElement || state === Scan.BeforeArray) {
+    throw new UserError(`${path}: the JSON array ends early (record ${index} starting at line ${startLine} is cut off)`);
+  }
+  if (state === Scan.AfterElement) throw new UserError(`${path}: the JSON array has no closing "]"`);
+}
