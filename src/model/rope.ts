@@ -1,53 +1,59 @@
-// Rotary position tables as transformers computes them: default, linear, dynamic-NTK and Llama-3
-// frequency scaling. Arithmetic mirrors torch's float32 (Math.fround) so positions far from 0 agree.
+// Rotary position embedding tables as transformers computes them: inverse frequencies for the default,
+// linear, dynamic-NTK and llama3 rope types, then cos/sin of position × frequency. Each step is rounded to
+// float32 where torch computes in float32, so the tables match HF's bit for bit or within an ulp.
+// Not the rotation itself (a backend op). Every supported type has attention_factor 1, so tables are unscaled.
 
 import type { LlamaConfig } from './llama-config.ts';
 
-type RopeConfig = Pick<LlamaConfig, 'headDim' | 'ropeTheta' | 'ropeScaling' | 'maxPositionEmbeddings'>;
-
 const f = Math.fround;
 
-/** Inverse frequencies (HD/2) for a sequence of `seqLen` positions (seqLen matters only for dynamic scaling). */
-export function ropeInvFreq(config: RopeConfig, seqLen = 0): Float32Array {
-  const dim = config.headDim;
+/** (headDim/2) inverse frequencies; `seqLen` (the largest position + 1) matters only for dynamic scaling. */
+export function ropeInvFreq(config: LlamaConfig, seqLen = 0): Float64Array {
   const scaling = config.ropeScaling;
   let base = config.ropeTheta;
-  if (scaling?.type === 'dynamic' && seqLen > scaling.originalMaxPositions) {
-    const orig = scaling.originalMaxPositions;
-    base = base * ((scaling.factor * seqLen) / orig - (scaling.factor - 1)) ** (dim / (dim - 2));
+  if (scaling?.type === 'dynamic') {
+    const dim = config.headDim;
+    const len = Math.max(seqLen, scaling.originalMaxPositions);
+    base *= ((scaling.factor * len) / scaling.originalMaxPositions - (scaling.factor - 1)) ** (dim / (dim - 2));
   }
-  const inv = new Float32Array(dim / 2);
-  for (let i = 0; i < dim / 2; i++) inv[i] = f(1 / f(Math.pow(base, f((2 * i) / dim))));
-  if (scaling?.type === 'linear') for (let i = 0; i < inv.length; i++) inv[i] = f(inv[i]! / scaling.factor);
-  if (scaling?.type === 'llama3') {
-    const { factor, lowFreqFactor, highFreqFactor, originalMaxPositions: old } = scaling;
-    const lowWavelen = old / lowFreqFactor;
-    const highWavelen = old / highFreqFactor;
-    for (let i = 0; i < inv.length; i++) {
-      const wavelen = (2 * Math.PI) / inv[i]!;
-      if (wavelen > lowWavelen) inv[i] = f(inv[i]! / factor);
-      else if (wavelen >= highWavelen) {
-        const smooth = (old / wavelen - lowFreqFactor) / (highFreqFactor - lowFreqFactor);
-        inv[i] = f((1 - smooth) * (inv[i]! / factor) + smooth * inv[i]!);
-      }
-    }
-  }
+  const inv = defaultInvFreq(base, config.headDim);
+  if (scaling?.type === 'linear') return inv.map((x) => f(x / scaling.factor));
+  if (scaling?.type === 'llama3') return llama3InvFreq(inv, scaling);
   return inv;
 }
 
-/** cos and sin tables (positions.length, HD/2) for the rotate-half layout. */
-export function ropeTables(config: RopeConfig, positions: readonly number[]): { cos: Float32Array; sin: Float32Array } {
-  const seqLen = positions.length ? Math.max(...positions) + 1 : 0;
-  const inv = ropeInvFreq(config, seqLen);
+/** cos and sin of (T, headDim/2): row t holds position[t] × invFreq; HF's rotate-half uses it for both halves. */
+export function ropeTables(config: LlamaConfig, positions: readonly number[]): { cos: Float32Array; sin: Float32Array } {
+  const inv = ropeInvFreq(config, positions.reduce((m, p) => Math.max(m, p + 1), 0));
   const half = inv.length;
   const cos = new Float32Array(positions.length * half);
   const sin = new Float32Array(positions.length * half);
-  positions.forEach((pos, t) => {
+  positions.forEach((p, t) => {
     for (let i = 0; i < half; i++) {
-      const angle = f(pos * inv[i]!);
+      const angle = f(f(p) * inv[i]!);
       cos[t * half + i] = Math.cos(angle);
       sin[t * half + i] = Math.sin(angle);
     }
   });
   return { cos, sin };
+}
+
+/** 1 / base^(2i/dim), with torch's float32 exponent, pow and reciprocal. */
+function defaultInvFreq(base: number, dim: number): Float64Array {
+  const inv = new Float64Array(dim / 2);
+  for (let i = 0; i < inv.length; i++) inv[i] = f(1 / f(f(base) ** f((2 * i) / dim)));
+  return inv;
+}
+
+/** transformers' _compute_llama3_parameters: long wavelengths divided by factor, a smooth ramp between. */
+function llama3InvFreq(inv: Float64Array, s: Extract<LlamaConfig['ropeScaling'], { type: 'llama3' }>): Float64Array {
+  const lowFreqWavelen = f(s.originalMaxPositions / s.lowFreqFactor);
+  const highFreqWavelen = f(s.originalMaxPositions / s.highFreqFactor);
+  return inv.map((x) => {
+    const wavelen = f(f(1 / x) * f(2 * Math.PI)); // torch computes scalar / tensor as reciprocal × scalar
+    if (wavelen > lowFreqWavelen) return f(x / s.factor);
+    if (wavelen < highFreqWavelen) return x;
+    const smooth = f(f(f(f(1 / wavelen) * s.originalMaxPositions) - s.lowFreqFactor) / f(s.highFreqFactor - s.lowFreqFactor));
+    return f(f(f(f(1 - smooth) * x) / s.factor) + f(smooth * x));
+  });
 }
