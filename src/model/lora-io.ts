@@ -4,6 +4,7 @@
 import type { Backend } from '../engine/backend.ts';
 import { UserError } from '../errors.ts';
 import { toFloat32, type HostTensor } from '../formats/host-tensor.ts';
+import { adapterTargets, checkAdapterFitsBase, readPeftAdapter, type AdapterConfig } from '../formats/peft-adapter.ts';
 import type { LlamaConfig } from './llama-config.ts';
 import { createLoraAdapter, isProjection, peftKey, type LoraAdapter, type LoraSettings, type Projection } from './lora.ts';
 
@@ -50,4 +51,18 @@ export async function adapterToTensors(be: Backend, adapter: LoraAdapter): Promi
     }
   }
   return out;
+}
+
+/** LoRA settings of a PEFT adapter_config.json (dropout as stored; callers zero it for evaluation). */
+export function settingsFromConfig(c: AdapterConfig, numLayers: number): LoraSettings {
+  const selected = adapterTargets(c, numLayers);
+  const targets = [...new Set(selected.map((t) => t.projection))];
+  return { r: c.r, alpha: c.loraAlpha, dropout: c.loraDropout, targets, useRslora: c.useRslora, layersToTransform: c.layersToTransform };
+}
+
+/** Reads a PEFT adapter folder, checks it fits the base config, and uploads it. */
+export function loadLoraAdapter(be: Backend, config: LlamaConfig, dir: string): LoraAdapter {
+  const peft = readPeftAdapter(dir);
+  checkAdapterFitsBase(peft, config, dir);
+  return adapterFromTensors(be, config, settingsFromConfig(peft.config, config.numLayers), peft.tensors, dir);
 }

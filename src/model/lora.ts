@@ -16,6 +16,8 @@ export interface LoraSettings {
   dropout: number;
   targets: Projection[];
   useRslora: boolean;
+  /** Only these layers carry LoRA (PEFT's layers_to_transform); null = all. */
+  layersToTransform?: readonly number[] | null;
 }
 
 export interface LoraPair {
@@ -47,7 +49,8 @@ export function createLoraAdapter(be: Backend, config: LlamaConfig, settings: Lo
   const layers: Map<Projection, LoraPair>[] = [];
   for (let i = 0; i < config.numLayers; i++) {
     const map = new Map<Projection, LoraPair>();
-    for (const p of settings.targets) {
+    const targets = settings.layersToTransform && !settings.layersToTransform.includes(i) ? [] : settings.targets;
+    for (const p of targets) {
       const { inFeatures, outFeatures } = projectionFeatures(config, p);
       const pair: LoraPair = {
         A: be.alloc([settings.r, inFeatures], 'f32', 'adapters'),
