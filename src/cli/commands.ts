@@ -2,9 +2,11 @@
 
 import type { Command } from './command.ts';
 import { inspectDataCommand } from './inspect-data.ts';
+import { scoreCommand } from './score.ts';
 import { tokenizeCommand } from './tokenize.ts';
 
 export const commands: Command[] = [
+  scoreCommand,
   tokenizeCommand,
   inspectDataCommand,
 ];
