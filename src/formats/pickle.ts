@@ -65,7 +65,7 @@ class Machine {
         case 0x87: this.push(Object.freeze(this.popN(3))); break; // TUPLE3
         case 0x73: this.pairsToMap(this.popN(2), this.top()); break; // SETITEM
         case 0x75: { const items = this.popMark(); this.pairsToMap(items, this.top()); break; } // SETITEMS
-        case 0x61: this.list(this.top(), at).push(this.pop()); break; // APPEND
+        case 0x61: { const item = this.pop(); this.list(this.top(), at).push(item); break; } // APPEND
         case 0x65: { const items = this.popMark(); this.list(this.top(), at).push(...items); break; } // APPENDS
         case 0x58: this.push(this.text(this.view.getUint32(this.advance(4), true))); break; // BINUNICODE
         case 0x8c: this.push(this.text(this.u8())); break; // SHORT_BINUNICODE
