@@ -10,10 +10,13 @@ import type { LlamaConfig } from './llama-config.ts';
 import { linearBackward, linearForward, type LinearParams, type LoraRuntime, type LoraScratch } from './linear.ts';
 import { PROJECTIONS, type LoraAdapter, type Projection } from './lora.ts';
 
+// Gradient fields (d*) are set only for weights being trained (full fine-tuning); null/undefined = frozen.
 export interface LayerWeights {
   inputNorm: Tensor; // (C)
   postNorm: Tensor; // (C)
   proj: Record<Projection, LinearParams>;
+  dInputNorm?: Tensor | null;
+  dPostNorm?: Tensor | null;
 }
 
 export interface LlamaWeights {
@@ -21,6 +24,9 @@ export interface LlamaWeights {
   layers: LayerWeights[];
   norm: Tensor; // (C)
   lmHead: Tensor; // (V, C); the embedding itself when tied
+  dEmbed?: Tensor | null;
+  dNorm?: Tensor | null;
+  dLmHead?: Tensor | null; // dEmbed itself when tied
 }
 
 export interface LoraUse {
@@ -101,7 +107,7 @@ export async function head(
     const losses = be.view(a.losses, row0, [rows]);
     const targets = be.view(a.targets, row0, [rows]);
     be.crossEntropy(losses, withGrad ? logits : null, logits, targets, rows, V, gradScale);
-    if (withGrad) be.matmulBackward(be.view(a.scratch.dxn, row0 * C, [rows, C]), null, null, logits, x, w.lmHead, rows, C, V);
+    if (withGrad) be.matmulBackward(be.view(a.scratch.dxn, row0 * C, [rows, C]), w.dLmHead ?? null, null, logits, x, w.lmHead, rows, C, V);
   }
   const losses = (await be.download(a.losses)) as Float32Array;
   let sum = 0;
@@ -119,7 +125,7 @@ export function backward(m: Model, a: Activations, lora: LoraUse | null): void {
   const dtmpC = be.view(s.dtmp, 0, [N, C]);
   const lin = (l: number, p: Projection, dx: Tensor | null, dy: Tensor, x: Tensor, inF: number, outF: number) =>
     linearBackward(be, dx, dy, x, w.layers[l]!.proj[p], N, inF, outF, loraRuntime(lora, l, p), loraScratch(be, a, l, p, inF, outF));
-  be.rmsnormBackward(s.dres, null, s.dxn, a.xOut, w.norm, a.rstdF, N, C);
+  be.rmsnormBackward(s.dres, w.dNorm ?? null, s.dxn, a.xOut, w.norm, a.rstdF, N, C);
   for (let l = cfg.numLayers - 1; l >= 0; l--) {
     const L = a.layers[l]!, W = w.layers[l]!;
     // MLP: dres is the gradient of the layer output = xMid + down(h)
@@ -128,7 +134,7 @@ export function backward(m: Model, a: Activations, lora: LoraUse | null): void {
     lin(l, 'gate_proj', s.dxn, s.dgate, L.xn2, C, F);
     lin(l, 'up_proj', dtmpC, s.dup, L.xn2, C, F);
     be.axpy(s.dxn, dtmpC, 1);
-    be.rmsnormBackward(dtmpC, null, s.dxn, L.xMid, W.postNorm, L.rstd2, N, C);
+    be.rmsnormBackward(dtmpC, W.dPostNorm ?? null, s.dxn, L.xMid, W.postNorm, L.rstd2, N, C);
     be.axpy(s.dres, dtmpC, 1);
     // attention: dres is now the gradient of xMid = xIn + o(att)
     lin(l, 'o_proj', s.datt, s.dres, L.att, QD, C);
@@ -140,7 +146,8 @@ export function backward(m: Model, a: Activations, lora: LoraUse | null): void {
     be.axpy(s.dxn, dtmpC, 1);
     lin(l, 'v_proj', dtmpC, s.dv, L.xn1, C, KD);
     be.axpy(s.dxn, dtmpC, 1);
-    be.rmsnormBackward(dtmpC, null, s.dxn, L.xIn, W.inputNorm, L.rstd1, N, C);
+    be.rmsnormBackward(dtmpC, W.dInputNorm ?? null, s.dxn, L.xIn, W.inputNorm, L.rstd1, N, C);
     be.axpy(s.dres, dtmpC, 1);
   }
+  if (w.dEmbed) be.embeddingBackward(w.dEmbed, s.dres, a.ids, N, C);
 }

@@ -1,0 +1,69 @@
+// Full fine-tuning: every base weight becomes a float32 master with a gradient, and the list of
+// (name, param, grad) the optimizer steps. LoRA training never calls this.
+
+import type { Backend } from '../engine/backend.ts';
+import type { Tensor } from '../engine/tensor.ts';
+import { PROJECTION_INFO, PROJECTIONS } from '../formats/weight-names.ts';
+import type { TrainableParam } from '../train/optimizer.ts';
+import type { Model } from './llama.ts';
+
+/** Replaces t by a float32 copy (when stored in 16 bits) and allocates its zeroed gradient. */
+function trainable(be: Backend, t: Tensor): { param: Tensor; grad: Tensor } {
+  let param = t;
+  if (t.dtype !== 'f32') {
+    param = be.alloc(t.shape, 'f32', 'weights');
+    be.copy(param, t);
+    be.free(t);
+  }
+  const grad = be.alloc(t.shape, 'f32', 'grads');
+  be.fill(grad, 0);
+  return { param, grad };
+}
+
+/** Makes every weight of the model trainable; returns them in HF name order. */
+export function enableFullFinetune(m: Model): TrainableParam[] {
+  const { be, weights: w } = m;
+  const out: TrainableParam[] = [];
+  const add = (name: string, t: Tensor) => {
+    const tp = trainable(be, t);
+    out.push({ name, ...tp });
+    return tp;
+  };
+  const embed = add('model.embed_tokens.weight', w.embed);
+  const tied = w.lmHead === w.embed;
+  w.embed = embed.param;
+  w.dEmbed = embed.grad;
+  w.layers.forEach((layer, l) => {
+    const prefix = `model.layers.${l}`;
+    for (const p of PROJECTIONS) {
+      const lin = layer.proj[p];
+      const base = `${prefix}.${PROJECTION_INFO[p].block}.${p}`;
+      const weight = add(`${base}.weight`, lin.weight);
+      lin.weight = weight.param;
+      lin.dWeight = weight.grad;
+      if (lin.bias) {
+        const bias = add(`${base}.bias`, lin.bias);
+        lin.bias = bias.param;
+        lin.dBias = bias.grad;
+      }
+    }
+    const inNorm = add(`${prefix}.input_layernorm.weight`, layer.inputNorm);
+    layer.inputNorm = inNorm.param;
+    layer.dInputNorm = inNorm.grad;
+    const postNorm = add(`${prefix}.post_attention_layernorm.weight`, layer.postNorm);
+    layer.postNorm = postNorm.param;
+    layer.dPostNorm = postNorm.grad;
+  });
+  const norm = add('model.norm.weight', w.norm);
+  w.norm = norm.param;
+  w.dNorm = norm.grad;
+  if (tied) {
+    w.lmHead = w.embed;
+    w.dLmHead = w.dEmbed;
+  } else {
+    const head = add('lm_head.weight', w.lmHead);
+    w.lmHead = head.param;
+    w.dLmHead = head.grad;
+  }
+  return out;
+}
