@@ -1,0 +1,62 @@
+// The KV-cache decode path against PyTorch's logits (golden.safetensors base.logits / lora.logits): the
+// 2x12 batch (row 1 left-padded) fed all at once and one token at a time must give the same logits at every
+// real position. Positions follow the mask in decode and 0..T-1 in the golden; RoPE is relative, so they agree.
+
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { JsBackend } from '../../src/backends/js/index.ts';
+import { toFloat32 } from '../../src/formats/host-tensor.ts';
+import { readSafetensors } from '../../src/formats/safetensors.ts';
+import { createDecoder, decodeStep, freeDecoder } from '../../src/model/decode.ts';
+import type { LoraUse, Model } from '../../src/model/llama.ts';
+import { loadModel } from '../../src/model/load.ts';
+import { adapterFromTensors, parseTargets } from '../../src/model/lora-io.ts';
+import { needShared, sharedPath } from '../helpers/shared.ts';
+
+const TOLERANCE = 1e-5; // max |ours - torch| relative to max(1, |torch|)
+
+function closeTo(ours: Float32Array, want: Float32Array, what: string): void {
+  let worst = 0;
+  for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(ours[i]! - want[i]!) / Math.max(1, Math.abs(want[i]!)));
+  assert.ok(worst <= TOLERANCE, `${what}: logits differ by ${worst}`);
+}
+
+function loadAdapter(model: Model, dir: string): LoraUse {
+  const cfg = JSON.parse(readFileSync(join(dir, 'adapter', 'adapter_config.json'), 'utf8'));
+  const settings = { r: cfg.r, alpha: cfg.lora_alpha, dropout: 0, targets: parseTargets(cfg.target_modules, dir), useRslora: !!cfg.use_rslora };
+  const tensors = readSafetensors(join(dir, 'adapter', 'adapter_model.safetensors'));
+  return { adapter: adapterFromTensors(model.be, model.config, settings, tensors, dir), dropout: 0, seed: 0 };
+}
+
+for (const name of ['llama-mha', 'llama-gqa', 'llama3-rope']) {
+  test(`${name}: decode logits match torch, batched prefill and token by token, base and LoRA`, async (t) => {
+    if (!needShared(t, 'fixtures', 'models', name, 'golden.safetensors')) return;
+    const dir = sharedPath('fixtures', 'models', name);
+    const golden = readSafetensors(join(dir, 'golden.safetensors'));
+    const ids = Int32Array.from(toFloat32(golden.get('input_ids')!), Number);
+    const [B, T] = golden.get('input_ids')!.shape as [number, number];
+    const maskT = golden.get('attention_mask');
+    const mask = maskT ? Int32Array.from(toFloat32(maskT), Number) : new Int32Array(B * T).fill(1);
+    const model = await loadModel(new JsBackend(), dir);
+    const V = model.config.vocabSize;
+    for (const [key, lora] of [['base.logits', null], ['lora.logits', loadAdapter(model, dir)]] as const) {
+      const want = toFloat32(golden.get(key)!);
+      const at = (b: number, p: number) => want.subarray((b * T + p) * V, (b * T + p + 1) * V);
+
+      const whole = createDecoder(model, lora, B, T, B * T);
+      const last = await decodeStep(whole, { ids, rows: B, Tq: T, mask });
+      for (let b = 0; b < B; b++) closeTo(last.subarray(b * V, (b + 1) * V), at(b, T - 1), `${key} prefill row ${b}`);
+      freeDecoder(whole);
+
+      const stepwise = createDecoder(model, lora, B, T, B);
+      for (let p = 0; p < T; p++) {
+        const column = (a: Int32Array) => Int32Array.from({ length: B }, (_, b) => a[b * T + p]!);
+        const logits = await decodeStep(stepwise, { ids: column(ids), rows: B, Tq: 1, mask: column(mask) });
+        for (let b = 0; b < B; b++) if (mask[b * T + p]) closeTo(logits.subarray(b * V, (b + 1) * V), at(b, p), `${key} row ${b} position ${p}`);
+      }
+      freeDecoder(stepwise);
+    }
+  });
+}
