@@ -1,0 +1,127 @@
+// The settings of a fine-tuning run, as the library takes them: the seed's finetune.py arguments (same
+// defaults) plus ours. Names are camelCase here; the CLI maps its snake_case flags onto them.
+
+import type { BackendName } from '../backends/select.ts';
+import type { DatasetOptions } from '../data/dataset.ts';
+import { UserError } from '../errors.ts';
+import type { LoraInit, Projection } from '../model/lora.ts';
+import type { ScheduleKind } from './schedule.ts';
+
+export interface FinetuneOptions {
+  baseModel: string;
+  dataPath: string;
+  /** Evaluate on this file instead of splitting valSetSize off the training data. */
+  valDataPath: string | null;
+  outputDir: string;
+  batchSize: number;
+  microBatchSize: number;
+  numEpochs: number;
+  learningRate: number;
+  cutoffLen: number;
+  valSetSize: number;
+  loraR: number;
+  loraAlpha: number;
+  loraDropout: number;
+  loraTargetModules: Projection[];
+  trainOnInputs: boolean;
+  addEosToken: boolean;
+  groupByLength: boolean;
+  /** A checkpoint-N folder (continues exactly), an output_dir holding checkpoints (the latest), or an adapter folder (its weights). */
+  resumeFromCheckpoint: string | null;
+  promptTemplateName: string;
+  dataset: DatasetOptions;
+  backend: BackendName;
+  seed: number;
+  /** false: train in file order every epoch. */
+  shuffle: boolean;
+  warmupSteps: number;
+  lrScheduler: ScheduleKind;
+  loggingSteps: number;
+  evalSteps: number;
+  saveSteps: number;
+  saveTotalLimit: number;
+  loadBestModelAtEnd: boolean;
+  weightDecay: number;
+  maxGradNorm: number;
+  useRslora: boolean;
+  loraInit: LoraInit;
+  /** Stop after this many optimizer steps (the schedule still spans the whole run); 0: no limit. */
+  maxSteps: number;
+  /** Live progress line on stderr (default: when stderr is a terminal). */
+  progress: boolean;
+  /** Where text output goes (default: console.log). */
+  log: (line: string) => void;
+}
+
+export const FINETUNE_DEFAULTS: Omit<FinetuneOptions, 'baseModel'> = {
+  dataPath: 'yahma/alpaca-cleaned',
+  valDataPath: null,
+  outputDir: './lora-alpaca',
+  batchSize: 128,
+  microBatchSize: 4,
+  numEpochs: 3,
+  learningRate: 3e-4,
+  cutoffLen: 256,
+  valSetSize: 2000,
+  loraR: 8,
+  loraAlpha: 16,
+  loraDropout: 0.05,
+  loraTargetModules: ['q_proj', 'v_proj'],
+  trainOnInputs: true,
+  addEosToken: false,
+  groupByLength: false,
+  resumeFromCheckpoint: null,
+  promptTemplateName: 'alpaca',
+  dataset: {},
+  backend: 'auto',
+  seed: 42,
+  shuffle: true,
+  warmupSteps: 100,
+  lrScheduler: 'linear',
+  loggingSteps: 10,
+  evalSteps: 200,
+  saveSteps: 200,
+  saveTotalLimit: 3,
+  loadBestModelAtEnd: true,
+  weightDecay: 0,
+  maxGradNorm: 1.0,
+  useRslora: false,
+  loraInit: 'kaiming',
+  maxSteps: 0,
+  progress: process.stderr.isTTY === true,
+  log: (line) => console.log(line),
+};
+
+/** Gradient accumulation steps: batch_size // micro_batch_size, as the seed computes it. */
+export function gradientAccumulationSteps(o: Pick<FinetuneOptions, 'batchSize' | 'microBatchSize'>): number {
+  return Math.max(1, Math.floor(o.batchSize / o.microBatchSize));
+}
+
+/** Refuses settings that cannot run, naming the flag. */
+export function checkOptions(o: FinetuneOptions): void {
+  const positiveInt = (v: number, flag: string) => {
+    if (!Number.isSafeInteger(v) || v <= 0) throw new UserError(`--${flag} must be a positive integer, got ${v}`);
+  };
+  const nonNegativeInt = (v: number, flag: string) => {
+    if (!Number.isSafeInteger(v) || v < 0) throw new UserError(`--${flag} must be a whole number, 0 or more, got ${v}`);
+  };
+  if (!o.baseModel) throw new UserError('--base_model is required: a local model folder or a Hugging Face Hub id (e.g. huggyllama/llama-7b)');
+  positiveInt(o.batchSize, 'batch_size');
+  positiveInt(o.microBatchSize, 'micro_batch_size');
+  if (o.microBatchSize > o.batchSize) throw new UserError(`--micro_batch_size ${o.microBatchSize} is larger than --batch_size ${o.batchSize}`);
+  positiveInt(o.numEpochs, 'num_epochs');
+  positiveInt(o.loraR, 'lora_r');
+  positiveInt(o.loggingSteps, 'logging_steps');
+  for (const [v, flag] of [[o.warmupSteps, 'warmup_steps'], [o.evalSteps, 'eval_steps'], [o.saveSteps, 'save_steps'], [o.saveTotalLimit, 'save_total_limit'], [o.maxSteps, 'max_steps']] as const) {
+    nonNegativeInt(v, flag);
+  }
+  if (!(o.learningRate > 0)) throw new UserError(`--learning_rate must be positive, got ${o.learningRate}`);
+  if (!(o.loraAlpha > 0)) throw new UserError(`--lora_alpha must be positive, got ${o.loraAlpha}`);
+  if (!(o.loraDropout >= 0 && o.loraDropout < 1)) throw new UserError(`--lora_dropout must be in [0, 1), got ${o.loraDropout}`);
+  if (!(o.weightDecay >= 0)) throw new UserError(`--weight_decay must be 0 or more, got ${o.weightDecay}`);
+  if (!(o.maxGradNorm >= 0)) throw new UserError(`--max_grad_norm must be 0 (no clipping) or more, got ${o.maxGradNorm}`);
+  if (o.loraTargetModules.length === 0) throw new UserError('--lora_target_modules names no module: give e.g. [q_proj,v_proj]');
+  if (!Number.isInteger(o.seed)) throw new UserError(`--seed must be an integer, got ${o.seed}`);
+  const worldSize = Number(process.env.WORLD_SIZE ?? 1);
+  if (worldSize !== 1) throw new UserError(`WORLD_SIZE=${process.env.WORLD_SIZE}: training across several processes is not supported; run one process`);
+}

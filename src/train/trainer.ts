@@ -1,0 +1,153 @@
+// One optimizer step at a time, as transformers.Trainer does it for alpaca-lora: gradient accumulation over
+// micro-batches with the loss normalised by the step's counted tokens, global-norm clipping, the scheduled
+// learning rate, AdamW. Also evaluation (token-mean loss). Not the cadence of logs, evals and saves (loop.ts).
+
+import { hash32 } from '../engine/random.ts';
+import type { Tensor } from '../engine/tensor.ts';
+import { collate } from '../data/collate.ts';
+import { countTargets, shiftTargets, type TokenBatch } from '../model/batch.ts';
+import { forwardBackward, scoreBatch } from '../model/compute.ts';
+import type { Model } from '../model/llama.ts';
+import { loraParameters, zeroLoraGrads, type LoraAdapter } from '../model/lora.ts';
+import { AdamW, clipGradNorm, type AdamWOptions } from './optimizer.ts';
+import { epochPlan, microBatchesPerEpoch, stepsPerEpoch, type PlanSettings } from './plan.ts';
+import { learningRate, type ScheduleKind } from './schedule.ts';
+import { TrainingDiverged } from './diverged.ts';
+
+/** A training row: token ids and labels of the same length (-100 = not trained). */
+export interface Example {
+  input_ids: readonly number[];
+  labels: readonly number[];
+}
+
+export interface TrainerSettings extends PlanSettings {
+  numEpochs: number;
+  /** When > 0, the run's length in optimizer steps (epochs repeat as needed), as the Trainer's max_steps. */
+  maxSteps: number;
+  learningRate: number;
+  warmupSteps: number;
+  scheduler: ScheduleKind;
+  adamw: AdamWOptions;
+  maxGradNorm: number;
+  loraDropout: number;
+  padId: number;
+}
+
+export interface StepResult {
+  step: number; // 1-based number of the step just taken
+  epoch: number; // fractional, as the Trainer logs it
+  loss: number; // sum of token losses over the step / the step's counted tokens
+  gradNorm: number; // before clipping
+  learningRate: number; // the rate this step used
+  targetTokens: number; // counted (trained) tokens
+  inputTokens: number; // non-padding tokens processed
+  seconds: number;
+}
+
+export interface EvalResult {
+  loss: number; // token mean
+  tokens: number;
+}
+
+/** Pads examples into one batch the way alpaca-lora's collator does (left, to a multiple of 8, pad 0). */
+export function collateExamples(examples: readonly Example[], padId: number): TokenBatch {
+  return collate(examples.map((e) => ({ input_ids: [...e.input_ids], labels: [...e.labels] })), { padId });
+}
+
+export class Trainer {
+  readonly optimizer: AdamW;
+  readonly stepsPerEpoch: number;
+  readonly totalSteps: number;
+  /** Optimizer steps taken so far; also where the data position stands. */
+  step = 0;
+  private readonly params;
+  private readonly normScratch: Tensor;
+  private readonly lengths: number[];
+  private plan: { epoch: number; steps: number[][][] } | null = null;
+
+  constructor(
+    readonly model: Model,
+    readonly adapter: LoraAdapter,
+    readonly train: readonly Example[],
+    readonly settings: TrainerSettings,
+  ) {
+    if (train.length === 0) throw new Error('no training examples');
+    this.params = loraParameters(adapter);
+    this.optimizer = new AdamW(model.be, this.params, settings.adamw);
+    this.normScratch = model.be.alloc([1], 'f32', 'optim');
+    this.lengths = train.map((e) => e.input_ids.length);
+    this.stepsPerEpoch = stepsPerEpoch(train.length, settings);
+    this.totalSteps = settings.maxSteps > 0 ? settings.maxSteps : this.stepsPerEpoch * settings.numEpochs;
+  }
+
+  get done(): boolean {
+    return this.step >= this.totalSteps;
+  }
+
+  /** The learning rate of the step about to run (0-based step index). */
+  learningRateAt(step: number): number {
+    const s = this.settings;
+    return learningRate({ baseLr: s.learningRate, warmupSteps: s.warmupSteps, totalSteps: this.totalSteps, kind: s.scheduler }, step);
+  }
+
+  /** Micro-batches consumed so far: the data position, and the counter that seeds dropout. */
+  get microBatchesDone(): number {
+    const epoch = Math.floor(this.step / this.stepsPerEpoch);
+    const perEpoch = microBatchesPerEpoch(this.train.length, this.settings.microBatchSize);
+    return epoch * perEpoch + Math.min(perEpoch, (this.step % this.stepsPerEpoch) * this.settings.gradAccumSteps);
+  }
+
+  /** The micro-batches of the next step, as example indices. */
+  nextStepBatches(): number[][] {
+    const epoch = Math.floor(this.step / this.stepsPerEpoch);
+    if (this.plan?.epoch !== epoch) this.plan = { epoch, steps: epochPlan(this.lengths, this.settings, epoch) };
+    return this.plan.steps[this.step % this.stepsPerEpoch]!;
+  }
+
+  async trainStep(): Promise<StepResult> {
+    const started = performance.now();
+    const { be } = this.model;
+    const s = this.settings;
+    const groups = this.nextStepBatches();
+    const batches = groups.map((idx) => collateExamples(idx.map((i) => this.train[i]!), s.padId));
+    const targetTokens = batches.reduce((n, b) => n + countTargets(shiftTargets(b)), 0);
+    const inputTokens = batches.reduce((n, b) => n + b.attentionMask!.reduce((a, v) => a + v, 0), 0);
+    const epoch = Math.floor(this.step / this.stepsPerEpoch);
+    const firstMicro = this.microBatchesDone;
+    zeroLoraGrads(be, this.adapter);
+    let lossSum = 0;
+    for (let i = 0; i < batches.length; i++) {
+      const use = { adapter: this.adapter, dropout: s.loraDropout, seed: hash32(s.seed ^ 0x5eed, firstMicro + i) };
+      lossSum += (await forwardBackward(this.model, batches[i]!, use, 1 / Math.max(1, targetTokens))).lossSum;
+    }
+    const loss = targetTokens > 0 ? lossSum / targetTokens : 0;
+    const gradNorm = await clipGradNorm(be, this.params, s.maxGradNorm, this.normScratch);
+    const lr = this.learningRateAt(this.step);
+    if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) throw new TrainingDiverged(this.step + 1, loss, gradNorm);
+    this.optimizer.update(lr);
+    this.step++;
+    return {
+      step: this.step,
+      epoch: epoch + ((this.step - 1) % this.stepsPerEpoch + 1) / this.stepsPerEpoch,
+      loss,
+      gradNorm,
+      learningRate: lr,
+      targetTokens,
+      inputTokens,
+      seconds: (performance.now() - started) / 1000,
+    };
+  }
+
+  /** Token-mean loss of the adapter (no dropout) over `examples`, batched by similar length. */
+  async evaluate(examples: readonly Example[]): Promise<EvalResult> {
+    const byLength = [...examples].sort((a, b) => b.input_ids.length - a.input_ids.length);
+    let lossSum = 0, tokens = 0;
+    for (let i = 0; i < byLength.length; i += this.settings.microBatchSize) {
+      const batch = collateExamples(byLength.slice(i, i + this.settings.microBatchSize), this.settings.padId);
+      const r = await scoreBatch(this.model, batch, { adapter: this.adapter, dropout: 0, seed: 0 });
+      lossSum += r.lossSum;
+      tokens += r.tokens;
+    }
+    return { loss: tokens > 0 ? lossSum / tokens : NaN, tokens };
+  }
+}
