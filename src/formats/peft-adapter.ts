@@ -71,7 +71,7 @@ export function parseAdapterConfig(json: unknown, source: string): AdapterConfig
   for (const [key, what] of UNSUPPORTED) {
     const v = raw[key];
     const isSet = v !== undefined && v !== null && v !== false && !(typeof v === 'object' && Object.keys(v).length === 0);
-    if (isSet) fail(`${key} is set: ${what} are not supported`);
+    if (isSet) fail(`${key} is set, but this is not supported (${what})`);
   }
   if (get('bias') !== 'none') fail(`bias ${JSON.stringify(raw.bias)} is not supported (only "none")`);
   const r = get('r');

@@ -4,6 +4,8 @@
 
 import { UserError } from '../errors.ts';
 
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
 /** A global the caller allows; REDUCE calls it with the tuple's items. */
 export class PyCallable {
   constructor(
@@ -178,13 +180,13 @@ class Machine {
   }
 
   private text(n: number): string {
-    return new TextDecoder('utf-8', { fatal: true }).decode(this.take(n));
+    return UTF8.decode(this.take(n));
   }
 
   private line(): string {
     const end = this.bytes.indexOf(0x0a, this.pos);
     if (end < 0) throw this.fail('GLOBAL without a newline');
-    const s = new TextDecoder().decode(this.bytes.subarray(this.pos, end));
+    const s = UTF8.decode(this.bytes.subarray(this.pos, end));
     this.pos = end + 1;
     return s;
   }

@@ -1,14 +1,14 @@
 // Writing .safetensors files the way the reference library lays them out (tensors sorted by dtype then
 // name, JSON header padded with spaces to 8 bytes), atomically and tensor by tensor; and sharded
-// checkpoints with a model.safetensors.index.json as transformers writes them. Not a reader.
+// checkpoints with a model.safetensors.index.json as transformers writes them (shards.ts). Not a reader.
 
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { numel } from '../engine/tensor.ts';
-import { writeChunksAtomic, writeFileAtomic } from '../util/atomic-write.ts';
+import { writeChunksAtomic } from '../util/atomic-write.ts';
 import type { StorageDType } from './host-tensor.ts';
 import { byteSize, listEntries, outputBytes } from './output-tensor.ts';
 import type { OutputEntries, OutputTensor } from './output-tensor.ts';
+import { shardName, writeSharded } from './shards.ts';
 
 // The reference library's dtype order (its enum order); larger items first keeps every tensor aligned.
 const DTYPE_RANK: Readonly<Record<StorageDType, number>> = { BOOL: 0, U8: 1, I8: 2, F16: 3, BF16: 4, I32: 5, F32: 6, I64: 7 };
@@ -54,63 +54,14 @@ export async function writeShardedSafetensors(
   prefix = 'model',
   metadata: Record<string, string> = { format: 'pt' },
 ): Promise<string[]> {
-  const list = listEntries(entries);
-  const shards = splitIntoShards(list, maxShardBytes);
-  const indexName = `${prefix}.safetensors.index.json`;
-  const names = shards.length === 1
-    ? [`${prefix}.safetensors`]
-    : shards.map((_, i) => `${prefix}-${String(i + 1).padStart(5, '0')}-of-${String(shards.length).padStart(5, '0')}.safetensors`);
-  for (let i = 0; i < shards.length; i++) await writeSafetensors(join(dir, names[i]!), shards[i]!, metadata);
-  if (shards.length > 1) {
-    await writeFileAtomic(join(dir, indexName), indexJson(shards, names));
-    names.push(indexName);
-  }
+  const names = await writeSharded(dir, entries, maxShardBytes, {
+    single: `${prefix}.safetensors`,
+    index: `${prefix}.safetensors.index.json`,
+    shard: (i, n) => shardName(prefix, '.safetensors', i, n),
+    write: (path, shard) => writeSafetensors(path, shard, metadata),
+  });
   await removeStale(dir, prefix, new Set(names));
   return names;
-}
-
-/** The huggingface_hub rule: fill shards in order; a tensor over the limit goes alone into its own shard. */
-function splitIntoShards(list: [string, OutputTensor][], maxShardBytes: number): [string, OutputTensor][][] {
-  if (!(maxShardBytes > 0)) throw new Error(`max shard size must be positive, got ${maxShardBytes}`);
-  const shards: [string, OutputTensor][][] = [];
-  let current: [string, OutputTensor][] = [];
-  let currentBytes = 0;
-  for (const entry of list) {
-    const size = byteSize(entry[1]);
-    if (size > maxShardBytes) {
-      shards.push([entry]);
-      continue;
-    }
-    if (currentBytes + size > maxShardBytes && current.length > 0) {
-      shards.push(current);
-      current = [];
-      currentBytes = 0;
-    }
-    current.push(entry);
-    currentBytes += size;
-  }
-  if (current.length > 0 || shards.length === 0) shards.push(current);
-  return shards;
-}
-
-/** As transformers writes it: json.dumps(indent=2, sort_keys=True) plus a newline. */
-function indexJson(shards: [string, OutputTensor][][], names: string[]): string {
-  let totalSize = 0;
-  let totalParameters = 0;
-  const weightMap: [string, string][] = [];
-  shards.forEach((shard, i) => {
-    for (const [name, t] of shard) {
-      totalSize += byteSize(t);
-      totalParameters += numel(t.shape);
-      weightMap.push([name, names[i]!]);
-    }
-  });
-  weightMap.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  const index = {
-    metadata: { total_parameters: totalParameters, total_size: totalSize },
-    weight_map: Object.fromEntries(weightMap),
-  };
-  return JSON.stringify(index, null, 2) + '\n';
 }
 
 async function removeStale(dir: string, prefix: string, keep: Set<string>): Promise<void> {

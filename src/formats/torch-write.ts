@@ -1,11 +1,13 @@
 // Writing a state dict as torch.save does (the zip format of PyTorch >= 1.6): a protocol-2 pickle of an
 // OrderedDict of _rebuild_tensor_v2 over typed storages, one stored, 64-byte aligned record per tensor,
-// written atomically and tensor by tensor. Readable by torch.load(weights_only=True). Not a reader.
+// written atomically and tensor by tensor. Readable by torch.load(weights_only=True). Also sharded
+// pytorch_model-0000k-of-0000n.bin checkpoints with their index (shards.ts). Not a reader.
 
 import { writeChunksAtomic } from '../util/atomic-write.ts';
 import type { StorageDType } from './host-tensor.ts';
 import { listEntries, outputBytes } from './output-tensor.ts';
 import type { OutputEntries, OutputTensor } from './output-tensor.ts';
+import { shardName, writeSharded } from './shards.ts';
 import { zipStored } from './zip-write.ts';
 import type { ZipInput } from './zip-write.ts';
 
@@ -29,6 +31,16 @@ export async function writeTorchStateDict(path: string, entries: OutputEntries):
     { name: `${TOP}/version`, data: text('3\n') },
   ];
   await writeChunksAtomic(path, zipStored(inputs));
+}
+
+/** Writes `pytorch_model.bin`, or shards of at most `maxShardBytes` plus pytorch_model.bin.index.json; returns the names. */
+export function writeShardedTorch(dir: string, entries: OutputEntries, maxShardBytes: number): Promise<string[]> {
+  return writeSharded(dir, entries, maxShardBytes, {
+    single: 'pytorch_model.bin',
+    index: 'pytorch_model.bin.index.json',
+    shard: (i, n) => shardName('pytorch_model', '.bin', i, n),
+    write: writeTorchStateDict,
+  });
 }
 
 /** The pickle torch.save writes for an OrderedDict of contiguous tensors, storage i holding tensor i. */

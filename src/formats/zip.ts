@@ -23,6 +23,7 @@ const SIG_CENTRAL = 0x02014b50;
 const SIG_LOCAL = 0x04034b50;
 const EOCD_SIZE = 22;
 const MAX_COMMENT = 0xffff;
+const UTF8 = new TextDecoder();
 
 export class ZipReader {
   private fd: number | null;
@@ -140,7 +141,7 @@ function readCentralDirectory(fd: number, size: number, path: string): Map<strin
     const extraLength = cv.getUint16(p + 30, true);
     const next = p + 46 + nameLength + extraLength + cv.getUint16(p + 32, true);
     if (next > cd.length) throw bad(`central directory record ${i} runs past the directory`);
-    const name = new TextDecoder().decode(cd.subarray(p + 46, p + 46 + nameLength));
+    const name = UTF8.decode(cd.subarray(p + 46, p + 46 + nameLength));
     const entry: ZipEntry = {
       name,
       method: cv.getUint16(p + 10, true),

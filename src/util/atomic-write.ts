@@ -19,7 +19,16 @@ export async function writeChunksAtomic(path: string, chunks: Chunks): Promise<v
   const tmp = `${path}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
   let handle: FileHandle | undefined = await open(tmp, 'wx');
   try {
-    for await (const chunk of chunks) await writeAll(handle, chunk);
+    const small = new SmallChunks();
+    for await (const chunk of chunks) {
+      if (chunk.byteLength >= SMALL) {
+        await writeAll(handle, small.take());
+        await writeAll(handle, chunk);
+      } else if (small.add(chunk) >= SMALL) {
+        await writeAll(handle, small.take());
+      }
+    }
+    await writeAll(handle, small.take());
     await handle.sync();
     await handle.close();
     handle = undefined;
@@ -30,6 +39,26 @@ export async function writeChunksAtomic(path: string, chunks: Chunks): Promise<v
     throw err;
   }
   await syncFolder(dirname(path));
+}
+
+const SMALL = 1 << 20;
+
+/** Small chunks (headers, norms) are gathered into one write instead of a system call each. */
+class SmallChunks {
+  private parts: Uint8Array[] = [];
+  private bytes = 0;
+
+  add(chunk: Uint8Array): number {
+    this.parts.push(chunk);
+    return (this.bytes += chunk.byteLength);
+  }
+
+  take(): Uint8Array {
+    const joined = Buffer.concat(this.parts);
+    this.parts = [];
+    this.bytes = 0;
+    return joined;
+  }
 }
 
 async function writeAll(handle: FileHandle, chunk: Uint8Array): Promise<void> {

@@ -8,8 +8,9 @@ const found = new Map<string, string | null>();
 /** A python executable that can import `module`, or null. */
 export function pythonWith(module: string): string | null {
   if (!found.has(module)) {
-    const candidates = ['python3', '/usr/bin/python3', 'python'];
-    found.set(module, candidates.find((py) => spawnSync(py, ['-c', `import ${module}`], { stdio: 'ignore' }).status === 0) ?? null);
+    const candidates = ['/usr/bin/python3', 'python3', 'python'];
+    const check = `import importlib.util, sys; sys.exit(importlib.util.find_spec(${JSON.stringify(module)}) is None)`;
+    found.set(module, candidates.find((py) => spawnSync(py, ['-c', check], { stdio: 'ignore' }).status === 0) ?? null);
   }
   return found.get(module)!;
 }

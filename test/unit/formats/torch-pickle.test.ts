@@ -83,35 +83,27 @@ test('the fixture weights rewritten by writeTorchStateDict read back identical',
   assertSameTensors(readTorchFile(path), weights, 'rewritten');
 });
 
-test('torch.load(weights_only=True) reads our file, and what torch.save writes back reads the same', async (t) => {
+test('real torch reads our file with weights_only=True; what it saves (views included) reads as torch sees it', async (t) => {
   const python = pythonWith('torch');
   if (!python) return t.skip('no python3 with torch to cross-check with');
   const dir = tempDir(t);
-  const ours = join(dir, 'ours.bin');
-  const theirs = join(dir, 'theirs.bin');
+  const [ours, theirs, views, contiguous] = ['ours', 'theirs', 'views', 'contiguous'].map((n) => join(dir, `${n}.bin`));
   await writeTorchStateDict(ours, MIXED);
   const out = runPython(python, `import sys, torch
 sd = torch.load(sys.argv[1], weights_only=True)
 print(type(sd).__name__, [str(v.dtype) for v in sd.values()], sd['f32'].tolist(), sd['i64'].tolist())
-torch.save(sd, sys.argv[2])`, [ours, theirs]);
+torch.save(sd, sys.argv[2])
+base = torch.arange(24, dtype=torch.float32).reshape(4, 6)
+views = {'t': base.t(), 'rows': base[1:3], 'cols': base[:, 2:5], 'step': base[::2, ::3], 'same': base}
+torch.save(views, sys.argv[3])
+torch.save({k: v.contiguous() for k, v in views.items()}, sys.argv[4])`, [ours, theirs, views, contiguous]);
   assert.equal(out.trim(), "OrderedDict ['torch.float32', 'torch.float16', 'torch.bfloat16', 'torch.int64', 'torch.int32', 'torch.int8', 'torch.uint8', 'torch.bool', 'torch.float32', 'torch.float32', 'torch.float32', 'torch.uint8'] "
     + '[[1.0, -2.0, 3.5], [0.0, 1.0000000031710769e-30, -7.0]] [-1099511627776, 7]');
   assertSameTensors(readTorchFile(theirs), new Map(MIXED), 'saved by torch');
-});
-
-test('views saved by torch (transposed, sliced, sharing a storage) are read as torch sees them', async (t) => {
-  const python = pythonWith('torch');
-  if (!python) return t.skip('no python3 with torch');
-  const dir = tempDir(t);
-  runPython(python, `import sys, torch
-base = torch.arange(24, dtype=torch.float32).reshape(4, 6)
-views = {'t': base.t(), 'rows': base[1:3], 'cols': base[:, 2:5], 'step': base[::2, ::3], 'same': base}
-torch.save(views, sys.argv[1])
-torch.save({k: v.contiguous() for k, v in views.items()}, sys.argv[2])`, [join(dir, 'views.bin'), join(dir, 'contiguous.bin')]);
-  const views = TorchFile.open(join(dir, 'views.bin'));
-  t.after(() => views.close());
-  assert.deepEqual(views.record('cols'), { dtype: 'F32', shape: [4, 3], stride: [6, 1], storageKey: '0', storageOffset: 2 });
-  assertSameTensors(readTorchFile(join(dir, 'views.bin')), readTorchFile(join(dir, 'contiguous.bin')), 'views');
+  const viewFile = TorchFile.open(views);
+  t.after(() => viewFile.close());
+  assert.deepEqual(viewFile.record('cols'), { dtype: 'F32', shape: [4, 3], stride: [6, 1], storageKey: '0', storageOffset: 2 });
+  assertSameTensors(readTorchFile(views), readTorchFile(contiguous), 'views');
 });
 
 test('hand-built strided and offset views are gathered in row-major order', async (t) => {
