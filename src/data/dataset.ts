@@ -92,7 +92,7 @@ export async function loadDataset(path: string, options: DatasetOptions = {}): P
     const list = empty.slice(0, 10).map((at) => at.index).join(', ') + (empty.length > 10 ? ', …' : '');
     throw new UserError(
       `${path}: record ${empty[0]!.index} (line ${empty[0]!.line}): "${fields.output}" is empty (${empty.length === 1 ? 'the only such record' : `${empty.length} such records: ${list}`}); ` +
-        'every example needs a response to train on: fix them, or pass --skip_empty_outputs to leave them out',
+        `every example needs a response to train on: fix ${empty.length === 1 ? 'it' : 'them'}, or pass --skip_empty_outputs to leave ${empty.length === 1 ? 'it' : 'them'} out`,
     );
   }
   if (records.length === 0) throw new UserError(`${path} holds no records: a data set needs at least one example`);

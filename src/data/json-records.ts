@@ -62,6 +62,7 @@ const enum Scan {
   AfterArray,
 }
 
+/** Splits the array into elements on raw bytes (ASCII never occurs inside a UTF-8 multi-byte character). */
 async function scanJsonArray(path: string, visit: RecordVisitor): Promise<void> {
   let state = Scan.BeforeArray as Scan; // widened: finish() changes it too
   let line = 1;
@@ -70,15 +71,16 @@ async function scanJsonArray(path: string, visit: RecordVisitor): Promise<void> 
   let inString = false;
   let escaped = false;
   let startLine = 1;
-  let parts: string[] = []; // pieces of the current element from earlier chunks
+  let parts: Buffer[] = []; // pieces of the current element from earlier chunks
 
   const fail = (what: string): never => {
     throw new UserError(`${path}: line ${line}: ${what} (the file starts with "[", so it is read as one JSON array of records)`);
   };
-  const finish = (text: string) => {
+  const finish = (chunk: Buffer, start: number, end: number) => {
+    const bytes = parts.length === 0 ? chunk.subarray(start, end) : Buffer.concat([...parts, chunk.subarray(start, end)]);
     let value: unknown;
     try {
-      value = JSON.parse(text);
+      value = JSON.parse(bytes.toString('utf8'));
     } catch (err) {
       throw new UserError(`${path}: record ${index} (line ${startLine}) is not valid JSON: ${(err as Error).message}`);
     }
@@ -87,29 +89,29 @@ async function scanJsonArray(path: string, visit: RecordVisitor): Promise<void> 
     state = Scan.AfterElement;
   };
 
-  for await (const chunk of createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 20 }) as AsyncIterable<string>) {
-    let elementStart = state === Scan.InElement ? 0 : -1;
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+    let elementStart = 0;
     for (let i = 0; i < chunk.length; i++) {
-      const c = chunk.charCodeAt(i);
+      const c = chunk[i]!;
       if (state === Scan.InElement) {
         if (inString) {
           if (escaped) escaped = false;
           else if (c === 0x5c) escaped = true;
           else if (c === 0x22) {
             inString = false;
-            if (depth === 0) finish(parts.join('') + chunk.slice(elementStart, i + 1));
+            if (depth === 0) finish(chunk, elementStart, i + 1);
           }
         } else if (c === 0x22) inString = true;
         else if (c === 0x7b || c === 0x5b) depth++;
         else if (c === 0x7d || c === 0x5d) {
           if (depth === 0) {
-            finish(parts.join('') + chunk.slice(elementStart, i)); // a bare value ended by ']'
+            finish(chunk, elementStart, i); // a bare value ended by ']'
             i--;
             continue;
           }
-          if (--depth === 0) finish(parts.join('') + chunk.slice(elementStart, i + 1));
+          if (--depth === 0) finish(chunk, elementStart, i + 1);
         } else if (depth === 0 && (c === 0x2c || c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09)) {
-          finish(parts.join('') + chunk.slice(elementStart, i)); // a bare value ended by ',' or space
+          finish(chunk, elementStart, i); // a bare value ended by ',' or white space
           i--;
           continue;
         }
@@ -117,9 +119,13 @@ async function scanJsonArray(path: string, visit: RecordVisitor): Promise<void> 
         continue;
       }
       if (c === 0x0a) line++;
-      if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09 || c === 0xfeff) continue;
+      if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) continue;
       switch (state) {
         case Scan.BeforeArray:
+          if (c === 0xef && chunk[i + 1] === 0xbb && chunk[i + 2] === 0xbf) {
+            i += 2; // byte order mark
+            break;
+          }
           if (c !== 0x5b) fail('expected "["');
           state = Scan.BeforeElement;
           break;
@@ -139,16 +145,20 @@ async function scanJsonArray(path: string, visit: RecordVisitor): Promise<void> 
         case Scan.AfterElement:
           if (c === 0x2c) state = Scan.BeforeElement;
           else if (c === 0x5d) state = Scan.AfterArray;
-          else fail(`expected "," or "]" after record ${index - 1}, found "${String.fromCharCode(c)}"`);
+          else fail(`expected "," or "]" after record ${index - 1}, found ${describeByte(c)}`);
           break;
         case Scan.AfterArray:
           fail('unexpected text after the closing "]"');
       }
     }
-    if (state === Scan.InElement) parts.push(chunk.slice(elementStart));
+    if (state === Scan.InElement) parts.push(chunk.subarray(elementStart));
   }
   if (state === Scan.InElement || state === Scan.BeforeElement || state === Scan.BeforeArray) {
     throw new UserError(`${path}: the JSON array ends early (record ${index} starting at line ${startLine} is cut off)`);
   }
   if (state === Scan.AfterElement) throw new UserError(`${path}: the JSON array has no closing "]"`);
+}
+
+function describeByte(c: number): string {
+  return c >= 0x21 && c < 0x7f ? `"${String.fromCharCode(c)}"` : `byte 0x${c.toString(16).padStart(2, '0')}`;
 }

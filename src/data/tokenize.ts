@@ -38,7 +38,7 @@ export function makePromptTokenizer(tokenizer: Tokenizer, prompter: Prompter, op
   const tokenize = (text: string, appendEos: boolean): number[] => {
     const body = tokenizer.encode(text, { addBos: false, addEos: false });
     body.length = Math.min(body.length, cutoffLen - bos.length - eos.length);
-    const ids = [...bos, ...body, ...eos];
+    const ids = bos.concat(body, eos);
     if (ids.at(-1) !== tokenizer.eosId && ids.length < cutoffLen && appendEos) ids.push(tokenizer.eosId);
     return ids;
   };
@@ -49,7 +49,7 @@ export function makePromptTokenizer(tokenizer: Tokenizer, prompter: Prompter, op
     switch (record.kind) {
       case 'instruction': {
         inputIds = tokenize(prompter.generatePrompt(record.instruction, record.input, record.output), true);
-        labels = [...inputIds];
+        labels = inputIds.slice();
         if (!trainOnInputs) {
           const user = tokenize(prompter.generatePrompt(record.instruction, record.input), addEosToken);
           // The seed would emit labels longer than input_ids if the prompt alone tokenized longer; cap it.
@@ -60,7 +60,7 @@ export function makePromptTokenizer(tokenizer: Tokenizer, prompter: Prompter, op
       }
       case 'text':
         inputIds = tokenize(record.text, true);
-        labels = [...inputIds];
+        labels = inputIds.slice();
         break;
       case 'tokenized':
         for (const id of record.input_ids) {

@@ -1,4 +1,4 @@
-// SentencePiece's BPE segmentation of an already-normalized string: start from characters (and
+// SentencePiece's BPE segmentation of a normalized string: start from characters (and
 // user-defined symbols), repeatedly merge the adjacent pair whose joined piece scores highest, then map
 // unknown pieces to byte pieces. A linked list of symbols plus a heap keeps it O(n log n), and a cache
 // of word results makes repeated words free. Not the normalizer (see sentencepiece-tokenizer.ts).
@@ -7,7 +7,6 @@ import { MergeQueue } from './merge-queue.ts';
 import { PieceType, type SentencePieceModel } from './sentencepiece-model.ts';
 
 const utf8 = new TextEncoder();
-const SPACE = '\u2581';
 const WORD_CACHE_LIMIT = 200_000;
 
 export class SentencePieceBpe {
@@ -17,8 +16,10 @@ export class SentencePieceBpe {
   private readonly pairCache = new Map<number, number>(); // leftId * vocab + rightId -> merged id or -1
   private readonly byteIds = new Int32Array(256).fill(-1);
   private readonly wordCache = new Map<string, number[]>();
-  /** True when no piece joins a character to a following ▁, so words can be segmented independently. */
+  /** True when no piece joins a character to a following space symbol: words segment independently. */
   private readonly wordsAreIndependent: boolean;
+  /** What a space is in the pieces: ▁, or ' ' itself for models that do not escape whitespace. */
+  private readonly spaceSymbol: string;
   private readonly queue = new MergeQueue();
   private symStart = new Int32Array(256);
   private symLen = new Int32Array(256); // 0 once merged into its left neighbour
@@ -41,26 +42,31 @@ export class SentencePieceBpe {
         this.userDefined.set(piece[0]!, list);
       }
     });
-    this.wordsAreIndependent = ![...this.pieceIds.keys()].some((piece) => /[^\u2581]\u2581/.test(piece));
+    this.spaceSymbol = model.normalizer.escapeWhitespaces ? '\u2581' : ' ';
+    const crossing = new RegExp(`[^${this.spaceSymbol}]${this.spaceSymbol}`);
+    this.wordsAreIndependent = ![...this.pieceIds.keys()].some((piece) => crossing.test(piece));
   }
 
-  /** Appends the ids of `text` (already normalized, spaces already ▁) to `out`. */
+  /**
+   * Appends the ids of `text` to `out`. The text is normalized except that spaces are still ' ': they
+   * become the space symbol here, word by word, so cached words are found without rewriting the text.
+   */
   encode(text: string, out: number[]): void {
     if (!this.wordsAreIndependent) {
-      this.encodeSymbols(text, out);
+      this.encodeSymbols(text.replaceAll(' ', this.spaceSymbol), out);
       return;
     }
-    // A word starts at each ▁ that follows another character: no merge can cross that boundary.
+    // A word starts at each space that follows another character: no merge can cross that boundary.
     let start = 0;
     while (start < text.length) {
-      let end = text.indexOf(SPACE, start + 1);
-      while (end > 0 && text[end - 1] === SPACE) end = text.indexOf(SPACE, end + 1);
+      let end = text.indexOf(' ', start + 1);
+      while (end > 0 && text.charCodeAt(end - 1) === 0x20) end = text.indexOf(' ', end + 1);
       if (end < 0) end = text.length;
       const word = text.slice(start, end);
       let ids = this.wordCache.get(word);
       if (ids === undefined) {
         ids = [];
-        this.encodeSymbols(word, ids);
+        this.encodeSymbols(word.replaceAll(' ', this.spaceSymbol), ids);
         if (this.wordCache.size >= WORD_CACHE_LIMIT) this.wordCache.clear();
         this.wordCache.set(word, ids);
       }

@@ -63,15 +63,13 @@ export class SentencePieceTokenizer implements Tokenizer {
     return ids;
   }
 
-  /** SentencePiece's identity normalization: optional whitespace squeezing, ▁ for spaces, dummy prefix. */
-  normalize(text: string): string {
+  /** SentencePiece's identity normalization, but for spaces, which the BPE turns into ▁ itself. */
+  private normalize(text: string): string {
     const spec = this.model.normalizer;
     let s = text;
     if (spec.removeExtraWhitespaces) s = s.replace(/ +/g, ' ').replace(/^ | $/g, '');
     if (s === '') return '';
-    const space = spec.escapeWhitespaces ? SPACE : ' ';
-    if (spec.escapeWhitespaces) s = s.replaceAll(' ', SPACE);
-    return spec.addDummyPrefix ? space + s : s;
+    return spec.addDummyPrefix ? ' ' + s : s;
   }
 
   /**

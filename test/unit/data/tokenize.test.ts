@@ -1,0 +1,80 @@
+// makePromptTokenizer on a one-id-per-character tokenizer, so every count can be checked by hand:
+// truncation at cutoff_len, the EOS rule and its quirk, prompt masking, raw text and pre-tokenized rows.
+
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { UserError } from '../../../src/errors.ts';
+import type { DataRecord } from '../../../src/data/dataset.ts';
+import { Prompter } from '../../../src/data/prompter.ts';
+import { IGNORE_INDEX, makePromptTokenizer, tokenizeRecords, trainedTokenCount } from '../../../src/data/tokenize.ts';
+import { CharTokenizer } from './char-tokenizer.ts';
+
+const tokenizer = new CharTokenizer();
+const prompter = new Prompter({ source: 'test', description: '', prompt_input: '{instruction}|{input}>', prompt_no_input: '{instruction}>', response_split: '>' });
+const record = (instruction: string, output: string, input = ''): DataRecord => ({ kind: 'instruction', instruction, input, output });
+const ids = (text: string) => tokenizer.encode(text, { addBos: false });
+const M = IGNORE_INDEX;
+
+describe('alpaca-lora prompt tokenization', () => {
+  test('the full prompt gets BOS and EOS; train_on_inputs trains on all of it', () => {
+    const f = makePromptTokenizer(tokenizer, prompter, { cutoffLen: 100, trainOnInputs: true, addEosToken: false });
+    const e = f(record('ab', 'xy'));
+    assert.deepEqual(e.input_ids, [1, ...ids('ab>xy'), 2]);
+    assert.deepEqual(e.labels, e.input_ids);
+    assert.deepEqual(e.attention_mask, [1, 1, 1, 1, 1, 1, 1]);
+    assert.deepEqual(f(record('ab', 'xy', 'in')).input_ids, [1, ...ids('ab|in>xy'), 2]);
+  });
+
+  test('train_on_inputs false masks the prompt; add_eos_token only changes how it is counted (the seed\'s quirk)', () => {
+    const noEos = makePromptTokenizer(tokenizer, prompter, { cutoffLen: 100, trainOnInputs: false, addEosToken: false });
+    assert.deepEqual(noEos(record('ab', 'xy')).labels, [M, M, M, M, ...ids('xy'), 2]);
+    const withEos = makePromptTokenizer(tokenizer, prompter, { cutoffLen: 100, trainOnInputs: false, addEosToken: true });
+    const e = withEos(record('ab', 'xy'));
+    assert.deepEqual(e.input_ids, [1, ...ids('ab>xy'), 2], 'the full prompt is the same either way');
+    assert.deepEqual(e.labels, [M, M, M, M, ...ids('xy'), 2]);
+  });
+
+  test('cutoff_len truncates, and a truncated example gets no EOS', () => {
+    const f = makePromptTokenizer(tokenizer, prompter, { cutoffLen: 6, trainOnInputs: false, addEosToken: false });
+    const cut = f(record('ab', 'wxyz'));
+    assert.deepEqual(cut.input_ids, [1, ...ids('ab>wx')]);
+    assert.deepEqual(cut.labels, [M, M, M, M, ...ids('wx')]);
+    const fits = f(record('ab', 'w'));
+    assert.deepEqual(fits.input_ids, [1, ...ids('ab>w'), 2], 'exactly cutoff_len with the EOS');
+  });
+
+  test('with add_eos_token, a prompt cut at cutoff_len is counted one short, as the seed counts it', () => {
+    const f = makePromptTokenizer(tokenizer, prompter, { cutoffLen: 4, trainOnInputs: false, addEosToken: true });
+    const e = f(record('abcdef', 'x'));
+    assert.deepEqual(e.input_ids, [1, ...ids('abc')]);
+    assert.deepEqual(e.labels, [M, M, M, ids('c')[0]]);
+  });
+
+  test('raw text trains on every token; pre-tokenized rows pass through, cut at cutoff_len', () => {
+    const f = makePromptTokenizer(tokenizer, prompter, { cutoffLen: 5, trainOnInputs: false, addEosToken: false });
+    assert.deepEqual(f({ kind: 'text', text: 'abc' }).labels, [1, ...ids('abc'), 2]);
+    const row = f({ kind: 'tokenized', input_ids: [1, 10, 11, 12, 13, 14], labels: [M, M, 11, 12, 13, 14] });
+    assert.deepEqual(row, { input_ids: [1, 10, 11, 12, 13], labels: [M, M, 11, 12, 13], attention_mask: [1, 1, 1, 1, 1] });
+    assert.throws(() => f({ kind: 'tokenized', input_ids: [tokenizer.vocabSize], labels: [1] }), /outside the vocabulary/);
+  });
+
+  test('a cutoff_len below 2 is refused', () => {
+    assert.throws(() => makePromptTokenizer(tokenizer, prompter, { cutoffLen: 1, trainOnInputs: true, addEosToken: false }), UserError);
+  });
+});
+
+describe('tokenizeRecords', () => {
+  test('counts trained tokens without the first position, which nothing predicts', () => {
+    assert.equal(trainedTokenCount({ labels: [1, 5, M, 7] }), 2);
+  });
+
+  test('fails when every example is masked out, naming the data set and the fix', () => {
+    const f = makePromptTokenizer(tokenizer, prompter, { cutoffLen: 4, trainOnInputs: false, addEosToken: false });
+    assert.throws(
+      () => tokenizeRecords([record('long instruction', 'x'), record('another one', 'y')], f, 'data.json'),
+      (e: Error) => e instanceof UserError && /data\.json: every example is masked out.*--cutoff_len.*--train_on_inputs/.test(e.message),
+    );
+    const ok = tokenizeRecords([record('long instruction', 'x'), record('a', 'y')], f, 'data.json');
+    assert.equal(ok.length, 2);
+  });
+});
