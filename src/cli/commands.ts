@@ -1,6 +1,8 @@
 // The list of commands `alpaca-lora` knows. Each lives in its own file in this folder.
 
 import type { Command } from './command.ts';
+import { exportHfCommand } from './export-hf.ts';
+import { exportStateDictCommand } from './export-state-dict.ts';
 import { inspectDataCommand } from './inspect-data.ts';
 import { scoreCommand } from './score.ts';
 import { tokenizeCommand } from './tokenize.ts';
@@ -9,4 +11,6 @@ export const commands: Command[] = [
   scoreCommand,
   tokenizeCommand,
   inspectDataCommand,
+  exportHfCommand,
+  exportStateDictCommand,
 ];

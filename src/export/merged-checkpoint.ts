@@ -1,0 +1,96 @@
+// A base checkpoint with a LoRA adapter merged in, read tensor by tensor: each read takes one base tensor,
+// adds the adapter's delta in float32 and casts, so an export never holds more than one weight.
+// Not a writer (see export-hf.ts, export-gguf.ts) and not the checks of the result (see verify.ts).
+
+import { openCheckpoint, type CheckpointReader } from '../formats/hf-checkpoint.ts';
+import { fromFloat32, toFloat32, type HostTensor, type StorageDType } from '../formats/host-tensor.ts';
+import type { TensorInfo } from '../formats/safetensors.ts';
+import { checkCheckpointWeights, expectedWeights } from '../formats/weight-names.ts';
+import { loadLlamaConfig, type LlamaConfig } from '../model/llama-config.ts';
+import { pairDelta, readHostLora, type HostLora } from './host-lora.ts';
+
+export interface MergedCheckpoint {
+  readonly dir: string;
+  readonly config: LlamaConfig;
+  readonly lora: HostLora | null;
+  /** The weights the config implies, HF names in HF order (no lm_head when embeddings are tied). */
+  readonly names: readonly string[];
+  /** The base tensor's stored dtype and shape. */
+  info(name: string): TensorInfo;
+  isAdapted(name: string): boolean;
+  /** The base tensor as stored. */
+  readBase(name: string): HostTensor;
+  /** Base + delta, as float32. */
+  readFloat32(name: string): Float32Array;
+  /** Base + delta stored as `dtype` (default: the base's); an unadapted tensor in its own dtype keeps its bytes. */
+  read(name: string, dtype?: StorageDType): HostTensor;
+  close(): void;
+}
+
+export interface OpenMergedOptions {
+  /** The PEFT adapter folder to merge; none gives the base itself. */
+  loraWeights?: string;
+  /** Flag names for messages. */
+  baseFlag?: string;
+}
+
+/** Opens `baseDir` (config.json + weights) and the adapter, checking both before any tensor is read. */
+export async function openMerged(baseDir: string, options: OpenMergedOptions = {}): Promise<MergedCheckpoint> {
+  const flag = options.baseFlag ?? '--base_model';
+  const config = loadLlamaConfig(baseDir, { flag });
+  const lora = options.loraWeights ? readHostLora(options.loraWeights, config) : null;
+  const reader = await openCheckpoint(baseDir, { flag });
+  try {
+    checkCheckpointWeights(reader, config, baseDir);
+  } catch (err) {
+    reader.close();
+    throw err;
+  }
+  return new Merged(baseDir, config, lora, reader);
+}
+
+class Merged implements MergedCheckpoint {
+  readonly names: readonly string[];
+
+  constructor(
+    readonly dir: string,
+    readonly config: LlamaConfig,
+    readonly lora: HostLora | null,
+    private readonly reader: CheckpointReader,
+  ) {
+    this.names = expectedWeights(config).map((w) => w.name);
+  }
+
+  info(name: string): TensorInfo {
+    return this.reader.info(name);
+  }
+
+  isAdapted(name: string): boolean {
+    return this.lora?.pairs.has(name) ?? false;
+  }
+
+  readBase(name: string): HostTensor {
+    return this.reader.read(name);
+  }
+
+  readFloat32(name: string): Float32Array {
+    const base = this.reader.read(name);
+    const pair = this.lora?.pairs.get(name);
+    if (!pair) return base.dtype === 'F32' ? (base.data as Float32Array) : toFloat32(base);
+    const w = base.dtype === 'F32' ? new Float32Array(base.data as Float32Array) : toFloat32(base);
+    const delta = pairDelta(this.lora!, pair);
+    for (let i = 0; i < w.length; i++) w[i]! += delta[i]!;
+    return w;
+  }
+
+  read(name: string, dtype?: StorageDType): HostTensor {
+    const info = this.reader.info(name);
+    const target = dtype ?? info.dtype;
+    if (!this.isAdapted(name) && target === info.dtype) return this.reader.read(name);
+    return fromFloat32(this.readFloat32(name), info.shape, target);
+  }
+
+  close(): void {
+    this.reader.close();
+  }
+}

@@ -1,0 +1,87 @@
+// The checks of a merged export, as the seed's script asserts them by hand: every adapted weight changed,
+// no other weight did (read back through our own readers), and the merged model's logits equal those of
+// the base with the adapter applied on a probe batch. Not the writing itself.
+
+import type { Backend } from '../engine/backend.ts';
+import { Rng } from '../engine/random.ts';
+import { UserError } from '../errors.ts';
+import { bytesOf, fromFloat32, toFloat32, type HostTensor, type StorageDType } from '../formats/host-tensor.ts';
+import type { TokenBatch } from '../model/batch.ts';
+import { scoreBatch } from '../model/compute.ts';
+import type { LoraUse, Model } from '../model/llama.ts';
+import { loadModel } from '../model/load.ts';
+import { loadLoraAdapter } from '../model/lora-io.ts';
+import type { MergedCheckpoint } from './merged-checkpoint.ts';
+
+export interface WrittenTensors {
+  read(name: string): HostTensor;
+}
+
+/**
+ * Compares each written tensor (read by its HF name) with the merge and the base: an adapted weight must equal
+ * base + delta in the written dtype and differ from the base somewhere; any other must equal the base.
+ */
+export function checkWrittenWeights(merged: MergedCheckpoint, written: WrittenTensors): void {
+  for (const name of merged.names) {
+    const out = written.read(name);
+    const stored = merged.readBase(name);
+    const base = stored.dtype === out.dtype ? stored : fromFloat32(toFloat32(stored), stored.shape, out.dtype);
+    const equal = (t: HostTensor) => Buffer.compare(bytesOf(out.data), bytesOf(t.data)) === 0;
+    if (out.shape.join() !== stored.shape.join()) throw new Error(`export: ${name} was written with shape [${out.shape}], not [${stored.shape}]`);
+    if (!merged.isAdapted(name)) {
+      if (!equal(base)) throw new Error(`export: ${name} differs from the base, but the adapter does not touch it`);
+      continue;
+    }
+    if (equal(base)) {
+      throw new UserError(`merging changed nothing in ${name}: the adapter's delta is zero there (an untrained adapter, with lora_B all zeros?) or below ${out.dtype} precision`);
+    }
+    if (!equal(merged.read(name, out.dtype))) throw new Error(`export: ${name} as written is not base + adapter delta`);
+  }
+}
+
+export const PROBE_B = 2;
+export const PROBE_T = 16;
+
+/** A fixed batch of token ids spread over the vocabulary (BOS first when the config has one). */
+export function probeBatch(vocabSize: number, bosId: number | null): TokenBatch {
+  const rng = new Rng(1234);
+  const ids = new Int32Array(PROBE_B * PROBE_T).map(() => Math.floor(rng.next() * vocabSize));
+  for (let b = 0; b < PROBE_B && bosId !== null; b++) ids[b * PROBE_T] = bosId;
+  return { B: PROBE_B, T: PROBE_T, inputIds: ids, attentionMask: null, labels: null };
+}
+
+/** Largest |merged - (base + adapter)| the stored dtype explains, relative to the largest |logit|. */
+export const LOGIT_TOLERANCE: Readonly<Record<'F32' | 'F16' | 'BF16', number>> = { F32: 1e-4, F16: 1e-2, BF16: 5e-2 };
+
+export interface LogitCheck {
+  maxDiff: number; // largest absolute difference
+  scale: number; // largest absolute logit of base + adapter
+  tolerance: number; // relative to scale
+}
+
+/** Logits of base + adapter, then of the merged folder, on the probe batch; throws when they differ beyond tolerance. */
+export async function checkMergedLogits(be: Backend, baseDir: string, loraDir: string, mergedDir: string, dtype: StorageDType): Promise<LogitCheck> {
+  const base = await loadModel(be, baseDir);
+  const batch = probeBatch(base.config.vocabSize, base.config.bosTokenId);
+  const expected = await probeLogits(base, batch, { adapter: loadLoraAdapter(be, base.config, loraDir), dropout: 0, seed: 0 });
+  for (const arena of ['weights', 'adapters', 'activations'] as const) be.freeArena(arena);
+  const actual = await probeLogits(await loadModel(be, mergedDir), batch, null);
+  for (const arena of ['weights', 'activations'] as const) be.freeArena(arena);
+  let maxDiff = 0, scale = 0;
+  for (let i = 0; i < expected.length; i++) {
+    maxDiff = Math.max(maxDiff, Math.abs(actual[i]! - expected[i]!));
+    scale = Math.max(scale, Math.abs(expected[i]!));
+  }
+  const tolerance = LOGIT_TOLERANCE[dtype as 'F32'] ?? LOGIT_TOLERANCE.BF16;
+  if (!(maxDiff <= tolerance * scale)) {
+    throw new Error(`export: the merged model's logits differ from base + adapter by up to ${maxDiff} (largest logit ${scale}, ${dtype} allows ${tolerance * scale})`);
+  }
+  return { maxDiff, scale, tolerance };
+}
+
+async function probeLogits(m: Model, batch: TokenBatch, lora: LoraUse | null): Promise<Float32Array> {
+  const V = m.config.vocabSize;
+  const logits = new Float32Array(batch.B * batch.T * V);
+  await scoreBatch(m, batch, lora, (row0, _rows, chunk) => logits.set(chunk, row0 * V));
+  return logits;
+}
