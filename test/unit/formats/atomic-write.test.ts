@@ -1,3 +1,5 @@
+// Atomic writes: complete or absent, never half-written; chunks streamed as produced; no temporaries left.
+
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -1,3 +1,5 @@
+// HF model folders in all four layouts (safetensors, sharded, .bin, sharded .bin) and their errors.
+
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

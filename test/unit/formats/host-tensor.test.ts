@@ -1,3 +1,5 @@
+// Host tensors: widening every storage dtype to float32 and storing float32 back, with torch's rounding.
+
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { fromFloat32, toFloat32 } from '../../../src/formats/host-tensor.ts';

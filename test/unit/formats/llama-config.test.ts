@@ -1,3 +1,6 @@
+// config.json into LlamaConfig: every fixture config, transformers 4 and 5 layouts, mistral and qwen2,
+// defaults, and errors naming the file and the key.
+
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -1,3 +1,5 @@
+// --max_shard_size style sizes with Hugging Face's units.
+
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { UserError } from '../../../src/errors.ts';

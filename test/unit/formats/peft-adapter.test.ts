@@ -1,3 +1,6 @@
+// PEFT adapter folders: the fixture adapters, byte-identical rewrites, PEFT's target matching, the fit
+// check against a base model, and what cannot be read.
+
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -1,3 +1,6 @@
+// The safe pickle reader: the opcodes torch.save uses, pickles written by Python, and refusal of any global
+// or opcode that could run code.
+
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';

@@ -1,7 +1,11 @@
+// Rope inverse frequencies and cos/sin tables against torch's float32 evaluation of transformers' formulas
+// (rope-reference.json, made by rope-reference.py).
+
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { loadLlamaConfig, parseLlamaConfig, ropeInvFreq, ropeTables } from '../../../src/model/llama-config.ts';
+import { loadLlamaConfig, parseLlamaConfig } from '../../../src/model/llama-config.ts';
+import { ropeInvFreq, ropeTables } from '../../../src/model/rope.ts';
 import type { LlamaConfig } from '../../../src/model/llama-config.ts';
 import { needShared, sharedPath } from '../../helpers/shared.ts';
 

@@ -1,3 +1,6 @@
+// safetensors reading and writing: every dtype, byte-identical rewrites of the fixtures (the reference
+// library's layout), header validation, streaming from a 5 GB file, and transformers' sharded layout.
+
 import assert from 'node:assert/strict';
 import { closeSync, openSync, readFileSync, readdirSync, writeFileSync, writeSync, ftruncateSync } from 'node:fs';
 import { join } from 'node:path';

@@ -1,3 +1,5 @@
+// Weight-name tables (HF, Meta, GGUF, PEFT), the weights a config implies, and the checkpoint check.
+
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { UserError } from '../../../src/errors.ts';

@@ -1,3 +1,6 @@
+// The zip reader and writer behind torch.save files: alignment, zip64, deflate, damage; cross-checked with
+// Python's zipfile when a python3 is present.
+
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
