@@ -8,6 +8,7 @@ import { PieceType, type SentencePieceModel } from './sentencepiece-model.ts';
 
 const utf8 = new TextEncoder();
 const WORD_CACHE_LIMIT = 200_000;
+const CACHED_WORD_MAX_LENGTH = 64; // longer runs (e.g. text without spaces) are rare and not worth keeping
 
 export class SentencePieceBpe {
   private readonly pieceIds = new Map<string, number>(); // pieces BPE can produce (normal, user-defined, unused)
@@ -68,7 +69,7 @@ export class SentencePieceBpe {
         ids = [];
         this.encodeSymbols(word.replaceAll(' ', this.spaceSymbol), ids);
         if (this.wordCache.size >= WORD_CACHE_LIMIT) this.wordCache.clear();
-        this.wordCache.set(word, ids);
+        if (word.length <= CACHED_WORD_MAX_LENGTH) this.wordCache.set(word, ids);
       }
       for (const id of ids) out.push(id);
       start = end;
