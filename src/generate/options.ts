@@ -58,3 +58,36 @@ export function checkOptions(o: GenerationOptions, name: (field: keyof Generatio
   if (o.numBeams > 1 && o.doSample) fail('numBeams', 'cannot be combined with sampling (beam sampling is not supported)');
   if (!Number.isSafeInteger(o.seed)) fail('seed', 'must be an integer');
 }
+
+/** The knobs the CLI, the API and the page expose. */
+export interface UserSettings {
+  maxNewTokens: number;
+  temperature: number;
+  topP: number;
+  topK: number;
+  numBeams: number;
+  repetitionPenalty: number;
+  seed: number;
+  stop: readonly string[];
+}
+
+/**
+ * The front ends' shared convention: temperature 0 is greedy search; numBeams > 1 is beam search, where
+ * temperature, top-k and top-p do not apply (as with the seed's GenerationConfig); otherwise sampling.
+ */
+export function optionsFromSettings(u: UserSettings, ids: { eosTokenIds: readonly number[]; padTokenId: number }): GenerationOptions {
+  const greedy = u.temperature === 0;
+  return {
+    ...DEFAULT_OPTIONS,
+    ...ids,
+    maxNewTokens: u.maxNewTokens,
+    doSample: !greedy && u.numBeams <= 1,
+    temperature: greedy ? 1 : u.temperature,
+    topK: u.topK,
+    topP: u.topP,
+    numBeams: greedy ? 1 : u.numBeams,
+    repetitionPenalty: u.repetitionPenalty,
+    seed: u.seed,
+    stop: u.stop,
+  };
+}

@@ -10,9 +10,8 @@ import { JsBackend } from '../../src/backends/js/index.ts';
 import { toFloat32 } from '../../src/formats/host-tensor.ts';
 import { readSafetensors } from '../../src/formats/safetensors.ts';
 import { createDecoder, decodeStep, freeDecoder } from '../../src/model/decode.ts';
-import type { LoraUse, Model } from '../../src/model/llama.ts';
 import { loadModel } from '../../src/model/load.ts';
-import { adapterFromTensors, parseTargets } from '../../src/model/lora-io.ts';
+import { loadLoraAdapter } from '../../src/model/lora-io.ts';
 import { needShared, sharedPath } from '../helpers/shared.ts';
 
 const TOLERANCE = 1e-5; // max |ours - torch| relative to max(1, |torch|)
@@ -21,13 +20,6 @@ function closeTo(ours: Float32Array, want: Float32Array, what: string): void {
   let worst = 0;
   for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(ours[i]! - want[i]!) / Math.max(1, Math.abs(want[i]!)));
   assert.ok(worst <= TOLERANCE, `${what}: logits differ by ${worst}`);
-}
-
-function loadAdapter(model: Model, dir: string): LoraUse {
-  const cfg = JSON.parse(readFileSync(join(dir, 'adapter', 'adapter_config.json'), 'utf8'));
-  const settings = { r: cfg.r, alpha: cfg.lora_alpha, dropout: 0, targets: parseTargets(cfg.target_modules, dir), useRslora: !!cfg.use_rslora };
-  const tensors = readSafetensors(join(dir, 'adapter', 'adapter_model.safetensors'));
-  return { adapter: adapterFromTensors(model.be, model.config, settings, tensors, dir), dropout: 0, seed: 0 };
 }
 
 for (const name of ['llama-mha', 'llama-gqa', 'llama3-rope']) {
@@ -41,7 +33,7 @@ for (const name of ['llama-mha', 'llama-gqa', 'llama3-rope']) {
     const mask = maskT ? Int32Array.from(toFloat32(maskT), Number) : new Int32Array(B * T).fill(1);
     const model = await loadModel(new JsBackend(), dir);
     const V = model.config.vocabSize;
-    for (const [key, lora] of [['base.logits', null], ['lora.logits', loadAdapter(model, dir)]] as const) {
+    for (const [key, lora] of [['base.logits', null], ['lora.logits', { adapter: loadLoraAdapter(model.be, model.config, join(dir, 'adapter')), dropout: 0, seed: 0 }]] as const) {
       const want = toFloat32(golden.get(key)!);
       const at = (b: number, p: number) => want.subarray((b * T + p) * V, (b * T + p + 1) * V);
 

@@ -1,0 +1,109 @@
+// What `generate` and `serve` hold while they run: the base model on a backend, its tokenizer, the prompt
+// template, named adapters applied unmerged (any one per request), the chat template, and the EOS / pad
+// ids from generation_config.json (else config.json, else the tokenizer). Loading only; no generation.
+
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import type { Backend } from '../engine/backend.ts';
+import type { DType } from '../engine/dtype.ts';
+import { UserError } from '../errors.ts';
+import { Prompter } from '../data/prompter.ts';
+import type { LoraUse, Model } from '../model/llama.ts';
+import { loadModel } from '../model/load.ts';
+import { loadLoraAdapter } from '../model/lora-io.ts';
+import { loadTokenizer } from '../tokenizer/load.ts';
+import { readTokenizerSettings } from '../tokenizer/tokenizer-config.ts';
+import type { Tokenizer } from '../tokenizer/tokenizer.ts';
+
+/** The model side: weights, adapters and special ids (a raw-ids run needs no tokenizer). */
+export interface ModelSet {
+  model: Model;
+  baseName: string; // the id that picks the base model without an adapter
+  adapters: Map<string, LoraUse>; // by id
+  eosTokenIds: number[];
+  padTokenId: number;
+}
+
+export interface Runtime extends ModelSet {
+  tokenizer: Tokenizer;
+  tokenizerConfig: Record<string, unknown>; // tokenizer_config.json, for chat templates' special tokens
+  chatTemplate: string | null;
+  prompter: Prompter;
+}
+
+export interface RuntimeOptions {
+  backend: Backend;
+  baseModel: string;
+  /** Adapter folders, each `DIR` (named by its folder) or `NAME=DIR`. */
+  loraWeights: readonly string[];
+  /** Folder with the tokenizer files; defaults to baseModel. */
+  tokenizer?: string;
+  promptTemplate?: string;
+  /** Weight storage; 'auto' widens to f32 on the js backend (it computes in f32 and would widen every call). */
+  dtype?: 'auto' | Exclude<DType, 'i32'>;
+}
+
+export async function loadModelSet(o: RuntimeOptions): Promise<ModelSet> {
+  const dtype = o.dtype === 'auto' || o.dtype === undefined ? (o.backend.name === 'js' ? 'f32' : undefined) : o.dtype;
+  const model = await loadModel(o.backend, o.baseModel, { dtype });
+  const baseName = basename(resolve(o.baseModel));
+  const adapters = new Map<string, LoraUse>();
+  for (const spec of o.loraWeights) {
+    const eq = spec.indexOf('=');
+    const dir = eq > 0 ? spec.slice(eq + 1) : spec;
+    const name = eq > 0 ? spec.slice(0, eq) : basename(resolve(dir));
+    if (adapters.has(name) || name === baseName) throw new UserError(`--lora_weights: two models are named "${name}": name them with NAME=DIR`);
+    adapters.set(name, { adapter: loadLoraAdapter(o.backend, model.config, dir), dropout: 0, seed: 0 });
+  }
+  return { model, baseName, adapters, ...specialIds(o.baseModel, model) };
+}
+
+export async function loadRuntime(o: RuntimeOptions): Promise<Runtime> {
+  const prompter = Prompter.load(o.promptTemplate);
+  const tokenizerDir = o.tokenizer ?? o.baseModel;
+  const tokenizer = loadTokenizer(tokenizerDir);
+  const set = await loadModelSet(o);
+  if (tokenizer.vocabSize > set.model.config.vocabSize) {
+    throw new UserError(`the tokenizer in ${tokenizerDir} has ${tokenizer.vocabSize} tokens but the model has ${set.model.config.vocabSize}: pass the tokenizer that belongs to --base_model`);
+  }
+  const settings = readTokenizerSettings(tokenizerDir);
+  return {
+    ...set,
+    eosTokenIds: set.eosTokenIds.length ? set.eosTokenIds : [tokenizer.eosId],
+    tokenizer,
+    tokenizerConfig: settings.rawConfig,
+    chatTemplate: chatTemplate(tokenizerDir, settings.rawConfig),
+    prompter,
+  };
+}
+
+/** The adapter a request names: the base name or undefined/'' means none; an unknown name is an error. */
+export function pickAdapter(rt: Runtime, name: string | undefined): LoraUse | null {
+  if (name === undefined || name === '' || name === rt.baseName) return null;
+  const lora = rt.adapters.get(name);
+  if (!lora) throw new UserError(`model "${name}" is not loaded; available: ${[rt.baseName, ...rt.adapters.keys()].join(', ')}`);
+  return lora;
+}
+
+/** EOS and pad ids from generation_config.json, else config.json (pad 0 when neither says, as alpaca-lora sets it). */
+function specialIds(dir: string, model: Model): { eosTokenIds: number[]; padTokenId: number } {
+  const path = join(dir, 'generation_config.json');
+  const gen = existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>) : {};
+  const ids = (v: unknown): number[] | null => (Number.isInteger(v) ? [v as number] : Array.isArray(v) && v.every(Number.isInteger) ? (v as number[]) : null);
+  const eos = ids(gen.eos_token_id) ?? ids(model.config.eosTokenId) ?? [];
+  const pad = ids(gen.pad_token_id)?.[0] ?? model.config.padTokenId ?? 0;
+  return { eosTokenIds: eos, padTokenId: pad };
+}
+
+/** chat_template.jinja beside the tokenizer, else tokenizer_config.json's chat_template (a string or the "default" of a list). */
+function chatTemplate(dir: string, config: Record<string, unknown>): string | null {
+  const file = join(dir, 'chat_template.jinja');
+  if (existsSync(file)) return readFileSync(file, 'utf8');
+  const t = config.chat_template;
+  if (typeof t === 'string') return t;
+  if (Array.isArray(t)) {
+    const named = t.find((x) => (x as { name?: unknown }).name === 'default') as { template?: unknown } | undefined;
+    if (typeof named?.template === 'string') return named.template;
+  }
+  return null;
+}
