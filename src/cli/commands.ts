@@ -3,14 +3,12 @@
 import type { Command } from './command.ts';
 import { exportHfCommand } from './export-hf.ts';
 import { exportStateDictCommand } from './export-state-dict.ts';
-import { finetuneCommand } from './finetune.ts';
 import { generateCommand } from './generate.ts';
 import { inspectDataCommand } from './inspect-data.ts';
 import { scoreCommand } from './score.ts';
 import { tokenizeCommand } from './tokenize.ts';
 
 export const commands: Command[] = [
-  finetuneCommand,
   scoreCommand,
   tokenizeCommand,
   inspectDataCommand,
