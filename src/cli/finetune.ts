@@ -1,0 +1,141 @@
+// `alpaca-lora finetune`: the seed's finetune.py flags (same names and defaults) plus ours, from the command
+// line and an optional --config FILE (command line wins). Parsing only; the work is train/finetune.ts,
+// and --example runs the built-in example (example/run-example.ts).
+
+import { BACKEND_NAMES, type BackendName } from '../backends/select.ts';
+import { runExample } from '../example/run-example.ts';
+import { parseTargets } from '../model/lora-io.ts';
+import type { LoraInit } from '../model/lora.ts';
+import { finetune } from '../train/finetune.ts';
+import { FINETUNE_DEFAULTS, type FinetuneOptions } from '../train/finetune-options.ts';
+import type { ScheduleKind } from '../train/schedule.ts';
+import { UsageError, type FlagSpecs, type ParsedFlags } from './args.ts';
+import type { Command } from './command.ts';
+import { readConfigFlags } from './config-file.ts';
+import { DATA_FLAGS, datasetOptionsFromFlags } from './inspect-data.ts';
+
+const D = FINETUNE_DEFAULTS;
+
+const SPECS: FlagSpecs = {
+  base_model: { type: 'string', help: 'base model: a local HF folder or a Hub id (e.g. huggyllama/llama-7b)' },
+  ...DATA_FLAGS,
+  data_path: { type: 'string', default: D.dataPath, help: 'training data: .json, .jsonl (also pre-tokenized rows) or a Hub data set id' },
+  val_data_path: { type: 'string', help: 'evaluate on this file instead of splitting --val_set_size off the data' },
+  output_dir: { type: 'string', default: D.outputDir, help: 'where checkpoints, the adapter, metrics.jsonl and report.html go' },
+  batch_size: { type: 'number', default: D.batchSize, help: 'examples per optimizer step' },
+  micro_batch_size: { type: 'number', default: D.microBatchSize, help: 'examples per forward/backward (accumulation = batch_size / this)' },
+  num_epochs: { type: 'number', default: D.numEpochs, help: 'passes over the training data' },
+  max_steps: { type: 'number', default: D.maxSteps, help: 'when > 0, train exactly this many optimizer steps instead' },
+  learning_rate: { type: 'number', default: D.learningRate, help: 'peak learning rate' },
+  cutoff_len: { type: 'number', default: D.cutoffLen, help: 'truncate every example to this many tokens' },
+  val_set_size: { type: 'number', default: D.valSetSize, help: 'validation examples split off the data (a count, a fraction, or 0)' },
+  lora_r: { type: 'number', default: D.loraR, help: 'LoRA rank' },
+  lora_alpha: { type: 'number', default: D.loraAlpha, help: 'LoRA alpha (scaling alpha / r)' },
+  lora_dropout: { type: 'number', default: D.loraDropout, help: 'dropout on the LoRA input' },
+  lora_target_modules: { type: 'list', default: D.loraTargetModules, help: 'projections to adapt: q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj' },
+  train_on_inputs: { type: 'boolean', default: D.trainOnInputs, help: 'train on the prompt too (false: only on the response)' },
+  group_by_length: { type: 'boolean', default: D.groupByLength, help: 'batch examples of similar length (faster, with a loss curve that zigzags)' },
+  resume_from_checkpoint: { type: 'string', help: 'a checkpoint-N folder, an output_dir with checkpoints (the latest), or an adapter folder' },
+  wandb_project: { type: 'string', default: '', help: 'accepted for compatibility; progress goes to output_dir/report.html and metrics.jsonl' },
+  wandb_run_name: { type: 'string', default: '', help: 'accepted for compatibility (see --wandb_project)' },
+  wandb_watch: { type: 'string', default: '', help: 'accepted for compatibility (see --wandb_project)' },
+  wandb_log_model: { type: 'string', default: '', help: 'accepted for compatibility (see --wandb_project)' },
+  backend: { type: 'string', default: D.backend, help: `compute backend: ${BACKEND_NAMES.join(', ')}` },
+  seed: { type: 'number', default: D.seed, help: 'seed for the adapter init, data order and dropout' },
+  shuffle: { type: 'boolean', default: D.shuffle, help: 'shuffle every epoch (false: file order, for runs that must match another implementation)' },
+  warmup_steps: { type: 'number', default: D.warmupSteps, help: 'linear warmup from 0 over this many steps' },
+  lr_scheduler: { type: 'string', default: D.lrScheduler, help: 'linear, cosine or constant decay after warmup' },
+  logging_steps: { type: 'number', default: D.loggingSteps, help: 'log the mean loss every this many steps' },
+  eval_steps: { type: 'number', default: D.evalSteps, help: 'evaluate every this many steps (0: only at the start and end)' },
+  save_steps: { type: 'number', default: D.saveSteps, help: 'save output_dir/checkpoint-N every this many steps (0: never)' },
+  save_total_limit: { type: 'number', default: D.saveTotalLimit, help: 'keep this many checkpoints (plus the best; 0: all)' },
+  load_best_model_at_end: { type: 'boolean', default: D.loadBestModelAtEnd, help: 'save the adapter of the best eval loss rather than the last' },
+  weight_decay: { type: 'number', default: D.weightDecay, help: 'AdamW decoupled weight decay' },
+  max_grad_norm: { type: 'number', default: D.maxGradNorm, help: 'clip the global gradient norm to this (0: no clipping)' },
+  use_rslora: { type: 'boolean', default: D.useRslora, help: 'rank-stabilised LoRA: scaling alpha / sqrt(r)' },
+  lora_init: { type: 'string', default: D.loraInit, help: 'kaiming (PEFT\'s default) or gaussian' },
+  progress: { type: 'boolean', help: 'live progress line (default: when stderr is a terminal)' },
+  example: { type: 'boolean', default: false, help: 'fine-tune the built-in example (a tiny model and data set made here; no download)' },
+  config: { type: 'string', help: 'JSON or YAML file of flags (snake_case or kebab-case keys); the command line wins' },
+};
+
+/** The specs without defaults, so that an absent flag stays undefined and a config file can fill it. */
+const PARSE_SPECS: FlagSpecs = Object.fromEntries(Object.entries(SPECS).map(([name, spec]) => {
+  const shown = spec.default === undefined || spec.default === '' ? '' : ` (default: ${Array.isArray(spec.default) ? `[${spec.default.join(',')}]` : spec.default})`;
+  return [name, { type: spec.type, help: spec.help + shown }];
+}));
+
+const DEFAULTS: ParsedFlags = Object.fromEntries(Object.entries(SPECS).map(([name, spec]) => [name, spec.default]));
+
+function defined(flags: ParsedFlags): ParsedFlags {
+  return Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined));
+}
+
+function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(value)) throw new UsageError(`finetune: --${flag} must be one of ${allowed.join(', ')}, got "${value}"`);
+  return value as T;
+}
+
+/** FinetuneOptions from flags merged over their defaults. */
+export function optionsFromFlags(f: ParsedFlags): FinetuneOptions {
+  const resume = f.resume_from_checkpoint as string | undefined;
+  return {
+    ...FINETUNE_DEFAULTS,
+    baseModel: (f.base_model as string | undefined) ?? '',
+    dataPath: f.data_path as string,
+    valDataPath: (f.val_data_path as string | undefined) || null,
+    outputDir: f.output_dir as string,
+    batchSize: f.batch_size as number,
+    microBatchSize: f.micro_batch_size as number,
+    numEpochs: f.num_epochs as number,
+    maxSteps: f.max_steps as number,
+    learningRate: f.learning_rate as number,
+    cutoffLen: f.cutoff_len as number,
+    valSetSize: f.val_set_size as number,
+    loraR: f.lora_r as number,
+    loraAlpha: f.lora_alpha as number,
+    loraDropout: f.lora_dropout as number,
+    loraTargetModules: parseTargets(f.lora_target_modules as string[], '--lora_target_modules'),
+    trainOnInputs: f.train_on_inputs as boolean,
+    addEosToken: f.add_eos_token as boolean,
+    groupByLength: f.group_by_length as boolean,
+    resumeFromCheckpoint: resume && resume !== 'false' && resume !== 'False' ? resume : null,
+    promptTemplateName: f.prompt_template_name as string,
+    dataset: datasetOptionsFromFlags('finetune', f),
+    backend: oneOf<BackendName>('backend', f.backend as string, BACKEND_NAMES),
+    seed: f.seed as number,
+    shuffle: f.shuffle as boolean,
+    warmupSteps: f.warmup_steps as number,
+    lrScheduler: oneOf<ScheduleKind>('lr_scheduler', f.lr_scheduler as string, ['linear', 'cosine', 'constant']),
+    loggingSteps: f.logging_steps as number,
+    evalSteps: f.eval_steps as number,
+    saveSteps: f.save_steps as number,
+    saveTotalLimit: f.save_total_limit as number,
+    loadBestModelAtEnd: f.load_best_model_at_end as boolean,
+    weightDecay: f.weight_decay as number,
+    maxGradNorm: f.max_grad_norm as number,
+    useRslora: f.use_rslora as boolean,
+    loraInit: oneOf<LoraInit>('lora_init', f.lora_init as string, ['kaiming', 'gaussian']),
+    progress: (f.progress as boolean | undefined) ?? FINETUNE_DEFAULTS.progress,
+  };
+}
+
+/** Exit status 130 (interrupted) once stdout has drained; the checkpoint is already saved. */
+function exitInterrupted(): Promise<never> {
+  return new Promise(() => process.stdout.write('', () => process.exit(130)));
+}
+
+export const finetuneCommand: Command = {
+  name: 'finetune',
+  summary: 'LoRA fine-tuning on instruction data (alpaca-lora\'s finetune.py); --example runs a built-in one-minute example',
+  flags: PARSE_SPECS,
+  async run(cliFlags) {
+    const fromFile = typeof cliFlags.config === 'string' ? readConfigFlags('finetune', cliFlags.config, PARSE_SPECS) : {};
+    const given = { ...defined(fromFile), ...defined(cliFlags) };
+    if (given.wandb_project) console.log('note: wandb is not used; follow the run in output_dir/report.html and metrics.jsonl');
+    const result = given.example
+      ? await runExample(given, (flags: ParsedFlags) => optionsFromFlags({ ...DEFAULTS, ...flags }))
+      : await finetune(optionsFromFlags({ ...DEFAULTS, ...given }));
+    if (result.stopped) await exitInterrupted();
+  },
+};
