@@ -1,6 +1,7 @@
 // The list of commands `alpaca-lora` knows. Each lives in its own file in this folder.
 
 import type { Command } from './command.ts';
+import { exportGgufCommand } from './export-gguf.ts';
 import { exportHfCommand } from './export-hf.ts';
 import { exportStateDictCommand } from './export-state-dict.ts';
 import { finetuneCommand } from './finetune.ts';
@@ -14,6 +15,7 @@ export const commands: Command[] = [
   scoreCommand,
   tokenizeCommand,
   inspectDataCommand,
+  exportGgufCommand,
   exportHfCommand,
   exportStateDictCommand,
   generateCommand,

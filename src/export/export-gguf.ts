@@ -1,0 +1,87 @@
+// export-gguf: the base (with a LoRA adapter merged in, if given) as a GGUF v3 model file for llama.cpp, its
+// tokenizer embedded; or, with adapterOnly, the adapter alone as a GGUF LoRA file for `llama.cpp --lora`.
+// Float outtypes are read back and compared with the merge. The library form of `alpaca-lora export-gguf`.
+
+import { existsSync, statSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { UserError } from '../errors.ts';
+import { GgufFile } from '../formats/gguf.ts';
+import { writeGguf } from '../formats/gguf-write.ts';
+import { viewAs, type HostTensor } from '../formats/host-tensor.ts';
+import { permuteRotaryRows } from '../formats/meta-checkpoint.ts';
+import { renameWeight } from '../formats/weight-names.ts';
+import { rotaryHeads } from './export-state-dict.ts';
+import { ggufLoraMetadata, ggufLoraTensors } from './gguf-lora.ts';
+import { ggufArchitecture, ggufModelMetadata, ggufTensors, type OutType } from './gguf-model.ts';
+import { ggufVocabMetadata } from './gguf-vocab.ts';
+import { openMerged, type MergedCheckpoint } from './merged-checkpoint.ts';
+import { checkWrittenWeights } from './verify.ts';
+
+export interface ExportGgufOptions {
+  baseModel: string;
+  /** Merged into the model; with adapterOnly, the adapter written. */
+  loraWeights?: string;
+  outfile: string;
+  outtype?: OutType;
+  adapterOnly?: boolean;
+  overwrite?: boolean;
+  /** Read a float export back and compare it with the merge (default true). */
+  verify?: boolean;
+}
+
+export interface ExportGgufResult {
+  outfile: string;
+  tensors: number;
+  adapted: number;
+  bytes: number;
+}
+
+export async function exportGguf(o: ExportGgufOptions): Promise<ExportGgufResult> {
+  const outtype = o.outtype ?? 'f16';
+  if (existsSync(o.outfile)) {
+    if (statSync(o.outfile).isDirectory()) throw new UserError(`--outfile ${o.outfile} is a folder: pass the path of the .gguf file to write`);
+    if (!o.overwrite) throw new UserError(`--outfile ${o.outfile} exists: pass a new path, or --overwrite to replace it`);
+  }
+  if (o.adapterOnly && !o.loraWeights) throw new UserError('--adapter_only needs --lora_weights: the adapter to write');
+  if (o.adapterOnly && outtype !== 'f32' && outtype !== 'f16') throw new UserError(`--adapter_only writes f32 or f16 LoRA tensors, not ${outtype}`);
+  const merged = await openMerged(o.baseModel, { loraWeights: o.loraWeights });
+  try {
+    await mkdir(dirname(o.outfile), { recursive: true });
+    const lora = merged.lora;
+    if (o.adapterOnly) {
+      const tensors = ggufLoraTensors(merged.config, lora!, outtype === 'f32' ? 'F32' : 'F16');
+      await writeGguf(o.outfile, ggufLoraMetadata(merged.config, lora!, o.loraWeights!), tensors);
+      return { outfile: o.outfile, tensors: tensors.size, adapted: lora!.pairs.size, bytes: statSync(o.outfile).size };
+    }
+    const metadata = new Map([...ggufModelMetadata(merged.config, o.baseModel, outtype), ...ggufVocabMetadata(o.baseModel, merged.config)]);
+    const tensors = ggufTensors(merged, outtype);
+    await writeGguf(o.outfile, metadata, tensors);
+    if ((o.verify ?? true) && (outtype === 'f32' || outtype === 'f16' || outtype === 'bf16') && lora) verifyGguf(merged, o.outfile);
+    return { outfile: o.outfile, tensors: tensors.size, adapted: lora?.pairs.size ?? 0, bytes: statSync(o.outfile).size };
+  } finally {
+    merged.close();
+  }
+}
+
+/** Reads every weight back (q/k rows returned to HF order) and checks it against the merge. */
+function verifyGguf(merged: MergedCheckpoint, path: string): void {
+  const file = GgufFile.open(path);
+  try {
+    checkWrittenWeights(merged, { read: (name) => readGgufAsHf(file, merged, name) });
+  } finally {
+    file.close();
+  }
+}
+
+/** An HF-named float weight from a GGUF model file of ours. */
+export function readGgufAsHf(file: GgufFile, merged: MergedCheckpoint, hfName: string): HostTensor {
+  const info = file.tensors.get(renameWeight(hfName, 'hf', 'gguf'));
+  if (!info) throw new Error(`${file.path} has no tensor for ${hfName}`);
+  if (info.type !== 'F32' && info.type !== 'F16' && info.type !== 'BF16') throw new Error(`${file.path}: ${info.name} is ${info.type}, not a float type`);
+  const bytes = file.readBytes(info.name);
+  let data = viewAs(info.type, bytes.buffer, bytes.byteOffset, bytes.byteLength / (info.type === 'F32' ? 4 : 2)) as Float32Array | Uint16Array;
+  const heads = ggufArchitecture(merged.config).permute ? rotaryHeads(merged.config, hfName) : null;
+  if (heads !== null) data = permuteRotaryRows(data, heads, merged.config.headDim, info.shape[1] ?? 1, 'rotate-half');
+  return { dtype: info.type, shape: info.shape, data };
+}
