@@ -31,7 +31,7 @@ export function ggufVocabMetadata(dir: string, config: LlamaConfig): Map<string,
   const vocab = existsSync(join(dir, 'tokenizer.model'))
     ? sentencePieceVocab(join(dir, 'tokenizer.model'))
     : existsSync(join(dir, 'tokenizer.json'))
-      ? tokenizerJsonVocab(join(dir, 'tokenizer.json'))
+      ? tokenizerJsonVocab(join(dir, 'tokenizer.json'), settings.unkToken)
       : fail(`${dir} has neither tokenizer.model nor tokenizer.json: llama.cpp needs the vocabulary inside the GGUF`);
   applyAddedTokens(vocab, settings);
   padVocab(vocab, config.vocabSize, dir);
@@ -97,7 +97,8 @@ interface TokenizerJson {
   pre_tokenizer?: unknown;
 }
 
-function tokenizerJsonVocab(path: string): Vocab {
+/** `unkToken` (tokenizer_config.json's) names the unknown token when the BPE model does not. */
+function tokenizerJsonVocab(path: string, unkToken: string | undefined): Vocab {
   let json: TokenizerJson;
   try {
     json = JSON.parse(readFileSync(path, 'utf8')) as TokenizerJson;
@@ -112,12 +113,13 @@ function tokenizerJsonVocab(path: string): Vocab {
   const added = new Map((json.added_tokens ?? []).map((t) => [t.id, t]));
   for (const [i, t] of added) tokens[i] = t.content;
   for (let i = 0; i < tokens.length; i++) tokens[i] ??= `[PAD${i}]`;
-  const unk = model!.unk_token ? tokens.indexOf(model!.unk_token) : -1;
+  const unkText = model!.unk_token ?? unkToken;
+  const unk = unkText ? tokens.indexOf(unkText) : -1;
   const spmStyle = model!.byte_fallback === true || JSON.stringify(json.pre_tokenizer ?? null).includes('Metaspace');
   const types = tokens.map((piece, i) => {
     const a = added.get(i);
-    if (a) return a.special ? TOKEN_TYPE.control : TOKEN_TYPE.userDefined;
     if (i === unk) return TOKEN_TYPE.unknown;
+    if (a) return a.special ? TOKEN_TYPE.control : TOKEN_TYPE.userDefined;
     return spmStyle && /^<0x[0-9A-F]{2}>$/.test(piece) ? TOKEN_TYPE.byte : TOKEN_TYPE.normal;
   });
   const ids = { bos: null, eos: null, unk: unk >= 0 ? unk : null, pad: null };

@@ -50,13 +50,13 @@ export function metaIntermediateSize(dim: number, multipleOf: number, ffnDimMult
 }
 
 /**
- * multiple_of (the largest power of two that works) alone when it reproduces `intermediate`, as for LLaMA 1/2;
+ * multiple_of alone when it reproduces `intermediate`, as for LLaMA 1/2 (Meta's 256 first, else the largest power of two);
  * else with an ffn_dim_multiplier, as Llama 3 and models narrower than 8/3 x dim need.
  */
 export function ffnParams(dim: number, intermediate: number, source: string): { multiple_of: number; ffn_dim_multiplier?: number } {
   const largest = intermediate & -intermediate; // largest power of two dividing it
-  for (let m = largest; m >= 1; m /= 2) {
-    if (metaIntermediateSize(dim, m) === intermediate) return { multiple_of: m };
+  for (const m of [256, ...Array.from({ length: Math.log2(largest) + 1 }, (_, i) => largest / 2 ** i)]) {
+    if (intermediate % m === 0 && metaIntermediateSize(dim, m) === intermediate) return { multiple_of: m };
   }
   const base = Math.trunc((2 * 4 * dim) / 3);
   for (const multiplier of [intermediate / base, (intermediate + 0.5) / base]) {
