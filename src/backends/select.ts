@@ -4,6 +4,7 @@
 import type { Backend } from '../engine/backend.ts';
 import { UserError } from '../errors.ts';
 import { JsBackend } from './js/index.ts';
+import { cpuLoader } from './native/cpu.ts';
 
 export type BackendName = 'js' | 'cpu' | 'cuda' | 'auto';
 
@@ -12,11 +13,13 @@ export const BACKEND_NAMES: readonly BackendName[] = ['js', 'cpu', 'cuda', 'auto
 interface NativeLoader {
   name: 'cpu' | 'cuda';
   load(): Backend | { unavailable: string };
+  /** After a successful load: a few words on how it runs (threads, libraries), printed with its name. */
+  describe?(): string;
 }
 
-const nativeLoaders: NativeLoader[] = [];
+const nativeLoaders: NativeLoader[] = [cpuLoader];
 
-/** Registers a native backend loader (called by backends/native modules). */
+/** Registers a native backend loader (for native modules select.ts does not import itself). */
 export function registerNativeBackend(loader: NativeLoader): void {
   nativeLoaders.push(loader);
 }
@@ -31,7 +34,8 @@ export function selectBackend(requested: string, log: (line: string) => void = (
     const loader = nativeLoaders.find((l) => l.name === name);
     const result = loader ? loader.load() : { unavailable: 'not built in this version' };
     if (!('unavailable' in result)) {
-      log(`backend: ${name}`);
+      const details = loader?.describe ? ` [${loader.describe()}]` : '';
+      log(`backend: ${name}${details}${reasons.length ? ` (${reasons.join('; ')})` : ''}`);
       return result;
     }
     if (requested === name) throw new UserError(`--backend ${name} is not available: ${result.unavailable}; use --backend js or auto`);

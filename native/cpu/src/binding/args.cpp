@@ -1,0 +1,91 @@
+// Argument checks for args.h.
+#include "args.h"
+
+#include <cmath>
+#include <cstdarg>
+#include <cstdio>
+
+const char* dtype_name(int dtype) {
+  static const char* names[] = {"f32", "bf16", "f16", "i32"};
+  return dtype >= 0 && dtype < 4 ? names[dtype] : "?";
+}
+
+Args::Args(napi_env e, napi_callback_info info, const char* op) : env(e), op_(op) {
+  if (napi_get_cb_info(env, info, &argc_, argv_, nullptr, nullptr) != napi_ok) fail("cannot read arguments");
+  if (argc_ > kMax) argc_ = kMax;
+}
+
+void Args::fail(const char* fmt, ...) {
+  if (failed_) return;
+  failed_ = true;
+  char msg[400], full[480];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  snprintf(full, sizeof full, "cpu backend: %s: %s", op_, msg);
+  napi_throw_error(env, nullptr, full);
+}
+
+TensorRef* Args::ref(size_t i, const char* name) {
+  if (failed_) return nullptr;
+  void* p = nullptr;
+  napi_valuetype type;
+  if (i >= argc_ || napi_typeof(env, argv_[i], &type) != napi_ok || type != napi_external ||
+      napi_get_value_external(env, argv_[i], &p) != napi_ok || !p || ((TensorRef*)p)->magic != TensorRef::kMagic) {
+    fail("%s is not a cpu backend tensor", name);
+    return nullptr;
+  }
+  TensorRef* r = (TensorRef*)p;
+  if (!r->data()) {
+    fail("%s was used after it was freed", name);
+    return nullptr;
+  }
+  return r;
+}
+
+TensorArg Args::tensor(size_t i, const char* name, long need, unsigned dtypes) {
+  TensorRef* r = ref(i, name);
+  if (!r) return TensorArg{nullptr, F32, 0};
+  if (!(dtypes & (1u << r->dtype))) {
+    fail("%s is %s, expected %s", name, dtype_name(r->dtype),
+         dtypes == kF32 ? "f32" : dtypes == kI32 ? "i32" : dtypes == kFloat ? "f32, bf16 or f16" : "another dtype");
+  } else if (r->n < need) {
+    fail("%s has %ld elements, the op needs %ld", name, r->n, need);
+  }
+  return TensorArg{r->data(), r->dtype, r->n};
+}
+
+TensorArg Args::optional(size_t i, const char* name, long need, unsigned dtypes) {
+  napi_valuetype type = napi_undefined;
+  if (i < argc_) napi_typeof(env, argv_[i], &type);
+  if (type == napi_null || type == napi_undefined) return TensorArg{nullptr, F32, 0};
+  return tensor(i, name, need, dtypes);
+}
+
+double Args::number(size_t i, const char* name) {
+  double v = 0;
+  if (failed_) return 0;
+  if (i >= argc_ || napi_get_value_double(env, argv_[i], &v) != napi_ok) fail("%s must be a number", name);
+  return v;
+}
+
+long Args::dim(size_t i, const char* name) {
+  double v = number(i, name);
+  if (!failed_ && (!(v >= 0) || v != std::floor(v) || v > 9.0e15)) fail("%s must be a non-negative integer, got %g", name, v);
+  return failed_ ? 0 : (long)v;
+}
+
+uint32_t Args::u32(size_t i, const char* name) {
+  uint32_t v = 0;
+  if (failed_) return 0;
+  if (i >= argc_ || napi_get_value_uint32(env, argv_[i], &v) != napi_ok) fail("%s must be a number", name);
+  return v;
+}
+
+bool Args::flag(size_t i, const char* name) {
+  bool v = false;
+  if (failed_) return false;
+  if (i >= argc_ || napi_get_value_bool(env, argv_[i], &v) != napi_ok) fail("%s must be a boolean", name);
+  return v;
+}

@@ -1,0 +1,46 @@
+// Reading an op's JavaScript arguments: tensor handles checked for dtype and size, dimensions checked
+// to be non-negative integers. The first problem throws a JavaScript Error naming the op and argument.
+#pragma once
+#include <node_api.h>
+
+#include <cstdint>
+
+#include "tensor-ref.h"
+
+const unsigned kF32 = 1u << F32, kI32 = 1u << I32, kFloat = (1u << F32) | (1u << BF16) | (1u << F16), kAnyDtype = 15;
+
+struct TensorArg {
+  void* p;
+  int dtype;
+  long n;
+  float* f() const { return (float*)p; }
+  int32_t* i() const { return (int32_t*)p; }
+};
+
+class Args {
+ public:
+  Args(napi_env env, napi_callback_info info, const char* op);
+  // Argument i as a tensor of a dtype in `dtypes` holding at least `need` elements.
+  TensorArg tensor(size_t i, const char* name, long need, unsigned dtypes);
+  // The same, or {nullptr} when the argument is null or undefined.
+  TensorArg optional(size_t i, const char* name, long need, unsigned dtypes);
+  TensorRef* ref(size_t i, const char* name);
+  long dim(size_t i, const char* name);
+  double number(size_t i, const char* name);
+  uint32_t u32(size_t i, const char* name);
+  bool flag(size_t i, const char* name);
+  napi_value value(size_t i) const { return i < argc_ ? argv_[i] : nullptr; }
+  bool ok() const { return !failed_; }
+  void fail(const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+
+  napi_env env;
+
+ private:
+  static const size_t kMax = 16;
+  napi_value argv_[kMax];
+  size_t argc_ = kMax;
+  const char* op_;
+  bool failed_ = false;
+};
+
+const char* dtype_name(int dtype);

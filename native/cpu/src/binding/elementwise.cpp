@@ -1,0 +1,86 @@
+// JavaScript entry points of the elementwise ops: fill, copy, add, axpy, scale, copyTime, dropout.
+#include "../kernels/kernels.h"
+#include "args.h"
+#include "bindings.h"
+
+namespace {
+
+// fill(t, value)
+napi_value fill(napi_env env, napi_callback_info info) {
+  Args a(env, info, "fill");
+  TensorArg t = a.tensor(0, "t", 0, kAnyDtype);
+  double value = a.number(1, "value");
+  if (a.ok()) k_fill(t.p, t.dtype, t.n, value);
+  return nullptr;
+}
+
+// copy(dst, src): equal sizes; float dtypes convert, i32 copies to i32 only
+napi_value copy(napi_env env, napi_callback_info info) {
+  Args a(env, info, "copy");
+  TensorArg dst = a.tensor(0, "dst", 0, kAnyDtype);
+  TensorArg src = a.tensor(1, "src", 0, kAnyDtype);
+  if (a.ok() && dst.n != src.n) a.fail("%ld elements into %ld", src.n, dst.n);
+  if (a.ok() && dst.dtype != src.dtype && (dst.dtype == I32 || src.dtype == I32)) a.fail("cannot convert between i32 and floats");
+  if (a.ok()) k_convert(dst.p, dst.dtype, src.p, src.dtype, dst.n);
+  return nullptr;
+}
+
+// add(out, a, b): out.size elements
+napi_value add(napi_env env, napi_callback_info info) {
+  Args a(env, info, "add");
+  TensorArg out = a.tensor(0, "out", 0, kF32);
+  TensorArg x = a.tensor(1, "a", out.n, kF32);
+  TensorArg y = a.tensor(2, "b", out.n, kF32);
+  if (a.ok()) k_add(out.f(), x.f(), y.f(), out.n);
+  return nullptr;
+}
+
+// axpy(dst, src, s): dst += s * src
+napi_value axpy(napi_env env, napi_callback_info info) {
+  Args a(env, info, "axpy");
+  TensorArg dst = a.tensor(0, "dst", 0, kF32);
+  TensorArg src = a.tensor(1, "src", dst.n, kF32);
+  double s = a.number(2, "scale");
+  if (a.ok()) k_axpy(dst.f(), src.f(), (float)s, dst.n);
+  return nullptr;
+}
+
+// scale(t, s)
+napi_value scale(napi_env env, napi_callback_info info) {
+  Args a(env, info, "scale");
+  TensorArg t = a.tensor(0, "t", 0, kF32);
+  double s = a.number(1, "scale");
+  if (a.ok()) k_scale(t.f(), (float)s, t.n);
+  return nullptr;
+}
+
+// copyTime(dst, src, B, W, Tdst, dstT0, Tsrc, srcT0, count)
+napi_value copy_time(napi_env env, napi_callback_info info) {
+  Args a(env, info, "copyTime");
+  long B = a.dim(2, "B"), W = a.dim(3, "W"), Tdst = a.dim(4, "Tdst"), dstT0 = a.dim(5, "dstT0");
+  long Tsrc = a.dim(6, "Tsrc"), srcT0 = a.dim(7, "srcT0"), count = a.dim(8, "count");
+  if (a.ok() && (dstT0 + count > Tdst || srcT0 + count > Tsrc)) a.fail("time range past the end");
+  TensorArg dst = a.tensor(0, "dst", B * Tdst * W, kAnyDtype);
+  TensorArg src = a.tensor(1, "src", B * Tsrc * W, kAnyDtype);
+  if (a.ok() && dst.dtype != src.dtype) a.fail("needs matching dtypes, got %s and %s", dtype_name(dst.dtype), dtype_name(src.dtype));
+  if (a.ok()) k_copy_time(dst.p, src.p, TensorRef::elem_bytes(dst.dtype), B, W, Tdst, dstT0, Tsrc, srcT0, count);
+  return nullptr;
+}
+
+// dropout(out, inp, p, seed)
+napi_value dropout(napi_env env, napi_callback_info info) {
+  Args a(env, info, "dropout");
+  TensorArg out = a.tensor(0, "out", 0, kF32);
+  TensorArg inp = a.tensor(1, "inp", out.n, kF32);
+  double p = a.number(2, "p");
+  uint32_t seed = a.u32(3, "seed");
+  if (a.ok()) k_dropout(out.f(), inp.f(), out.n, p, seed);
+  return nullptr;
+}
+
+}  // namespace
+
+const Binding elementwise_bindings[] = {
+    {"fill", fill}, {"copy", copy},         {"add", add},         {"axpy", axpy},
+    {"scale", scale}, {"copyTime", copy_time}, {"dropout", dropout}, {nullptr, nullptr},
+};

@@ -1,0 +1,172 @@
+// JavaScript entry points of the layer ops: embedding, matmul, RMSNorm, rope, attention, SwiGLU.
+// Each checks dtypes and sizes (and token ids) before any memory is touched.
+#include "../kernels/kernels.h"
+#include "args.h"
+#include "bindings.h"
+
+namespace {
+
+// embeddingForward(out, ids, table, N, C)
+napi_value embedding_forward(napi_env env, napi_callback_info info) {
+  Args a(env, info, "embeddingForward");
+  long N = a.dim(3, "N"), C = a.dim(4, "C");
+  TensorArg out = a.tensor(0, "out", N * C, kF32);
+  TensorArg ids = a.tensor(1, "ids", N, kI32);
+  TensorArg table = a.tensor(2, "table", C, kFloat);
+  long V = C > 0 ? table.n / C : 0;
+  for (long n = 0; a.ok() && n < N; n++)
+    if (ids.i()[n] < 0 || ids.i()[n] >= V)
+      a.fail("token id %d at position %ld is outside the vocabulary (size %ld)", ids.i()[n], n, V);
+  if (a.ok()) k_embedding_forward(out.f(), ids.i(), table.p, table.dtype, N, C);
+  return nullptr;
+}
+
+// embeddingBackward(dtable, dout, ids, N, C)
+napi_value embedding_backward(napi_env env, napi_callback_info info) {
+  Args a(env, info, "embeddingBackward");
+  long N = a.dim(3, "N"), C = a.dim(4, "C");
+  TensorArg dtable = a.tensor(0, "dtable", C, kF32);
+  TensorArg dout = a.tensor(1, "dout", N * C, kF32);
+  TensorArg ids = a.tensor(2, "ids", N, kI32);
+  long V = C > 0 ? dtable.n / C : 0;
+  for (long n = 0; a.ok() && n < N; n++)
+    if (ids.i()[n] < 0 || ids.i()[n] >= V)
+      a.fail("token id %d at position %ld is outside the vocabulary (size %ld)", ids.i()[n], n, V);
+  if (a.ok()) k_embedding_backward(dtable.f(), dout.f(), ids.i(), N, C);
+  return nullptr;
+}
+
+// matmulForward(out, inp, weight, bias, N, C, OC)
+napi_value matmul_forward(napi_env env, napi_callback_info info) {
+  Args a(env, info, "matmulForward");
+  long N = a.dim(4, "N"), C = a.dim(5, "C"), OC = a.dim(6, "OC");
+  TensorArg out = a.tensor(0, "out", N * OC, kF32);
+  TensorArg inp = a.tensor(1, "inp", N * C, kF32);
+  TensorArg w = a.tensor(2, "weight", OC * C, kFloat);
+  TensorArg bias = a.optional(3, "bias", OC, kFloat);
+  if (a.ok()) k_matmul_forward(out.f(), inp.f(), w.p, w.dtype, bias.p, bias.dtype, N, C, OC);
+  return nullptr;
+}
+
+// matmulBackward(dinp, dweight, dbias, dout, inp, weight, N, C, OC)
+napi_value matmul_backward(napi_env env, napi_callback_info info) {
+  Args a(env, info, "matmulBackward");
+  long N = a.dim(6, "N"), C = a.dim(7, "C"), OC = a.dim(8, "OC");
+  TensorArg dinp = a.optional(0, "dinp", N * C, kF32);
+  TensorArg dw = a.optional(1, "dweight", OC * C, kF32);
+  TensorArg db = a.optional(2, "dbias", OC, kF32);
+  TensorArg dout = a.tensor(3, "dout", N * OC, kF32);
+  TensorArg inp = dw.p ? a.tensor(4, "inp", N * C, kF32) : a.optional(4, "inp", 0, kAnyDtype);
+  TensorArg w = dinp.p ? a.tensor(5, "weight", OC * C, kFloat) : a.optional(5, "weight", 0, kAnyDtype);
+  if (a.ok()) k_matmul_backward(dinp.f(), dw.f(), db.f(), dout.f(), inp.f(), w.p, w.dtype, N, C, OC);
+  return nullptr;
+}
+
+// rmsnormForward(out, rstd, inp, weight, N, C, eps)
+napi_value rmsnorm_forward(napi_env env, napi_callback_info info) {
+  Args a(env, info, "rmsnormForward");
+  long N = a.dim(4, "N"), C = a.dim(5, "C");
+  double eps = a.number(6, "eps");
+  TensorArg out = a.tensor(0, "out", N * C, kF32);
+  TensorArg rstd = a.tensor(1, "rstd", N, kF32);
+  TensorArg inp = a.tensor(2, "inp", N * C, kF32);
+  TensorArg w = a.tensor(3, "weight", C, kFloat);
+  if (a.ok()) k_rmsnorm_forward(out.f(), rstd.f(), inp.f(), w.p, w.dtype, N, C, (float)eps);
+  return nullptr;
+}
+
+// rmsnormBackward(dinp, dweight, dout, inp, weight, rstd, N, C)
+napi_value rmsnorm_backward(napi_env env, napi_callback_info info) {
+  Args a(env, info, "rmsnormBackward");
+  long N = a.dim(6, "N"), C = a.dim(7, "C");
+  TensorArg dinp = a.tensor(0, "dinp", N * C, kF32);
+  TensorArg dw = a.optional(1, "dweight", C, kF32);
+  TensorArg dout = a.tensor(2, "dout", N * C, kF32);
+  TensorArg inp = a.tensor(3, "inp", N * C, kF32);
+  TensorArg w = a.tensor(4, "weight", C, kFloat);
+  TensorArg rstd = a.tensor(5, "rstd", N, kF32);
+  if (a.ok()) k_rmsnorm_backward(dinp.f(), dw.f(), dout.f(), inp.f(), w.p, w.dtype, rstd.f(), N, C);
+  return nullptr;
+}
+
+// rope(x, cos, sin, B, T, H, HD, inverse)
+napi_value rope(napi_env env, napi_callback_info info) {
+  Args a(env, info, "rope");
+  long B = a.dim(3, "B"), T = a.dim(4, "T"), H = a.dim(5, "H"), HD = a.dim(6, "HD");
+  bool inverse = a.flag(7, "inverse");
+  if (a.ok() && HD % 2) a.fail("HD must be even, got %ld", HD);
+  TensorArg x = a.tensor(0, "x", B * T * H * HD, kF32);
+  TensorArg cos = a.tensor(1, "cos", T * HD / 2, kF32);
+  TensorArg sin = a.tensor(2, "sin", T * HD / 2, kF32);
+  if (a.ok()) k_rope(x.f(), cos.f(), sin.f(), B, T, H, HD, inverse);
+  return nullptr;
+}
+
+// attentionForward(out, lse, q, k, v, mask, B, Tq, Tk, Tkv, NH, NKV, HD)
+napi_value attention_forward(napi_env env, napi_callback_info info) {
+  Args a(env, info, "attentionForward");
+  long B = a.dim(6, "B"), Tq = a.dim(7, "Tq"), Tk = a.dim(8, "Tk"), Tkv = a.dim(9, "Tkv");
+  long NH = a.dim(10, "NH"), NKV = a.dim(11, "NKV"), HD = a.dim(12, "HD");
+  if (a.ok() && (Tq > Tk || Tk > Tkv)) a.fail("needs Tq <= Tk <= Tkv, got %ld, %ld, %ld", Tq, Tk, Tkv);
+  if (a.ok() && (NKV == 0 || NH % NKV)) a.fail("NH (%ld) must be a multiple of NKV (%ld)", NH, NKV);
+  TensorArg out = a.tensor(0, "out", B * Tq * NH * HD, kF32);
+  TensorArg lse = a.tensor(1, "lse", B * NH * Tq, kF32);
+  TensorArg q = a.tensor(2, "q", B * Tq * NH * HD, kF32);
+  TensorArg k = a.tensor(3, "k", B * Tkv * NKV * HD, kF32);
+  TensorArg v = a.tensor(4, "v", B * Tkv * NKV * HD, kF32);
+  TensorArg mask = a.optional(5, "mask", B * Tkv, kI32);
+  if (a.ok()) k_attention_forward(out.f(), lse.f(), q.f(), k.f(), v.f(), mask.i(), B, Tq, Tk, Tkv, NH, NKV, HD);
+  return nullptr;
+}
+
+// attentionBackward(dq, dk, dv, dout, out, lse, q, k, v, mask, B, T, NH, NKV, HD)
+napi_value attention_backward(napi_env env, napi_callback_info info) {
+  Args a(env, info, "attentionBackward");
+  long B = a.dim(10, "B"), T = a.dim(11, "T"), NH = a.dim(12, "NH"), NKV = a.dim(13, "NKV"), HD = a.dim(14, "HD");
+  if (a.ok() && (NKV == 0 || NH % NKV)) a.fail("NH (%ld) must be a multiple of NKV (%ld)", NH, NKV);
+  long qn = B * T * NH * HD, kn = B * T * NKV * HD;
+  TensorArg dq = a.tensor(0, "dq", qn, kF32), dk = a.tensor(1, "dk", kn, kF32), dv = a.tensor(2, "dv", kn, kF32);
+  TensorArg dout = a.tensor(3, "dout", qn, kF32), out = a.tensor(4, "out", qn, kF32);
+  TensorArg lse = a.tensor(5, "lse", B * NH * T, kF32);
+  TensorArg q = a.tensor(6, "q", qn, kF32), k = a.tensor(7, "k", kn, kF32), v = a.tensor(8, "v", kn, kF32);
+  TensorArg mask = a.optional(9, "mask", B * T, kI32);
+  if (a.ok())
+    k_attention_backward(dq.f(), dk.f(), dv.f(), dout.f(), out.f(), lse.f(), q.f(), k.f(), v.f(), mask.i(), B, T, NH, NKV, HD);
+  return nullptr;
+}
+
+// swigluForward(out, gate, up, n)
+napi_value swiglu_forward(napi_env env, napi_callback_info info) {
+  Args a(env, info, "swigluForward");
+  long n = a.dim(3, "n");
+  TensorArg out = a.tensor(0, "out", n, kF32), gate = a.tensor(1, "gate", n, kF32), up = a.tensor(2, "up", n, kF32);
+  if (a.ok()) k_swiglu_forward(out.f(), gate.f(), up.f(), n);
+  return nullptr;
+}
+
+// swigluBackward(dgate, dup, dout, gate, up, n)
+napi_value swiglu_backward(napi_env env, napi_callback_info info) {
+  Args a(env, info, "swigluBackward");
+  long n = a.dim(5, "n");
+  TensorArg dgate = a.tensor(0, "dgate", n, kF32), dup = a.tensor(1, "dup", n, kF32), dout = a.tensor(2, "dout", n, kF32);
+  TensorArg gate = a.tensor(3, "gate", n, kF32), up = a.tensor(4, "up", n, kF32);
+  if (a.ok()) k_swiglu_backward(dgate.f(), dup.f(), dout.f(), gate.f(), up.f(), n);
+  return nullptr;
+}
+
+}  // namespace
+
+const Binding layer_bindings[] = {
+    {"embeddingForward", embedding_forward},
+    {"embeddingBackward", embedding_backward},
+    {"matmulForward", matmul_forward},
+    {"matmulBackward", matmul_backward},
+    {"rmsnormForward", rmsnorm_forward},
+    {"rmsnormBackward", rmsnorm_backward},
+    {"rope", rope},
+    {"attentionForward", attention_forward},
+    {"attentionBackward", attention_backward},
+    {"swigluForward", swiglu_forward},
+    {"swigluBackward", swiglu_backward},
+    {nullptr, nullptr},
+};

@@ -1,0 +1,138 @@
+// Elementwise kernels: fill, dtype conversion, add/axpy/scale, dropout, time-step copies.
+// Memory-bound loops split across the pool in large chunks.
+#include <cstring>
+
+#include "../pool.h"
+#include "kernels.h"
+#include "simd.h"
+
+namespace {
+
+const long kChunk = 1 << 14;  // elements per task: small ops stay on the calling thread
+
+struct Binary {
+  float* out;
+  const float* a;
+  const float* b;
+  float s;
+};
+
+HOT void add_task(void* c, long b, long e, int) {
+  Binary& k = *(Binary*)c;
+  for (long i = b; i < e; i++) k.out[i] = k.a[i] + k.b[i];
+}
+
+HOT void axpy_task(void* c, long b, long e, int) {
+  Binary& k = *(Binary*)c;
+  for (long i = b; i < e; i++) k.out[i] += k.s * k.a[i];
+}
+
+HOT void scale_task(void* c, long b, long e, int) {
+  Binary& k = *(Binary*)c;
+  for (long i = b; i < e; i++) k.out[i] *= k.s;
+}
+
+struct Convert {
+  void* dst;
+  int ddt;
+  const void* src;
+  int sdt;
+};
+
+HOT void convert_task(void* c, long b, long e, int) {
+  Convert& k = *(Convert*)c;
+  if (k.ddt == k.sdt) {
+    long bytes = k.ddt == F32 || k.ddt == I32 ? 4 : 2;
+    memcpy((char*)k.dst + b * bytes, (const char*)k.src + b * bytes, (e - b) * bytes);
+  } else if (k.ddt == F32) {
+    widen((float*)k.dst + b, k.src, k.sdt, b, e - b);
+  } else {
+    // narrowing: through a small f32 buffer when the source is half
+    float tmp[256];
+    uint16_t* d = (uint16_t*)k.dst;
+    for (long i0 = b; i0 < e; i0 += 256) {
+      long n = lmin(256, e - i0);
+      widen(tmp, k.src, k.sdt, i0, n);
+      if (k.ddt == BF16)
+        for (long i = 0; i < n; i++) d[i0 + i] = f32_to_bf16(tmp[i]);
+      else
+        for (long i = 0; i < n; i++) d[i0 + i] = f32_to_f16(tmp[i]);
+    }
+  }
+}
+
+struct Dropout {
+  float* out;
+  const float* inp;
+  double threshold;
+  double keep_scale;
+  uint32_t seed;
+};
+
+// hash32 of src/engine/random.ts
+static AI uint32_t hash32(uint32_t seed, uint32_t index) {
+  uint32_t x = (index * 0x9e3779b1u) ^ seed;
+  x = (x ^ (x >> 16)) * 0x85ebca6bu;
+  x = (x ^ (x >> 13)) * 0xc2b2ae35u;
+  return x ^ (x >> 16);
+}
+
+HOT void dropout_task(void* c, long b, long e, int) {
+  Dropout& k = *(Dropout*)c;
+  for (long i = b; i < e; i++) {
+    bool keep = (double)hash32(k.seed, (uint32_t)i) >= k.threshold;
+    k.out[i] = keep ? (float)((double)k.inp[i] * k.keep_scale) : 0.f;
+  }
+}
+
+}  // namespace
+
+void k_fill(void* p, int dtype, long n, double value) {
+  if (dtype == F32 || dtype == I32) {
+    uint32_t bits;
+    if (dtype == F32) {
+      float f = (float)value;
+      memcpy(&bits, &f, 4);
+    } else {
+      bits = (uint32_t)(int32_t)value;
+    }
+    uint32_t* d = (uint32_t*)p;
+    for (long i = 0; i < n; i++) d[i] = bits;
+  } else {
+    uint16_t h = dtype == BF16 ? f32_to_bf16((float)value) : f32_to_f16((float)value);
+    uint16_t* d = (uint16_t*)p;
+    for (long i = 0; i < n; i++) d[i] = h;
+  }
+}
+
+void k_convert(void* dst, int ddt, const void* src, int sdt, long n) {
+  Convert k{dst, ddt, src, sdt};
+  pool_run(n, lmax(kChunk, pool_grain(n, 1)), convert_task, &k);
+}
+
+void k_add(float* out, const float* a, const float* b, long n) {
+  Binary k{out, a, b, 0};
+  pool_run(n, lmax(kChunk, pool_grain(n, 1)), add_task, &k);
+}
+
+void k_axpy(float* dst, const float* src, float s, long n) {
+  Binary k{dst, src, nullptr, s};
+  pool_run(n, lmax(kChunk, pool_grain(n, 1)), axpy_task, &k);
+}
+
+void k_scale(float* t, float s, long n) {
+  Binary k{t, nullptr, nullptr, s};
+  pool_run(n, lmax(kChunk, pool_grain(n, 1)), scale_task, &k);
+}
+
+void k_dropout(float* out, const float* inp, long n, double p, uint32_t seed) {
+  Dropout k{out, inp, p * 4294967296.0, 1.0 / (1.0 - p), seed};
+  pool_run(n, lmax(kChunk, pool_grain(n, 1)), dropout_task, &k);
+}
+
+void k_copy_time(void* dst, const void* src, long elem_bytes, long B, long W, long Tdst, long dst_t0, long Tsrc, long src_t0,
+                 long count) {
+  for (long b = 0; b < B; b++)
+    memmove((char*)dst + (b * Tdst + dst_t0) * W * elem_bytes, (const char*)src + (b * Tsrc + src_t0) * W * elem_bytes,
+            count * W * elem_bytes);
+}

@@ -1,0 +1,24 @@
+// General matrix multiply for the linear layers: C (M, N) = A (M, K) B (K, N), or C += that.
+// Float32 compute; B may be stored as bf16/f16 (weights), A is float32. Not a full BLAS.
+#pragma once
+
+// A logical (rows, cols) matrix: element (r, c) at p[trans ? c * ld + r : r * ld + c].
+struct Operand {
+  const void* p;
+  int dtype;
+  long ld;
+  bool trans;
+};
+
+void gemm(long M, long N, long K, const Operand& A, const Operand& B, bool accumulate, float* C, long ldc);
+
+// The addon's own blocked kernel (gemm-own.cpp) and OpenBLAS's sgemm (gemm-blas.cpp).
+void gemm_own(long M, long N, long K, const Operand& A, const Operand& B, bool accumulate, float* C, long ldc);
+void gemm_blas(long M, long N, long K, const Operand& A, const Operand& B, bool accumulate, float* C, long ldc);
+
+bool gemm_blas_available();
+// Chooses OpenBLAS (when built with it) or the own kernel; returns the kernel in use.
+const char* gemm_select(bool prefer_blas);
+const char* gemm_name();
+// The SIMD width the own kernel runs with: "avx512", "avx2" or "generic".
+const char* gemm_own_isa();

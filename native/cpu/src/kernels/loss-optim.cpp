@@ -1,0 +1,115 @@
+// Fused softmax cross-entropy (loss and logit gradient in one pass over each row), the sum of squares
+// behind gradient clipping, and torch's AdamW update. Double precision where torch's results hinge on it.
+#include <cmath>
+
+#include "../pool.h"
+#include "kernels.h"
+#include "simd.h"
+
+namespace {
+
+const int32_t kIgnore = -100;
+
+struct Xent {
+  float* losses;
+  float* dlogits;
+  const float* logits;
+  const int32_t* targets;
+  long V;
+  float grad_scale;
+};
+
+HOT void xent_task(void* c, long b, long e, int) {
+  const Xent& k = *(const Xent*)c;
+  const long V = k.V;
+  for (long n = b; n < e; n++) {
+    const float* x = k.logits + n * V;
+    float* g = k.dlogits ? k.dlogits + n * V : nullptr;
+    int32_t t = k.targets[n];
+    if (t == kIgnore) {
+      k.losses[n] = 0;
+      if (g) memset(g, 0, V * sizeof(float));
+      continue;
+    }
+    float mx = -INFINITY;
+    for (long v = 0; v < V; v++) mx = fmaxf_(mx, x[v]);
+    float acc[16] = {0};
+    long v = 0;
+    for (; v + 16 <= V; v += 16)
+      for (int l = 0; l < 16; l++) acc[l] += fexp(x[v + l] - mx);
+    double sum = 0;
+    for (; v < V; v++) sum += fexp(x[v] - mx);
+    for (int l = 0; l < 16; l++) sum += acc[l];
+    double logz_d = (double)mx + std::log(sum);
+    float logz = (float)logz_d;
+    k.losses[n] = (float)(logz_d - x[t]);
+    if (g) {
+      float xt = x[t];
+      for (long i = 0; i < V; i++) g[i] = fexp(x[i] - logz) * k.grad_scale;
+      g[t] = fexp(xt - logz) * k.grad_scale - k.grad_scale;
+    }
+  }
+}
+
+struct SumSq {
+  const float* x;
+  double* partial;  // one per task
+  long chunk;
+};
+
+HOT void sumsq_task(void* c, long b, long e, int) {
+  const SumSq& k = *(const SumSq*)c;
+  for (long t = b; t < e; t++) {
+    long lo = t * k.chunk;
+    k.partial[t] = dot_d(k.x + lo, k.x + lo, k.chunk);
+  }
+}
+
+struct Adam {
+  float *p, *m, *v;
+  const float* g;
+  double lr, beta1, beta2, eps, wd, step_size, bc2_sqrt;
+};
+
+// torch.optim.AdamW: decoupled decay, then Adam with bias correction; moments stored as float32.
+HOT void adamw_task(void* c, long b, long e, int) {
+  const Adam& k = *(const Adam*)c;
+  for (long i = b; i < e; i++) {
+    double g = k.g[i];
+    float p = (float)(k.p[i] * (1.0 - k.lr * k.wd));
+    float m = (float)(k.beta1 * k.m[i] + (1.0 - k.beta1) * g);
+    float v = (float)(k.beta2 * k.v[i] + (1.0 - k.beta2) * g * g);
+    k.m[i] = m;
+    k.v[i] = v;
+    k.p[i] = (float)(p - k.step_size * m / (std::sqrt((double)v) / k.bc2_sqrt + k.eps));
+  }
+}
+
+}  // namespace
+
+void k_cross_entropy(float* losses, float* dlogits, const float* logits, const int32_t* targets, long N, long V,
+                     float grad_scale) {
+  Xent k{losses, dlogits, logits, targets, V, grad_scale};
+  pool_run(N, pool_grain(N, lmax(1, 65536 / V)), xent_task, &k);
+}
+
+double k_sum_squares(const float* x, long n) {
+  const long chunk = 1 << 16;
+  long tasks = n / chunk;
+  double partial[4096];
+  double total = 0;
+  for (long t0 = 0; t0 < tasks; t0 += 4096) {
+    long nt = lmin(4096, tasks - t0);
+    SumSq k{x + t0 * chunk, partial, chunk};
+    pool_run(nt, 1, sumsq_task, &k);
+    for (long t = 0; t < nt; t++) total += partial[t];
+  }
+  return total + dot_d(x + tasks * chunk, x + tasks * chunk, n - tasks * chunk);
+}
+
+void k_adamw(float* param, const float* grad, float* m, float* v, long n, double lr, double beta1, double beta2, double eps,
+             double weight_decay, double step) {
+  Adam k{param, m, v, grad, lr, beta1, beta2, eps, weight_decay, lr / (1.0 - std::pow(beta1, step)),
+         std::sqrt(1.0 - std::pow(beta2, step))};
+  pool_run(n, pool_grain(n, 1 << 14), adamw_task, &k);
+}

@@ -1,0 +1,57 @@
+// nn.Linear forward and backward on gemm(): out = inp @ weight^T + bias, and the input, weight and bias
+// gradients. The weight may be stored as bf16/f16; everything else is float32.
+#include "../pool.h"
+#include "gemm.h"
+#include "kernels.h"
+#include "simd.h"
+
+namespace {
+
+struct Bias {
+  float* out;
+  const float* bias;
+  long OC;
+  const float* dout;
+  float* dbias;
+  long N;
+};
+
+HOT void bias_rows_task(void* c, long b, long e, int) {
+  Bias& k = *(Bias*)c;
+  for (long n = b; n < e; n++) memcpy(k.out + n * k.OC, k.bias, k.OC * sizeof(float));
+}
+
+// dbias[oc] += column sums of dout, for a range of columns
+HOT void bias_grad_task(void* c, long b, long e, int tid) {
+  Bias& k = *(Bias*)c;
+  float* acc = pool_scratch(tid, e - b);
+  for (long i = 0; i < e - b; i++) acc[i] = 0;
+  for (long n = 0; n < k.N; n++) {
+    const float* g = k.dout + n * k.OC + b;
+    for (long i = 0; i < e - b; i++) acc[i] += g[i];
+  }
+  for (long i = 0; i < e - b; i++) k.dbias[b + i] += acc[i];
+}
+
+}  // namespace
+
+void k_matmul_forward(float* out, const float* inp, const void* w, int w_dtype, const void* bias, int bias_dtype, long N,
+                      long C, long OC) {
+  if (bias) {
+    float* b32 = pool_scratch2(0, OC);
+    widen(b32, bias, bias_dtype, 0, OC);
+    Bias k{out, b32, OC, nullptr, nullptr, N};
+    pool_run(N, pool_grain(N, lmax(1, 16384 / OC)), bias_rows_task, &k);
+  }
+  gemm(N, OC, C, Operand{inp, F32, C, false}, Operand{w, w_dtype, C, true}, bias != nullptr, out, OC);
+}
+
+void k_matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const void* w,
+                       int w_dtype, long N, long C, long OC) {
+  if (dinp) gemm(N, C, OC, Operand{dout, F32, OC, false}, Operand{w, w_dtype, C, false}, false, dinp, C);
+  if (dweight) gemm(OC, C, N, Operand{dout, F32, OC, true}, Operand{inp, F32, C, false}, true, dweight, C);
+  if (dbias) {
+    Bias k{nullptr, nullptr, OC, dout, dbias, N};
+    pool_run(OC, pool_grain(OC, 64), bias_grad_task, &k);
+  }
+}

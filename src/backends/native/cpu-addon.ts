@@ -1,0 +1,70 @@
+// Finds and loads the native CPU addon (native/cpu/build/Release/alpaca_cpu.node, built by `npm install`)
+// and types its exports. Not the Backend (see cpu.ts) and not the build (see native/cpu/build.mjs).
+
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+/** An addon tensor handle: an opaque napi external. */
+export type Handle = object;
+
+/** Dtype codes the addon uses. */
+export const DTYPE_CODE = { f32: 0, bf16: 1, f16: 2, i32: 3 } as const;
+
+type H = Handle;
+type N = number;
+
+export interface CpuAddon {
+  alloc(n: N, dtype: N): H;
+  view(t: H, offset: N, n: N): H;
+  free(t: H): void;
+  upload(t: H, data: Float32Array | Uint16Array | Int32Array): void;
+  download(t: H): Float32Array | Int32Array;
+  /** gemmIsa: the own GEMM's SIMD level; isa: the other kernels'; blasCore: OpenBLAS's kernel family. */
+  info(): { threads: number; gemm: 'openblas' | 'own'; gemmIsa: string; isa: string; blasCore?: string };
+  setThreads(n: N): void;
+  setGemm(name: 'openblas' | 'own'): 'openblas' | 'own';
+
+  fill(t: H, value: N): void;
+  copy(dst: H, src: H): void;
+  add(out: H, a: H, b: H): void;
+  axpy(dst: H, src: H, s: N): void;
+  scale(t: H, s: N): void;
+  copyTime(dst: H, src: H, B: N, W: N, Tdst: N, dstT0: N, Tsrc: N, srcT0: N, count: N): void;
+  dropout(out: H, inp: H, p: N, seed: N): void;
+  embeddingForward(out: H, ids: H, table: H, N: N, C: N): void;
+  embeddingBackward(dtable: H, dout: H, ids: H, N: N, C: N): void;
+  matmulForward(out: H, inp: H, weight: H, bias: H | null, N: N, C: N, OC: N): void;
+  matmulBackward(dinp: H | null, dweight: H | null, dbias: H | null, dout: H, inp: H, weight: H, N: N, C: N, OC: N): void;
+  rmsnormForward(out: H, rstd: H, inp: H, weight: H, N: N, C: N, eps: N): void;
+  rmsnormBackward(dinp: H, dweight: H | null, dout: H, inp: H, weight: H, rstd: H, N: N, C: N): void;
+  rope(x: H, cos: H, sin: H, B: N, T: N, H: N, HD: N, inverse: boolean): void;
+  attentionForward(out: H, lse: H, q: H, k: H, v: H, mask: H | null, B: N, Tq: N, Tk: N, Tkv: N, NH: N, NKV: N, HD: N): void;
+  attentionBackward(
+    dq: H, dk: H, dv: H, dout: H, out: H, lse: H, q: H, k: H, v: H, mask: H | null, B: N, T: N, NH: N, NKV: N, HD: N,
+  ): void;
+  swigluForward(out: H, gate: H, up: H, n: N): void;
+  swigluBackward(dgate: H, dup: H, dout: H, gate: H, up: H, n: N): void;
+  crossEntropy(losses: H, dlogits: H | null, logits: H, targets: H, N: N, V: N, gradScale: N): void;
+  sumSquares(out: H, t: H): void;
+  adamw(param: H, grad: H, m: H, v: H, lr: N, beta1: N, beta2: N, eps: N, weightDecay: N, step: N): void;
+}
+
+export const ADDON_PATH = fileURLToPath(new URL('../../../native/cpu/build/Release/alpaca_cpu.node', import.meta.url));
+
+let cached: CpuAddon | { unavailable: string } | null = null;
+
+/** Loads the addon once; says why when it cannot. */
+export function loadCpuAddon(): CpuAddon | { unavailable: string } {
+  if (cached) return cached;
+  if (!existsSync(ADDON_PATH)) {
+    cached = { unavailable: 'the native addon is not built (npm install builds it and needs a C++ compiler; see its output)' };
+    return cached;
+  }
+  try {
+    cached = createRequire(import.meta.url)(ADDON_PATH) as CpuAddon;
+  } catch (err) {
+    cached = { unavailable: `loading ${ADDON_PATH} failed: ${err instanceof Error ? err.message : String(err)}` };
+  }
+  return cached;
+}

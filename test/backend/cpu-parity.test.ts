@@ -1,0 +1,335 @@
+// Every op of the native cpu backend, forward and backward, against the js backend (the spec) on the same
+// random inputs of awkward sizes, with f32, bf16 and f16 weights, through both GEMM kernels (OpenBLAS and
+// the addon's own). Not a gradient check: js-gradcheck.test.ts checks the js backward ops themselves.
+//
+// Tolerance: |cpu - js| <= 1e-5 * (|js| + max|js|) per element: 1e-5 relative, with a floor scaled to the
+// tensor so that sums cancelling to near zero are judged against their inputs' magnitude. Integer
+// results, dropout and the NaN log-sum-exp of fully masked attention rows must match exactly.
+
+import assert from 'node:assert/strict';
+import { test, type TestContext } from 'node:test';
+import { JsBackend } from '../../src/backends/js/index.ts';
+import { loadCpuAddon } from '../../src/backends/native/cpu-addon.ts';
+import { CpuBackend } from '../../src/backends/native/cpu.ts';
+import type { Backend } from '../../src/engine/backend.ts';
+import type { DType } from '../../src/engine/dtype.ts';
+import { Rng } from '../../src/engine/random.ts';
+import type { Tensor } from '../../src/engine/tensor.ts';
+
+const RTOL = 1e-5;
+const addon = loadCpuAddon();
+const js = new JsBackend();
+const cpu = 'unavailable' in addon ? null : new CpuBackend(addon);
+const rng = new Rng(2024);
+
+/** The cpu backend, or null after marking the test skipped (failed under CI=true, where .ci/run builds it). */
+function needCpu(t: TestContext): CpuBackend | null {
+  if (cpu) return cpu;
+  const reason = `the cpu backend is not available: ${'unavailable' in addon ? addon.unavailable : ''}`;
+  if (process.env.CI === 'true') throw new Error(reason);
+  console.log(`# skip: ${reason}`);
+  t.skip(reason);
+  return null;
+}
+
+/** The same tensor on both backends. */
+interface Pair {
+  js: Tensor;
+  cpu: Tensor;
+}
+
+function randomValues(n: number, scale = 1): Float32Array {
+  const v = new Float32Array(n);
+  for (let i = 0; i < n; i++) v[i] = rng.normal() * scale;
+  return v;
+}
+
+function pair(c: Backend, shape: number[], dtype: DType, values?: Float32Array | Int32Array): Pair {
+  const p = { js: js.alloc(shape, dtype, 'scratch'), cpu: c.alloc(shape, dtype, 'scratch') };
+  const n = p.js.size;
+  const data = values ?? (dtype === 'i32' ? new Int32Array(n) : randomValues(n));
+  js.upload(p.js, data);
+  c.upload(p.cpu, data);
+  return p;
+}
+
+const randn = (c: Backend, shape: number[], dtype: DType = 'f32', scale = 1) => pair(c, shape, dtype, randomValues(shape.reduce((a, b) => a * b, 1), scale));
+const ints = (c: Backend, values: number[]) => pair(c, [values.length], 'i32', Int32Array.from(values));
+
+/** Runs `op` on both backends: `side` picks each pair's tensor for that backend. */
+function both(c: Backend, op: (be: Backend, side: (p: Pair | null) => Tensor) => void): void {
+  op(js, (p) => (p ? p.js : (null as unknown as Tensor)));
+  op(c, (p) => (p ? p.cpu : (null as unknown as Tensor)));
+}
+
+async function expectClose(c: Backend, p: Pair, what: string, rtol = RTOL): Promise<void> {
+  const want = await js.download(p.js);
+  const got = await c.download(p.cpu);
+  assert.equal(got.length, want.length, `${what}: length`);
+  let maxAbs = 0;
+  for (const v of want) if (Number.isFinite(v)) maxAbs = Math.max(maxAbs, Math.abs(v));
+  for (let i = 0; i < want.length; i++) {
+    const w = want[i]!, g = got[i]!;
+    if (!Number.isFinite(w) || want instanceof Int32Array) {
+      assert.equal(g, w, `${what}[${i}]: cpu ${g} vs js ${w}`);
+      continue;
+    }
+    assert.ok(Math.abs(g - w) <= rtol * (Math.abs(w) + maxAbs), `${what}[${i}]: cpu ${g} vs js ${w} (max |js| ${maxAbs})`);
+  }
+}
+
+/** Runs `body` once per GEMM kernel the addon has (OpenBLAS when linked, and its own). */
+async function eachGemm(c: CpuBackend, body: (gemm: string) => Promise<void>): Promise<void> {
+  const initial = c.addon.info().gemm;
+  try {
+    for (const g of ['openblas', 'own'] as const) {
+      if (c.addon.setGemm(g) !== g) continue;
+      await body(g);
+    }
+  } finally {
+    c.addon.setGemm(initial);
+  }
+}
+
+test('memory: upload/download in every dtype, views, copy with conversion, fill', async (t) => {
+  const c = needCpu(t);
+  if (!c) return;
+  for (const dtype of ['f32', 'bf16', 'f16'] as const) {
+    const p = randn(c, [3, 37], dtype);
+    await expectClose(c, p, `upload/download ${dtype}`, 0);
+    const half = new Uint16Array(37).map((_, i) => 0x3c00 + i * 97);
+    if (dtype !== 'f32') {
+      const h = pair(c, [37], dtype);
+      js.upload(h.js, half);
+      c.upload(h.cpu, half);
+      await expectClose(c, h, `raw bits ${dtype}`, 0);
+    }
+    const v = { js: js.view(p.js, 40, [2, 10]), cpu: c.view(p.cpu, 40, [2, 10]) };
+    await expectClose(c, v, `view ${dtype}`, 0);
+    for (const to of ['f32', 'bf16', 'f16'] as const) {
+      const d = pair(c, [3, 37], to);
+      both(c, (be, s) => be.copy(s(d), s(p)));
+      await expectClose(c, d, `copy ${dtype} -> ${to}`, 0);
+    }
+  }
+  const ids = ints(c, [5, -3, 7, 2147483647]);
+  await expectClose(c, ids, 'i32 upload', 0);
+  const idsCopy = ints(c, [0, 0, 0, 0]);
+  both(c, (be, s) => be.copy(s(idsCopy), s(ids)));
+  await expectClose(c, idsCopy, 'i32 copy', 0);
+  const f = randn(c, [101]);
+  both(c, (be, s) => be.fill(be.view(s(f), 10, [50]), -2.5));
+  await expectClose(c, f, 'fill f32 view', 0);
+  both(c, (be, s) => be.fill(s(idsCopy), 9));
+  await expectClose(c, idsCopy, 'fill i32', 0);
+  // js fills half tensors with raw bits; the cpu backend stores the value, as backend.ts states.
+  const h = c.alloc([5], 'bf16', 'scratch');
+  c.fill(h, 1.5);
+  assert.deepEqual([...(await c.download(h))], [1.5, 1.5, 1.5, 1.5, 1.5]);
+});
+
+test('memory: errors instead of corruption (sizes, dtypes, freed tensors, token ids)', (t) => {
+  const c = needCpu(t);
+  if (!c) return;
+  const a = c.alloc([4, 8], 'f32', 'scratch');
+  assert.throws(() => c.upload(a, new Float32Array(3)), /3 values for a tensor of 32/);
+  assert.throws(() => c.view(a, 30, [4]), /past the end/);
+  const out = c.alloc([4, 9], 'f32', 'scratch');
+  assert.throws(() => c.matmulForward(out, a, a, null, 4, 8, 9), /weight has 32 elements, the op needs 72/);
+  const ids = c.alloc([2], 'i32', 'scratch');
+  c.upload(ids, Int32Array.from([1, 4]));
+  assert.throws(() => c.embeddingForward(a, ids, c.alloc([4, 4], 'f32', 'scratch'), 2, 4), /token id 4 at position 1 is outside the vocabulary \(size 4\)/);
+  assert.throws(() => c.add(a, a, ids), /b is i32, expected f32/);
+  const gone = c.alloc([2], 'f32', 'activations');
+  const view = c.view(gone, 0, [1]);
+  c.freeArena('activations');
+  assert.throws(() => c.fill(view, 0), /used after it was freed/);
+});
+
+test('elementwise: add, axpy, scale, copyTime, dropout (bit for bit)', async (t) => {
+  const c = needCpu(t);
+  if (!c) return;
+  for (const n of [13, 50_001]) {
+    const a = randn(c, [n]), b = randn(c, [n]);
+    both(c, (be, s) => be.add(s(a), s(a), s(b)));
+    await expectClose(c, a, `add ${n}`);
+    both(c, (be, s) => be.axpy(s(a), s(b), -0.37));
+    await expectClose(c, a, `axpy ${n}`);
+    both(c, (be, s) => be.scale(s(b), 1.7));
+    await expectClose(c, b, `scale ${n}`);
+    for (const [p, seed] of [[0.05, 12345], [0.5, 0xdeadbeef]] as const) {
+      const inp = randn(c, [n]), out = randn(c, [n]);
+      both(c, (be, s) => be.dropout(s(out), s(inp), p, seed));
+      await expectClose(c, out, `dropout p=${p} n=${n}`, 0);
+    }
+  }
+  for (const dtype of ['f32', 'bf16', 'i32'] as const) {
+    const src = dtype === 'i32' ? pair(c, [2, 4, 5], 'i32', Int32Array.from({ length: 40 }, (_, i) => i * 7 - 3)) : randn(c, [2, 4, 5], dtype);
+    const dst = dtype === 'i32' ? pair(c, [2, 7, 5], 'i32') : randn(c, [2, 7, 5], dtype);
+    both(c, (be, s) => be.copyTime(s(dst), s(src), 2, 5, 7, 2, 4, 1, 3));
+    await expectClose(c, dst, `copyTime ${dtype}`, 0);
+  }
+});
+
+test('embedding forward (f32/bf16/f16 tables) and backward (repeated ids accumulate)', async (t) => {
+  const c = needCpu(t);
+  if (!c) return;
+  const N = 13, C = 37, V = 29;
+  const ids = ints(c, Array.from({ length: N }, (_, i) => (i * 11) % 7 === 3 ? 5 : (i * 17) % V));
+  for (const dtype of ['f32', 'bf16', 'f16'] as const) {
+    const table = randn(c, [V, C], dtype), out = randn(c, [N, C]);
+    both(c, (be, s) => be.embeddingForward(s(out), s(ids), s(table), N, C));
+    await expectClose(c, out, `embeddingForward ${dtype}`, 0);
+  }
+  const dtable = randn(c, [V, C]), dout = randn(c, [N, C]);
+  both(c, (be, s) => be.embeddingBackward(s(dtable), s(dout), s(ids), N, C));
+  await expectClose(c, dtable, 'embeddingBackward');
+});
+
+test('matmul forward and backward: bias or not, f32/bf16/f16 weights, both GEMM kernels', async (t) => {
+  const c = needCpu(t);
+  if (!c) return;
+  const shapes = [[13, 37, 29], [1, 37, 29], [67, 300, 131], [5, 20, 2100]] as const;
+  await eachGemm(c, async (gemm) => {
+    for (const [N, C, OC] of shapes) {
+      for (const dtype of ['f32', 'bf16', 'f16'] as const) {
+        const tag = `${gemm} ${dtype} N=${N} C=${C} OC=${OC}`;
+        const inp = randn(c, [N, C]), w = randn(c, [OC, C], dtype, 0.3), bias = randn(c, [OC], dtype);
+        for (const withBias of [false, true]) {
+          const out = randn(c, [N, OC]);
+          both(c, (be, s) => be.matmulForward(s(out), s(inp), s(w), withBias ? s(bias) : null, N, C, OC));
+          await expectClose(c, out, `matmulForward ${tag} bias=${withBias}`);
+        }
+        const dout = randn(c, [N, OC]), dinp = randn(c, [N, C]), dw = randn(c, [OC, C]), db = randn(c, [OC]);
+        both(c, (be, s) => be.matmulBackward(s(dinp), s(dw), s(db), s(dout), s(inp), s(w), N, C, OC));
+        await expectClose(c, dinp, `matmulBackward dinp ${tag}`);
+        await expectClose(c, dw, `matmulBackward dweight ${tag}`);
+        await expectClose(c, db, `matmulBackward dbias ${tag}`);
+        both(c, (be, s) => be.matmulBackward(null, s(dw), null, s(dout), s(inp), s(w), N, C, OC));
+        await expectClose(c, dw, `matmulBackward dweight only ${tag}`);
+      }
+    }
+  });
+});
+
+test('rmsnorm forward and backward (f32/bf16 weight, with and without dweight)', async (t) => {
+  const c = needCpu(t);
+  if (!c) return;
+  for (const [N, C] of [[13, 37], [5, 1000]] as const) {
+    for (const dtype of ['f32', 'bf16'] as const) {
+      const inp = randn(c, [N, C]), w = randn(c, [C], dtype), out = randn(c, [N, C]), rstd = randn(c, [N]);
+      both(c, (be, s) => be.rmsnormForward(s(out), s(rstd), s(inp), s(w), N, C, 1e-5));
+      await expectClose(c, out, `rmsnormForward ${dtype} C=${C}`);
+      await expectClose(c, rstd, `rmsnormForward rstd ${dtype} C=${C}`);
+      const dout = randn(c, [N, C]), dinp = randn(c, [N, C]), dw = randn(c, [C]);
+      both(c, (be, s) => be.rmsnormBackward(s(dinp), s(dw), s(dout), s(inp), s(w), s(rstd), N, C));
+      await expectClose(c, dinp, `rmsnormBackward dinp ${dtype} C=${C}`);
+      await expectClose(c, dw, `rmsnormBackward dweight ${dtype} C=${C}`);
+      both(c, (be, s) => be.rmsnormBackward(s(dinp), null, s(dout), s(inp), s(w), s(rstd), N, C));
+      await expectClose(c, dinp, `rmsnormBackward (no dweight) ${dtype} C=${C}`);
+    }
+  }
+});
+
+test('rope forward and inverse', async (t) => {
+  const c = needCpu(t);
+  if (!c) return;
+  const B = 2, T = 11, H = 6, HD = 10;
+  const x = randn(c, [B, T, H, HD]), cos = randn(c, [T, HD / 2]), sin = randn(c, [T, HD / 2]);
+  for (const inverse of [false, true]) {
+    both(c, (be, s) => be.rope(s(x), s(cos), s(sin), B, T, H, HD, inverse));
+    await expectClose(c, x, `rope inverse=${inverse}`);
+  }
+});
+
+test('swiglu forward and backward', async (t) => {
+  const c = needCpu(t);
+  if (!c) return;
+  const n = 20_011;
+  const gate = randn(c, [n], 'f32', 4), up = randn(c, [n]), out = randn(c, [n]);
+  both(c, (be, s) => be.swigluForward(s(out), s(gate), s(up), n));
+  await expectClose(c, out, 'swigluForward');
+  const dout = randn(c, [n]), dgate = randn(c, [n]), dup = randn(c, [n]);
+  both(c, (be, s) => be.swigluBackward(s(dgate), s(dup), s(dout), s(gate), s(up), n));
+  await expectClose(c, dgate, 'swigluBackward dgate');
+  await expectClose(c, dup, 'swigluBackward dup');
+});
+
+/** (B, Tkv) key-padding mask: row b has its first pad[b] keys masked (left padding). */
+function paddingMask(c: Backend, B: number, Tkv: number, pad: number[]): Pair {
+  return pair(c, [B, Tkv], 'i32', Int32Array.from({ length: B * Tkv }, (_, i) => (i % Tkv < pad[Math.floor(i / Tkv)]! ? 0 : 1)));
+}
+
+test('attention forward and backward, training shape (GQA, padding, several tiles)', async (t) => {
+  const c = needCpu(t);
+  if (!c) return;
+  const cases = [
+    { B: 2, T: 11, NH: 6, NKV: 2, HD: 10, pad: [0, 3] },
+    { B: 2, T: 11, NH: 6, NKV: 6, HD: 10, pad: null },
+    { B: 1, T: 150, NH: 4, NKV: 2, HD: 16, pad: [7] },
+  ];
+  for (const { B, T, NH, NKV, HD, pad } of cases) {
+    const tag = `B=${B} T=${T} NH=${NH} NKV=${NKV} HD=${HD} pad=${pad}`;
+    const q = randn(c, [B, T, NH, HD]), k = randn(c, [B, T, NKV, HD]), v = randn(c, [B, T, NKV, HD]);
+    const mask = pad ? paddingMask(c, B, T, pad) : null;
+    const out = randn(c, [B, T, NH, HD]), lse = randn(c, [B, NH, T]);
+    both(c, (be, s) => be.attentionForward(s(out), s(lse), s(q), s(k), s(v), mask && s(mask), B, T, T, T, NH, NKV, HD));
+    await expectClose(c, out, `attentionForward out ${tag}`);
+    await expectClose(c, lse, `attentionForward lse ${tag}`);
+    const dout = randn(c, [B, T, NH, HD]), dq = randn(c, [B, T, NH, HD]), dk = randn(c, [B, T, NKV, HD]), dv = randn(c, [B, T, NKV, HD]);
+    both(c, (be, s) => be.attentionBackward(s(dq), s(dk), s(dv), s(dout), s(out), s(lse), s(q), s(k), s(v), mask && s(mask), B, T, NH, NKV, HD));
+    await expectClose(c, dq, `attentionBackward dq ${tag}`);
+    await expectClose(c, dk, `attentionBackward dk ${tag}`);
+    await expectClose(c, dv, `attentionBackward dv ${tag}`);
+  }
+});
+
+test('attention forward, KV-cache decode shapes (Tq < Tk <= Tkv)', async (t) => {
+  const c = needCpu(t);
+  if (!c) return;
+  for (const { Tq, Tk, Tkv } of [{ Tq: 1, Tk: 7, Tkv: 16 }, { Tq: 3, Tk: 7, Tkv: 16 }, { Tq: 1, Tk: 100, Tkv: 130 }]) {
+    const B = 2, NH = 6, NKV = 2, HD = 10;
+    const q = randn(c, [B, Tq, NH, HD]), k = randn(c, [B, Tkv, NKV, HD]), v = randn(c, [B, Tkv, NKV, HD]);
+    for (const mask of [null, paddingMask(c, B, Tkv, [2, 0])]) {
+      const out = randn(c, [B, Tq, NH, HD]), lse = randn(c, [B, NH, Tq]);
+      both(c, (be, s) => be.attentionForward(s(out), s(lse), s(q), s(k), s(v), mask && s(mask), B, Tq, Tk, Tkv, NH, NKV, HD));
+      await expectClose(c, out, `attention decode out Tq=${Tq} Tk=${Tk} Tkv=${Tkv} mask=${!!mask}`);
+      await expectClose(c, lse, `attention decode lse Tq=${Tq} Tk=${Tk} Tkv=${Tkv} mask=${!!mask}`);
+    }
+  }
+});
+
+test('cross-entropy: losses, separate and in-place logit gradients, ignored rows', async (t) => {
+  const c = needCpu(t);
+  if (!c) return;
+  for (const [N, V] of [[13, 37], [6, 3001]] as const) {
+    const targets = ints(c, Array.from({ length: N }, (_, i) => (i % 4 === 1 ? -100 : (i * 31) % V)));
+    const logits = randn(c, [N, V], 'f32', 3), losses = randn(c, [N]), dlogits = randn(c, [N, V]);
+    both(c, (be, s) => be.crossEntropy(s(losses), null, s(logits), s(targets), N, V, 0));
+    await expectClose(c, losses, `crossEntropy losses V=${V}`);
+    both(c, (be, s) => be.crossEntropy(s(losses), s(dlogits), s(logits), s(targets), N, V, 1 / 7));
+    await expectClose(c, dlogits, `crossEntropy dlogits V=${V}`);
+    both(c, (be, s) => be.crossEntropy(s(losses), s(logits), s(logits), s(targets), N, V, 1 / 7));
+    await expectClose(c, logits, `crossEntropy in place V=${V}`);
+    await expectClose(c, losses, `crossEntropy in-place losses V=${V}`);
+  }
+});
+
+test('sumSquares accumulates; adamw over several steps', async (t) => {
+  const c = needCpu(t);
+  if (!c) return;
+  for (const n of [37, 200_003]) {
+    const x = randn(c, [n]), out = pair(c, [1], 'f32', Float32Array.of(2.5));
+    both(c, (be, s) => be.sumSquares(s(out), s(x)));
+    await expectClose(c, out, `sumSquares ${n}`);
+  }
+  const n = 1001;
+  const p = randn(c, [n]), m = pair(c, [n], 'f32'), v = pair(c, [n], 'f32');
+  for (let step = 1; step <= 3; step++) {
+    const g = randn(c, [n], 'f32', 0.1);
+    both(c, (be, s) => be.adamw(s(p), s(g), s(m), s(v), 1e-2, 0.9, 0.999, 1e-8, 0.01, step));
+  }
+  await expectClose(c, p, 'adamw param');
+  await expectClose(c, m, 'adamw m');
+  await expectClose(c, v, 'adamw v');
+});
