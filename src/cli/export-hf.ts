@@ -24,7 +24,6 @@ export const exportHfCommand: Command = {
   async run(flags) {
     const saveFormat = flags.save_format as string;
     if (saveFormat !== 'safetensors' && saveFormat !== 'bin') throw new UsageError(`export-hf: --save_format must be safetensors or bin, got "${saveFormat}"`);
-    const verify = flags.verify as boolean;
     const result = await exportHf({
       baseModel: required('export-hf', flags, 'base_model'),
       loraWeights: required('export-hf', flags, 'lora_weights'),
@@ -33,8 +32,8 @@ export const exportHfCommand: Command = {
       saveFormat,
       dtype: flags.dtype ? parseOutputDType(flags.dtype as string) : null,
       overwrite: flags.overwrite as boolean,
-      verify,
-      backend: verify ? selectBackend(flags.backend as string) : undefined,
+      verify: flags.verify as boolean,
+      backend: () => selectBackend(flags.backend as string),
     });
     console.log(JSON.stringify(result));
   },

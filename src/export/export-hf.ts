@@ -25,8 +25,8 @@ export interface ExportHfOptions {
   overwrite?: boolean;
   /** Read the export back and compare probe logits (default true). */
   verify?: boolean;
-  /** Computes the probe logits; required when verify is on. */
-  backend?: Backend;
+  /** Computes the probe logits; required when verify is on. A function is called only once the inputs have been checked. */
+  backend?: Backend | (() => Backend);
 }
 
 export interface ExportHfResult {
@@ -61,7 +61,8 @@ export async function exportHf(o: ExportHfOptions): Promise<ExportHfResult> {
         } finally {
           written.close();
         }
-        logits = await checkMergedLogits(o.backend!, o.baseModel, o.loraWeights, dir, o.dtype ?? probeDType(merged));
+        const be = typeof o.backend === 'function' ? o.backend() : o.backend!;
+        logits = await checkMergedLogits(be, o.baseModel, o.loraWeights, dir, o.dtype ?? probeDType(merged));
       }
       return { files, adapted: merged.lora?.pairs.size ?? 0, logits };
     });
