@@ -8,6 +8,7 @@ import { finetuneCommand } from './finetune.ts';
 import { generateCommand } from './generate.ts';
 import { inspectDataCommand } from './inspect-data.ts';
 import { scoreCommand } from './score.ts';
+import { serveCommand } from './serve.ts';
 import { tokenizeCommand } from './tokenize.ts';
 
 export const commands: Command[] = [
@@ -19,4 +20,5 @@ export const commands: Command[] = [
   exportHfCommand,
   exportStateDictCommand,
   generateCommand,
+  serveCommand,
 ];

@@ -77,11 +77,17 @@ export async function loadRuntime(o: RuntimeOptions): Promise<Runtime> {
   };
 }
 
-/** The adapter a request names: the base name or undefined/'' means none; an unknown name is an error. */
-export function pickAdapter(rt: Runtime, name: string | undefined): LoraUse | null {
-  if (name === undefined || name === '' || name === rt.baseName) return null;
-  const lora = rt.adapters.get(name);
-  if (!lora) throw new UserError(`model "${name}" is not loaded; available: ${[rt.baseName, ...rt.adapters.keys()].join(', ')}`);
+/** The default model id: the first adapter when any is loaded (as the seed serves base + adapter), else the base. */
+export function defaultModelId(set: ModelSet): string {
+  return set.adapters.keys().next().value ?? set.baseName;
+}
+
+/** The adapter a model id names (null: the base model); no id means the default; an unknown id is an error. */
+export function pickAdapter(set: ModelSet, id: string | undefined): LoraUse | null {
+  const name = id === undefined || id === '' ? defaultModelId(set) : id;
+  if (name === set.baseName) return null;
+  const lora = set.adapters.get(name);
+  if (!lora) throw new UserError(`model "${name}" is not loaded; available: ${[set.baseName, ...set.adapters.keys()].join(', ')}`);
   return lora;
 }
 

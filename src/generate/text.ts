@@ -17,8 +17,8 @@ export interface TextResult {
 }
 
 export interface TextHooks {
-  /** New text of a row, as soon as it is final (beam search: the whole text once, at the end). */
-  onText?: (row: number, delta: string) => void;
+  /** New text of a row as soon as it is final (beam search: all of it at the end), with the row's token count so far. */
+  onText?: (row: number, delta: string, tokens: number) => void;
   signal?: AbortSignal;
 }
 
@@ -30,14 +30,16 @@ export async function generateText(
   const streams = prompts.map(() => new StreamDecoder(tokenizer, SKIP_SPECIAL));
   const matchers = prompts.map(() => new StopMatcher(o.stop));
   const texts = prompts.map(() => '');
+  const counts = prompts.map(() => 0);
   const emit = (row: number, delta: string) => {
     if (!delta) return;
     texts[row] += delta;
-    hooks.onText?.(row, delta);
+    hooks.onText?.(row, delta, counts[row]!);
   };
   const results = await generate(m, lora, prompts, o, {
     signal: hooks.signal,
     onToken: (row, id) => {
+      counts[row]!++;
       const r = matchers[row]!.push(streams[row]!.push(id));
       emit(row, r.text);
       return r.stopped;
@@ -45,6 +47,7 @@ export async function generateText(
     isStopped: o.stop.length ? (tokens) => findStop(tokenizer.decode(tokens, SKIP_SPECIAL), o.stop) >= 0 : undefined,
   });
   return results.map((g, row) => {
+    counts[row] = g.tokens.length;
     if (strategyOf(o) === 'beam') {
       const full = tokenizer.decode(g.tokens, SKIP_SPECIAL);
       const at = findStop(full, o.stop);

@@ -1,0 +1,60 @@
+// `alpaca-lora serve`: the seed's Gradio page and an OpenAI-compatible API over one base model and any
+// number of adapters. Binds 127.0.0.1 unless --host asks for more. Parsing only; the server is server/.
+
+import { selectBackend } from '../backends/select.ts';
+import { loadRuntime } from '../generate/runtime.ts';
+import type { ServerContext } from '../server/context.ts';
+import { GenerationQueue } from '../server/queue.ts';
+import { startServer } from '../server/server.ts';
+import { required, UsageError, type ParsedFlags } from './args.ts';
+import type { Command } from './command.ts';
+
+function positiveInt(flags: ParsedFlags, name: string, min = 1): number {
+  const v = flags[name] as number;
+  if (!Number.isInteger(v) || v < min) throw new UsageError(`serve: --${name} must be an integer >= ${min}, got ${v}`);
+  return v;
+}
+
+export const serveCommand: Command = {
+  name: 'serve',
+  summary: 'web page and OpenAI-compatible API (/v1/completions, /v1/chat/completions, /v1/models)',
+  flags: {
+    base_model: { type: 'string', help: 'model folder (config.json, weights, tokenizer)' },
+    lora_weights: { type: 'list', default: [], help: 'adapter folders, each DIR or NAME=DIR; requests pick one by "model" (default: the first)' },
+    tokenizer: { type: 'string', help: 'folder with the tokenizer files, when not in --base_model' },
+    prompt_template: { type: 'string', default: 'alpaca', help: 'template for the page and for chat without a chat_template' },
+    host: { type: 'string', default: '127.0.0.1', help: 'address to bind; 0.0.0.0 exposes the model to the network' },
+    server_name: { type: 'string', help: 'the seed\'s name for --host' },
+    port: { type: 'number', default: 7860, help: 'port (0: any free port)' },
+    api_key: { type: 'string', help: 'require "Authorization: Bearer KEY" on the API (the page asks for it)' },
+    queue_size: { type: 'number', default: 64, help: 'requests that may wait behind the running one; more get 429' },
+    max_prompt_tokens: { type: 'number', help: 'longest prompt accepted (default: the model\'s max_position_embeddings)' },
+    max_tokens: { type: 'number', default: 2048, help: 'most new tokens a request may ask for' },
+    max_n: { type: 'number', default: 8, help: 'most choices (prompts x n) per request' },
+    backend: { type: 'string', default: 'auto', help: 'js, cpu, cuda or auto' },
+    dtype: { type: 'string', default: 'auto', help: 'weight storage: auto (f32 on js, as stored elsewhere), f32, bf16 or f16' },
+  },
+  async run(flags) {
+    const baseModel = required('serve', flags, 'base_model');
+    const dtype = flags.dtype as string;
+    if (!['auto', 'f32', 'bf16', 'f16'].includes(dtype)) throw new UsageError(`serve: --dtype must be auto, f32, bf16 or f16, got "${dtype}"`);
+    const port = flags.port as number;
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`serve: --port must be an integer in 0..65535, got ${port}`);
+    const limits = { maxTokens: positiveInt(flags, 'max_tokens'), maxN: positiveInt(flags, 'max_n'), maxBodyBytes: 1 << 20, maxPromptTokens: 0 };
+    const queue = new GenerationQueue(positiveInt(flags, 'queue_size', 0));
+    const rt = await loadRuntime({
+      backend: selectBackend(flags.backend as string), baseModel, dtype: dtype as 'auto',
+      loraWeights: flags.lora_weights as string[], tokenizer: flags.tokenizer as string | undefined, promptTemplate: flags.prompt_template as string,
+    });
+    limits.maxPromptTokens = flags.max_prompt_tokens === undefined ? rt.model.config.maxPositionEmbeddings : positiveInt(flags, 'max_prompt_tokens');
+    const ctx: ServerContext = { rt, queue, limits, apiKey: (flags.api_key as string | undefined) || null, startedAt: Math.floor(Date.now() / 1000) };
+    const host = (flags.server_name as string | undefined) ?? (flags.host as string);
+    const server = await startServer(ctx, host, port);
+    console.log(`serving ${[rt.baseName, ...rt.adapters.keys()].join(', ')} at ${server.url} (page: ${server.url}/, API: ${server.url}/v1)`);
+    await new Promise<void>((resolve) => {
+      for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, resolve);
+    });
+    server.server.closeAllConnections();
+    await server.close();
+  },
+};

@@ -1,0 +1,20 @@
+// What every request handler shares: the loaded runtime, the generation queue, the request limits and the
+// optional API key. Types only.
+
+import type { Runtime } from '../generate/runtime.ts';
+import type { GenerationQueue } from './queue.ts';
+
+export interface Limits {
+  maxPromptTokens: number;
+  maxTokens: number; // new tokens per choice
+  maxN: number; // choices per request (prompts x n)
+  maxBodyBytes: number;
+}
+
+export interface ServerContext {
+  rt: Runtime;
+  queue: GenerationQueue;
+  limits: Limits;
+  apiKey: string | null;
+  startedAt: number; // unix seconds, the `created` of /v1/models
+}

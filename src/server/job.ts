@@ -1,0 +1,53 @@
+// One generation request through the queue, tied to its HTTP response: the job is refused at once when
+// the queue is full, and cancelled (waiting or running) when the client disconnects. Also SSE writing.
+
+import type { ServerResponse } from 'node:http';
+import type { GenerationOptions } from '../generate/options.ts';
+import { generateText, type TextResult } from '../generate/text.ts';
+import type { LoraUse } from '../model/llama.ts';
+import type { ServerContext } from './context.ts';
+import { CancelledError } from './queue.ts';
+
+export interface JobSpec {
+  lora: LoraUse | null;
+  prompts: number[][];
+  options: GenerationOptions;
+  onText?: (row: number, delta: string, tokens: number) => void;
+  onStart?: () => void; // its turn came: generation begins
+}
+
+/**
+ * Queues the job (throws QueueFullError synchronously when full). Resolves to the results, or to null when
+ * the client went away first.
+ */
+export function submitJob(ctx: ServerContext, res: ServerResponse, spec: JobSpec): Promise<TextResult[] | null> {
+  const controller = new AbortController();
+  const onClose = () => {
+    if (!res.writableEnded) controller.abort();
+  };
+  const { rt } = ctx;
+  const run = ctx.queue.submit(
+    (signal) => {
+      spec.onStart?.();
+      return generateText(rt.model, spec.lora, rt.tokenizer, spec.prompts, spec.options, { signal, onText: spec.onText });
+    },
+    controller.signal,
+  );
+  res.on('close', onClose);
+  return run.then(
+    (results) => (results.some((r) => r.finishReason === 'cancelled') ? null : results),
+    (err: unknown) => {
+      if (err instanceof CancelledError) return null;
+      throw err;
+    },
+  ).finally(() => res.off('close', onClose));
+}
+
+export function startEventStream(res: ServerResponse): void {
+  res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
+}
+
+/** One server-sent event: `data: <json>` (or the literal [DONE]). */
+export function sendEvent(res: ServerResponse, data: unknown): void {
+  if (!res.writableEnded) res.write(`data: ${data === '[DONE]' ? data : JSON.stringify(data)}\n\n`);
+}

@@ -1,0 +1,50 @@
+// Shared by the serve and page tests: start `alpaca-lora serve` on a free port as a child process, read
+// its URL, stop it; and parse a server-sent-event body. Not a test file itself.
+
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { PROJECT_ROOT } from '../helpers/shared.ts';
+
+export interface RunningServer {
+  url: string;
+  stop(): Promise<void>;
+}
+
+export function startServe(args: string[]): Promise<RunningServer> {
+  const child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'alpaca-lora.js'), 'serve', '--backend', 'js', '--port', '0', ...args], {
+    cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '', stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return new Promise((resolve, reject) => {
+    child.stdout.on('data', (d) => {
+      stdout += d;
+      const url = /serving .* at (http:\/\/\S+)/.exec(stdout)?.[1];
+      if (url) resolve({ url, stop: async () => void (child.kill('SIGTERM'), await exited) });
+    });
+    child.once('exit', (code) => reject(new Error(`serve exited (${code}) before listening:\n${stderr}`)));
+  });
+}
+
+/** The `data:` payloads of an SSE body, JSON-parsed except the final [DONE]. */
+export function sseEvents(body: string): unknown[] {
+  assertSse(body);
+  return body.split('\n\n').filter((e) => e.trim()).map((e) => {
+    const data = e.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
+    return data === '[DONE]' ? data : JSON.parse(data);
+  });
+}
+
+function assertSse(body: string): void {
+  if (!body.endsWith('\n\n')) throw new Error(`an SSE body ends with a blank line: ${JSON.stringify(body.slice(-40))}`);
+}
+
+/** Polls until `check` holds or `ms` pass. */
+export async function waitFor(what: string, check: () => Promise<boolean>, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
