@@ -22,28 +22,30 @@ export function temperature(scores: Float32Array, t: number): void {
 /** Keeps the k highest scores and every score tied with the k-th. */
 export function topK(scores: Float32Array, k: number): void {
   if (k <= 0 || k >= scores.length) return;
-  const kth = Float32Array.from(scores).sort().reverse()[k - 1]!;
+  const kth = Float32Array.from(scores).sort()[scores.length - k]!;
   for (let i = 0; i < scores.length; i++) if (scores[i]! < kth) scores[i] = -Infinity;
 }
 
 /**
- * Nucleus filtering as HF's TopPLogitsWarper: sort ascending, remove the tokens whose cumulative probability
- * stays <= 1 - p, always keeping the most likely one.
+ * Nucleus filtering as HF's TopPLogitsWarper: in ascending order, the tokens whose cumulative probability
+ * stays <= 1 - p are removed; the most likely token always stays. (Ties at the cut are all kept.)
  */
 export function topP(scores: Float32Array, p: number): void {
   if (p >= 1) return;
-  const order = Array.from(scores.keys()).sort((a, b) => scores[a]! - scores[b]!);
-  let max = -Infinity;
-  for (const s of scores) if (s > max) max = s;
+  const sorted = Float32Array.from(scores).sort();
+  const max = sorted[sorted.length - 1]!;
   let sum = 0;
-  for (const s of scores) sum += Math.exp(s - max);
+  for (const s of sorted) sum += Math.exp(s - max);
+  let cut = max;
   let cumulative = 0;
-  for (let j = 0; j < order.length - 1; j++) {
-    const id = order[j]!;
-    cumulative += Math.exp(scores[id]! - max) / sum;
-    if (cumulative > 1 - p) break;
-    scores[id] = -Infinity;
+  for (let j = 0; j < sorted.length - 1; j++) {
+    cumulative += Math.exp(sorted[j]! - max) / sum;
+    if (cumulative > 1 - p) {
+      cut = sorted[j]!;
+      break;
+    }
   }
+  for (let i = 0; i < scores.length; i++) if (scores[i]! < cut) scores[i] = -Infinity;
 }
 
 /** What greedy search and beam search apply (no warpers). */
