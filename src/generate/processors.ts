@@ -22,30 +22,55 @@ export function temperature(scores: Float32Array, t: number): void {
 /** Keeps the k highest scores and every score tied with the k-th. */
 export function topK(scores: Float32Array, k: number): void {
   if (k <= 0 || k >= scores.length) return;
-  const kth = Float32Array.from(scores).sort()[scores.length - k]!;
+  const kth = highest(scores, k)[k - 1]!;
   for (let i = 0; i < scores.length; i++) if (scores[i]! < kth) scores[i] = -Infinity;
 }
 
 /**
  * Nucleus filtering as HF's TopPLogitsWarper: in ascending order, the tokens whose cumulative probability
- * stays <= 1 - p are removed; the most likely token always stays. (Ties at the cut are all kept.)
+ * stays <= 1 - p are removed, i.e. a token stays while the tokens above it hold less than p; the most
+ * likely token always stays. (Ties at the cut all stay.) Looks at the top few first, widening as needed.
  */
 export function topP(scores: Float32Array, p: number): void {
   if (p >= 1) return;
-  const sorted = Float32Array.from(scores).sort();
-  const max = sorted[sorted.length - 1]!;
+  let max = -Infinity, finite = 0;
+  for (const s of scores) {
+    if (s > max) max = s;
+    if (s !== -Infinity) finite++;
+  }
   let sum = 0;
-  for (const s of sorted) sum += Math.exp(s - max);
-  let cut = max;
-  let cumulative = 0;
-  for (let j = 0; j < sorted.length - 1; j++) {
-    cumulative += Math.exp(sorted[j]! - max) / sum;
-    if (cumulative > 1 - p) {
-      cut = sorted[j]!;
-      break;
+  for (const s of scores) sum += Math.exp(s - max);
+  for (let m = Math.min(64, finite); ; m = Math.min(m * 4, finite)) {
+    const top = highest(scores, m);
+    let above = 0;
+    for (let i = 0; i < m; i++) {
+      if (above >= p) {
+        for (let j = 0; j < scores.length; j++) if (scores[j]! < top[i - 1]!) scores[j] = -Infinity;
+        return;
+      }
+      above += Math.exp(top[i]! - max) / sum;
+    }
+    if (m === finite) return;
+  }
+}
+
+/** The m highest values, highest first (a size-m min-heap over one pass). */
+function highest(scores: Float32Array, m: number): Float32Array {
+  const heap = new Float32Array(m).fill(-Infinity);
+  for (const s of scores) {
+    if (s <= heap[0]!) continue;
+    heap[0] = s;
+    for (let i = 0; ;) {
+      const l = 2 * i + 1, r = l + 1;
+      let least = i;
+      if (l < m && heap[l]! < heap[least]!) least = l;
+      if (r < m && heap[r]! < heap[least]!) least = r;
+      if (least === i) break;
+      [heap[i], heap[least]] = [heap[least]!, heap[i]!];
+      i = least;
     }
   }
-  for (let i = 0; i < scores.length; i++) if (scores[i]! < cut) scores[i] = -Infinity;
+  return heap.sort().reverse();
 }
 
 /** What greedy search and beam search apply (no warpers). */

@@ -31,6 +31,24 @@ test('top-p removes the least likely tokens whose cumulative mass stays within 1
   assert.deepEqual([...one].map((x) => x === -Infinity), [false, true]);
 });
 
+test('top-p agrees with a full ascending sort and cumulative sum (HF\'s algorithm), also when many tokens stay', () => {
+  const rng = new Rng(11);
+  for (const [V, spread, p] of [[50, 4, 0.9], [3000, 0.01, 0.5], [3000, 3, 0.95], [500, 1, 0.3]] as const) {
+    const scores = Float32Array.from({ length: V }, () => rng.normal() * spread);
+    const want = scores.slice();
+    const order = Array.from(want.keys()).sort((a, b) => want[a]! - want[b]!);
+    const probs = order.map((i) => Math.exp(want[i]!));
+    const total = probs.reduce((x, y) => x + y, 0);
+    let cumulative = 0;
+    order.forEach((id, j) => {
+      cumulative += probs[j]! / total;
+      if (cumulative <= 1 - p && j < V - 1) want[id] = -Infinity;
+    });
+    topP(scores, p);
+    assert.deepEqual([...scores].map((x) => x === -Infinity), [...want].map((x) => x === -Infinity), `V ${V} p ${p}`);
+  }
+});
+
 test('argmax takes the first maximum; sampling follows softmax and the seed', () => {
   assert.equal(argmax(Float32Array.from([1, 5, 5, 0])), 1);
   const scores = Float32Array.from([Math.log(0.7), Math.log(0.3), -Infinity]);
