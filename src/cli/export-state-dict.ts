@@ -13,6 +13,7 @@ export const exportStateDictCommand: Command = {
     lora_weights: { type: 'string', help: 'PEFT adapter folder to merge' },
     output_dir: { type: 'string', default: './ckpt', help: 'folder to write (must be new or empty unless --overwrite)' },
     dtype: { type: 'string', help: 'float16, bfloat16 or float32 (default: the base weights\' own)' },
+    num_shards: { type: 'number', default: 1, help: 'model-parallel files consolidated.00.pth ... (split as Meta\'s code splits them)' },
     overwrite: { type: 'boolean', default: false, help: 'replace a non-empty --output_dir' },
     verify: { type: 'boolean', default: true, help: 'read the checkpoint back and compare it with the merge' },
   },
@@ -22,6 +23,7 @@ export const exportStateDictCommand: Command = {
       loraWeights: required('export-state-dict', flags, 'lora_weights'),
       outputDir: required('export-state-dict', flags, 'output_dir'),
       dtype: flags.dtype ? parseOutputDType(flags.dtype as string) : null,
+      numShards: flags.num_shards as number,
       overwrite: flags.overwrite as boolean,
       verify: flags.verify as boolean,
     });

@@ -25,7 +25,7 @@ export interface ExportHfOptions {
   overwrite?: boolean;
   /** Read the export back and compare probe logits (default true). */
   verify?: boolean;
-  /** Computes the probe logits; required when verify is on. A function is called only once the inputs have been checked. */
+  /** Computes the probe logits (its arenas are freed after: see checkMergedLogits); required when verify is on. A function is called only once the inputs have been checked. */
   backend?: Backend | (() => Backend);
 }
 

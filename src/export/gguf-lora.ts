@@ -5,10 +5,9 @@
 import { basename, resolve } from 'node:path';
 import { GgufValueType, type GgufValue } from '../formats/gguf.ts';
 import { gguf, type GgufTensorOut } from '../formats/gguf-write.ts';
-import { permuteRotaryRows } from '../formats/meta-checkpoint.ts';
+import { permuteRotaryRows, rotaryHeads } from '../formats/meta-checkpoint.ts';
 import { renameWeight } from '../formats/weight-names.ts';
 import type { LlamaConfig } from '../model/llama-config.ts';
-import { rotaryHeads } from './export-state-dict.ts';
 import { encode, ggufArchitecture } from './gguf-model.ts';
 import type { HostLora } from './host-lora.ts';
 

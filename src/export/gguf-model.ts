@@ -9,12 +9,11 @@ import { UserError } from '../errors.ts';
 import { GGML_BLOCK, type GgmlType, type GgufValue } from '../formats/gguf.ts';
 import { quantizeQ4_0, quantizeQ8_0 } from '../formats/gguf-quant.ts';
 import { gguf, type GgufTensorOut } from '../formats/gguf-write.ts';
-import { permuteRotaryRows } from '../formats/meta-checkpoint.ts';
+import { permuteRotaryRows, rotaryHeads } from '../formats/meta-checkpoint.ts';
 import { bytesOf } from '../formats/host-tensor.ts';
 import { renameWeight } from '../formats/weight-names.ts';
 import type { LlamaConfig } from '../model/llama-config.ts';
 import { ropeInvFreq } from '../model/rope.ts';
-import { rotaryHeads } from './export-state-dict.ts';
 import type { MergedCheckpoint } from './merged-checkpoint.ts';
 
 export type OutType = 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0';

@@ -5,13 +5,14 @@
 import type { Backend } from '../engine/backend.ts';
 import { Rng } from '../engine/random.ts';
 import { UserError } from '../errors.ts';
-import { bytesOf, fromFloat32, toFloat32, type HostTensor, type StorageDType } from '../formats/host-tensor.ts';
+import { bytesOf, fromFloat32, toFloat32, type HostTensor } from '../formats/host-tensor.ts';
 import type { TokenBatch } from '../model/batch.ts';
 import { scoreBatch } from '../model/compute.ts';
 import type { LoraUse, Model } from '../model/llama.ts';
 import { loadModel } from '../model/load.ts';
 import { loadLoraAdapter } from '../model/lora-io.ts';
 import type { MergedCheckpoint } from './merged-checkpoint.ts';
+import type { FloatDType } from './output-dtype.ts';
 
 export interface WrittenTensors {
   read(name: string): HostTensor;
@@ -39,8 +40,8 @@ export function checkWrittenWeights(merged: MergedCheckpoint, written: WrittenTe
   }
 }
 
-export const PROBE_B = 2;
-export const PROBE_T = 16;
+const PROBE_B = 2;
+const PROBE_T = 16;
 
 /** A fixed batch of token ids spread over the vocabulary (BOS first when the config has one). */
 export function probeBatch(vocabSize: number, bosId: number | null): TokenBatch {
@@ -51,7 +52,7 @@ export function probeBatch(vocabSize: number, bosId: number | null): TokenBatch 
 }
 
 /** Largest |merged - (base + adapter)| the stored dtype explains, relative to the largest |logit|. */
-export const LOGIT_TOLERANCE: Readonly<Record<'F32' | 'F16' | 'BF16', number>> = { F32: 1e-4, F16: 1e-2, BF16: 5e-2 };
+export const LOGIT_TOLERANCE: Readonly<Record<FloatDType, number>> = { F32: 1e-4, F16: 1e-2, BF16: 5e-2 };
 
 export interface LogitCheck {
   maxDiff: number; // largest absolute difference
@@ -59,8 +60,12 @@ export interface LogitCheck {
   tolerance: number; // relative to scale
 }
 
-/** Logits of base + adapter, then of the merged folder, on the probe batch; throws when they differ beyond tolerance. */
-export async function checkMergedLogits(be: Backend, baseDir: string, loraDir: string, mergedDir: string, dtype: StorageDType): Promise<LogitCheck> {
+/**
+ * Logits of base + adapter, then of the merged folder, on the probe batch; throws when they differ beyond
+ * tolerance. The two models are loaded one after the other, freeing `be`'s weights, adapters and activations
+ * arenas in between: give it a backend of its own.
+ */
+export async function checkMergedLogits(be: Backend, baseDir: string, loraDir: string, mergedDir: string, dtype: FloatDType): Promise<LogitCheck> {
   const base = await loadModel(be, baseDir);
   const batch = probeBatch(base.config.vocabSize, base.config.bosTokenId);
   const expected = await probeLogits(base, batch, { adapter: loadLoraAdapter(be, base.config, loraDir), dropout: 0, seed: 0 });
@@ -72,7 +77,7 @@ export async function checkMergedLogits(be: Backend, baseDir: string, loraDir: s
     maxDiff = Math.max(maxDiff, Math.abs(actual[i]! - expected[i]!));
     scale = Math.max(scale, Math.abs(expected[i]!));
   }
-  const tolerance = LOGIT_TOLERANCE[dtype as 'F32'] ?? LOGIT_TOLERANCE.BF16;
+  const tolerance = LOGIT_TOLERANCE[dtype];
   if (!(maxDiff <= tolerance * scale)) {
     throw new Error(`export: the merged model's logits differ from base + adapter by up to ${maxDiff} (largest logit ${scale}, ${dtype} allows ${tolerance * scale})`);
   }

@@ -87,3 +87,37 @@ export function permuteRotaryRows<T extends Rows>(data: T, heads: number, headDi
   }
   return out;
 }
+
+/** How many heads a q or k projection's rows hold; null for every other tensor. */
+export function rotaryHeads(config: LlamaConfig, hfName: string): number | null {
+  if (/\.self_attn\.q_proj\.(weight|bias)$/.test(hfName)) return config.numHeads;
+  if (/\.self_attn\.k_proj\.(weight|bias)$/.test(hfName)) return config.numKvHeads;
+  return null;
+}
+
+/** The dimension Meta's model-parallel files split a weight along (by its Meta name); null: each file holds a copy. */
+export function metaSplitDim(metaName: string): 0 | 1 | null {
+  if (/(^tok_embeddings|\.attention\.wo|\.feed_forward\.w2)\.weight$/.test(metaName)) return 1;
+  if (/(^output|\.attention\.w[qkv]|\.feed_forward\.w[13])\.weight$/.test(metaName)) return 0;
+  return null;
+}
+
+/** Part `part` of `parts` of a (rows, cols) tensor along `dim`. */
+export function sliceAlong<T extends Rows>(data: T, rows: number, cols: number, dim: 0 | 1, part: number, parts: number): T {
+  if (dim === 0) return data.slice((part * rows * cols) / parts, ((part + 1) * rows * cols) / parts) as T;
+  const width = cols / parts;
+  const out = new (data.constructor as new (n: number) => T)(rows * width);
+  for (let r = 0; r < rows; r++) out.set(data.subarray(r * cols + part * width, r * cols + (part + 1) * width), r * width);
+  return out;
+}
+
+/** The parts of a split tensor joined back along `dim`. */
+export function joinAlong<T extends Rows>(parts: T[], rows: number, cols: number, dim: 0 | 1): T {
+  const out = new (parts[0]!.constructor as new (n: number) => T)(rows * cols);
+  const width = cols / parts.length;
+  parts.forEach((p, i) => {
+    if (dim === 0) out.set(p, (i * rows * cols) / parts.length);
+    else for (let r = 0; r < rows; r++) out.set(p.subarray(r * width, (r + 1) * width), r * cols + i * width);
+  });
+  return out;
+}

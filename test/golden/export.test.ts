@@ -1,7 +1,8 @@
 // Merge and export against PyTorch + PEFT (../shared/fixtures/models): the merged state dict transformers saves
 // after 3 AdamW steps (merged_after3.safetensors) reproduced from the base + the reference's after-3 adapter,
 // and the exported folder scoring the reference's merged logits; .bin shards scoring base + adapter; a bf16
-// base kept bf16; Meta's consolidated.00.pth read back and un-permuted equal to the HF export.
+// base kept bf16; Meta's consolidated.00.pth (and a 2-way model-parallel split) read back and un-permuted equal
+// to the HF export.
 // Tolerances: merged weights 1e-6 relative + 1e-7 (float32 rounding of W + s·BA); logits 1e-5 + 1e-5 relative.
 
 import assert from 'node:assert/strict';
@@ -123,10 +124,24 @@ test('export-state-dict: Meta names and params.json; read back and un-permuted, 
   const config = loadLlamaConfig(fixtureDir('llama-mha'));
   const merged = readSafetensors(join(hf, 'model.safetensors'));
   for (const [name, expected] of merged) {
-    assert.deepEqual(bytesOf(readMetaAsHf(file, config, name).data), bytesOf(expected.data), name);
+    assert.deepEqual(bytesOf(readMetaAsHf([file], config, name).data), bytesOf(expected.data), name);
   }
   const wq = toFloat32(file.read('layers.0.attention.wq.weight'));
   assert.notDeepEqual(wq, toFloat32(merged.get('model.layers.0.self_attn.q_proj.weight')!), 'q rows are stored permuted');
+
+  const split = join(work, 'mha-meta-2');
+  const r2 = await exportStateDict({ baseModel: fixtureDir('llama-mha'), loraWeights: adapter, outputDir: split, numShards: 2 });
+  assert.deepEqual(r2.files, ['consolidated.00.pth', 'consolidated.01.pth', 'params.json']);
+  const parts = r2.files.slice(0, 2).map((f) => TorchFile.open(join(split, f)));
+  t.after(() => parts.forEach((p) => p.close()));
+  assert.deepEqual(parts[1]!.info('tok_embeddings.weight').shape, [512, 32]);
+  assert.deepEqual(parts[1]!.info('layers.0.attention.wq.weight').shape, [32, 64]);
+  assert.deepEqual(parts[1]!.info('layers.0.attention.wo.weight').shape, [64, 32]);
+  assert.deepEqual(parts[1]!.info('norm.weight').shape, [64]);
+  for (const [name, expected] of merged) {
+    assert.deepEqual(bytesOf(readMetaAsHf(parts, config, name).data), bytesOf(expected.data), `${name} joined from 2 parts`);
+  }
+  await assert.rejects(exportStateDict({ baseModel: fixtureDir('llama-mha'), loraWeights: adapter, outputDir: join(work, 'mha-meta-3'), numShards: 3 }), /--num_shards 3 does not divide num_key_value_heads \(4\)/);
 });
 
 test('export-state-dict refuses a model whose biases Meta\'s layout cannot hold', async (t) => {
