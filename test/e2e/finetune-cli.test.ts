@@ -1,0 +1,79 @@
+// `alpaca-lora finetune` as a user runs it: the built-in example end to end, a diverging run stopped with
+// a message, and bad flags or config files refused before anything is written.
+
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { PROJECT_ROOT } from '../helpers/shared.ts';
+
+const work = mkdtempSync(join(tmpdir(), 'finetune-cli-'));
+process.on('exit', () => rmSync(work, { recursive: true, force: true }));
+const example = join(work, 'example');
+
+function finetune(...args: string[]) {
+  const r = spawnSync(process.execPath, [join(PROJECT_ROOT, 'bin', 'alpaca-lora.js'), 'finetune', ...args], { encoding: 'utf8' });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+test('the built-in example makes its model and data, trains, saves a verified adapter and answers', () => {
+  const r = finetune('--example', '--output_dir', example, '--num_epochs', '1', '--backend', 'js', '--progress', 'false');
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /wrote a tiny LLaMA/);
+  assert.match(r.stdout, /^trainable params: [\d,]+ \|\| all params: [\d,]+ \|\| trainable%: [\d.]+$/m);
+  assert.match(r.stdout, /saved the adapter to .* \(adapter_config\.json, adapter_model\.safetensors; verified\)/);
+  assert.equal((r.stdout.match(/^### Response:/gm) ?? []).length, 3);
+  for (const f of ['tiny-llama/config.json', 'tiny-llama/model.safetensors', 'tiny-llama/tokenizer.json', 'instructions.json',
+    'lora/adapter_config.json', 'lora/adapter_model.safetensors', 'lora/metrics.jsonl', 'lora/report.html']) {
+    assert.ok(existsSync(join(example, f)), `${f} is missing`);
+  }
+  const metrics = readFileSync(join(example, 'lora', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.deepEqual(metrics.filter((m) => m.kind === 'eval').map((m) => m.step), [0, 18]);
+});
+
+test('a run whose loss turns NaN stops naming the step and saves no adapter', () => {
+  const out = join(work, 'nan');
+  const r = finetune('--base_model', join(example, 'tiny-llama'), '--data_path', join(example, 'instructions.json'), '--output_dir', out,
+    '--learning_rate', '1e6', '--warmup_steps', '0', '--max_steps', '8', '--batch_size', '4', '--micro_batch_size', '4',
+    '--val_set_size', '0', '--lora_target_modules', '[q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj]', '--backend', 'js');
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /^error: step \d: the loss is .* training diverged and stopped; .* lower --learning_rate/m);
+  assert.ok(!existsSync(join(out, 'adapter_model.safetensors')));
+});
+
+test('bad flags and config files are refused by name, before anything is written', () => {
+  const out = join(work, 'refused');
+  const base = ['--base_model', join(example, 'tiny-llama'), '--data_path', join(example, 'instructions.json'), '--output_dir', out, '--backend', 'js'];
+  const cases: [string[], RegExp][] = [
+    [['--micro_batch_size', '0'], /--micro_batch_size must be a positive integer, got 0/],
+    [['--lora_target_modules', '[q_proj,wq]'], /--lora_target_modules: LoRA target "wq" is not one of q_proj/],
+    [['--lr_scheduler', 'steps'], /--lr_scheduler must be one of linear, cosine, constant/],
+    [['--data_path', join(work, 'missing.json')], /--data_path .*missing\.json does not exist/],
+  ];
+  for (const [args, message] of cases) {
+    const r = finetune(...base, ...args);
+    assert.equal(r.status, 1, args.join(' '));
+    assert.match(r.stderr, message);
+  }
+  const yaml = join(work, 'bad.yaml');
+  writeFileSync(yaml, 'num_epochs: 2\nlora_rank: 4\n');
+  const r = finetune(...base, '--config', yaml);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, new RegExp(`--config ${yaml}: finetune: unknown flag --lora_rank`));
+  assert.ok(!existsSync(out));
+});
+
+test('--config sets flags from YAML; the command line wins', () => {
+  const out = join(work, 'configured');
+  const yaml = join(work, 'run.yaml');
+  writeFileSync(yaml, `base-model: ${join(example, 'tiny-llama')}\ndata_path: ${join(example, 'instructions.json')}\n` +
+    'lora_target_modules: [q_proj, k_proj]\nlora_r: 4\nmax_steps: 2\nval_set_size: 0\nbatch_size: 4\nmicro_batch_size: 2\n');
+  const r = finetune('--config', yaml, '--output_dir', out, '--lora_r', '2', '--backend', 'js');
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^lora_r: 2$/m);
+  assert.match(r.stdout, /^lora_target_modules: \[q_proj, k_proj\]$/m);
+  assert.match(r.stdout, /^gradient_accumulation_steps: 2$/m);
+  assert.equal(JSON.parse(readFileSync(join(out, 'adapter_config.json'), 'utf8')).r, 2);
+});
