@@ -2,7 +2,7 @@
 // (--instruction), raw token ids (--prompt_ids, printed back as JSON ids), or an interactive loop.
 // Parsing and printing only; the work is generate/.
 
-import { createInterface } from 'node:readline/promises';
+import { createInterface } from 'node:readline';
 import { selectBackend } from '../backends/select.ts';
 import { generate } from '../generate/generate.ts';
 import { optionsFromSettings, type GenerationOptions } from '../generate/options.ts';
@@ -82,14 +82,21 @@ async function complete(rt: Runtime, flags: ParsedFlags, prompt: string, extraSt
   process.stdout.write(flags.stream ? '\n' : `${result!.text.trim()}\n`);
 }
 
+/** Reads instruction / input pairs from stdin (prompts on stderr) until end of input. */
 async function interactive(rt: Runtime, flags: ParsedFlags): Promise<void> {
-  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: process.stdin.isTTY });
+  const rl = createInterface({ input: process.stdin, terminal: false });
+  const lines = rl[Symbol.asyncIterator]();
+  const ask = async (question: string) => {
+    process.stderr.write(question);
+    const next = await lines.next();
+    return next.done ? null : next.value.trim();
+  };
   try {
     for (;;) {
-      const instruction = (await rl.question('Instruction: ').catch(() => null))?.trim();
-      if (instruction === undefined || instruction === null) return;
+      const instruction = await ask('Instruction: ');
+      if (instruction === null) return;
       if (!instruction) continue;
-      const input = (await rl.question('Input (Enter for none): ').catch(() => null))?.trim();
+      const input = await ask('Input (Enter for none): ');
       await respond(rt, flags, instruction, input || undefined);
     }
   } finally {

@@ -1,6 +1,6 @@
 // `alpaca-lora generate` run as a user runs it: --prompt_ids on the merged fixture model reproduces
 // transformers' greedy and 3-beam ids; --instruction on the trainer fixture prints a response (streamed
-// too); bad flags are errors that name the flag.
+// too, and from the interactive loop on stdin); bad flags are errors that name the flag.
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -11,7 +11,11 @@ import { test } from 'node:test';
 import { needShared, PROJECT_ROOT, sharedPath } from '../helpers/shared.ts';
 
 function cli(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [join(PROJECT_ROOT, 'bin', 'alpaca-lora.js'), 'generate', '--backend', 'js', ...args], { encoding: 'utf8', cwd: PROJECT_ROOT });
+  return cliWithInput('', ...args);
+}
+
+function cliWithInput(input: string, ...args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [join(PROJECT_ROOT, 'bin', 'alpaca-lora.js'), 'generate', '--backend', 'js', ...args], { encoding: 'utf8', cwd: PROJECT_ROOT, input });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -38,13 +42,17 @@ test('--prompt_ids prints the greedy and 3-beam ids transformers generates', (t)
 test('--instruction prints a response, streamed or not, the same text for the same seed', (t) => {
   if (!needShared(t, 'fixtures', 'trainer', 'base', 'tokenizer.model')) return;
   const base = sharedPath('fixtures', 'trainer', 'base');
-  const args = ['--base_model', base, '--instruction', 'Name three colors.', '--temperature', '0.7', '--num_beams', '1', '--seed', '5', '--max_new_tokens', '8'];
+  const sampling = ['--base_model', base, '--temperature', '0.7', '--num_beams', '1', '--seed', '5', '--max_new_tokens', '8'];
+  const args = [...sampling, '--instruction', 'Name three colors.'];
   const plain = cli(...args);
   assert.equal(plain.code, 0, plain.stderr);
   assert.ok(plain.stdout.endsWith('\n') && plain.stdout.trim().length > 0, JSON.stringify(plain.stdout));
   const streamed = cli(...args, '--stream');
   assert.equal(streamed.code, 0, streamed.stderr);
   assert.equal(streamed.stdout.trim(), plain.stdout.trim());
+  const loop = cliWithInput('Name three colors.\n\nName three colors.\n\n', ...sampling);
+  assert.equal(loop.code, 0, loop.stderr);
+  assert.equal(loop.stdout, plain.stdout.repeat(2), 'the interactive loop answers each instruction read from stdin');
 });
 
 test('bad flags are errors naming the flag', (t) => {
