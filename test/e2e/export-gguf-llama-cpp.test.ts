@@ -1,6 +1,6 @@
 // A real client reads our GGUF: llama.cpp (node-llama-cpp's prebuilt CPU build) loads tiny-english exported as
-// f32, f16, q8_0 and q4_0, tokenizes the prompt as we do, and continues it greedily; f32 and f16 must give our
-// tokens exactly, the quantized types' agreement is reported. A LoRA adapter written with --adapter_only and
+// f32, f16, bf16, q8_0 and q4_0, tokenizes the prompt as we do, and continues it greedily; f32 and f16 must give our
+// tokens exactly, the other types' agreement is reported. A LoRA adapter written with --adapter_only and
 // applied by llama.cpp to the base GGUF, and the merged GGUF, must give the greedy tokens of our merged model.
 
 import assert from 'node:assert/strict';
@@ -102,8 +102,8 @@ describe('llama.cpp runs our GGUF of tiny-english', () => {
     assert.equal(model.detokenize(ours as Token[]), loadTokenizer(base).decode(ours));
   });
 
-  for (const outtype of ['f32', 'f16', 'q8_0', 'q4_0'] as OutType[]) {
-    test(`${outtype}: greedy continuation ${outtype.startsWith('f') ? 'identical to ours' : 'agreement reported'}`, async (t) => {
+  for (const outtype of ['f32', 'f16', 'bf16', 'q8_0', 'q4_0'] as OutType[]) {
+    test(`${outtype}: greedy continuation ${outtype === 'f32' || outtype === 'f16' ? 'identical to ours' : 'agreement reported'}`, async (t) => {
       if (!needShared(t, 'fixtures', 'pretrained', 'tiny-english')) return;
       const gguf = join(work, `${outtype}.gguf`);
       await exportGguf({ baseModel: base, outfile: gguf, outtype, overwrite: true });
@@ -112,8 +112,8 @@ describe('llama.cpp runs our GGUF of tiny-english', () => {
       t.diagnostic(`${outtype}: llama.cpp agrees with us on ${agree} of ${theirs.length} greedy tokens`);
       assert.ok(theirs.length >= 16, `llama.cpp stopped after ${theirs.length} tokens`);
       if (outtype === 'f32' || outtype === 'f16') assert.deepEqual(theirs, ours.slice(0, theirs.length));
-      // Quantized: llama.cpp also rounds activations to 8 bits in its dot products; our math on the dequantized
-      // q8_0 weights still gives our f32 tokens, so the difference is llama.cpp's arithmetic, not the file.
+      // bf16 and quantized types: llama.cpp rounds the activations too in those dot products (to bf16, to 8 bits);
+      // our math on the dequantized q8_0 weights still gives our f32 tokens, so a difference is its arithmetic.
       else assert.ok(agree >= 1, `${outtype}: not even the first token agrees (${theirs} vs ${ours})`);
     });
   }
