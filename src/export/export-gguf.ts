@@ -8,9 +8,11 @@ import { dirname } from 'node:path';
 import { UserError } from '../errors.ts';
 import { GgufFile } from '../formats/gguf.ts';
 import { writeGguf } from '../formats/gguf-write.ts';
+import { dequantize } from '../formats/gguf-quant.ts';
 import { viewAs, type HostTensor } from '../formats/host-tensor.ts';
 import { permuteRotaryRows, rotaryHeads } from '../formats/meta-checkpoint.ts';
 import { renameWeight } from '../formats/weight-names.ts';
+import type { LlamaConfig } from '../model/llama-config.ts';
 import { ggufLoraMetadata, ggufLoraTensors } from './gguf-lora.ts';
 import { ggufArchitecture, ggufModelMetadata, ggufTensors, type OutType } from './gguf-model.ts';
 import { ggufVocabMetadata } from './gguf-vocab.ts';
@@ -67,20 +69,20 @@ export async function exportGguf(o: ExportGgufOptions): Promise<ExportGgufResult
 function verifyGguf(merged: MergedCheckpoint, path: string): void {
   const file = GgufFile.open(path);
   try {
-    checkWrittenWeights(merged, { read: (name) => readGgufAsHf(file, merged, name) });
+    checkWrittenWeights(merged, { read: (name) => readGgufAsHf(file, merged.config, name) });
   } finally {
     file.close();
   }
 }
 
-/** An HF-named float weight from a GGUF model file of ours. */
-export function readGgufAsHf(file: GgufFile, merged: MergedCheckpoint, hfName: string): HostTensor {
+/** An HF-named weight from a GGUF model file of ours, q/k rows back in HF order; quantized types come back as F32. */
+export function readGgufAsHf(file: GgufFile, config: LlamaConfig, hfName: string): HostTensor {
   const info = file.tensors.get(renameWeight(hfName, 'hf', 'gguf'));
   if (!info) throw new Error(`${file.path} has no tensor for ${hfName}`);
-  if (info.type !== 'F32' && info.type !== 'F16' && info.type !== 'BF16') throw new Error(`${file.path}: ${info.name} is ${info.type}, not a float type`);
   const bytes = file.readBytes(info.name);
-  let data = viewAs(info.type, bytes.buffer, bytes.byteOffset, bytes.byteLength / (info.type === 'F32' ? 4 : 2)) as Float32Array | Uint16Array;
-  const heads = ggufArchitecture(merged.config).permute ? rotaryHeads(merged.config, hfName) : null;
-  if (heads !== null) data = permuteRotaryRows(data, heads, merged.config.headDim, info.shape[1] ?? 1, 'rotate-half');
-  return { dtype: info.type, shape: info.shape, data };
+  const dtype = info.type === 'F16' || info.type === 'BF16' ? info.type : 'F32';
+  let data = info.type === dtype ? (viewAs(dtype, bytes.buffer, bytes.byteOffset, bytes.byteLength / (dtype === 'F32' ? 4 : 2)) as Float32Array | Uint16Array) : dequantize(info.type as 'Q8_0' | 'Q4_0' | 'Q4_K', bytes);
+  const heads = ggufArchitecture(config).permute ? rotaryHeads(config, hfName) : null;
+  if (heads !== null) data = permuteRotaryRows(data, heads, config.headDim, info.shape[1] ?? 1, 'rotate-half');
+  return { dtype, shape: info.shape, data };
 }

@@ -7,7 +7,7 @@ import { basename, resolve } from 'node:path';
 import { f32ToHalf } from '../engine/dtype.ts';
 import { UserError } from '../errors.ts';
 import { GGML_BLOCK, type GgmlType, type GgufValue } from '../formats/gguf.ts';
-import { quantizeQ4_0, quantizeQ8_0 } from '../formats/gguf-quant.ts';
+import { quantizeQ4_0, quantizeQ4_K, quantizeQ8_0 } from '../formats/gguf-quant.ts';
 import { gguf, type GgufTensorOut } from '../formats/gguf-write.ts';
 import { permuteRotaryRows, rotaryHeads } from '../formats/meta-checkpoint.ts';
 import { bytesOf } from '../formats/host-tensor.ts';
@@ -16,14 +16,14 @@ import type { LlamaConfig } from '../model/llama-config.ts';
 import { ropeInvFreq } from '../model/rope.ts';
 import type { MergedCheckpoint } from './merged-checkpoint.ts';
 
-export type OutType = 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0';
+export type OutType = 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0' | 'q4_k';
 
-export const OUT_TYPES: readonly OutType[] = ['f32', 'f16', 'bf16', 'q8_0', 'q4_0'];
+export const OUT_TYPES: readonly OutType[] = ['f32', 'f16', 'bf16', 'q8_0', 'q4_0', 'q4_k'];
 
-const GGML_OF: Readonly<Record<OutType, GgmlType>> = { f32: 'F32', f16: 'F16', bf16: 'BF16', q8_0: 'Q8_0', q4_0: 'Q4_0' };
+const GGML_OF: Readonly<Record<OutType, GgmlType>> = { f32: 'F32', f16: 'F16', bf16: 'BF16', q8_0: 'Q8_0', q4_0: 'Q4_0', q4_k: 'Q4_K' };
 
 /** llama.cpp's general.file_type (LLAMA_FTYPE_*) of each outtype. */
-const FILE_TYPE: Readonly<Record<OutType, number>> = { f32: 0, f16: 1, q4_0: 2, q8_0: 7, bf16: 32 };
+const FILE_TYPE: Readonly<Record<OutType, number>> = { f32: 0, f16: 1, q4_0: 2, q8_0: 7, q4_k: 14, bf16: 32 };
 
 /** llama.cpp's architecture for a config, and whether q/k rows are permuted for it (rotate-half archs are not). */
 export function ggufArchitecture(config: LlamaConfig): { arch: 'llama' | 'qwen2'; permute: boolean } {
@@ -101,6 +101,7 @@ export function encode(values: Float32Array, type: GgmlType): Uint8Array {
     case 'BF16': return bytesOf(f32ToHalf(values, 'bf16'));
     case 'Q8_0': return quantizeQ8_0(values);
     case 'Q4_0': return quantizeQ4_0(values);
+    case 'Q4_K': return quantizeQ4_K(values);
   }
 }
 

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { f32ToF16 } from '../../../src/engine/dtype.ts';
 import { GgufFile, GgufValueType, type GgufValue } from '../../../src/formats/gguf.ts';
-import { dequantizeQ4_0, dequantizeQ8_0, quantizeQ4_0, quantizeQ8_0 } from '../../../src/formats/gguf-quant.ts';
+import { dequantizeQ4_0, dequantizeQ4_K, dequantizeQ8_0, q4kScaleMin, quantizeQ4_0, quantizeQ4_K, quantizeQ8_0 } from '../../../src/formats/gguf-quant.ts';
 import { gguf, writeGguf } from '../../../src/formats/gguf-write.ts';
 import { bytesOf } from '../../../src/formats/host-tensor.ts';
 import { tempDir } from '../formats/tmp.ts';
@@ -82,6 +82,25 @@ test('q4_0: scale is the signed extreme over -8, nibbles j and j+16 share a byte
   const back = dequantizeQ4_0(q);
   assert.equal(back[31], 23);
   x.forEach((v, j) => assert.ok(Math.abs(back[j]! - v) <= (23 / 8) * 0.5, `value ${j}: ${back[j]} vs ${v}`));
+});
+
+test('q4_K: 144-byte super-blocks; each sub-block\'s 6-bit scale and min packed where ggml reads them; error within a step', () => {
+  // Sub-block j spans [-j, 15 + 6j]: scale (15 + 7j) / 15 and min j, so 6-bit levels rise with j, the last at 63.
+  const x = new Float32Array(256);
+  for (let j = 0; j < 8; j++) for (let l = 0; l < 32; l++) x[j * 32 + l] = -j + ((15 + 7 * j) * l) / 31;
+  const q = quantizeQ4_K(x);
+  assert.equal(q.length, 144);
+  const packed = q.subarray(4, 16);
+  for (let j = 0; j < 8; j++) {
+    assert.deepEqual(q4kScaleMin(packed, j), [Math.round((63 * (15 + 7 * j)) / 64), Math.round(9 * j)], `sub-block ${j}`);
+  }
+  const r = Float32Array.from({ length: 512 }, (_, i) => Math.sin(i * 0.61) * (1 + (i % 13)) + (i % 64 < 32 ? 2 : -1));
+  const back = dequantizeQ4_K(quantizeQ4_K(r));
+  for (let j = 0; j < 16; j++) {
+    const sub = r.subarray(j * 32, j * 32 + 32);
+    const step = (Math.max(...sub) - Math.min(0, ...sub)) / 15;
+    sub.forEach((v, l) => assert.ok(Math.abs(back[j * 32 + l]! - v) <= step * 0.75, `sub-block ${j} value ${l}: ${back[j * 32 + l]} vs ${v}`));
+  }
 });
 
 test('a file that is not GGUF, or is cut short, is refused with its name', (t) => {
