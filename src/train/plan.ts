@@ -18,9 +18,17 @@ export function microBatchesPerEpoch(examples: number, microBatchSize: number): 
   return Math.ceil(examples / microBatchSize);
 }
 
-/** Optimizer steps per epoch: the last one takes the leftover micro-batches, as the Trainer does. */
+/** Optimizer steps an epoch runs: the last one takes the leftover micro-batches, as the Trainer does. */
 export function stepsPerEpoch(examples: number, s: Pick<PlanSettings, 'microBatchSize' | 'gradAccumSteps'>): number {
   return Math.max(1, Math.ceil(microBatchesPerEpoch(examples, s.microBatchSize) / s.gradAccumSteps));
+}
+
+/**
+ * The run's length, as the Trainer counts it: epochs × whole accumulation groups per epoch (leftover
+ * micro-batches do not count), so with a remainder the last epoch ends a few steps early.
+ */
+export function scheduledSteps(examples: number, s: Pick<PlanSettings, 'microBatchSize' | 'gradAccumSteps'>, numEpochs: number): number {
+  return numEpochs * Math.max(1, Math.floor(microBatchesPerEpoch(examples, s.microBatchSize) / s.gradAccumSteps));
 }
 
 /** steps[i] = the micro-batches (each a list of example indices) of the epoch's i-th optimizer step. */

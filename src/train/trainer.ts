@@ -10,7 +10,7 @@ import { forwardBackward, scoreBatch } from '../model/compute.ts';
 import type { Model } from '../model/llama.ts';
 import { loraParameters, zeroLoraGrads, type LoraAdapter } from '../model/lora.ts';
 import { AdamW, clipGradNorm, type AdamWOptions } from './optimizer.ts';
-import { epochPlan, microBatchesPerEpoch, stepsPerEpoch, type PlanSettings } from './plan.ts';
+import { epochPlan, microBatchesPerEpoch, scheduledSteps, stepsPerEpoch, type PlanSettings } from './plan.ts';
 import { learningRate, type ScheduleKind } from './schedule.ts';
 import { TrainingDiverged } from './diverged.ts';
 
@@ -77,7 +77,7 @@ export class Trainer {
     this.normScratch = model.be.alloc([1], 'f32', 'optim');
     this.lengths = train.map((e) => e.input_ids.length);
     this.stepsPerEpoch = stepsPerEpoch(train.length, settings);
-    this.totalSteps = settings.maxSteps > 0 ? settings.maxSteps : this.stepsPerEpoch * settings.numEpochs;
+    this.totalSteps = settings.maxSteps > 0 ? settings.maxSteps : scheduledSteps(train.length, settings, settings.numEpochs);
   }
 
   get done(): boolean {

@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { epochPlan, stepsPerEpoch } from '../../../src/train/plan.ts';
+import { epochPlan, scheduledSteps, stepsPerEpoch } from '../../../src/train/plan.ts';
 
 const lengths = (n: number) => Array.from({ length: n }, (_, i) => 10 + (i % 7));
 
@@ -15,6 +15,14 @@ test('file order: micro-batches in order, grouped by accumulation, the last step
   assert.deepEqual(plan[0], [[0, 1, 2, 3], [4, 5, 6, 7]]);
   assert.deepEqual(plan[2], [[16]]);
   assert.deepEqual(epochPlan(lengths(17), s, 1), plan);
+});
+
+test('the run length counts whole accumulation groups only (899 examples, 8 x 2, 3 epochs = 168 steps)', () => {
+  const s = { microBatchSize: 8, gradAccumSteps: 2 };
+  assert.equal(stepsPerEpoch(899, s), 57);
+  assert.equal(scheduledSteps(899, s, 3), 168);
+  assert.equal(scheduledSteps(24, { microBatchSize: 4, gradAccumSteps: 2 }, 2), 6);
+  assert.equal(scheduledSteps(3, s, 2), 2);
 });
 
 test('shuffled order: a permutation per epoch, the same for the same seed and epoch', () => {
