@@ -1,7 +1,80 @@
-// Turns --base_model into a local folder: a folder is used as it is.
-import { existsSync } from 'node:fs';
+// --base_model and --data_path given as Hub ids (huggyllama/llama-7b, yahma/alpaca-cleaned): a local path
+// wins; otherwise the files a run needs come from the cache, or are downloaded into it (download.ts).
+// HF_HUB_OFFLINE=1 uses the cache only.
 
-export async function resolveModelDir(idOrPath: string, _log: (line: string) => void): Promise<string> {
-  if (existsSync(idOrPath)) return idOrPath;
-  return idOrPath;
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { UserError } from '../errors.ts';
+import { cachedSnapshot, hubCacheDir, repoFolder, type RepoType } from './cache.ts';
+import { downloadFile, repoInfo, writeRef } from './download.ts';
+
+const REPO_ID = /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/;
+const MODEL_FILES = ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer.model', 'tokenizer_config.json', 'special_tokens_map.json'];
+
+/** True for `org/name` that is not a local path. */
+export function isHubId(s: string): boolean {
+  return REPO_ID.test(s) && !existsSync(s) && !s.includes('..');
+}
+
+/** The weight files to fetch: safetensors (with their index) when the repository has them, else .bin. */
+export function modelFiles(files: readonly string[]): string[] {
+  const top = files.filter((f) => !f.includes('/'));
+  const safetensors = top.filter((f) => /^model.*\.safetensors(\.index\.json)?$/.test(f));
+  const weights = safetensors.length ? safetensors : top.filter((f) => /^pytorch_model.*\.bin(\.index\.json)?$/.test(f));
+  return [...MODEL_FILES.filter((f) => top.includes(f)), ...weights];
+}
+
+/** The data file of a data set repository: its only .json/.jsonl, or the one named like train. */
+export function dataFile(repoId: string, files: readonly string[]): string {
+  const data = files.filter((f) => /\.jsonl?$/.test(f) && !/(^|\/)(dataset_info|dataset_infos|config)\.json$/.test(f));
+  const train = data.filter((f) => /train/i.test(f));
+  const pick = data.length === 1 ? data : train.length === 1 ? train : [];
+  if (pick.length === 1) return pick[0]!;
+  throw new UserError(
+    `--data_path ${repoId}: ${data.length === 0 ? 'the data set has no .json or .jsonl file (parquet is not read)' : `it has several data files (${data.join(', ')})`}; ` +
+      'download the file you want and pass its path',
+  );
+}
+
+/** The snapshot folder holding the chosen files, and the chosen files (paths inside it). */
+async function snapshot(
+  type: RepoType, repoId: string, revision: string, choose: (files: string[]) => string[], log: (line: string) => void,
+): Promise<{ dir: string; files: string[] }> {
+  const cache = hubCacheDir();
+  if (process.env.HF_HUB_OFFLINE === '1') {
+    const dir = cachedSnapshot(cache, type, repoId, revision);
+    if (!dir) throw new UserError(`${repoId} is not in the cache at ${cache}, and HF_HUB_OFFLINE=1 forbids downloading it`);
+    return { dir, files: choose(readdirSync(dir, { recursive: true, encoding: 'utf8' })) };
+  }
+  const info = await repoInfo(type, repoId, revision);
+  const files = choose(info.files);
+  const dir = join(repoFolder(cache, type, repoId), 'snapshots', info.commit);
+  const missing = files.filter((f) => !existsSync(join(dir, f)));
+  if (missing.length) log(`hub: downloading ${missing.join(', ')} of ${repoId} into ${cache}`);
+  for (const f of missing) await downloadFile(cache, type, repoId, info, f);
+  await writeRef(cache, type, repoId, revision, info.commit);
+  return { dir, files };
+}
+
+/** A local model folder for --base_model: the path itself, or the Hub snapshot of an id. */
+export async function resolveModelDir(idOrPath: string, log: (line: string) => void, revision = 'main'): Promise<string> {
+  if (!isHubId(idOrPath)) return idOrPath;
+  const { dir } = await snapshot('model', idOrPath, revision, (files) => {
+    const chosen = modelFiles(files);
+    if (!chosen.includes('config.json') || !chosen.some((f) => /\.(safetensors|bin)$/.test(f))) {
+      throw new UserError(`--base_model ${idOrPath}: the repository has no config.json with safetensors or .bin weights`);
+    }
+    return chosen;
+  }, log);
+  log(`hub: --base_model ${idOrPath} is ${dir}`);
+  return dir;
+}
+
+/** A local data file for --data_path: the path itself, or the data file of a Hub data set. */
+export async function resolveDataFile(idOrPath: string, log: (line: string) => void, revision = 'main'): Promise<string> {
+  if (!isHubId(idOrPath) || /\.(json|jsonl|txt)$/.test(idOrPath)) return idOrPath;
+  const { dir, files } = await snapshot('dataset', idOrPath, revision, (all) => [dataFile(idOrPath, all)], log);
+  const path = join(dir, files[0]!);
+  log(`hub: --data_path ${idOrPath} is ${path}`);
+  return path;
 }

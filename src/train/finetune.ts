@@ -13,7 +13,7 @@ import type { Model } from '../model/llama.ts';
 import type { TokenBatch } from '../model/batch.ts';
 import { loadTokenizer } from '../tokenizer/load.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
-import { resolveModelDir } from '../hub/resolve.ts';
+import { resolveDataFile, resolveModelDir } from '../hub/resolve.ts';
 import { writeCheckpoint, removePartialCheckpoints, rotateCheckpoints, checkpointName } from './checkpoint.ts';
 import { checkOptions, FINETUNE_DEFAULTS, gradientAccumulationSteps, type FinetuneOptions } from './finetune-options.ts';
 import { newRunState, recordEval, runLoop, type LogEntry, type RunState } from './loop.ts';
@@ -89,7 +89,9 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneResult> {
   const baseDir = await resolveModelDir(o.baseModel, log);
   const model = await loadModel(be, baseDir);
   const tokenizer = loadTokenizer(baseDir);
-  const data = await prepareData(tokenizer, o);
+  const dataPath = await resolveDataFile(o.dataPath, log);
+  const valDataPath = o.valDataPath && (await resolveDataFile(o.valDataPath, log));
+  const data = await prepareData(tokenizer, { ...o, dataPath, valDataPath });
 
   const lora: LoraSettings = { r: o.loraR, alpha: o.loraAlpha, dropout: o.loraDropout, targets: o.loraTargetModules, useRslora: o.useRslora };
   const resume = o.resumeFromCheckpoint ? locateResume(o.resumeFromCheckpoint) : null;
