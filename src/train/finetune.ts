@@ -5,6 +5,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { selectBackend } from '../backends/select.ts';
+import { UserError } from '../errors.ts';
 import { makeAdapterConfig } from '../formats/peft-adapter.ts';
 import { adapterToTensors } from '../model/lora-io.ts';
 import { createLoraAdapter, initLoraAdapter, loraParameters, type LoraAdapter, type LoraSettings } from '../model/lora.ts';
@@ -93,6 +94,12 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneResult> {
   const valDataPath = o.valDataPath && (await resolveDataFile(o.valDataPath, log));
   const data = await prepareData(tokenizer, { ...o, dataPath, valDataPath });
 
+  if (data.val.length && o.loadBestModelAtEnd && o.evalSteps > 0 && o.saveSteps > 0 && o.saveSteps % o.evalSteps !== 0) {
+    throw new UserError(
+      `--load_best_model_at_end needs --save_steps (${o.saveSteps}) to be a multiple of --eval_steps (${o.evalSteps}) so that evaluations ` +
+        'have checkpoints to go back to: change one of them, or pass --load_best_model_at_end false',
+    );
+  }
   const lora: LoraSettings = { r: o.loraR, alpha: o.loraAlpha, dropout: o.loraDropout, targets: o.loraTargetModules, useRslora: o.useRslora };
   const resume = o.resumeFromCheckpoint ? locateResume(o.resumeFromCheckpoint) : null;
   let adapter: LoraAdapter;
