@@ -5,6 +5,7 @@ import type { Backend } from '../engine/backend.ts';
 import { UserError } from '../errors.ts';
 import { JsBackend } from './js/index.ts';
 import { cpuLoader } from './native/cpu.ts';
+import { cudaLoader } from './native/cuda.ts';
 
 export type BackendName = 'js' | 'cpu' | 'cuda' | 'auto';
 
@@ -17,7 +18,7 @@ interface NativeLoader {
   describe?(): string;
 }
 
-const nativeLoaders: NativeLoader[] = [cpuLoader];
+const nativeLoaders: NativeLoader[] = [cudaLoader, cpuLoader];
 
 /** Registers a native backend loader (for native modules select.ts does not import itself). */
 export function registerNativeBackend(loader: NativeLoader): void {
