@@ -3,7 +3,7 @@
 // Float outtypes are read back and compared with the merge. The library form of `alpaca-lora export-gguf`.
 
 import { existsSync, statSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { UserError } from '../errors.ts';
 import { GgufFile } from '../formats/gguf.ts';
@@ -58,7 +58,14 @@ export async function exportGguf(o: ExportGgufOptions): Promise<ExportGgufResult
     const metadata = new Map([...ggufModelMetadata(merged.config, o.baseModel, outtype), ...ggufVocabMetadata(o.baseModel, merged.config)]);
     const tensors = ggufTensors(merged, outtype);
     await writeGguf(o.outfile, metadata, tensors);
-    if ((o.verify ?? true) && (outtype === 'f32' || outtype === 'f16' || outtype === 'bf16') && lora) verifyGguf(merged, o.outfile);
+    if ((o.verify ?? true) && (outtype === 'f32' || outtype === 'f16' || outtype === 'bf16') && lora) {
+      try {
+        verifyGguf(merged, o.outfile);
+      } catch (err) {
+        await rm(o.outfile, { force: true }); // a file that fails its check is not left behind
+        throw err;
+      }
+    }
     return { outfile: o.outfile, tensors: tensors.size, adapted: lora?.pairs.size ?? 0, bytes: statSync(o.outfile).size };
   } finally {
     merged.close();
