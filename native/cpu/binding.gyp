@@ -26,7 +26,7 @@
         'src/kernels/loss-optim.cpp',
       ],
       'defines': ['NAPI_VERSION=8'],
-      'cflags': ['-O3', '-fno-math-errno', '-Wno-psabi'],
+      'cflags': ['-O3', '-fno-math-errno', '-fno-trapping-math', '-Wno-psabi'],
       'cflags_cc': ['-std=gnu++17'],
       'libraries': ['-pthread'],
       'conditions': [

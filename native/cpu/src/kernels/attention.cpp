@@ -1,5 +1,5 @@
-// Fused causal attention with GQA and key padding, the flash-attention way: scores exist one
-// (query, key-tile) row at a time, softmax is computed online, and the backward recomputes
+// Fused causal attention with GQA and key padding, the flash-attention way: scores exist for one
+// (query block, key tile) at a time, softmax is computed online, and the backward recomputes
 // probabilities from the saved log-sum-exp. Layouts: q (B, Tq, NH, HD), k/v (B, Tkv, NKV, HD).
 // A query with no allowed key attends uniformly to all Tk keys (HF eager's fully masked row), lse = NaN.
 #include <cmath>
@@ -10,93 +10,144 @@
 
 namespace {
 
-const long BQ = 32;  // query rows per forward task
-const long BK = 64;  // keys per tile
+const long BQ = 32;  // query rows per block
+const long BK = 64;  // keys per tile (a multiple of 16)
+
+typedef float V8 __attribute__((vector_size(32)));
+
+static AI V8 load8(const float* p) {
+  V8 v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+
+static AI void store8(float* p, V8 v) { memcpy(p, &v, sizeof v); }
+
+// C (m, n) (+)= A (m, k) B (k, n), R rows by 16 columns of C in registers; n is a multiple of 16
+// (tiles are padded). transA: A is stored (k, m), i.e. C += A^T B.
+template <int R, bool transA>
+static AI void mm_rows(float* __restrict C, long ldc, const float* __restrict A, long lda, const float* __restrict B, long ldb,
+                       long i0, long n, long k, bool add) {
+  for (long j = 0; j < n; j += 16) {
+    V8 c0[R], c1[R];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++) {
+      c0[r] = add ? load8(C + (i0 + r) * ldc + j) : V8{};
+      c1[r] = add ? load8(C + (i0 + r) * ldc + j + 8) : V8{};
+    }
+    for (long kk = 0; kk < k; kk++) {
+      V8 b0 = load8(B + kk * ldb + j), b1 = load8(B + kk * ldb + j + 8);
+#pragma GCC unroll 8
+      for (int r = 0; r < R; r++) {
+        float av = transA ? A[kk * lda + i0 + r] : A[(i0 + r) * lda + kk];
+        c0[r] += av * b0;
+        c1[r] += av * b1;
+      }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++) {
+      store8(C + (i0 + r) * ldc + j, c0[r]);
+      store8(C + (i0 + r) * ldc + j + 8, c1[r]);
+    }
+  }
+}
+
+template <bool transA>
+static AI void mm(float* C, long ldc, const float* A, long lda, const float* B, long ldb, long m, long n, long k, bool add) {
+  long i = 0;
+  for (; i + 4 <= m; i += 4) mm_rows<4, transA>(C, ldc, A, lda, B, ldb, i, n, k, add);
+  for (; i < m; i++) mm_rows<1, transA>(C, ldc, A, lda, B, ldb, i, n, k, add);
+}
 
 struct Attn {
   float *out, *lse, *dq, *dk, *dv;
   const float *q, *k, *v, *dout;
   const int32_t* mask;
-  long B, Tq, Tk, Tkv, NH, NKV, HD, qtiles;
+  long B, Tq, Tk, Tkv, NH, NKV, HD, HDp, qblocks;
   float scale;
 };
 
-// Kt (HD, BK) = K rows j0..j0+nk of kv head kh, transposed; allowed[jj] = the padding mask.
-static AI void load_key_tile(const Attn& a, const float* src, float* dstT, float* allowed, long b, long kh, long j0,
-                             long nk) {
-  for (long jj = 0; jj < nk; jj++) {
-    const float* row = src + ((b * a.Tkv + j0 + jj) * a.NKV + kh) * a.HD;
-    for (long d = 0; d < a.HD; d++) dstT[d * BK + jj] = row[d];
-    if (allowed) allowed[jj] = !a.mask || a.mask[b * a.Tkv + j0 + jj] != 0 ? 1.f : 0.f;
+// dst (rows, HDp) = rows t0.. of head h of x (B, T, H, HD), zero-padded to HDp columns
+static AI void load_rows(float* __restrict dst, const float* __restrict x, long T, long H, long HD, long HDp, long b, long h,
+                         long t0, long rows) {
+  for (long r = 0; r < rows; r++) {
+    const float* src = x + ((b * T + t0 + r) * H + h) * HD;
+    for (long d = 0; d < HD; d++) dst[r * HDp + d] = src[d];
+    for (long d = HD; d < HDp; d++) dst[r * HDp + d] = 0;
   }
 }
 
-// s[0..nk) = q . Kt columns
-static AI void row_scores(float* s, const float* q, const float* Kt, long HD, long nk) {
-  for (long jj = 0; jj < nk; jj++) s[jj] = 0;
-  for (long d = 0; d < HD; d++) {
-    float qd = q[d];
-    const float* kt = Kt + d * BK;
-    for (long jj = 0; jj < nk; jj++) s[jj] += qd * kt[jj];
+// dstT (HD, BK) = the same rows transposed, zero past `rows`
+static AI void load_rows_t(float* __restrict dstT, const float* __restrict x, long T, long H, long HD, long b, long h, long t0,
+                           long rows) {
+  for (long r = 0; r < rows; r++) {
+    const float* src = x + ((b * T + t0 + r) * H + h) * HD;
+    for (long d = 0; d < HD; d++) dstT[d * BK + r] = src[d];
   }
+  for (long d = 0; rows < BK && d < HD; d++)
+    for (long r = rows; r < BK; r++) dstT[d * BK + r] = 0;
 }
 
-// One task: BQ query rows of one (batch, head), over every key tile they can see.
+static AI bool key_allowed(const Attn& a, long b, long j) { return !a.mask || a.mask[b * a.Tkv + j] != 0; }
+
+// One task: a block of BQ query rows of one (batch, head), over every key tile they can see.
 HOT void forward_task(void* c, long item0, long item1, int tid) {
   const Attn& a = *(const Attn*)c;
-  const long HD = a.HD;
-  float* Kt = pool_scratch(tid, HD * BK + BK + BQ * (HD + BK + 2));
-  float* allowed = Kt + HD * BK;
-  float* O = allowed + BK;
-  float* S = O + BQ * HD;
+  const long HD = a.HD, HDp = a.HDp;
+  float* Qs = pool_scratch(tid, BQ * HDp * 2 + HD * BK + BK * HDp + BQ * BK + 3 * BQ + BK);
+  float* O = Qs + BQ * HDp;
+  float* Kt = O + BQ * HDp;
+  float* Vs = Kt + HD * BK;
+  float* S = Vs + BK * HDp;
   float* M = S + BQ * BK;
   float* L = M + BQ;
+  float* corr = L + BQ;
+  float* allowed = corr + BQ;
   for (long item = item0; item < item1; item++) {
-    long b = item / (a.NH * a.qtiles), h = (item / a.qtiles) % a.NH, i0 = (item % a.qtiles) * BQ;
+    long b = item / (a.NH * a.qblocks), h = (item / a.qblocks) % a.NH, i0 = (item % a.qblocks) * BQ;
     long nq = lmin(BQ, a.Tq - i0), kh = h / (a.NH / a.NKV);
-    long first_pos = a.Tk - a.Tq + i0;
-    for (long i = 0; i < nq * HD; i++) O[i] = 0;
+    long pos0 = a.Tk - a.Tq + i0;  // key position of the block's first query
+    load_rows(Qs, a.q, a.Tq, a.NH, HD, HDp, b, h, i0, nq);
+    for (long i = 0; i < nq * HDp; i++) O[i] = 0;
     for (long i = 0; i < nq; i++) M[i] = -INFINITY, L[i] = 0;
-    for (long j0 = 0; j0 <= first_pos + nq - 1; j0 += BK) {
-      long nk = lmin(BK, first_pos + nq - j0);
-      load_key_tile(a, a.k, Kt, allowed, b, kh, j0, nk);
+    for (long j0 = 0; j0 <= pos0 + nq - 1; j0 += BK) {
+      long nk = lmin(BK, pos0 + nq - j0);
+      load_rows_t(Kt, a.k, a.Tkv, a.NKV, HD, b, kh, j0, nk);
+      load_rows(Vs, a.v, a.Tkv, a.NKV, HD, HDp, b, kh, j0, nk);
+      for (long jj = 0; jj < nk; jj++) allowed[jj] = key_allowed(a, b, j0 + jj) ? 1.f : 0.f;
+      mm<false>(S, BK, Qs, HDp, Kt, BK, nq, BK, HD, false);
       for (long i = 0; i < nq; i++) {
-        long pos = first_pos + i;
-        if (j0 > pos) break;
-        long n = lmin(nk, pos - j0 + 1);  // causal: keys j0..pos
-        float* s = S + i * BK;
-        row_scores(s, a.q + ((b * a.Tq + i0 + i) * a.NH + h) * HD, Kt, HD, n);
+        float* __restrict s = S + i * BK;
+        long n = lmin(nk, pos0 + i - j0 + 1);  // causal: keys up to the query's position
         float mx = -INFINITY;
-        for (long jj = 0; jj < n; jj++) {
-          s[jj] = allowed[jj] != 0.f ? s[jj] * a.scale : -INFINITY;
+        for (long jj = 0; jj < nk; jj++) {
+          s[jj] = jj < n && allowed[jj] != 0.f ? s[jj] * a.scale : -INFINITY;
           mx = fmaxf_(mx, s[jj]);
         }
-        if (mx == -INFINITY) continue;
         float mnew = fmaxf_(M[i], mx);
-        float corr = fexp(M[i] - mnew);
+        if (mnew == -INFINITY) {
+          corr[i] = 1;
+          for (long jj = 0; jj < nk; jj++) s[jj] = 0;
+          continue;
+        }
+        corr[i] = fexp(M[i] - mnew);
         float psum = 0;
-        for (long jj = 0; jj < n; jj++) {
+        for (long jj = 0; jj < nk; jj++) {
           s[jj] = fexp(s[jj] - mnew);
           psum += s[jj];
         }
-        L[i] = L[i] * corr + psum;
+        L[i] = L[i] * corr[i] + psum;
         M[i] = mnew;
-        float* o = O + i * HD;
-        if (corr != 1.f)
-          for (long d = 0; d < HD; d++) o[d] *= corr;
-        for (long jj = 0; jj < n; jj++) {
-          float p = s[jj];
-          if (p == 0.f) continue;
-          const float* vr = a.v + ((b * a.Tkv + j0 + jj) * a.NKV + kh) * HD;
-          for (long d = 0; d < HD; d++) o[d] += p * vr[d];
-        }
       }
+      for (long i = 0; i < nq; i++)
+        for (long d = 0; d < HDp; d++) O[i * HDp + d] *= corr[i];
+      mm<false>(O, HDp, S, BK, Vs, HDp, nq, HDp, nk, true);
     }
     for (long i = 0; i < nq; i++) {
       float* dst = a.out + ((b * a.Tq + i0 + i) * a.NH + h) * HD;
       float* lse = a.lse + (b * a.NH + h) * a.Tq + i0 + i;
       if (L[i] > 0) {
-        for (long d = 0; d < HD; d++) dst[d] = O[i * HD + d] / L[i];
+        for (long d = 0; d < HD; d++) dst[d] = O[i * HDp + d] / L[i];
         *lse = M[i] + std::log(L[i]);
         continue;
       }
@@ -111,76 +162,75 @@ HOT void forward_task(void* c, long item0, long item1, int tid) {
   }
 }
 
-// Query row i against keys j0..j0+n of one tile: dV, dK (tile accumulators) and dq (global) grow.
-// lse NaN: the uniform row, p = 1/T for every key.
-static AI void backward_row(const Attn& a, long b, long h, long kh, long i, long j0, long n, float lse, float Di,
-                            const float* Kt, const float* Vt, const float* allowed, float* p, float* ds, float* dK, float* dV) {
-  const long HD = a.HD, T = a.Tq;
-  long off = ((b * T + i) * a.NH + h) * HD;
-  const float *qi = a.q + off, *doi = a.dout + off;
-  row_scores(p, qi, Kt, HD, n);
-  row_scores(ds, doi, Vt, HD, n);
-  for (long jj = 0; jj < n; jj++) {
-    float pj = !allowed ? 1.f / (float)T : allowed[jj] != 0.f ? fexp(p[jj] * a.scale - lse) : 0.f;
-    p[jj] = pj;
-    ds[jj] = pj * (ds[jj] - Di) * a.scale;
-  }
-  float* dqi = a.dq + off;
-  for (long jj = 0; jj < n; jj++) {
-    float pj = p[jj], dsj = ds[jj];
-    if (pj == 0.f) continue;
-    const float* kr = a.k + ((b * T + j0 + jj) * a.NKV + kh) * HD;
-    float *dvr = dV + jj * HD, *dkr = dK + jj * HD;
-    for (long d = 0; d < HD; d++) {
-      dvr[d] += pj * doi[d];
-      dkr[d] += dsj * qi[d];
-      dqi[d] += dsj * kr[d];
-    }
-  }
-}
-
-// One task: one (batch, kv head). It owns dk/dv of that kv head and dq of the heads in its group, so
-// tasks never write the same memory. Key tiles outer; every query at or after the tile inner.
+// One task: one (batch, kv head). It owns dk/dv of that kv head (accumulated in dKa/dVa) and dq of the
+// heads in its group, so tasks never write the same memory. Query blocks outer, key tiles inner.
 HOT void backward_task(void* c, long item0, long item1, int tid) {
   const Attn& a = *(const Attn*)c;
-  const long HD = a.HD, T = a.Tq, group = a.NH / a.NKV;
-  float* Kt = pool_scratch(tid, 2 * HD * BK + 2 * BK * HD + 3 * BK + group * T);
+  const long HD = a.HD, HDp = a.HDp, T = a.Tq, group = a.NH / a.NKV;
+  float* Qs = pool_scratch(tid, 3 * BQ * HDp + 2 * HD * BK + BK * HDp + 2 * BQ * BK + 3 * BQ + BK + 2 * T * HDp);
+  float* dOs = Qs + BQ * HDp;
+  float* dQs = dOs + BQ * HDp;
+  float* Kt = dQs + BQ * HDp;
   float* Vt = Kt + HD * BK;
-  float* dK = Vt + HD * BK;
-  float* dV = dK + BK * HD;
-  float* allowed = dV + BK * HD;
-  float* p = allowed + BK;
-  float* ds = p + BK;
-  float* D = ds + BK;  // (group, T) rowsum(dout * out)
+  float* Ks = Vt + HD * BK;
+  float* P = Ks + BK * HDp;
+  float* dS = P + BQ * BK;
+  float* D = dS + BQ * BK;
+  float* lse = D + BQ;
+  float* uniform = lse + BQ;
+  float* allowed = uniform + BQ;
+  float* dKa = allowed + BK;
+  float* dVa = dKa + T * HDp;
+  const float inv_t = 1.f / (float)T;
   for (long item = item0; item < item1; item++) {
     long b = item / a.NKV, kh = item % a.NKV;
+    for (long i = 0; i < T * HDp; i++) dKa[i] = 0, dVa[i] = 0;
     for (long g = 0; g < group; g++) {
       long h = kh * group + g;
-      for (long i = 0; i < T; i++) {
-        long off = ((b * T + i) * a.NH + h) * HD;
-        D[g * T + i] = dot_f(a.dout + off, a.out + off, HD);
-        for (long d = 0; d < HD; d++) a.dq[off + d] = 0;
+      for (long i0 = 0; i0 < T; i0 += BQ) {
+        long nq = lmin(BQ, T - i0);
+        load_rows(Qs, a.q, T, a.NH, HD, HDp, b, h, i0, nq);
+        load_rows(dOs, a.dout, T, a.NH, HD, HDp, b, h, i0, nq);
+        bool any_uniform = false;
+        for (long i = 0; i < nq; i++) {
+          long off = ((b * T + i0 + i) * a.NH + h) * HD;
+          D[i] = dot_f(a.dout + off, a.out + off, HD);
+          lse[i] = a.lse[(b * a.NH + h) * T + i0 + i];
+          uniform[i] = std::isnan(lse[i]) ? 1.f : 0.f;
+          any_uniform = any_uniform || uniform[i] != 0.f;
+        }
+        for (long i = 0; i < nq * HDp; i++) dQs[i] = 0;
+        long last_key = any_uniform ? T - 1 : i0 + nq - 1;
+        for (long j0 = 0; j0 <= last_key; j0 += BK) {
+          long nk = lmin(BK, last_key + 1 - j0);
+          load_rows_t(Kt, a.k, T, a.NKV, HD, b, kh, j0, nk);
+          load_rows_t(Vt, a.v, T, a.NKV, HD, b, kh, j0, nk);
+          load_rows(Ks, a.k, T, a.NKV, HD, HDp, b, kh, j0, nk);
+          for (long jj = 0; jj < nk; jj++) allowed[jj] = key_allowed(a, b, j0 + jj) ? 1.f : 0.f;
+          mm<false>(P, BK, Qs, HDp, Kt, BK, nq, BK, HD, false);
+          mm<false>(dS, BK, dOs, HDp, Vt, BK, nq, BK, HD, false);
+          for (long i = 0; i < nq; i++) {
+            float* __restrict p = P + i * BK;
+            float* __restrict ds = dS + i * BK;
+            long n = i0 + i - j0 + 1;  // causal: keys up to the query
+            bool u = uniform[i] != 0.f;
+            for (long jj = 0; jj < nk; jj++) {
+              float pj = u ? inv_t : jj < n && allowed[jj] != 0.f ? fexp(p[jj] * a.scale - lse[i]) : 0.f;
+              p[jj] = pj;
+              ds[jj] = pj * (ds[jj] - D[i]) * a.scale;
+            }
+          }
+          mm<true>(dVa + j0 * HDp, HDp, P, BK, dOs, HDp, nk, HDp, nq, true);
+          mm<true>(dKa + j0 * HDp, HDp, dS, BK, Qs, HDp, nk, HDp, nq, true);
+          mm<false>(dQs, HDp, dS, BK, Ks, HDp, nq, HDp, nk, true);
+        }
+        for (long i = 0; i < nq; i++) memcpy(a.dq + ((b * T + i0 + i) * a.NH + h) * HD, dQs + i * HDp, HD * sizeof(float));
       }
     }
-    for (long j0 = 0; j0 < T; j0 += BK) {
-      long nk = lmin(BK, T - j0);
-      load_key_tile(a, a.k, Kt, allowed, b, kh, j0, nk);
-      load_key_tile(a, a.v, Vt, nullptr, b, kh, j0, nk);
-      for (long i = 0; i < nk * HD; i++) dK[i] = 0, dV[i] = 0;
-      for (long g = 0; g < group; g++) {
-        long h = kh * group + g;
-        const float* lse = a.lse + (b * a.NH + h) * T;
-        // causal rows at or after the tile, then the uniform (NaN) rows, which see every key
-        for (long i = j0; i < T; i++)
-          if (!std::isnan(lse[i])) backward_row(a, b, h, kh, i, j0, lmin(nk, i - j0 + 1), lse[i], D[g * T + i], Kt, Vt, allowed, p, ds, dK, dV);
-        for (long i = 0; i < T; i++)
-          if (std::isnan(lse[i])) backward_row(a, b, h, kh, i, j0, nk, NAN, D[g * T + i], Kt, Vt, nullptr, p, ds, dK, dV);
-      }
-      for (long jj = 0; jj < nk; jj++) {
-        long off = ((b * T + j0 + jj) * a.NKV + kh) * HD;
-        memcpy(a.dk + off, dK + jj * HD, HD * sizeof(float));
-        memcpy(a.dv + off, dV + jj * HD, HD * sizeof(float));
-      }
+    for (long j = 0; j < T; j++) {
+      long off = ((b * T + j) * a.NKV + kh) * HD;
+      memcpy(a.dk + off, dKa + j * HDp, HD * sizeof(float));
+      memcpy(a.dv + off, dVa + j * HDp, HD * sizeof(float));
     }
   }
 }
@@ -189,15 +239,15 @@ HOT void backward_task(void* c, long item0, long item1, int tid) {
 
 void k_attention_forward(float* out, float* lse, const float* q, const float* k, const float* v, const int32_t* mask, long B,
                          long Tq, long Tk, long Tkv, long NH, long NKV, long HD) {
-  Attn a{out, lse, nullptr, nullptr, nullptr, q, k, v, nullptr, mask, B, Tq, Tk, Tkv, NH, NKV, HD, (Tq + BQ - 1) / BQ,
-         (float)(1.0 / std::sqrt((double)HD))};
-  pool_run(B * NH * a.qtiles, 1, forward_task, &a);
+  Attn a{out, lse, nullptr, nullptr, nullptr, q, k, v, nullptr, mask, B, Tq, Tk, Tkv, NH, NKV, HD, (HD + 15) / 16 * 16,
+         (Tq + BQ - 1) / BQ, (float)(1.0 / std::sqrt((double)HD))};
+  pool_run(B * NH * a.qblocks, 1, forward_task, &a);
 }
 
 void k_attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* out, const float* lse,
                           const float* q, const float* k, const float* v, const int32_t* mask, long B, long T, long NH,
                           long NKV, long HD) {
-  Attn a{const_cast<float*>(out), const_cast<float*>(lse), dq, dk, dv, q, k, v, dout, mask, B, T, T, T, NH, NKV, HD, 0,
-         (float)(1.0 / std::sqrt((double)HD))};
+  Attn a{const_cast<float*>(out), const_cast<float*>(lse), dq, dk, dv, q, k, v, dout, mask, B, T, T, T, NH, NKV, HD,
+         (HD + 15) / 16 * 16, 0, (float)(1.0 / std::sqrt((double)HD))};
   pool_run(B * NKV, 1, backward_task, &a);
 }

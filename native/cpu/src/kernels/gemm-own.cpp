@@ -69,30 +69,44 @@ AI void pack_a(const Ctx& k, float* dst, long i0, long mc) {
   }
 }
 
-// C (mr, nr) (+)= a (kc x MR sliver) * b (kc x NR sliver), accumulated in MR vectors of NR floats.
+// C (mr, nr) (+)= a (kc x MR sliver) * b (kc x NR sliver), accumulated in MR x 2 registers of NR/2 floats.
 template <int MR, int NR>
-AI void micro(long kc, const float* a, const float* b, float* c, long ldc, long mr, long nr, bool add) {
-  typedef float V __attribute__((vector_size(NR * 4)));
-  V acc[MR];
-  for (int i = 0; i < MR; i++) acc[i] = V{};
+AI void micro(long kc, const float* __restrict a, const float* __restrict b, float* c, long ldc, long mr, long nr, bool add) {
+  typedef float V __attribute__((vector_size(NR * 2)));  // half a row: one native register
+  const int W = NR / 2;
+  V c0[MR], c1[MR];
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; i++) c0[i] = c1[i] = V{};
   for (long kk = 0; kk < kc; kk++) {
-    V bv;
-    memcpy(&bv, b + kk * NR, sizeof bv);
-    for (int i = 0; i < MR; i++) acc[i] += a[kk * MR + i] * bv;
+    V b0, b1;
+    memcpy(&b0, b + kk * NR, sizeof b0);
+    memcpy(&b1, b + kk * NR + W, sizeof b1);
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; i++) {
+      float av = a[kk * MR + i];
+      c0[i] += av * b0;
+      c1[i] += av * b1;
+    }
   }
   if (mr == MR && nr == NR) {
+#pragma GCC unroll 8
     for (int i = 0; i < MR; i++) {
-      V cv = acc[i];
       if (add) {
-        V old;
-        memcpy(&old, c + i * ldc, sizeof old);
-        cv += old;
+        V o0, o1;
+        memcpy(&o0, c + i * ldc, sizeof o0);
+        memcpy(&o1, c + i * ldc + W, sizeof o1);
+        c0[i] += o0;
+        c1[i] += o1;
       }
-      memcpy(c + i * ldc, &cv, sizeof cv);
+      memcpy(c + i * ldc, &c0[i], sizeof c0[i]);
+      memcpy(c + i * ldc + W, &c1[i], sizeof c1[i]);
     }
   } else {
     float tile[MR][NR];
-    memcpy(tile, acc, sizeof tile);
+    for (int i = 0; i < MR; i++) {
+      memcpy(tile[i], &c0[i], sizeof c0[i]);
+      memcpy(tile[i] + W, &c1[i], sizeof c1[i]);
+    }
     for (long i = 0; i < mr; i++)
       for (long j = 0; j < nr; j++) c[i * ldc + j] = add ? c[i * ldc + j] + tile[i][j] : tile[i][j];
   }
@@ -131,7 +145,7 @@ struct Variant {
 GEMM_VARIANT(generic, "generic", , 4, 8)
 #if defined(__x86_64__) && defined(__GNUC__)
 GEMM_VARIANT(avx2, "avx2", __attribute__((target("avx2,fma"))), 6, 16)
-GEMM_VARIANT(avx512, "avx512", __attribute__((target("avx512f,avx2,fma"))), 8, 32)
+GEMM_VARIANT(avx512, "avx512", __attribute__((target("avx512f,avx2,fma"))), 12, 32)
 #endif
 
 const Variant& variant() {
@@ -155,7 +169,7 @@ void gemm_own(long M, long N, long K, const Operand& A, const Operand& B, bool a
     return;
   }
   const Variant& v = variant();
-  Ctx k{M, N, K, A, B, C, ldc, (long)v.MR * (v.MR == 8 ? 12 : 16), 0, 0, 0, 0, false, nullptr, 1, 1};
+  Ctx k{M, N, K, A, B, C, ldc, 96 /* a multiple of every MR */, 0, 0, 0, 0, false, nullptr, 1, 1};
   k.bpack = pool_scratch2(0, KC * (NC + v.NR));
   long mblocks = (M + k.MC - 1) / k.MC;
   for (k.jc = 0; k.jc < N; k.jc += NC) {

@@ -1,0 +1,94 @@
+// Benchmark: LoRA training throughput (tokens/s) and peak RSS of the native cpu backend against the js
+// backend and a hand-written PyTorch step (bench/torch_lora_step.py, when python3 has torch), on random
+// weights of the shapes in bench/shapes.ts. Each case runs in its own process (lora-train-case.ts) so its
+// peak RSS is its own. Prints a table last and writes JSON.
+//   node --import tsx bench/cpu-backend.ts [--shapes a,b] [--backends js,cpu,torch] [--weights f32,bf16]
+//                                          [--steps 5] [--warmup 2] [--json out/bench/cpu-backend.json]
+// js is ~100x slower, so it runs a micro batch of 1 x 64 tokens (one step after one warm-up).
+
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SHAPES, type TrainCase } from './shapes.ts';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const arg = (name: string, fallback: string) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
+};
+const shapes = arg('shapes', Object.keys(SHAPES).join(',')).split(',');
+const backends = arg('backends', 'js,cpu,torch').split(',');
+const weights = arg('weights', 'f32,bf16').split(',') as TrainCase['weightDtype'][];
+const steps = Number(arg('steps', '5')), warmup = Number(arg('warmup', '2'));
+const jsonPath = resolve(arg('json', resolve(here, '..', 'out', 'bench', 'cpu-backend.json')));
+const python = process.env.PYTHON ?? 'python3';
+const threads = Number(process.env.ALPACA_CPU_THREADS ?? availableParallelism());
+
+interface Result extends TrainCase {
+  details: string;
+  tokens_per_s: number;
+  step_s: number;
+  peak_rss_gib: number;
+  loss?: number;
+}
+
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): { result?: Result; error?: string } {
+  const p = spawnSync(cmd, args, { encoding: 'utf8', env, maxBuffer: 1 << 24 });
+  const line = p.stdout?.trim().split('\n').filter((l) => l.startsWith('{')).pop();
+  if (p.status === 0 && line) return { result: JSON.parse(line) as Result };
+  return { error: (p.error?.message ?? p.stderr?.trim().split('\n').slice(-3).join(' ')) || `exit ${p.status}` };
+}
+
+function torchMissing(): string | null {
+  const p = spawnSync(python, ['-c', 'import torch'], { encoding: 'utf8' });
+  return p.status === 0 ? null : `${python} has no torch (Debian: apt-get install python3-torch; or set PYTHON)`;
+}
+
+const results: Result[] = [];
+const skipped: string[] = [];
+const noTorch = backends.includes('torch') ? torchMissing() : null;
+if (noTorch) skipped.push(`torch: ${noTorch}`);
+
+for (const shape of shapes) {
+  if (!SHAPES[shape]) throw new Error(`unknown shape ${shape}; known: ${Object.keys(SHAPES).join(', ')}`);
+  for (const backend of backends) {
+    const cases: TrainCase[] =
+      backend === 'js' ? [{ shape, backend, weightDtype: 'f32', mb: 1, seq: 64, warmup: 1, steps: 1 }]
+      : backend === 'cpu' ? weights.map((w) => ({ shape, backend, weightDtype: w, mb: 4, seq: 256, warmup, steps }))
+      : backend === 'torch' && !noTorch ? [{ shape, backend, weightDtype: 'f32', mb: 4, seq: 256, warmup, steps }]
+      : [];
+    for (const c of cases) {
+      console.error(`running ${c.shape} on ${c.backend} (${c.weightDtype} weights, ${c.mb} x ${c.seq}) ...`);
+      // OMP_WAIT_POLICY=PASSIVE: torch's OpenMP threads otherwise spin against OpenBLAS's own (measured faster).
+      const { result, error } = c.backend === 'torch'
+        ? run(python, [resolve(here, 'torch_lora_step.py'), JSON.stringify({ ...c, hf: SHAPES[shape]!.hf, threads })], { ...process.env, OMP_WAIT_POLICY: 'PASSIVE' })
+        : run(process.execPath, ['--import', 'tsx', resolve(here, 'lora-train-case.ts'), JSON.stringify(c)]);
+      if (result) {
+        results.push(result);
+        console.error(`  ${result.tokens_per_s} tokens/s, ${result.step_s} s/step, peak RSS ${result.peak_rss_gib} GiB (${result.details})`);
+      } else {
+        skipped.push(`${c.shape} ${c.backend}: ${error}`);
+        console.error(`  failed: ${error}`);
+      }
+    }
+  }
+}
+
+const speed = (shape: string, backend: string, w = 'f32') => results.find((r) => r.shape === shape && r.backend === backend && r.weightDtype === w)?.tokens_per_s;
+const ratio = (a?: number, b?: number) => (a && b ? `${(a / b).toFixed(2)}x` : '-');
+mkdirSync(dirname(jsonPath), { recursive: true });
+writeFileSync(jsonPath, JSON.stringify({ threads, results, skipped }, null, 2) + '\n');
+
+const rows = results.map((r) => [
+  r.shape, r.backend, r.weightDtype, `${r.mb} x ${r.seq}`, r.tokens_per_s.toFixed(1), r.step_s.toFixed(3), r.peak_rss_gib.toFixed(2),
+  r.backend === 'cpu' ? ratio(r.tokens_per_s, speed(r.shape, 'torch')) : '-',
+  r.backend === 'cpu' ? ratio(r.tokens_per_s, speed(r.shape, 'js')) : '-',
+]);
+const head = ['shape', 'backend', 'weights', 'batch', 'tokens/s', 's/step', 'peak RSS GiB', 'vs torch', 'vs js'];
+const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+console.log(`\nLoRA training (q,v r=8, dropout 0.05; AdamW + clip 1.0), ${threads} threads; JSON: ${jsonPath}`);
+for (const s of skipped) console.log(`skipped: ${s}`);
+console.log([line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n'));

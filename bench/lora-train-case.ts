@@ -1,0 +1,87 @@
+// One benchmark case of bench/cpu-backend.ts, run in its own process so its peak RSS is its own: a LLaMA
+// of random weights on one backend, LoRA training steps (forward + backward, clip_grad_norm 1.0, AdamW)
+// timed after warm-up. Prints one JSON line. Not the driver: see cpu-backend.ts.
+//   node --import tsx bench/lora-train-case.ts '<json: {shape, backend, weightDtype, mb, seq, warmup, steps}>'
+
+import { JsBackend } from '../src/backends/js/index.ts';
+import { CpuBackend } from '../src/backends/native/cpu.ts';
+import { loadCpuAddon } from '../src/backends/native/cpu-addon.ts';
+import type { Backend } from '../src/engine/backend.ts';
+import { Rng } from '../src/engine/random.ts';
+import type { Tensor } from '../src/engine/tensor.ts';
+import { forwardBackward } from '../src/model/compute.ts';
+import { parseLlamaConfig, type LlamaConfig } from '../src/model/llama-config.ts';
+import type { LinearParams } from '../src/model/linear.ts';
+import type { LayerWeights, Model } from '../src/model/llama.ts';
+import { createLoraAdapter, initLoraAdapter, loraParameters, PROJECTIONS, zeroLoraGrads, type Projection } from '../src/model/lora.ts';
+import { projectionFeatures } from '../src/formats/weight-names.ts';
+import { AdamW, clipGradNorm, TORCH_ADAMW_DEFAULTS } from '../src/train/optimizer.ts';
+import { SHAPES, type TrainCase } from './shapes.ts';
+
+const c = JSON.parse(process.argv[2]!) as TrainCase;
+const rng = new Rng(1);
+
+function makeBackend(name: string): { be: Backend; details: string } {
+  if (name === 'js') return { be: new JsBackend(), details: 'plain TypeScript' };
+  const addon = loadCpuAddon();
+  if ('unavailable' in addon) throw new Error(`cpu backend: ${addon.unavailable}`);
+  const be = new CpuBackend(addon);
+  return { be, details: be.describe() };
+}
+
+function randomTensor(be: Backend, shape: number[], dtype: 'f32' | 'bf16' | 'f16', std: number, mean = 0): Tensor {
+  const t = be.alloc(shape, dtype, 'weights');
+  const v = new Float32Array(t.size);
+  for (let i = 0; i < v.length; i++) v[i] = mean + std * (rng.next() * 2 - 1) * 1.7320508;
+  be.upload(t, v);
+  return t;
+}
+
+function randomModel(be: Backend, config: LlamaConfig, dtype: 'f32' | 'bf16' | 'f16'): Model {
+  const C = config.hiddenSize;
+  const layers: LayerWeights[] = [];
+  for (let l = 0; l < config.numLayers; l++) {
+    const proj = {} as Record<Projection, LinearParams>;
+    for (const p of PROJECTIONS) {
+      const { inFeatures, outFeatures } = projectionFeatures(config, p);
+      proj[p] = { weight: randomTensor(be, [outFeatures, inFeatures], dtype, 0.02), bias: null, dWeight: null, dBias: null };
+    }
+    layers.push({ inputNorm: randomTensor(be, [C], dtype, 0.1, 1), postNorm: randomTensor(be, [C], dtype, 0.1, 1), proj });
+  }
+  const embed = randomTensor(be, [config.vocabSize, C], dtype, 0.02);
+  const lmHead = config.tieWordEmbeddings ? embed : randomTensor(be, [config.vocabSize, C], dtype, 0.02);
+  return { be, config, weights: { embed, layers, norm: randomTensor(be, [C], dtype, 0.1, 1), lmHead } };
+}
+
+const shape = SHAPES[c.shape]!;
+const config = parseLlamaConfig({ model_type: 'llama', ...shape.hf, rms_norm_eps: 1e-6, max_position_embeddings: 1024 }, `bench shape ${c.shape}`);
+const { be, details } = makeBackend(c.backend);
+const model = randomModel(be, config, c.weightDtype);
+const adapter = createLoraAdapter(be, config, { r: 8, alpha: 16, dropout: 0.05, targets: ['q_proj', 'v_proj'], useRslora: false });
+initLoraAdapter(be, adapter, 'kaiming', 1);
+const params = loraParameters(adapter);
+const opt = new AdamW(be, params, TORCH_ADAMW_DEFAULTS);
+const scratch = be.alloc([1], 'f32', 'scratch');
+const inputIds = new Int32Array(c.mb * c.seq);
+for (let i = 0; i < inputIds.length; i++) inputIds[i] = 3 + rng.int(config.vocabSize - 3);
+const batch = { B: c.mb, T: c.seq, inputIds, attentionMask: null, labels: null };
+
+async function step(i: number): Promise<number> {
+  zeroLoraGrads(be, adapter);
+  const r = await forwardBackward(model, batch, { adapter, dropout: 0.05, seed: i }, 1 / (c.mb * (c.seq - 1)));
+  await clipGradNorm(be, params, 1.0, scratch);
+  opt.update(3e-4);
+  return r.lossSum / r.tokens;
+}
+
+for (let i = 0; i < c.warmup; i++) await step(i);
+const t0 = performance.now();
+let loss = 0;
+for (let i = 0; i < c.steps; i++) loss = await step(c.warmup + i);
+const seconds = (performance.now() - t0) / 1000;
+console.log(JSON.stringify({
+  ...c, details, loss: Number(loss.toFixed(4)),
+  tokens_per_s: Number(((c.mb * c.seq * c.steps) / seconds).toFixed(1)),
+  step_s: Number((seconds / c.steps).toFixed(3)),
+  peak_rss_gib: Number((process.resourceUsage().maxRSS / 2 ** 20).toFixed(2)),
+}));
