@@ -27,8 +27,8 @@ export const EXAMPLE_FLAGS: ParsedFlags = {
   output_dir: './alpaca-lora-example',
   batch_size: 4,
   micro_batch_size: 4,
-  num_epochs: 16,
-  learning_rate: 1e-2,
+  num_epochs: 24,
+  learning_rate: 5e-3,
   warmup_steps: 8,
   cutoff_len: 128,
   val_set_size: 8,
@@ -37,9 +37,9 @@ export const EXAMPLE_FLAGS: ParsedFlags = {
   lora_dropout: 0,
   lora_target_modules: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'],
   train_on_inputs: false,
-  logging_steps: 12,
-  eval_steps: 48,
-  save_steps: 96,
+  logging_steps: 24,
+  eval_steps: 72,
+  save_steps: 144,
   save_total_limit: 1,
   load_best_model_at_end: false, // the example shows what the adapter memorised, not the best held-out loss
 };
