@@ -15,16 +15,17 @@ import type { TokenBatch } from '../model/batch.ts';
 import { loadTokenizer } from '../tokenizer/load.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { resolveDataFile, resolveModelDir } from '../hub/resolve.ts';
-import { writeCheckpoint, removePartialCheckpoints, rotateCheckpoints, checkpointName } from './checkpoint.ts';
+import { checkpointName, listCheckpoints, removePartialCheckpoints, rotateCheckpoints, writeCheckpoint } from './checkpoint.ts';
 import { checkOptions, FINETUNE_DEFAULTS, gradientAccumulationSteps, type FinetuneOptions } from './finetune-options.ts';
 import { newRunState, recordEval, runLoop, type LogEntry, type RunState } from './loop.ts';
 import { MetricsFile } from './metrics.ts';
 import { optimizerTensors } from './optimizer-state.ts';
 import { prepareData } from './prepare-data.ts';
-import { formatDuration, Progress } from './progress.ts';
+import { formatDuration, formatLog, Progress } from './progress.ts';
 import { makeRecipe } from './recipe.ts';
 import { writeReport } from './report.ts';
-import { loadAdapterFor, locateResume, restoreCheckpoint } from './resume.ts';
+import { loadAdapterFor, locateResume, replaceAdapterWeights } from './resume.ts';
+import { restoreTrainerState, trainerState } from './trainer-state.ts';
 import { saveVerifiedAdapter } from './save-adapter.ts';
 import { TORCH_ADAMW_DEFAULTS } from './optimizer.ts';
 import { Trainer, type Example, type TrainerSettings } from './trainer.ts';
@@ -118,7 +119,7 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneResult> {
   const trainer = new Trainer(model, adapter, data.train, settings);
   const recipe = makeRecipe(settings, lora, data.train);
   let run: RunState = newRunState();
-  if (resume?.kind === 'checkpoint') run = restoreCheckpoint(be, trainer, resume.dir, recipe);
+  if (resume?.kind === 'checkpoint') run = restoreTrainerState(be, trainer, resume.dir, recipe);
 
   const { trainable, all } = countParameters(model, adapter);
   log(`trainable params: ${trainable.toLocaleString('en-US')} || all params: ${all.toLocaleString('en-US')} || trainable%: ${((100 * trainable) / all).toFixed(4)}`);
@@ -130,6 +131,11 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneResult> {
 
   await mkdir(o.outputDir, { recursive: true });
   await removePartialCheckpoints(o.outputDir);
+  const earlier = resume?.kind === 'checkpoint' ? [] : listCheckpoints(o.outputDir);
+  if (earlier.length) {
+    log(`note: ${o.outputDir} holds checkpoints of an earlier run (${earlier.map((c) => c.name).join(', ')}); this run starts afresh and ` +
+      'replaces them as it saves (to continue that run instead, pass --resume_from_checkpoint)');
+  }
   const metrics = new MetricsFile(join(o.outputDir, 'metrics.jsonl'));
   await metrics.rewrite(run.history);
   const adapterConfig = makeAdapterConfig({
@@ -143,9 +149,7 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneResult> {
   });
   const progress = new Progress(trainer.totalSteps, o.progress, undefined, log);
   const evaluate = data.val.length ? () => trainer.evaluate(data.val) : null;
-  const printLog = (e: LogEntry) => progress.log(e.kind === 'train'
-    ? `step ${e.step}/${trainer.totalSteps} | epoch ${e.epoch.toFixed(2)} | loss ${e.loss.toFixed(4)} | lr ${e.learning_rate.toExponential(3)} | grad_norm ${e.grad_norm.toFixed(4)} | ${Math.round(e.tokens_per_second)} tok/s`
-    : `step ${e.step}/${trainer.totalSteps} | eval_loss ${e.eval_loss.toFixed(4)} (${e.eval_tokens} tokens)`);
+  const printLog = (e: LogEntry) => progress.log(formatLog(e, trainer.totalSteps));
 
   if (evaluate && trainer.step === 0) {
     const entry = recordEval(run, trainer, await evaluate());
@@ -176,7 +180,7 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneResult> {
           adapterConfig,
           adapter: await adapterToTensors(be, adapter),
           optimizer: await optimizerTensors(be, trainer.optimizer),
-          state: checkpointState(trainer, recipe, run),
+          state: trainerState(trainer, recipe, run),
         };
         const dir = await writeCheckpoint(o.outputDir, step, contents, (tmp) => verifySavedAdapter(model, adapter, tmp, probe, trained()));
         const removed = await rotateCheckpoints(o.outputDir, o.saveTotalLimit, run.best?.checkpoint ?? null);
@@ -190,9 +194,9 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneResult> {
     progress.finish();
   }
 
-  const seconds = (performance.now() - started) / 1000;
-  const result = (evalLoss: number | null, stopped: boolean): FinetuneResult =>
-    ({ outputDir: o.outputDir, steps: trainer.step, stopped, evalLoss, history: run.history, seconds, model, tokenizer, adapter });
+  const result = (evalLoss: number | null, stopped: boolean): FinetuneResult => ({
+    outputDir: o.outputDir, steps: trainer.step, stopped, evalLoss, history: run.history, seconds: (performance.now() - started) / 1000, model, tokenizer, adapter,
+  });
   if (outcome === 'stopped') {
     await report(`stopped at step ${trainer.step} of ${trainer.totalSteps}`);
     const dir = join(o.outputDir, checkpointName(trainer.step));
@@ -211,42 +215,15 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneResult> {
     evalLoss = (run.history.at(-1) as { eval_loss: number }).eval_loss;
     const best = run.best;
     if (o.loadBestModelAtEnd && best && best.step !== trainer.step && best.checkpoint) {
-      const bestAdapter = loadAdapterFor(be, model.config, join(o.outputDir, best.checkpoint), lora);
-      adapter.layers.forEach((layer, l) => {
-        for (const [p, pair] of layer) {
-          const from = bestAdapter.layers[l]!.get(p)!;
-          be.copy(pair.A, from.A);
-          be.copy(pair.B, from.B);
-        }
-      });
-      for (const layer of bestAdapter.layers) for (const pair of layer.values()) for (const t of [pair.A, pair.B, pair.dA, pair.dB]) be.free(t);
+      replaceAdapterWeights(be, model.config, adapter, join(o.outputDir, best.checkpoint), lora);
       evalLoss = best.evalLoss;
       log(`load_best_model_at_end: using ${best.checkpoint} (eval_loss ${best.evalLoss.toFixed(4)})`);
     }
   }
   await saveVerifiedAdapter(model, adapter, adapterConfig, o.outputDir, probe, trained());
   await report('finished');
-  const total = (performance.now() - started) / 1000;
-  log(`saved the adapter to ${o.outputDir} (adapter_config.json, adapter_model.safetensors; verified) after ${trainer.step} steps in ${formatDuration(total)}` +
+  const done = result(evalLoss, false);
+  log(`saved the adapter to ${o.outputDir} (adapter_config.json, adapter_model.safetensors; verified) after ${trainer.step} steps in ${formatDuration(done.seconds)}` +
     (evalLoss !== null ? `; eval_loss ${evalLoss.toFixed(4)}` : ''));
-  return { ...result(evalLoss, false), seconds: total };
-}
-
-function checkpointState(trainer: Trainer, recipe: Record<string, unknown>, run: RunState): object {
-  const s = trainer.settings;
-  const step = trainer.step;
-  const micro = trainer.microBatchesDone;
-  return {
-    format: 'alpaca-lora-ts checkpoint 1',
-    global_step: step,
-    epoch: step / trainer.stepsPerEpoch,
-    max_steps: trainer.totalSteps,
-    steps_per_epoch: trainer.stepsPerEpoch,
-    data_position: { epoch: Math.floor(step / trainer.stepsPerEpoch), step_in_epoch: step % trainer.stepsPerEpoch, micro_batches_done: micro, order: s.order },
-    optimizer: { name: 'AdamW', step: trainer.optimizer.step, ...s.adamw },
-    scheduler: { kind: s.scheduler, base_lr: s.learningRate, warmup_steps: s.warmupSteps, total_steps: trainer.totalSteps, next_step: step, next_learning_rate: trainer.learningRateAt(step) },
-    rng: { seed: s.seed, dropout_seeds: 'hash32(seed ^ 0x5eed, micro-batch index)', micro_batches_done: micro, epoch_order: 'hash32(seed, epoch)' },
-    recipe,
-    run,
-  };
+  return done;
 }

@@ -1,6 +1,7 @@
 // What a user watches during training: a live line on a terminal (step/total, bar, loss, learning rate,
 // tokens/s, ETA) that log lines print above, or plain log lines when the output is not a terminal.
 
+import type { LogEntry } from './loop.ts';
 import type { StepResult } from './trainer.ts';
 
 export function formatDuration(seconds: number): string {
@@ -50,4 +51,12 @@ export class Progress {
     if (this.live && this.line) this.out('\n');
     this.line = '';
   }
+}
+
+/** One log or eval entry as a line. */
+export function formatLog(e: LogEntry, totalSteps: number): string {
+  return e.kind === 'train'
+    ? `step ${e.step}/${totalSteps} | epoch ${e.epoch.toFixed(2)} | loss ${e.loss.toFixed(4)} | lr ${e.learning_rate.toExponential(3)} | ` +
+        `grad_norm ${e.grad_norm.toFixed(4)} | ${Math.round(e.tokens_per_second)} tok/s`
+    : `step ${e.step}/${totalSteps} | eval_loss ${e.eval_loss.toFixed(4)} (${e.eval_tokens} tokens)`;
 }

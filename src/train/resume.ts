@@ -1,5 +1,5 @@
 // --resume_from_checkpoint: find what the path holds (a checkpoint, a folder of checkpoints, or a bare PEFT
-// adapter), and bring a checkpoint's adapter, optimizer moments, step and run history back.
+// adapter) and load adapter weights from it. The trainer's own state is trainer-state.ts.
 
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,11 +9,7 @@ import { checkAdapterFitsBase, readPeftAdapter } from '../formats/peft-adapter.t
 import type { LlamaConfig } from '../model/llama-config.ts';
 import { adapterFromTensors, settingsFromConfig } from '../model/lora-io.ts';
 import type { LoraAdapter, LoraSettings } from '../model/lora.ts';
-import { isCheckpoint, listCheckpoints, readCheckpoint } from './checkpoint.ts';
-import type { RunState } from './loop.ts';
-import { restoreOptimizer } from './optimizer-state.ts';
-import { checkSameRecipe, type Recipe } from './recipe.ts';
-import type { Trainer } from './trainer.ts';
+import { isCheckpoint, listCheckpoints } from './checkpoint.ts';
 
 export type ResumePoint = { kind: 'checkpoint'; dir: string } | { kind: 'adapter'; dir: string };
 
@@ -45,16 +41,15 @@ export function loadAdapterFor(be: Backend, config: LlamaConfig, dir: string, wa
   return adapterFromTensors(be, config, wanted, peft.tensors, dir);
 }
 
-/** Restores step, optimizer moments and run state from a checkpoint whose recipe matches `recipe`. */
-export function restoreCheckpoint(be: Backend, trainer: Trainer, dir: string, recipe: Recipe): RunState {
-  const { state, optimizer } = readCheckpoint(dir);
-  const source = join(dir, 'trainer_state.json');
-  const step = state.global_step;
-  if (!Number.isSafeInteger(step) || (step as number) < 0 || typeof state.recipe !== 'object' || typeof state.run !== 'object') {
-    throw new UserError(`${source} lacks global_step, recipe or run: it was not written by this toolkit's finetune`);
-  }
-  checkSameRecipe(state.recipe as Recipe, recipe, dir);
-  restoreOptimizer(be, trainer.optimizer, optimizer, step as number, dir);
-  trainer.step = step as number;
-  return state.run as RunState;
+/** Replaces the adapter's A and B by those saved in `dir` (load_best_model_at_end). */
+export function replaceAdapterWeights(be: Backend, config: LlamaConfig, adapter: LoraAdapter, dir: string, wanted: LoraSettings): void {
+  const saved = loadAdapterFor(be, config, dir, wanted);
+  adapter.layers.forEach((layer, l) => {
+    for (const [p, pair] of layer) {
+      const from = saved.layers[l]!.get(p)!;
+      be.copy(pair.A, from.A);
+      be.copy(pair.B, from.B);
+    }
+  });
+  for (const layer of saved.layers) for (const pair of layer.values()) for (const t of [pair.A, pair.B, pair.dA, pair.dB]) be.free(t);
 }
