@@ -40,7 +40,7 @@ const SPECS: FlagSpecs = {
   wandb_run_name: { type: 'string', default: '', help: 'accepted for compatibility (see --wandb_project)' },
   wandb_watch: { type: 'string', default: '', help: 'accepted for compatibility (see --wandb_project)' },
   wandb_log_model: { type: 'string', default: '', help: 'accepted for compatibility (see --wandb_project)' },
-  backend: { type: 'string', default: D.backend, help: `compute backend: ${BACKEND_NAMES.join(', ')}` },
+  backend: { type: 'string', default: 'auto', help: `compute backend: ${BACKEND_NAMES.join(', ')}` },
   seed: { type: 'number', default: D.seed, help: 'seed for the adapter init, data order and dropout' },
   shuffle: { type: 'boolean', default: D.shuffle, help: 'shuffle every epoch (false: file order, for runs that must match another implementation)' },
   warmup_steps: { type: 'number', default: D.warmupSteps, help: 'linear warmup from 0 over this many steps' },

@@ -2,6 +2,7 @@
 // defaults) plus ours. Names are camelCase here; the CLI maps its snake_case flags onto them.
 
 import type { BackendName } from '../backends/select.ts';
+import type { Backend } from '../engine/backend.ts';
 import type { DatasetOptions } from '../data/dataset.ts';
 import { UserError } from '../errors.ts';
 import type { LoraInit, Projection } from '../model/lora.ts';
@@ -30,7 +31,8 @@ export interface FinetuneOptions {
   resumeFromCheckpoint: string | null;
   promptTemplateName: string;
   dataset: DatasetOptions;
-  backend: BackendName;
+  /** A backend name (chosen and printed as every command does), or a backend made by the caller. */
+  backend: BackendName | Backend;
   seed: number;
   /** false: train in file order every epoch. */
   shuffle: boolean;

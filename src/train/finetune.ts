@@ -58,7 +58,7 @@ function paramsBlock(o: FinetuneOptions, gradAccum: number): string {
     ['val_set_size', o.valSetSize], ['lora_r', o.loraR], ['lora_alpha', o.loraAlpha], ['lora_dropout', o.loraDropout],
     ['lora_target_modules', `[${o.loraTargetModules.join(', ')}]`], ['use_rslora', o.useRslora], ['lora_init', o.loraInit],
     ['train_on_inputs', o.trainOnInputs], ['add_eos_token', o.addEosToken], ['group_by_length', o.groupByLength],
-    ['shuffle', o.shuffle], ['seed', o.seed], ['resume_from_checkpoint', o.resumeFromCheckpoint ?? false],
+    ['shuffle', o.shuffle], ['seed', o.seed], ['backend', typeof o.backend === 'string' ? o.backend : o.backend.name], ['resume_from_checkpoint', o.resumeFromCheckpoint ?? false],
     ['prompt_template', o.promptTemplateName], ['logging_steps', o.loggingSteps], ['eval_steps', o.evalSteps],
     ['save_steps', o.saveSteps], ['save_total_limit', o.saveTotalLimit], ['load_best_model_at_end', o.loadBestModelAtEnd],
   ];
@@ -87,7 +87,7 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneResult> {
   const log = o.log;
   const gradAccum = gradientAccumulationSteps(o);
   log(paramsBlock(o, gradAccum));
-  const be = selectBackend(o.backend, log);
+  const be = typeof o.backend === 'string' ? selectBackend(o.backend, log) : o.backend;
   const baseDir = await resolveModelDir(o.baseModel, log);
   const model = await loadModel(be, baseDir);
   const tokenizer = loadTokenizer(baseDir);

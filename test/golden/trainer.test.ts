@@ -1,6 +1,6 @@
 // The reference Trainer reproduced: transformers.Trainer ran alpaca-lora's recipe for 6 optimizer steps
 // (../shared/fixtures/trainer). We run `finetune` from the same initial adapter on the same pre-tokenized
-// rows in file order and compare every logged step and the final adapter.
+// rows in file order and compare every logged step and the final adapter, on every backend built here.
 // Tolerances: loss, grad_norm within 1e-4 absolute (float32 summation order differs); learning rate exact;
 // final A and B within 1e-4 of each tensor's largest magnitude. Element-wise relative error is not used:
 // Adam divides by sqrt(v), so near-zero gradient entries turn float32 rounding into ~1e-3 relative noise.
@@ -9,16 +9,23 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
+import type { Backend } from '../../src/engine/backend.ts';
 import { writeTokenizedJsonl } from '../../src/data/tokenized-jsonl.ts';
 import { readPeftAdapter } from '../../src/formats/peft-adapter.ts';
 import { readSafetensors } from '../../src/formats/safetensors.ts';
 import { finetune } from '../../src/train/finetune.ts';
 import type { TrainLog } from '../../src/train/loop.ts';
+import { testBackends } from '../helpers/backends.ts';
 import { needShared, sharedPath } from '../helpers/shared.ts';
 
-test('finetune reproduces transformers.Trainer on alpaca-lora\'s recipe (6 steps, accumulation 2, warmup 2)', async (t) => {
-  if (!needShared(t, 'fixtures', 'trainer', 'trainer_golden.json')) return;
+for (const backend of testBackends()) {
+  test(`finetune reproduces transformers.Trainer on alpaca-lora's recipe (6 steps, accumulation 2, warmup 2) on ${backend.name}`, async (t) => {
+    if (needShared(t, 'fixtures', 'trainer', 'trainer_golden.json')) await reproduceTrainer(t, backend.make());
+  });
+}
+
+async function reproduceTrainer(t: TestContext, backend: Backend): Promise<void> {
   const dir = sharedPath('fixtures', 'trainer');
   const golden = JSON.parse(readFileSync(join(dir, 'trainer_golden.json'), 'utf8'));
   const recipe = golden.recipe;
@@ -29,7 +36,7 @@ test('finetune reproduces transformers.Trainer on alpaca-lora\'s recipe (6 steps
 
   const out = join(work, 'out');
   const result = await finetune({
-    baseModel: join(dir, 'base'), dataPath: rows, outputDir: out, backend: 'js',
+    baseModel: join(dir, 'base'), dataPath: rows, outputDir: out, backend,
     resumeFromCheckpoint: join(dir, 'initial_adapter'), shuffle: false, valSetSize: 0,
     batchSize: recipe.batch_size, microBatchSize: recipe.micro_batch_size, numEpochs: recipe.num_epochs,
     learningRate: recipe.learning_rate, warmupSteps: recipe.warmup_steps, maxGradNorm: recipe.max_grad_norm,
@@ -71,4 +78,4 @@ test('finetune reproduces transformers.Trainer on alpaca-lora\'s recipe (6 steps
   }
   t.diagnostic(`max |difference| over 6 steps: loss ${worst.loss.toExponential(2)}, grad_norm ${worst.grad_norm.toExponential(2)}, ` +
     `learning_rate ${worst.learning_rate}; final adapter ${worstAdapter.toExponential(2)} of each tensor's largest magnitude`);
-});
+}
