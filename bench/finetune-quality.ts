@@ -5,7 +5,7 @@
 //   node --import tsx bench/finetune-quality.ts [--backend auto|js|cpu|cuda] [--max_steps N] [--out FILE]
 
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
@@ -48,6 +48,7 @@ console.log(`final eval loss ${final.toFixed(4)} vs reference ${target.toFixed(4
 mkdirSync(dirname(values.out!), { recursive: true });
 writeFileSync(values.out!, JSON.stringify({
   recipe: 'lora r=8 alpha=16 dropout 0.05 q,v; lr 3e-3; micro 8 x accumulation 2; 3 epochs; warmup 16; linear; clip 1.0',
+  backend: result.model.be.name, cpu: `${cpus().length} x ${cpus()[0]?.model ?? 'unknown'}`,
   steps: result.steps, seconds, final_eval_loss: final, reference_final_eval_loss: target, difference: final - target,
   curve: [...ours].map(([step, loss]) => ({ step, eval_loss: loss })), reference_curve: lora.history,
 }, null, 1) + '\n');
