@@ -6,12 +6,12 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { JsBackend } from '../../src/backends/js/index.ts';
 import { toFloat32 } from '../../src/formats/host-tensor.ts';
 import { readSafetensors } from '../../src/formats/safetensors.ts';
 import { createDecoder, decodeStep, freeDecoder } from '../../src/model/decode.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { loadLoraAdapter } from '../../src/model/lora-io.ts';
+import { testBackends } from '../helpers/backends.ts';
 import { needShared, sharedPath } from '../helpers/shared.ts';
 
 const TOLERANCE = 1e-5; // max |ours - torch| relative to max(1, |torch|)
@@ -22,8 +22,8 @@ function closeTo(ours: Float32Array, want: Float32Array, what: string): void {
   assert.ok(worst <= TOLERANCE, `${what}: logits differ by ${worst}`);
 }
 
-for (const name of ['llama-mha', 'llama-gqa', 'llama3-rope']) {
-  test(`${name}: decode logits match torch, batched prefill and token by token, base and LoRA`, async (t) => {
+for (const backend of testBackends()) for (const name of ['llama-mha', 'llama-gqa', 'llama3-rope']) {
+  test(`${name} on ${backend.name}: decode logits match torch, batched prefill and token by token, base and LoRA`, async (t) => {
     if (!needShared(t, 'fixtures', 'models', name, 'golden.safetensors')) return;
     const dir = sharedPath('fixtures', 'models', name);
     const golden = readSafetensors(join(dir, 'golden.safetensors'));
@@ -31,7 +31,7 @@ for (const name of ['llama-mha', 'llama-gqa', 'llama3-rope']) {
     const [B, T] = golden.get('input_ids')!.shape as [number, number];
     const maskT = golden.get('attention_mask');
     const mask = maskT ? Int32Array.from(toFloat32(maskT), Number) : new Int32Array(B * T).fill(1);
-    const model = await loadModel(new JsBackend(), dir);
+    const model = await loadModel(backend.make(), dir);
     const V = model.config.vocabSize;
     for (const [key, lora] of [['base.logits', null], ['lora.logits', { adapter: loadLoraAdapter(model.be, model.config, join(dir, 'adapter')), dropout: 0, seed: 0 }]] as const) {
       const want = toFloat32(golden.get(key)!);

@@ -8,10 +8,11 @@ import { loadCpuAddon } from '../../src/backends/native/cpu-addon.ts';
 import { CpuBackend } from '../../src/backends/native/cpu.ts';
 import { loadCudaAddon } from '../../src/backends/native/cuda-addon.ts';
 import { CudaBackend } from '../../src/backends/native/cuda.ts';
+import type { BackendName } from '../../src/backends/select.ts';
 import type { Backend } from '../../src/engine/backend.ts';
 
 export interface TestBackend {
-  name: string;
+  name: Exclude<BackendName, 'auto'>;
   make(): Backend;
 }
 

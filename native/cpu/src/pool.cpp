@@ -21,21 +21,28 @@ struct Job {
   std::atomic<long> next{0};
 };
 
-std::vector<std::thread> workers;
-std::mutex mu;
-std::condition_variable start_cv, done_cv;
-unsigned long generation = 0;
-int pending = 0;
-bool stopping = false;
-Job job;
-
 struct Scratch {
   float* p = nullptr;
   size_t cap = 0;
 };
-std::vector<Scratch> scratch1, scratch2;
+
+struct State {
+  std::vector<std::thread> workers;
+  std::mutex mu;
+  std::condition_variable start_cv, done_cv;
+  unsigned long generation = 0;
+  int pending = 0;
+  bool stopping = false;
+  Job job;
+  std::vector<Scratch> scratch1, scratch2;
+};
+
+// Never destroyed: at exit() (process.exit) the destructor of a condition variable that workers
+// wait on would block forever.
+State& st = *new State;
 
 void work(int tid) {
+  Job& job = st.job;
   for (;;) {
     long b = job.next.fetch_add(job.grain, std::memory_order_relaxed);
     if (b >= job.n) return;
@@ -48,26 +55,15 @@ void worker_main(int tid) {
   unsigned long seen = 0;
   for (;;) {
     {
-      std::unique_lock<std::mutex> lk(mu);
-      start_cv.wait(lk, [&] { return generation != seen || stopping; });
-      if (stopping) return;
-      seen = generation;
+      std::unique_lock<std::mutex> lk(st.mu);
+      st.start_cv.wait(lk, [&] { return st.generation != seen || st.stopping; });
+      if (st.stopping) return;
+      seen = st.generation;
     }
     work(tid);
-    std::lock_guard<std::mutex> lk(mu);
-    if (--pending == 0) done_cv.notify_one();
+    std::lock_guard<std::mutex> lk(st.mu);
+    if (--st.pending == 0) st.done_cv.notify_one();
   }
-}
-
-void stop_workers() {
-  {
-    std::lock_guard<std::mutex> lk(mu);
-    stopping = true;
-  }
-  start_cv.notify_all();
-  for (auto& w : workers) w.join();
-  workers.clear();
-  stopping = false;
 }
 
 int cpus_available() {
@@ -90,19 +86,28 @@ float* grow(std::vector<Scratch>& pool, int tid, size_t n) {
 
 }  // namespace
 
+void pool_stop() {
+  {
+    std::lock_guard<std::mutex> lk(st.mu);
+    st.stopping = true;
+  }
+  st.start_cv.notify_all();
+  for (auto& w : st.workers) w.join();
+  st.workers.clear();
+  st.stopping = false;
+}
+
 void pool_set_threads(int n) {
   if (n <= 0) n = cpus_available();
-  stop_workers();
-  for (auto* pool : {&scratch1, &scratch2}) {
+  pool_stop();
+  for (auto* pool : {&st.scratch1, &st.scratch2}) {
     for (auto& s : *pool) free(s.p);
     pool->assign(n, Scratch{});
   }
-  for (int t = 1; t < n; t++) workers.emplace_back(worker_main, t);
+  for (int t = 1; t < n; t++) st.workers.emplace_back(worker_main, t);
 }
 
-void pool_stop() { stop_workers(); }
-
-int pool_threads() { return (int)workers.size() + 1; }
+int pool_threads() { return (int)st.workers.size() + 1; }
 
 long pool_grain(long n, long min_grain) {
   long g = n / (pool_threads() * 4);
@@ -112,25 +117,25 @@ long pool_grain(long n, long min_grain) {
 void pool_run(long n, long grain, TaskFn fn, void* ctx) {
   if (n <= 0) return;
   if (grain < 1) grain = 1;
-  if (workers.empty() || n <= grain) {
+  if (st.workers.empty() || n <= grain) {
     fn(ctx, 0, n, 0);
     return;
   }
-  job.fn = fn;
-  job.ctx = ctx;
-  job.n = n;
-  job.grain = grain;
-  job.next.store(0, std::memory_order_relaxed);
+  st.job.fn = fn;
+  st.job.ctx = ctx;
+  st.job.n = n;
+  st.job.grain = grain;
+  st.job.next.store(0, std::memory_order_relaxed);
   {
-    std::lock_guard<std::mutex> lk(mu);
-    pending = (int)workers.size();
-    generation++;
+    std::lock_guard<std::mutex> lk(st.mu);
+    st.pending = (int)st.workers.size();
+    st.generation++;
   }
-  start_cv.notify_all();
+  st.start_cv.notify_all();
   work(0);
-  std::unique_lock<std::mutex> lk(mu);
-  done_cv.wait(lk, [] { return pending == 0; });
+  std::unique_lock<std::mutex> lk(st.mu);
+  st.done_cv.wait(lk, [] { return st.pending == 0; });
 }
 
-float* pool_scratch(int tid, size_t n) { return grow(scratch1, tid, n); }
-float* pool_scratch2(int tid, size_t n) { return grow(scratch2, tid, n); }
+float* pool_scratch(int tid, size_t n) { return grow(st.scratch1, tid, n); }
+float* pool_scratch2(int tid, size_t n) { return grow(st.scratch2, tid, n); }
