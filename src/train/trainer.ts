@@ -9,7 +9,7 @@ import { countTargets, shiftTargets, type TokenBatch } from '../model/batch.ts';
 import { forwardBackward, scoreBatch } from '../model/compute.ts';
 import type { Model } from '../model/llama.ts';
 import { loraParameters, zeroLoraGrads, type LoraAdapter } from '../model/lora.ts';
-import { AdamW, clipGradNorm, type AdamWOptions } from './optimizer.ts';
+import { AdamW, clipGradNorm, type AdamWOptions, type TrainableParam } from './optimizer.ts';
 import { epochPlan, microBatchesPerEpoch, scheduledSteps, stepsPerEpoch, type PlanSettings } from './plan.ts';
 import { learningRate, type ScheduleKind } from './schedule.ts';
 import { TrainingDiverged } from './diverged.ts';
@@ -60,7 +60,7 @@ export class Trainer {
   readonly totalSteps: number;
   /** Optimizer steps taken so far; also where the data position stands. */
   step = 0;
-  private readonly params;
+  private readonly params: TrainableParam[];
   private readonly normScratch: Tensor;
   private readonly lengths: number[];
   private plan: { epoch: number; steps: number[][][] } | null = null;
