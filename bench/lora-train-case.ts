@@ -8,14 +8,10 @@ import { CpuBackend } from '../src/backends/native/cpu.ts';
 import { loadCpuAddon } from '../src/backends/native/cpu-addon.ts';
 import type { Backend } from '../src/engine/backend.ts';
 import { Rng } from '../src/engine/random.ts';
-import type { Tensor } from '../src/engine/tensor.ts';
 import { forwardBackward } from '../src/model/compute.ts';
-import { parseLlamaConfig, type LlamaConfig } from '../src/model/llama-config.ts';
-import type { LinearParams } from '../src/model/linear.ts';
-import type { LayerWeights, Model } from '../src/model/llama.ts';
-import { createLoraAdapter, initLoraAdapter, loraParameters, PROJECTIONS, zeroLoraGrads, type Projection } from '../src/model/lora.ts';
-import { projectionFeatures } from '../src/formats/weight-names.ts';
+import { createLoraAdapter, initLoraAdapter, loraParameters, zeroLoraGrads } from '../src/model/lora.ts';
 import { AdamW, clipGradNorm, TORCH_ADAMW_DEFAULTS } from '../src/train/optimizer.ts';
+import { benchConfig, randomModel } from './random-model.ts';
 import { SHAPES, type TrainCase } from './shapes.ts';
 
 const c = JSON.parse(process.argv[2]!) as TrainCase;
@@ -29,32 +25,7 @@ function makeBackend(name: string): { be: Backend; details: string } {
   return { be, details: be.describe() };
 }
 
-function randomTensor(be: Backend, shape: number[], dtype: 'f32' | 'bf16' | 'f16', std: number, mean = 0): Tensor {
-  const t = be.alloc(shape, dtype, 'weights');
-  const v = new Float32Array(t.size);
-  for (let i = 0; i < v.length; i++) v[i] = mean + std * (rng.next() * 2 - 1) * 1.7320508;
-  be.upload(t, v);
-  return t;
-}
-
-function randomModel(be: Backend, config: LlamaConfig, dtype: 'f32' | 'bf16' | 'f16'): Model {
-  const C = config.hiddenSize;
-  const layers: LayerWeights[] = [];
-  for (let l = 0; l < config.numLayers; l++) {
-    const proj = {} as Record<Projection, LinearParams>;
-    for (const p of PROJECTIONS) {
-      const { inFeatures, outFeatures } = projectionFeatures(config, p);
-      proj[p] = { weight: randomTensor(be, [outFeatures, inFeatures], dtype, 0.02), bias: null, dWeight: null, dBias: null };
-    }
-    layers.push({ inputNorm: randomTensor(be, [C], dtype, 0.1, 1), postNorm: randomTensor(be, [C], dtype, 0.1, 1), proj });
-  }
-  const embed = randomTensor(be, [config.vocabSize, C], dtype, 0.02);
-  const lmHead = config.tieWordEmbeddings ? embed : randomTensor(be, [config.vocabSize, C], dtype, 0.02);
-  return { be, config, weights: { embed, layers, norm: randomTensor(be, [C], dtype, 0.1, 1), lmHead } };
-}
-
-const shape = SHAPES[c.shape]!;
-const config = parseLlamaConfig({ model_type: 'llama', ...shape.hf, rms_norm_eps: 1e-6, max_position_embeddings: 1024 }, `bench shape ${c.shape}`);
+const config = benchConfig(SHAPES[c.shape]!, c.shape);
 const { be, details } = makeBackend(c.backend);
 const model = randomModel(be, config, c.weightDtype);
 const adapter = createLoraAdapter(be, config, { r: 8, alpha: 16, dropout: 0.05, targets: ['q_proj', 'v_proj'], useRslora: false });

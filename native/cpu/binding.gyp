@@ -22,6 +22,7 @@
         'src/kernels/gemm-own.cpp',
         'src/kernels/gemm-blas.cpp',
         'src/kernels/matmul.cpp',
+        'src/kernels/matvec.cpp',
         'src/kernels/attention.cpp',
         'src/kernels/loss-optim.cpp',
       ],

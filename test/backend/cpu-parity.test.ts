@@ -189,7 +189,7 @@ test('embedding forward (f32/bf16/f16 tables) and backward (repeated ids accumul
 test('matmul forward and backward: bias or not, f32/bf16/f16 weights, both GEMM kernels', async (t) => {
   const c = needCpu(t);
   if (!c) return;
-  const shapes = [[13, 37, 29], [1, 37, 29], [67, 300, 131], [5, 20, 2100]] as const;
+  const shapes = [[13, 37, 29], [1, 37, 29], [3, 300, 29], [67, 300, 131], [5, 20, 2100]] as const;
   await eachGemm(c, async (gemm) => {
     for (const [N, C, OC] of shapes) {
       for (const dtype of ['f32', 'bf16', 'f16'] as const) {

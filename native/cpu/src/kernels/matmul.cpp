@@ -2,6 +2,7 @@
 // gradients. The weight may be stored as bf16/f16; everything else is float32.
 #include "../pool.h"
 #include "gemm.h"
+#include "matvec.h"
 #include "kernels.h"
 #include "simd.h"
 
@@ -37,9 +38,16 @@ HOT void bias_grad_task(void* c, long b, long e, int tid) {
 
 void k_matmul_forward(float* out, const float* inp, const void* w, int w_dtype, const void* bias, int bias_dtype, long N,
                       long C, long OC) {
+  float* b32 = nullptr;
   if (bias) {
-    float* b32 = pool_scratch2(0, OC);
+    b32 = pool_scratch2(0, OC);
     widen(b32, bias, bias_dtype, 0, OC);
+  }
+  if (N <= kMatvecRows) {
+    matvec(out, inp, w, w_dtype, b32, N, C, OC);
+    return;
+  }
+  if (bias) {
     Bias k{out, b32, OC, nullptr, nullptr, N};
     pool_run(N, pool_grain(N, lmax(1, 16384 / OC)), bias_rows_task, &k);
   }

@@ -1,0 +1,106 @@
+// Benchmark: batch-1 greedy decode tokens/s (64-token prompt, then 128 new tokens) and peak RSS of the
+// cpu backend against the js backend and llama.cpp (node-llama-cpp) running a GGUF export of the same
+// weights at the same precision. Models: ../shared's pretrained tiny-english, and random mid-134m weights
+// written as an HF folder with tiny-english's tokenizer. Each case runs in its own process (decode-case.ts).
+//   node --import tsx bench/cpu-decode.ts [--models tiny-english,mid-134m] [--precisions f32,bf16]
+//                                         [--backends js,cpu,llama.cpp] [--json out/bench/cpu-decode.json]
+
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { exportGguf } from '../src/export/export-gguf.ts';
+import { loadLlamaConfig } from '../src/model/llama-config.ts';
+import type { DecodeCase } from './decode-case.ts';
+import { writeRandomHfModel } from './random-model.ts';
+import { SHAPES } from './shapes.ts';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const arg = (name: string, fallback: string) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
+};
+const models = arg('models', 'tiny-english,mid-134m').split(',');
+const precisions = arg('precisions', 'f32,bf16').split(',') as DecodeCase['precision'][];
+const backends = arg('backends', 'js,cpu,llama.cpp').split(',') as DecodeCase['backend'][];
+const jsonPath = resolve(arg('json', resolve(here, '..', 'out', 'bench', 'cpu-decode.json')));
+const threads = Number(process.env.ALPACA_CPU_THREADS ?? availableParallelism());
+const shared = process.env.ALPACA_SHARED_DIR ?? resolve(here, '..', '..', 'shared');
+const tinyEnglish = join(shared, 'fixtures', 'pretrained', 'tiny-english');
+if (!existsSync(tinyEnglish)) throw new Error(`${tinyEnglish} is missing: this benchmark needs ../shared beside the project`);
+
+interface Result {
+  model: string;
+  backend: string;
+  precision: string;
+  details: string;
+  tokens_per_s: number;
+  peak_rss_gib: number;
+  first_tokens: number[];
+}
+
+const work = mkdtempSync(join(tmpdir(), 'bench-decode-'));
+const results: Result[] = [];
+const skipped: string[] = [];
+
+function runCase(c: DecodeCase): void {
+  console.error(`decoding ${c.model} (${c.precision}) on ${c.backend}, ${c.threads} threads ...`);
+  const p = spawnSync(process.execPath, ['--import', 'tsx', join(here, 'decode-case.ts'), JSON.stringify(c)], { encoding: 'utf8' });
+  const line = p.stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop();
+  if (p.status === 0 && line) {
+    const r = JSON.parse(line) as Result;
+    results.push(r);
+    console.error(`  ${r.tokens_per_s} tokens/s, peak RSS ${r.peak_rss_gib} GiB`);
+  } else {
+    skipped.push(`${c.model} ${c.precision} ${c.backend}: ${p.stderr.trim().split('\n').slice(-2).join(' ')}`);
+    console.error(`  failed: ${skipped.at(-1)}`);
+  }
+}
+
+try {
+  for (const model of models) {
+    let dir = tinyEnglish;
+    if (model !== 'tiny-english') {
+      if (!SHAPES[model]) throw new Error(`unknown model ${model}; known: tiny-english, ${Object.keys(SHAPES).join(', ')}`);
+      dir = join(work, model);
+      console.error(`writing random ${model} weights ...`);
+      await writeRandomHfModel(dir, SHAPES[model]!, join(tinyEnglish, 'tokenizer.model'));
+    }
+    const vocabSize = loadLlamaConfig(dir).vocabSize;
+    for (const precision of precisions) {
+      let gguf: string | undefined;
+      if (backends.includes('llama.cpp')) {
+        gguf = join(work, `${model}-${precision}.gguf`);
+        await exportGguf({ baseModel: dir, outfile: gguf, outtype: precision });
+      }
+      for (const backend of backends) {
+        if (backend === 'js' && (model !== 'tiny-english' || precision !== 'f32')) continue; // ~100x slower: one case
+        // llama.cpp's threads spin while they wait, which a busy machine punishes: it also runs on one thread
+        for (const t of backend === 'llama.cpp' ? [...new Set([1, threads])] : [threads]) {
+          runCase({ model, dir, gguf, backend, precision, promptTokens: 64, newTokens: backend === 'js' ? 16 : 128, threads: t, vocabSize });
+        }
+      }
+    }
+  }
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
+
+/** The fastest llama.cpp run of the same model and precision. */
+const bestLlama = (r: Result) => results.filter((o) => o.model === r.model && o.precision === r.precision && o.backend === 'llama.cpp')
+  .sort((a, b) => b.tokens_per_s - a.tokens_per_s)[0];
+const agree = (a: number[], b: number[]) => a.findIndex((t, i) => t !== b[i]) < 0 ? `${a.length}/${a.length}` : `${a.findIndex((t, i) => t !== b[i])}/${a.length}`;
+mkdirSync(dirname(jsonPath), { recursive: true });
+writeFileSync(jsonPath, JSON.stringify({ threads, results, skipped }, null, 2) + '\n');
+const rows = results.map((r) => {
+  const ref = r.backend === 'cpu' ? bestLlama(r) : undefined;
+  return [r.model, r.backend, r.precision, r.details.replace(/ \(node-llama-cpp\)|, OpenBLAS.*/g, ''), r.tokens_per_s.toFixed(1), r.peak_rss_gib.toFixed(2),
+    ref ? `${(r.tokens_per_s / ref.tokens_per_s).toFixed(2)}x` : '-', ref ? agree(r.first_tokens, ref.first_tokens) : '-'];
+});
+const head = ['model', 'backend', 'precision', 'runs on', 'tokens/s', 'peak RSS GiB', 'vs best llama.cpp', 'same first tokens'];
+const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+console.log(`\nBatch-1 greedy decode, 64-token prompt + 128 new tokens (js: 16), ${threads} threads; JSON: ${jsonPath}`);
+for (const s of skipped) console.log(`skipped: ${s}`);
+console.log([line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n'));

@@ -1,0 +1,86 @@
+// One decode benchmark case of bench/cpu-decode.ts, in its own process: batch-1 greedy decoding of an HF
+// folder on our js or cpu backend, or of a GGUF export of it on llama.cpp (node-llama-cpp's prebuilt CPU
+// build). A fixed prompt of random ids is fed at once, then `newTokens` tokens are generated one by one and
+// timed. Prints one JSON line. Not the driver: see cpu-decode.ts.
+//   node --import tsx bench/decode-case.ts '<json: DecodeCase>'
+
+import { JsBackend } from '../src/backends/js/index.ts';
+import { CpuBackend } from '../src/backends/native/cpu.ts';
+import { loadCpuAddon } from '../src/backends/native/cpu-addon.ts';
+import type { Backend } from '../src/engine/backend.ts';
+import { Rng } from '../src/engine/random.ts';
+import { createDecoder, decodeStep } from '../src/model/decode.ts';
+import { loadModel } from '../src/model/load.ts';
+
+export interface DecodeCase {
+  model: string; // label
+  dir: string; // HF folder
+  gguf?: string; // llama.cpp: the GGUF export of dir at this precision
+  backend: 'js' | 'cpu' | 'llama.cpp';
+  precision: 'f32' | 'bf16';
+  promptTokens: number;
+  newTokens: number;
+  threads: number;
+  vocabSize: number;
+}
+
+const c = JSON.parse(process.argv[2]!) as DecodeCase;
+const rng = new Rng(7);
+const prompt = Array.from({ length: c.promptTokens }, () => 3 + rng.int(c.vocabSize - 3));
+
+function argmax(v: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < v.length; i++) if (v[i]! > v[best]!) best = i;
+  return best;
+}
+
+async function ours(): Promise<{ seconds: number; tokens: number[]; details: string }> {
+  let be: Backend, details: string;
+  if (c.backend === 'js') {
+    be = new JsBackend();
+    details = 'plain TypeScript';
+  } else {
+    const addon = loadCpuAddon();
+    if ('unavailable' in addon) throw new Error(`cpu backend: ${addon.unavailable}`);
+    const cpu = new CpuBackend(addon);
+    be = cpu;
+    details = cpu.describe();
+  }
+  const model = await loadModel(be, c.dir, { dtype: c.precision });
+  const d = createDecoder(model, null, 1, c.promptTokens + c.newTokens, c.promptTokens);
+  let next = argmax(await decodeStep(d, { ids: Int32Array.from(prompt), rows: 1, Tq: prompt.length }));
+  const tokens = [next];
+  const t0 = performance.now();
+  while (tokens.length < c.newTokens) {
+    next = argmax(await decodeStep(d, { ids: Int32Array.of(next), rows: 1, Tq: 1 }));
+    tokens.push(next);
+  }
+  return { seconds: (performance.now() - t0) / 1000, tokens, details };
+}
+
+async function llamaCpp(): Promise<{ seconds: number; tokens: number[]; details: string }> {
+  const { getLlama } = await import('node-llama-cpp');
+  const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never });
+  const model = await llama.loadModel({ modelPath: c.gguf! });
+  const context = await model.createContext({ contextSize: c.promptTokens + c.newTokens + 8, threads: c.threads, batchSize: c.promptTokens });
+  const tokens: number[] = [];
+  let t0 = 0;
+  for await (const token of context.getSequence().evaluate(prompt as never, { temperature: 0 })) {
+    if (tokens.length === 0) t0 = performance.now();
+    tokens.push(token as number);
+    if (tokens.length === c.newTokens) break;
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  await context.dispose();
+  await model.dispose();
+  await llama.dispose();
+  return { seconds, tokens, details: `llama.cpp (node-llama-cpp), ${c.threads} threads` };
+}
+
+const r = c.backend === 'llama.cpp' ? await llamaCpp() : await ours();
+console.log(JSON.stringify({
+  model: c.model, backend: c.backend, precision: c.precision, details: r.details,
+  tokens_per_s: Number(((r.tokens.length - 1) / r.seconds).toFixed(1)),
+  peak_rss_gib: Number((process.resourceUsage().maxRSS / 2 ** 20).toFixed(2)),
+  first_tokens: r.tokens.slice(0, 8),
+}));

@@ -1,0 +1,71 @@
+// Random-weight LLaMA models of a benchmark shape: in memory on a backend (training benchmarks), or as an
+// HF folder on disk (decode benchmarks, which load it and export it to GGUF for llama.cpp). Weights are
+// uniform with the given spread; norms around 1. Not a test fixture: nothing here is compared.
+
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Backend } from '../src/engine/backend.ts';
+import { f32ToHalf } from '../src/engine/dtype.ts';
+import { Rng } from '../src/engine/random.ts';
+import type { Tensor } from '../src/engine/tensor.ts';
+import type { HostTensor } from '../src/formats/host-tensor.ts';
+import { writeSafetensors } from '../src/formats/safetensors-write.ts';
+import { expectedWeights, projectionFeatures, PROJECTIONS, type Projection } from '../src/formats/weight-names.ts';
+import { parseLlamaConfig, type LlamaConfig } from '../src/model/llama-config.ts';
+import type { LinearParams } from '../src/model/linear.ts';
+import type { LayerWeights, Model } from '../src/model/llama.ts';
+import type { BenchShape } from './shapes.ts';
+
+export type WeightDtype = 'f32' | 'bf16' | 'f16';
+
+export function benchConfig(shape: BenchShape, name: string): LlamaConfig {
+  return parseLlamaConfig(hfConfig(shape), `bench shape ${name}`);
+}
+
+function hfConfig(shape: BenchShape): Record<string, unknown> {
+  return { model_type: 'llama', architectures: ['LlamaForCausalLM'], ...shape.hf, rms_norm_eps: 1e-6, max_position_embeddings: 1024, bos_token_id: 1, eos_token_id: 2 };
+}
+
+function values(rng: Rng, n: number, name: string): Float32Array {
+  const norm = name.endsWith('norm.weight');
+  const v = new Float32Array(n);
+  for (let i = 0; i < n; i++) v[i] = (norm ? 1 : 0) + (rng.next() * 2 - 1) * (norm ? 0.1 : 0.035);
+  return v;
+}
+
+/** A model of random weights held by `be`. */
+export function randomModel(be: Backend, config: LlamaConfig, dtype: WeightDtype, seed = 1): Model {
+  const rng = new Rng(seed);
+  const make = (shape: number[], name: string): Tensor => {
+    const t = be.alloc(shape, dtype, 'weights');
+    be.upload(t, values(rng, t.size, name));
+    return t;
+  };
+  const C = config.hiddenSize;
+  const layers: LayerWeights[] = [];
+  for (let l = 0; l < config.numLayers; l++) {
+    const proj = {} as Record<Projection, LinearParams>;
+    for (const p of PROJECTIONS) {
+      const { inFeatures, outFeatures } = projectionFeatures(config, p);
+      proj[p] = { weight: make([outFeatures, inFeatures], p), bias: null, dWeight: null, dBias: null };
+    }
+    layers.push({ inputNorm: make([C], 'input_layernorm.weight'), postNorm: make([C], 'post_attention_layernorm.weight'), proj });
+  }
+  const embed = make([config.vocabSize, C], 'embed');
+  const lmHead = config.tieWordEmbeddings ? embed : make([config.vocabSize, C], 'lm_head');
+  return { be, config, weights: { embed, layers, norm: make([C], 'norm.weight'), lmHead } };
+}
+
+/** Writes an HF folder (config.json, bf16 model.safetensors, and `tokenizerModel` as tokenizer.model). */
+export async function writeRandomHfModel(dir: string, shape: BenchShape, tokenizerModel: string, seed = 1): Promise<void> {
+  mkdirSync(dir, { recursive: true });
+  const config = benchConfig(shape, dir);
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...hfConfig(shape), torch_dtype: 'bfloat16' }, null, 2));
+  copyFileSync(tokenizerModel, join(dir, 'tokenizer.model'));
+  const rng = new Rng(seed);
+  const entries: [string, HostTensor][] = expectedWeights(config).map(({ name, shape: s }) => {
+    const n = s.reduce((a, b) => a * b, 1);
+    return [name, { dtype: 'BF16', shape: s, data: f32ToHalf(values(rng, n, name), 'bf16') }];
+  });
+  await writeSafetensors(join(dir, 'model.safetensors'), entries);
+}

@@ -1,0 +1,122 @@
+// matvec.h: four weight rows at a time against each input row, four accumulators. An AVX2 copy uses
+// intrinsics for the widening (vpmovzxwd + shift for bf16, vcvtph2ps for f16), which vector extensions
+// compile poorly; the portable copy widens element by element.
+#include "matvec.h"
+
+#include "../pool.h"
+#include "half.h"
+#include "simd.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define MATVEC_AVX2 1
+#endif
+
+namespace {
+
+struct Ctx {
+  float* out;
+  const float* inp;
+  const void* w;
+  const float* bias;
+  long N, C, OC;
+};
+
+template <int DT>
+static AI float load1(const void* p, long i) {
+  return DT == F32 ? ((const float*)p)[i] : DT == BF16 ? bf16_to_f32(((const uint16_t*)p)[i]) : f16_to_f32(((const uint16_t*)p)[i]);
+}
+
+// Rows [o0, o1) of the weight for every input row; `dot4` handles four weight rows over a prefix of C
+// (returning how many columns it covered), the rest is done here element by element.
+template <int DT, class Dot4>
+static AI void rows(const Ctx& k, long o0, long o1, Dot4 dot4) {
+  const long C = k.C;
+  long oc = o0;
+  for (; oc + 4 <= o1; oc += 4) {
+    for (long r = 0; r < k.N; r++) {
+      const float* x = k.inp + r * C;
+      float s[4];
+      long done = dot4(x, oc, s);
+      for (long c = done; c < C; c++)
+        for (int j = 0; j < 4; j++) s[j] += x[c] * load1<DT>(k.w, (oc + j) * C + c);
+      for (int j = 0; j < 4; j++) k.out[r * k.OC + oc + j] = s[j] + (k.bias ? k.bias[oc + j] : 0.f);
+    }
+  }
+  for (; oc < o1; oc++) {
+    for (long r = 0; r < k.N; r++) {
+      float s = 0;
+      for (long c = 0; c < C; c++) s += k.inp[r * C + c] * load1<DT>(k.w, oc * C + c);
+      k.out[r * k.OC + oc] = s + (k.bias ? k.bias[oc] : 0.f);
+    }
+  }
+}
+
+template <int DT>
+void portable(void* c, long o0, long o1, int) {
+  const Ctx& k = *(const Ctx*)c;
+  rows<DT>(k, o0, o1, [&](const float* x, long oc, float* s) {
+    float acc[4][8] = {};
+    long C8 = k.C / 8 * 8;
+    for (long i = 0; i < C8; i += 8)
+      for (int j = 0; j < 4; j++)
+        for (int l = 0; l < 8; l++) acc[j][l] += x[i + l] * load1<DT>(k.w, (oc + j) * k.C + i + l);
+    for (int j = 0; j < 4; j++) {
+      s[j] = 0;
+      for (int l = 0; l < 8; l++) s[j] += acc[j][l];
+    }
+    return C8;
+  });
+}
+
+#ifdef MATVEC_AVX2
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
+
+template <int DT>
+AVX2 static AI __m256 load8(const void* p, long i) {
+  if (DT == F32) return _mm256_loadu_ps((const float*)p + i);
+  __m128i h = _mm_loadu_si128((const __m128i*)((const uint16_t*)p + i));
+  if (DT == BF16) return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+  return _mm256_cvtph_ps(h);
+}
+
+AVX2 static AI float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+}
+
+template <int DT>
+AVX2 void avx2(void* c, long o0, long o1, int) {
+  const Ctx& k = *(const Ctx*)c;
+  rows<DT>(k, o0, o1, [&](const float* x, long oc, float* s) AVX2 {
+    const long C = k.C, C8 = C / 8 * 8;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (long i = 0; i < C8; i += 8) {
+      __m256 xv = _mm256_loadu_ps(x + i);
+      a0 = _mm256_fmadd_ps(xv, load8<DT>(k.w, oc * C + i), a0);
+      a1 = _mm256_fmadd_ps(xv, load8<DT>(k.w, (oc + 1) * C + i), a1);
+      a2 = _mm256_fmadd_ps(xv, load8<DT>(k.w, (oc + 2) * C + i), a2);
+      a3 = _mm256_fmadd_ps(xv, load8<DT>(k.w, (oc + 3) * C + i), a3);
+    }
+    s[0] = hsum(a0), s[1] = hsum(a1), s[2] = hsum(a2), s[3] = hsum(a3);
+    return C8;
+  });
+}
+#endif
+
+TaskFn pick(int dtype) {
+#ifdef MATVEC_AVX2
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+    return dtype == F32 ? avx2<F32> : dtype == BF16 ? avx2<BF16> : avx2<F16>;
+#endif
+  return dtype == F32 ? portable<F32> : dtype == BF16 ? portable<BF16> : portable<F16>;
+}
+
+}  // namespace
+
+void matvec(float* out, const float* inp, const void* w, int w_dtype, const float* bias, long N, long C, long OC) {
+  Ctx k{out, inp, w, bias, N, C, OC};
+  pool_run(OC, lmax(pool_grain(OC, 16), 16) / 4 * 4, pick(w_dtype), &k);
+}
