@@ -2,7 +2,8 @@
 // block sizes) and a reader that opens a file's header (metadata, tensor infos) and reads one tensor's bytes
 // on demand. Not a writer (gguf-write.ts) and not the quantization math (gguf-quant.ts).
 
-import { closeSync, fstatSync, openSync } from 'node:fs';
+import { openAndParse } from '../util/open-file.ts';
+import { closeSync, fstatSync } from 'node:fs';
 import { UserError } from '../errors.ts';
 import { readRange } from '../util/read-range.ts';
 
@@ -65,19 +66,10 @@ export class GgufFile {
   }
 
   static open(path: string): GgufFile {
-    let fd: number;
-    try {
-      fd = openSync(path, 'r');
-    } catch (err) {
-      throw new UserError(`cannot open ${path}: ${(err as Error).message}`);
-    }
-    try {
+    return openAndParse(path, (fd) => {
       const h = readHeader(fd, path);
       return new GgufFile(path, fd, h.version, h.metadata, h.tensors);
-    } catch (err) {
-      closeSync(fd);
-      throw err;
-    }
+    });
   }
 
   /** A metadata value without its type; undefined when absent. */

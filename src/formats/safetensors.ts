@@ -2,7 +2,8 @@
 // the file size when the file is opened; each tensor's bytes are read on demand into a buffer of its own.
 // Not a writer (see safetensors-write.ts) and no memory mapping: a 13 GB file streams tensor by tensor.
 
-import { closeSync, fstatSync, openSync } from 'node:fs';
+import { openAndParse } from '../util/open-file.ts';
+import { closeSync, fstatSync } from 'node:fs';
 import { numel } from '../engine/tensor.ts';
 import { UserError } from '../errors.ts';
 import { readRange } from '../util/read-range.ts';
@@ -38,19 +39,10 @@ export class SafetensorsFile {
 
   /** Opens and validates `path`, reading only its header. */
   static open(path: string): SafetensorsFile {
-    let fd: number;
-    try {
-      fd = openSync(path, 'r');
-    } catch (err) {
-      throw new UserError(`cannot open ${path}: ${(err as Error).message}`);
-    }
-    try {
+    return openAndParse(path, (fd) => {
       const { metadata, entries } = readHeader(fd, path);
       return new SafetensorsFile(path, fd, metadata, entries);
-    } catch (err) {
-      closeSync(fd);
-      throw err;
-    }
+    });
   }
 
   /** Tensor names in file order. */

@@ -3,7 +3,8 @@
 // Written by hand because no npm zip library reads a byte range of a 4 GB+ entry without loading it whole.
 // Not a writer (see zip-write.ts); encrypted entries and methods other than store/deflate are refused.
 
-import { closeSync, fstatSync, openSync } from 'node:fs';
+import { openAndParse } from '../util/open-file.ts';
+import { closeSync, fstatSync } from 'node:fs';
 import { inflateRawSync } from 'node:zlib';
 import { UserError } from '../errors.ts';
 import { readRange } from '../util/read-range.ts';
@@ -39,19 +40,10 @@ export class ZipReader {
   }
 
   static open(path: string): ZipReader {
-    let fd: number;
-    try {
-      fd = openSync(path, 'r');
-    } catch (err) {
-      throw new UserError(`cannot open ${path}: ${(err as Error).message}`);
-    }
-    try {
+    return openAndParse(path, (fd) => {
       const size = fstatSync(fd).size;
       return new ZipReader(path, fd, size, readCentralDirectory(fd, size, path));
-    } catch (err) {
-      closeSync(fd);
-      throw err;
-    }
+    });
   }
 
   names(): string[] {

@@ -3,7 +3,7 @@
 // shared cache layout (cache.ts). HF_ENDPOINT and HF_TOKEN are honoured. Not the choice of files.
 
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { mkdir, rename, rm, symlink } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';

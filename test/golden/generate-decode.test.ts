@@ -3,7 +3,6 @@
 // real position. Positions follow the mask in decode and 0..T-1 in the golden; RoPE is relative, so they agree.
 
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { toFloat32 } from '../../src/formats/host-tensor.ts';
