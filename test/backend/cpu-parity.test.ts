@@ -1,6 +1,7 @@
 // Every op of the native cpu backend, forward and backward, against the js backend (the spec) on the same
 // random inputs of awkward sizes, with f32, bf16 and f16 weights, through both GEMM kernels (OpenBLAS and
-// the addon's own). Not a gradient check: js-gradcheck.test.ts checks the js backward ops themselves.
+// the addon's own); some sizes are large enough to be split across threads. Not a gradient check:
+// js-gradcheck.test.ts checks the js backward ops themselves.
 //
 // Tolerance: |cpu - js| <= 1e-5 * (|js| + max|js|) per element: 1e-5 relative, with a floor scaled to the
 // tensor so that sums cancelling to near zero are judged against their inputs' magnitude. Integer
@@ -149,7 +150,7 @@ test('memory: errors instead of corruption (sizes, dtypes, freed tensors, token 
 test('elementwise: add, axpy, scale, copyTime, dropout (bit for bit)', async (t) => {
   const c = needCpu(t);
   if (!c) return;
-  for (const n of [13, 50_001]) {
+  for (const n of [13, 200_003]) {
     const a = randn(c, [n]), b = randn(c, [n]);
     both(c, (be, s) => be.add(s(a), s(a), s(b)));
     await expectClose(c, a, `add ${n}`);
@@ -189,7 +190,7 @@ test('embedding forward (f32/bf16/f16 tables) and backward (repeated ids accumul
 test('matmul forward and backward: bias or not, f32/bf16/f16 weights, both GEMM kernels', async (t) => {
   const c = needCpu(t);
   if (!c) return;
-  const shapes = [[13, 37, 29], [1, 37, 29], [3, 300, 29], [67, 300, 131], [5, 20, 2100]] as const;
+  const shapes = [[13, 37, 29], [1, 37, 29], [3, 300, 29], [4, 1000, 301], [67, 300, 131], [5, 20, 2100]] as const;
   await eachGemm(c, async (gemm) => {
     for (const [N, C, OC] of shapes) {
       for (const dtype of ['f32', 'bf16', 'f16'] as const) {
@@ -215,7 +216,7 @@ test('matmul forward and backward: bias or not, f32/bf16/f16 weights, both GEMM 
 test('rmsnorm forward and backward (f32/bf16 weight, with and without dweight)', async (t) => {
   const c = needCpu(t);
   if (!c) return;
-  for (const [N, C] of [[13, 37], [5, 1000]] as const) {
+  for (const [N, C] of [[13, 37], [71, 1000]] as const) {
     for (const dtype of ['f32', 'bf16'] as const) {
       const inp = randn(c, [N, C]), w = randn(c, [C], dtype), out = randn(c, [N, C]), rstd = randn(c, [N]);
       both(c, (be, s) => be.rmsnormForward(s(out), s(rstd), s(inp), s(w), N, C, 1e-5));
@@ -302,7 +303,7 @@ test('attention forward, KV-cache decode shapes (Tq < Tk <= Tkv)', async (t) => 
 test('cross-entropy: losses, separate and in-place logit gradients, ignored rows', async (t) => {
   const c = needCpu(t);
   if (!c) return;
-  for (const [N, V] of [[13, 37], [6, 3001]] as const) {
+  for (const [N, V] of [[13, 37], [27, 3001]] as const) {
     const targets = ints(c, Array.from({ length: N }, (_, i) => (i % 4 === 1 ? -100 : (i * 31) % V)));
     const logits = randn(c, [N, V], 'f32', 3), losses = randn(c, [N]), dlogits = randn(c, [N, V]);
     both(c, (be, s) => be.crossEntropy(s(losses), null, s(logits), s(targets), N, V, 0));

@@ -1,5 +1,6 @@
-// Worker threads for pool.h: workers sleep on a condition variable between loops and take chunks
-// from an atomic counter; the calling thread works too, then waits for the others.
+// Worker threads for pool.h: workers take chunks from an atomic counter; between loops they spin for a
+// few microseconds (ops come back to back) and then sleep on a condition variable. The calling thread
+// works too, then waits for the others the same way.
 #include "pool.h"
 
 #include <sched.h>
@@ -26,13 +27,21 @@ struct Scratch {
   size_t cap = 0;
 };
 
+const int kSpins = 3000;  // pause instructions before sleeping: tens of microseconds
+
+static inline void pause() {
+#if defined(__x86_64__)
+  __builtin_ia32_pause();
+#endif
+}
+
 struct State {
   std::vector<std::thread> workers;
   std::mutex mu;
   std::condition_variable start_cv, done_cv;
-  unsigned long generation = 0;
-  int pending = 0;
-  bool stopping = false;
+  std::atomic<unsigned long> generation{0};
+  std::atomic<int> pending{0};
+  std::atomic<bool> stopping{false};
   Job job;
   std::vector<Scratch> scratch1, scratch2;
 };
@@ -54,15 +63,18 @@ void work(int tid) {
 void worker_main(int tid) {
   unsigned long seen = 0;
   for (;;) {
-    {
+    for (int i = 0; i < kSpins && st.generation.load(std::memory_order_acquire) == seen && !st.stopping; i++) pause();
+    if (st.generation.load(std::memory_order_acquire) == seen) {
       std::unique_lock<std::mutex> lk(st.mu);
       st.start_cv.wait(lk, [&] { return st.generation != seen || st.stopping; });
-      if (st.stopping) return;
-      seen = st.generation;
     }
+    if (st.stopping) return;
+    seen = st.generation;
     work(tid);
-    std::lock_guard<std::mutex> lk(st.mu);
-    if (--st.pending == 0) st.done_cv.notify_one();
+    if (st.pending.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      std::lock_guard<std::mutex> lk(st.mu);
+      st.done_cv.notify_one();
+    }
   }
 }
 
@@ -109,9 +121,10 @@ void pool_set_threads(int n) {
 
 int pool_threads() { return (int)st.workers.size() + 1; }
 
-long pool_grain(long n, long min_grain) {
+long pool_grain(long n, long work) {
   long g = n / (pool_threads() * 4);
-  return g > min_grain ? g : min_grain;
+  long least = (kMinTaskWork + work - 1) / (work > 0 ? work : 1);
+  return g > least ? g : least;
 }
 
 void pool_run(long n, long grain, TaskFn fn, void* ctx) {
@@ -126,15 +139,16 @@ void pool_run(long n, long grain, TaskFn fn, void* ctx) {
   st.job.n = n;
   st.job.grain = grain;
   st.job.next.store(0, std::memory_order_relaxed);
+  st.pending.store((int)st.workers.size(), std::memory_order_relaxed);
   {
     std::lock_guard<std::mutex> lk(st.mu);
-    st.pending = (int)st.workers.size();
-    st.generation++;
+    st.generation.fetch_add(1, std::memory_order_release);
   }
   st.start_cv.notify_all();
   work(0);
+  for (int i = 0; i < kSpins && st.pending.load(std::memory_order_acquire) != 0; i++) pause();
   std::unique_lock<std::mutex> lk(st.mu);
-  st.done_cv.wait(lk, [] { return st.pending == 0; });
+  st.done_cv.wait(lk, [] { return st.pending.load(std::memory_order_acquire) == 0; });
 }
 
 float* pool_scratch(int tid, size_t n) { return grow(st.scratch1, tid, n); }

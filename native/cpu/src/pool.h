@@ -11,8 +11,10 @@ int pool_threads();
 void pool_set_threads(int n);  // n <= 0: one per CPU this process may run on
 void pool_stop();  // joins the workers (before the process exits)
 
-// A chunk size giving each thread about four chunks, but never below min_grain items.
-long pool_grain(long n, long min_grain);
+// Items per chunk for n items of `work` elements each: about four chunks per thread, but at least
+// kMinTaskWork elements per chunk, below which waking a worker costs more than it saves.
+const long kMinTaskWork = 1 << 16;
+long pool_grain(long n, long work);
 
 // 128-byte aligned scratch of at least n floats for thread tid (valid until its next call with tid).
 float* pool_scratch(int tid, size_t n);

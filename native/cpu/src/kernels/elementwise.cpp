@@ -8,8 +8,6 @@
 
 namespace {
 
-const long kChunk = 1 << 14;  // elements per task: small ops stay on the calling thread
-
 struct Binary {
   float* out;
   const float* a;
@@ -107,27 +105,27 @@ void k_fill(void* p, int dtype, long n, double value) {
 
 void k_convert(void* dst, int ddt, const void* src, int sdt, long n) {
   Convert k{dst, ddt, src, sdt};
-  pool_run(n, lmax(kChunk, pool_grain(n, 1)), convert_task, &k);
+  pool_run(n, pool_grain(n, 1), convert_task, &k);
 }
 
 void k_add(float* out, const float* a, const float* b, long n) {
   Binary k{out, a, b, 0};
-  pool_run(n, lmax(kChunk, pool_grain(n, 1)), add_task, &k);
+  pool_run(n, pool_grain(n, 1), add_task, &k);
 }
 
 void k_axpy(float* dst, const float* src, float s, long n) {
   Binary k{dst, src, nullptr, s};
-  pool_run(n, lmax(kChunk, pool_grain(n, 1)), axpy_task, &k);
+  pool_run(n, pool_grain(n, 1), axpy_task, &k);
 }
 
 void k_scale(float* t, float s, long n) {
   Binary k{t, nullptr, nullptr, s};
-  pool_run(n, lmax(kChunk, pool_grain(n, 1)), scale_task, &k);
+  pool_run(n, pool_grain(n, 1), scale_task, &k);
 }
 
 void k_dropout(float* out, const float* inp, long n, double p, uint32_t seed) {
   Dropout k{out, inp, p * 4294967296.0, 1.0 / (1.0 - p), seed};
-  pool_run(n, lmax(kChunk, pool_grain(n, 1)), dropout_task, &k);
+  pool_run(n, pool_grain(n, 1), dropout_task, &k);
 }
 
 void k_copy_time(void* dst, const void* src, long elem_bytes, long B, long W, long Tdst, long dst_t0, long Tsrc, long src_t0,

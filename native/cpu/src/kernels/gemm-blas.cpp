@@ -44,7 +44,7 @@ void gemm_blas(long M, long N, long K, const Operand& A, const Operand& B, bool 
   for (long r0 = 0; r0 < rows; r0 += tile) {
     long nr = lmin(tile, rows - r0);
     Widen w{buf, B.p, B.dtype, B.ld, cols, r0};
-    pool_run(nr, pool_grain(nr, lmax(1, 16384 / cols)), widen_rows_task, &w);
+    pool_run(nr, pool_grain(nr, cols), widen_rows_task, &w);
     if (B.trans) {
       cblas_sgemm(CblasRowMajor, tr(A.trans), CblasTrans, M, nr, K, 1.f, a, A.ld, buf, cols, accumulate ? 1.f : 0.f, C + r0,
                   ldc);

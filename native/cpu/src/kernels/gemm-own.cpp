@@ -181,7 +181,7 @@ void gemm_own(long M, long N, long K, const Operand& A, const Operand& B, bool a
     for (k.pc = 0; k.pc < K; k.pc += KC) {
       k.kc = lmin(KC, K - k.pc);
       k.add = accumulate || k.pc > 0;
-      pool_run(slivers, pool_grain(slivers, 4), v.pack, &k);
+      pool_run(slivers, pool_grain(slivers, k.kc * v.NR), v.pack, &k);
       pool_run(mblocks * k.jgroups, 1, v.compute, &k);
     }
   }

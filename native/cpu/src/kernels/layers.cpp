@@ -154,37 +154,37 @@ HOT void swiglu_bwd_task(void* c, long b, long e, int) {
 
 void k_embedding_forward(float* out, const int32_t* ids, const void* table, int dtype, long N, long C) {
   Embed k{out, ids, table, dtype, C, nullptr, nullptr, N};
-  pool_run(N, pool_grain(N, lmax(1, 4096 / C)), embed_fwd_task, &k);
+  pool_run(N, pool_grain(N, C), embed_fwd_task, &k);
 }
 
 void k_embedding_backward(float* dtable, const float* dout, const int32_t* ids, long N, long C) {
   Embed k{nullptr, ids, nullptr, F32, C, dtable, dout, N};
-  pool_run(C, pool_grain(C, 64), embed_bwd_task, &k);
+  pool_run(C, pool_grain(C, N), embed_bwd_task, &k);
 }
 
 void k_rmsnorm_forward(float* out, float* rstd, const float* inp, const void* w, int w_dtype, long N, long C, float eps) {
   Norm k{out, rstd, inp, weight_f32(w, w_dtype, C), C, eps, nullptr, nullptr, N};
-  pool_run(N, pool_grain(N, lmax(1, 8192 / C)), rms_fwd_task, &k);
+  pool_run(N, pool_grain(N, C), rms_fwd_task, &k);
 }
 
 void k_rmsnorm_backward(float* dinp, float* dweight, const float* dout, const float* inp, const void* w, int w_dtype,
                         const float* rstd, long N, long C) {
   Norm k{dinp, const_cast<float*>(rstd), inp, weight_f32(w, w_dtype, C), C, 0, dout, dweight, N};
-  pool_run(N, pool_grain(N, lmax(1, 8192 / C)), rms_bwd_task, &k);
-  if (dweight) pool_run(C, pool_grain(C, 64), rms_dw_task, &k);
+  pool_run(N, pool_grain(N, C), rms_bwd_task, &k);
+  if (dweight) pool_run(C, pool_grain(C, N), rms_dw_task, &k);
 }
 
 void k_rope(float* x, const float* cos, const float* sin, long B, long T, long H, long HD, bool inverse) {
   Rope k{x, cos, sin, T, H, HD, inverse ? -1.f : 1.f};
-  pool_run(B * T, pool_grain(B * T, lmax(1, 8192 / (H * HD))), rope_task, &k);
+  pool_run(B * T, pool_grain(B * T, H * HD), rope_task, &k);
 }
 
 void k_swiglu_forward(float* out, const float* gate, const float* up, long n) {
   Swiglu k{out, nullptr, gate, up, nullptr};
-  pool_run(n, pool_grain(n, 8192), swiglu_fwd_task, &k);
+  pool_run(n, pool_grain(n, 4), swiglu_fwd_task, &k);
 }
 
 void k_swiglu_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up, long n) {
   Swiglu k{dgate, dup, gate, up, dout};
-  pool_run(n, pool_grain(n, 8192), swiglu_bwd_task, &k);
+  pool_run(n, pool_grain(n, 4), swiglu_bwd_task, &k);
 }

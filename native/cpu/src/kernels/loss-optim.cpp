@@ -90,7 +90,7 @@ HOT void adamw_task(void* c, long b, long e, int) {
 void k_cross_entropy(float* losses, float* dlogits, const float* logits, const int32_t* targets, long N, long V,
                      float grad_scale) {
   Xent k{losses, dlogits, logits, targets, V, grad_scale};
-  pool_run(N, pool_grain(N, lmax(1, 65536 / V)), xent_task, &k);
+  pool_run(N, pool_grain(N, V), xent_task, &k);
 }
 
 double k_sum_squares(const float* x, long n) {
@@ -111,5 +111,5 @@ void k_adamw(float* param, const float* grad, float* m, float* v, long n, double
              double weight_decay, double step) {
   Adam k{param, m, v, grad, lr, beta1, beta2, eps, weight_decay, lr / (1.0 - std::pow(beta1, step)),
          std::sqrt(1.0 - std::pow(beta2, step))};
-  pool_run(n, pool_grain(n, 1 << 14), adamw_task, &k);
+  pool_run(n, pool_grain(n, 4), adamw_task, &k);
 }

@@ -49,7 +49,7 @@ void k_matmul_forward(float* out, const float* inp, const void* w, int w_dtype, 
   }
   if (bias) {
     Bias k{out, b32, OC, nullptr, nullptr, N};
-    pool_run(N, pool_grain(N, lmax(1, 16384 / OC)), bias_rows_task, &k);
+    pool_run(N, pool_grain(N, OC), bias_rows_task, &k);
   }
   gemm(N, OC, C, Operand{inp, F32, C, false}, Operand{w, w_dtype, C, true}, bias != nullptr, out, OC);
 }
@@ -60,6 +60,6 @@ void k_matmul_backward(float* dinp, float* dweight, float* dbias, const float* d
   if (dweight) gemm(OC, C, N, Operand{dout, F32, OC, true}, Operand{inp, F32, C, false}, true, dweight, C);
   if (dbias) {
     Bias k{nullptr, nullptr, OC, dout, dbias, N};
-    pool_run(OC, pool_grain(OC, 64), bias_grad_task, &k);
+    pool_run(OC, pool_grain(OC, N), bias_grad_task, &k);
   }
 }

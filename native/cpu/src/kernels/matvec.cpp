@@ -118,5 +118,5 @@ TaskFn pick(int dtype) {
 
 void matvec(float* out, const float* inp, const void* w, int w_dtype, const float* bias, long N, long C, long OC) {
   Ctx k{out, inp, w, bias, N, C, OC};
-  pool_run(OC, lmax(pool_grain(OC, 16), 16) / 4 * 4, pick(w_dtype), &k);
+  pool_run(OC, (pool_grain(OC, C * N) + 3) / 4 * 4, pick(w_dtype), &k);
 }
