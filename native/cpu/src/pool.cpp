@@ -1,5 +1,5 @@
-// Worker threads for pool.h: workers take chunks from an atomic counter; between loops they spin for a
-// few microseconds (ops come back to back) and then sleep on a condition variable. The calling thread
+// Worker threads for pool.h: workers take chunks from an atomic counter; between loops they spin for
+// tens of microseconds (ops come back to back) and then sleep on a condition variable. The calling thread
 // works too, then waits for the others the same way.
 #include "pool.h"
 
