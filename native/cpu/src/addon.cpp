@@ -1,6 +1,6 @@
 // The N-API module: installs every binding table on the exports object and starts the thread pool.
-// Thread count: ALPACA_CPU_THREADS, else one per CPU this process may run on; ALPACA_CPU_GEMM=own
-// uses the own GEMM kernel even when OpenBLAS is linked.
+// Thread count: ALPACA_CPU_THREADS, else one per CPU this process may run on; ALPACA_CPU_GEMM=own or
+// =openblas picks the GEMM (the default is in kernels/gemm.cpp).
 #include <node_api.h>
 
 #include <cstdlib>
@@ -21,7 +21,7 @@ static napi_value init(napi_env env, napi_value exports) {
   const char* threads = getenv("ALPACA_CPU_THREADS");
   runtime_set_threads(threads ? atoi(threads) : 0);
   const char* gemm = getenv("ALPACA_CPU_GEMM");
-  if (gemm && strcmp(gemm, "own") == 0) gemm_select(false);
+  if (gemm) gemm_select(strcmp(gemm, "own") != 0);
   for (const Binding* table : {memory_bindings, elementwise_bindings, layer_bindings, loss_optim_bindings, runtime_bindings}) {
     for (const Binding* b = table; b->name; b++) {
       napi_value fn;

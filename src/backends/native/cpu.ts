@@ -22,7 +22,8 @@ export class CpuBackend implements Backend {
   /** Threads, GEMM kernel ('openblas' or 'own') and SIMD level, for logs and benchmarks. */
   describe(): string {
     const i = this.addon.info();
-    const gemm = i.gemm === 'openblas' ? `OpenBLAS (${i.blasCore ?? '?'}) GEMM` : `own ${i.gemmIsa} GEMM`;
+    const gemm = i.gemm === 'openblas' ? `OpenBLAS (${i.blasCore ?? '?'}) GEMM`
+      : `own ${i.gemmIsa} GEMM${i.blasCore ? ` (faster here than OpenBLAS's ${i.blasCore} kernels)` : ''}`;
     return `${i.threads} threads, ${gemm}, ${i.isa} kernels`;
   }
 

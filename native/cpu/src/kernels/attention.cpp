@@ -30,21 +30,21 @@ static AI void mm_rows(float* __restrict C, long ldc, const float* __restrict A,
                        long i0, long n, long k, bool add) {
   for (long j = 0; j < n; j += 16) {
     V8 c0[R], c1[R];
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int r = 0; r < R; r++) {
       c0[r] = add ? load8(C + (i0 + r) * ldc + j) : V8{};
       c1[r] = add ? load8(C + (i0 + r) * ldc + j + 8) : V8{};
     }
     for (long kk = 0; kk < k; kk++) {
       V8 b0 = load8(B + kk * ldb + j), b1 = load8(B + kk * ldb + j + 8);
-#pragma GCC unroll 8
+#pragma GCC unroll 16
       for (int r = 0; r < R; r++) {
         float av = transA ? A[kk * lda + i0 + r] : A[(i0 + r) * lda + kk];
         c0[r] += av * b0;
         c1[r] += av * b1;
       }
     }
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int r = 0; r < R; r++) {
       store8(C + (i0 + r) * ldc + j, c0[r]);
       store8(C + (i0 + r) * ldc + j + 8, c1[r]);

@@ -1,5 +1,6 @@
 // Elementwise kernels: fill, dtype conversion, add/axpy/scale, dropout, time-step copies.
 // Memory-bound loops split across the pool in large chunks.
+#include <cmath>
 #include <cstring>
 
 #include "../pool.h"
@@ -62,7 +63,7 @@ HOT void convert_task(void* c, long b, long e, int) {
 struct Dropout {
   float* out;
   const float* inp;
-  double threshold;
+  uint32_t threshold;  // kept when hash >= threshold (dropoutKeep's hash >= p * 2^32)
   double keep_scale;
   uint32_t seed;
 };
@@ -77,9 +78,13 @@ static AI uint32_t hash32(uint32_t seed, uint32_t index) {
 
 HOT void dropout_task(void* c, long b, long e, int) {
   Dropout& k = *(Dropout*)c;
+  float* __restrict out = k.out;
+  const float* __restrict inp = k.inp;
+  const uint32_t seed = k.seed, threshold = k.threshold;
+  const double scale = k.keep_scale;
   for (long i = b; i < e; i++) {
-    bool keep = (double)hash32(k.seed, (uint32_t)i) >= k.threshold;
-    k.out[i] = keep ? (float)((double)k.inp[i] * k.keep_scale) : 0.f;
+    float kept = (float)((double)inp[i] * scale);  // rounded once, as js rounds the double product
+    out[i] = hash32(seed, (uint32_t)i) >= threshold ? kept : 0.f;
   }
 }
 
@@ -124,7 +129,9 @@ void k_scale(float* t, float s, long n) {
 }
 
 void k_dropout(float* out, const float* inp, long n, double p, uint32_t seed) {
-  Dropout k{out, inp, p * 4294967296.0, 1.0 / (1.0 - p), seed};
+  double threshold = std::ceil(p * 4294967296.0);
+  if (threshold > 4294967295.0) return k_fill(out, F32, n, 0);  // no hash reaches p * 2^32
+  Dropout k{out, inp, threshold > 0 ? (uint32_t)threshold : 0u, 1.0 / (1.0 - p), seed};
   pool_run(n, pool_grain(n, 1), dropout_task, &k);
 }
 

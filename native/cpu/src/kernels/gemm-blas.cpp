@@ -4,6 +4,9 @@
 
 #ifdef HAVE_OPENBLAS
 #include <cblas.h>
+#include <strings.h>
+
+#include <initializer_list>
 
 #include "../pool.h"
 #include "half.h"
@@ -28,6 +31,15 @@ CBLAS_TRANSPOSE tr(bool t) { return t ? CblasTrans : CblasNoTrans; }
 }  // namespace
 
 bool gemm_blas_available() { return true; }
+
+extern "C" char* openblas_get_corename(void);
+
+bool gemm_blas_avx512() {
+  const char* core = openblas_get_corename();
+  for (const char* name : {"skylakex", "cooperlake", "sapphirerapids"})
+    if (strcasecmp(core, name) == 0) return true;
+  return false;
+}
 
 void gemm_blas(long M, long N, long K, const Operand& A, const Operand& B, bool accumulate, float* C, long ldc) {
   if (M <= 0 || N <= 0) return;
@@ -59,6 +71,8 @@ void gemm_blas(long M, long N, long K, const Operand& A, const Operand& B, bool 
 #else
 
 bool gemm_blas_available() { return false; }
+
+bool gemm_blas_avx512() { return false; }
 
 void gemm_blas(long M, long N, long K, const Operand& A, const Operand& B, bool accumulate, float* C, long ldc) {
   gemm_own(M, N, K, A, B, accumulate, C, ldc);

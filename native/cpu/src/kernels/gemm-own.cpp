@@ -75,13 +75,13 @@ AI void micro(long kc, const float* __restrict a, const float* __restrict b, flo
   typedef float V __attribute__((vector_size(NR * 2)));  // half a row: one native register
   const int W = NR / 2;
   V c0[MR], c1[MR];
-#pragma GCC unroll 8
+#pragma GCC unroll 16
   for (int i = 0; i < MR; i++) c0[i] = c1[i] = V{};
   for (long kk = 0; kk < kc; kk++) {
     V b0, b1;
     memcpy(&b0, b + kk * NR, sizeof b0);
     memcpy(&b1, b + kk * NR + W, sizeof b1);
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int i = 0; i < MR; i++) {
       float av = a[kk * MR + i];
       c0[i] += av * b0;
@@ -89,7 +89,7 @@ AI void micro(long kc, const float* __restrict a, const float* __restrict b, flo
     }
   }
   if (mr == MR && nr == NR) {
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int i = 0; i < MR; i++) {
       if (add) {
         V o0, o1;

@@ -1,9 +1,15 @@
-// Which GEMM the linear layers use: OpenBLAS when the addon was built with it, else the own kernel;
-// ALPACA_CPU_GEMM=own (or the addon's setGemm) switches to the own kernel, e.g. to test it.
+// Which GEMM the linear layers use: see gemm_blas_preferred; ALPACA_CPU_GEMM=own|openblas (or the
+// addon's setGemm) overrides it, e.g. to test both.
 #include "gemm.h"
 
+#include <cstring>
+
 namespace {
-bool use_blas = gemm_blas_available();
+bool use_blas = gemm_blas_preferred();
+}
+
+bool gemm_blas_preferred() {
+  return gemm_blas_available() && (strcmp(gemm_own_isa(), "avx512") != 0 || gemm_blas_avx512());
 }
 
 const char* gemm_select(bool prefer_blas) {
