@@ -8,7 +8,7 @@
 
 namespace {
 
-const long KC = 256;  // depth of a packed panel
+const long KC = 512;  // depth of a packed panel
 const long NC = 2048;  // columns of B packed at once
 
 struct Ctx {
