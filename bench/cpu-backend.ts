@@ -4,7 +4,8 @@
 // peak RSS is its own. Prints a table last and writes JSON.
 //   node --import tsx bench/cpu-backend.ts [--shapes a,b] [--backends js,cpu,torch] [--weights f32,bf16]
 //                                          [--steps 5] [--warmup 2] [--json out/bench/cpu-backend.json]
-// js is ~100x slower, so it runs a micro batch of 1 x 64 tokens (one step after one warm-up).
+// js is ~100x slower, so it runs a micro batch of 1 x 64 tokens (one step after one warm-up); torch (a
+// slow Debian build here) runs at most 3 steps after one warm-up.
 
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -23,7 +24,8 @@ const backends = arg('backends', 'js,cpu,torch').split(',');
 const weights = arg('weights', 'f32,bf16').split(',') as TrainCase['weightDtype'][];
 const steps = Number(arg('steps', '5')), warmup = Number(arg('warmup', '2'));
 const jsonPath = resolve(arg('json', resolve(here, '..', 'out', 'bench', 'cpu-backend.json')));
-const python = process.env.PYTHON ?? 'python3';
+// The first of these whose python imports torch (Debian's python3-torch lives under /usr/bin/python3).
+const pythons = process.env.PYTHON ? [process.env.PYTHON] : ['python3', '/usr/bin/python3'];
 const threads = Number(process.env.ALPACA_CPU_THREADS ?? availableParallelism());
 
 interface Result extends TrainCase {
@@ -41,15 +43,11 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env):
   return { error: (p.error?.message ?? p.stderr?.trim().split('\n').slice(-3).join(' ')) || `exit ${p.status}` };
 }
 
-function torchMissing(): string | null {
-  const p = spawnSync(python, ['-c', 'import torch'], { encoding: 'utf8' });
-  return p.status === 0 ? null : `${python} has no torch (Debian: apt-get install python3-torch; or set PYTHON)`;
-}
+const python = pythons.find((py) => spawnSync(py, ['-c', 'import torch'], { encoding: 'utf8' }).status === 0);
 
 const results: Result[] = [];
 const skipped: string[] = [];
-const noTorch = backends.includes('torch') ? torchMissing() : null;
-if (noTorch) skipped.push(`torch: ${noTorch}`);
+if (backends.includes('torch') && !python) skipped.push(`torch: none of ${pythons.join(', ')} imports torch (Debian: apt-get install python3-torch; or set PYTHON)`);
 
 for (const shape of shapes) {
   if (!SHAPES[shape]) throw new Error(`unknown shape ${shape}; known: ${Object.keys(SHAPES).join(', ')}`);
@@ -57,13 +55,13 @@ for (const shape of shapes) {
     const cases: TrainCase[] =
       backend === 'js' ? [{ shape, backend, weightDtype: 'f32', mb: 1, seq: 64, warmup: 1, steps: 1 }]
       : backend === 'cpu' ? weights.map((w) => ({ shape, backend, weightDtype: w, mb: 4, seq: 256, warmup, steps }))
-      : backend === 'torch' && !noTorch ? [{ shape, backend, weightDtype: 'f32', mb: 4, seq: 256, warmup, steps }]
+      : backend === 'torch' && python ? [{ shape, backend, weightDtype: 'f32', mb: 4, seq: 256, warmup: 1, steps: Math.min(steps, 3) }]
       : [];
     for (const c of cases) {
       console.error(`running ${c.shape} on ${c.backend} (${c.weightDtype} weights, ${c.mb} x ${c.seq}) ...`);
       // OMP_WAIT_POLICY=PASSIVE: torch's OpenMP threads otherwise spin against OpenBLAS's own (measured faster).
       const { result, error } = c.backend === 'torch'
-        ? run(python, [resolve(here, 'torch_lora_step.py'), JSON.stringify({ ...c, hf: SHAPES[shape]!.hf, threads })], { ...process.env, OMP_WAIT_POLICY: 'PASSIVE' })
+        ? run(python!, [resolve(here, 'torch_lora_step.py'), JSON.stringify({ ...c, hf: SHAPES[shape]!.hf, threads })], { ...process.env, OMP_WAIT_POLICY: 'PASSIVE' })
         : run(process.execPath, ['--import', 'tsx', resolve(here, 'lora-train-case.ts'), JSON.stringify(c)]);
       if (result) {
         results.push(result);
