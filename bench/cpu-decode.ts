@@ -34,6 +34,7 @@ interface Result {
   model: string;
   backend: string;
   precision: string;
+  threads: number;
   details: string;
   tokens_per_s: number;
   peak_rss_gib: number;
@@ -95,12 +96,14 @@ mkdirSync(dirname(jsonPath), { recursive: true });
 writeFileSync(jsonPath, JSON.stringify({ threads, results, skipped }, null, 2) + '\n');
 const rows = results.map((r) => {
   const ref = r.backend === 'cpu' ? bestLlama(r) : undefined;
-  return [r.model, r.backend, r.precision, r.details.replace(/ \(node-llama-cpp\)|, OpenBLAS.*/g, ''), r.tokens_per_s.toFixed(1), r.peak_rss_gib.toFixed(2),
+  return [r.model, r.backend, r.precision, String(r.threads), r.tokens_per_s.toFixed(1), r.peak_rss_gib.toFixed(2),
     ref ? `${(r.tokens_per_s / ref.tokens_per_s).toFixed(2)}x` : '-', ref ? agree(r.first_tokens, ref.first_tokens) : '-'];
 });
-const head = ['model', 'backend', 'precision', 'runs on', 'tokens/s', 'peak RSS GiB', 'vs best llama.cpp', 'same first tokens'];
+const head = ['model', 'backend', 'precision', 'threads', 'tokens/s', 'peak RSS GiB', 'vs best llama.cpp', 'same first tokens'];
 const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
 const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
-console.log(`\nBatch-1 greedy decode, 64-token prompt + 128 new tokens (js: 16), ${threads} threads; JSON: ${jsonPath}`);
+console.log(`\nBatch-1 greedy decode, 64-token prompt + 128 new tokens (js: 16); JSON: ${jsonPath}`);
+const cpu = results.find((r) => r.backend === 'cpu');
+if (cpu) console.log(`cpu backend: ${cpu.details}`);
 for (const s of skipped) console.log(`skipped: ${s}`);
 console.log([line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n'));

@@ -79,7 +79,7 @@ async function llamaCpp(): Promise<{ seconds: number; tokens: number[]; details:
 
 const r = c.backend === 'llama.cpp' ? await llamaCpp() : await ours();
 console.log(JSON.stringify({
-  model: c.model, backend: c.backend, precision: c.precision, details: r.details,
+  model: c.model, backend: c.backend, precision: c.precision, threads: c.backend === 'js' ? 1 : c.threads, details: r.details,
   tokens_per_s: Number(((r.tokens.length - 1) / r.seconds).toFixed(1)),
   peak_rss_gib: Number((process.resourceUsage().maxRSS / 2 ** 20).toFixed(2)),
   first_tokens: r.tokens.slice(0, 8),
