@@ -1,7 +1,7 @@
-// Benchmark: LoRA training throughput (tokens/s) and peak RSS of the native cpu backend against the js
-// backend and a hand-written PyTorch step (bench/torch_lora_step.py, when python3 has torch), on random
-// weights of the shapes in bench/shapes.ts. Each case runs in its own process (lora-train-case.ts) so its
-// peak RSS is its own. Prints a table last and writes JSON.
+// Benchmark: LoRA training tokens/s and peak RSS, cpu backend vs js vs a hand-written PyTorch step
+// (torch_lora_step.py), on random weights of bench/shapes.ts; prints a table last and writes JSON.
+
+// Each case runs in its own process (lora-train-case.ts) so its peak RSS is its own.
 //   node --import tsx bench/cpu-backend.ts [--shapes a,b] [--backends js,cpu,torch] [--weights f32,bf16]
 //                                          [--steps 5] [--warmup 2] [--json out/bench/cpu-backend.json]
 // js is ~100x slower, so it runs a micro batch of 1 x 64 tokens (one step after one warm-up); torch (a

@@ -1,7 +1,8 @@
-// Benchmark: batch-1 greedy decode tokens/s (64-token prompt, then 128 new tokens) and peak RSS of the
-// cpu backend against the js backend and llama.cpp (node-llama-cpp) running a GGUF export of the same
-// weights at the same precision. Models: ../shared's pretrained tiny-english, and random mid-134m weights
-// written as an HF folder with tiny-english's tokenizer. Each case runs in its own process (decode-case.ts).
+// Benchmark: batch-1 greedy decode tokens/s and peak RSS, cpu backend vs js vs llama.cpp (node-llama-cpp)
+// on a GGUF export of the same weights at the same precision; prints a table last and writes JSON.
+
+// 64-token prompt, then 128 new tokens. Models: ../shared's pretrained tiny-english, and random mid-134m
+// weights written as an HF folder with tiny-english's tokenizer. Each case runs in its own process (decode-case.ts).
 //   node --import tsx bench/cpu-decode.ts [--models tiny-english,mid-134m] [--precisions f32,bf16]
 //                                         [--backends js,cpu,llama.cpp] [--json out/bench/cpu-decode.json]
 

@@ -1,7 +1,7 @@
-// One decode benchmark case of bench/cpu-decode.ts, in its own process: batch-1 greedy decoding of an HF
-// folder on our js or cpu backend, or of a GGUF export of it on llama.cpp (node-llama-cpp's prebuilt CPU
-// build). A fixed prompt of random ids is fed at once, then `newTokens` tokens are generated one by one and
-// timed. Prints one JSON line. Not the driver: see cpu-decode.ts.
+// One case of bench/cpu-decode.ts, in its own process: batch-1 greedy decoding of an HF folder on our js or cpu
+// backend, or of its GGUF export on llama.cpp; prints one JSON line. Not the driver (cpu-decode.ts).
+
+// A prompt of random ids is fed at once, then `newTokens` tokens are generated one by one and timed.
 //   node --import tsx bench/decode-case.ts '<json: DecodeCase>'
 
 import { JsBackend } from '../src/backends/js/index.ts';

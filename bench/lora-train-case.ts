@@ -1,6 +1,5 @@
-// One benchmark case of bench/cpu-backend.ts, run in its own process so its peak RSS is its own: a LLaMA
-// of random weights on one backend, LoRA training steps (forward + backward, clip_grad_norm 1.0, AdamW)
-// timed after warm-up. Prints one JSON line. Not the driver: see cpu-backend.ts.
+// One case of bench/cpu-backend.ts, in its own process: LoRA training steps (forward, backward, clip 1.0,
+// AdamW) of a random-weight LLaMA on one backend, timed after warm-up; prints one JSON line.
 //   node --import tsx bench/lora-train-case.ts '<json: {shape, backend, weightDtype, mb, seq, warmup, steps}>'
 
 import { JsBackend } from '../src/backends/js/index.ts';

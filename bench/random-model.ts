@@ -1,6 +1,5 @@
-// Random-weight LLaMA models of a benchmark shape: in memory on a backend (training benchmarks), or as an
-// HF folder on disk (decode benchmarks, which load it and export it to GGUF for llama.cpp). Weights are
-// uniform with the given spread; norms around 1. Not a test fixture: nothing here is compared.
+// Random-weight LLaMA models of a benchmark shape, in memory on a backend or as an HF folder on disk (for
+// loading and GGUF export). Not a test fixture: nothing here is compared.
 
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -1,8 +1,9 @@
-// Builds the native CPU addon (native/cpu -> native/cpu/build/Release/alpaca_cpu.node) with node-gyp;
-// npm's install script runs it. A failed build never fails the install: it says why, and the js
-// backend is used (`--backend auto`). Not the loader (src/backends/native/cpu-addon.ts).
+// Builds the native CPU addon (build/Release/alpaca_cpu.node) with node-gyp at `npm install`; a failed build
+// never fails the install: it says why, and `--backend auto` uses js. Not the loader (cpu-addon.ts).
+
 //   node native/cpu/build.mjs [--strict]     --strict: exit 1 when the build fails
 // Environment: ALPACA_SKIP_NATIVE=1 skips the build; ALPACA_NO_OPENBLAS=1 builds without OpenBLAS.
+
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';

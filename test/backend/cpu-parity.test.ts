@@ -1,11 +1,10 @@
-// Every op of the native cpu backend, forward and backward, against the js backend (the spec) on the same
-// random inputs of awkward sizes, with f32, bf16 and f16 weights, through both GEMM kernels (OpenBLAS and
-// the addon's own); some sizes are large enough to be split across threads. Not a gradient check:
-// js-gradcheck.test.ts checks the js backward ops themselves.
-//
-// Tolerance: |cpu - js| <= 1e-5 * (|js| + max|js|) per element: 1e-5 relative, with a floor scaled to the
-// tensor so that sums cancelling to near zero are judged against their inputs' magnitude. Integer
-// results, dropout and the NaN log-sum-exp of fully masked attention rows must match exactly.
+// Every op of the cpu backend, forward and backward, against the js backend (the spec) on random inputs of
+// awkward sizes. Not a gradient check (js-gradcheck.test.ts checks the js backward ops themselves).
+
+// Weights f32, bf16 and f16; both GEMM kernels (OpenBLAS and the addon's own); some sizes large enough to be
+// split across threads. Tolerance: |cpu - js| <= 1e-5 * (|js| + max|js|) per element, i.e. 1e-5 relative
+// with a floor scaled to the tensor, so sums cancelling to near zero are judged against their inputs'
+// magnitude. Integer results, dropout and the NaN log-sum-exp of fully masked rows must match exactly.
 
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';

@@ -1,6 +1,5 @@
-// The N-API module: installs every binding table on the exports object and starts the thread pool.
-// Thread count: ALPACA_CPU_THREADS, else one per CPU this process may run on; ALPACA_CPU_GEMM=own or
-// =openblas picks the GEMM (the default is in kernels/gemm.cpp).
+// The N-API module: installs every binding table on the exports and starts the thread pool (ALPACA_CPU_THREADS,
+// else one per CPU this process may run on); ALPACA_CPU_GEMM=own|openblas overrides kernels/gemm.cpp's pick.
 #include <node_api.h>
 
 #include <cstdlib>

@@ -1,6 +1,5 @@
-// Worker threads for pool.h: workers take chunks from an atomic counter; between loops they spin for
-// tens of microseconds (ops come back to back) and then sleep on a condition variable. The calling thread
-// works too, then waits for the others the same way.
+// Worker threads for pool.h: chunks come from an atomic counter; between loops workers spin for tens of
+// microseconds (ops come back to back), then sleep on a condition variable. The caller works too.
 #include "pool.h"
 
 #include <sched.h>

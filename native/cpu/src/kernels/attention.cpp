@@ -1,7 +1,8 @@
-// Fused causal attention with GQA and key padding, the flash-attention way: scores exist for one
-// (query block, key tile) at a time, softmax is computed online, and the backward recomputes
-// probabilities from the saved log-sum-exp. Layouts: q (B, Tq, NH, HD), k/v (B, Tkv, NKV, HD).
-// A query with no allowed key attends uniformly to all Tk keys (HF eager's fully masked row), lse = NaN.
+// Fused causal attention (GQA, key padding) the flash-attention way: scores exist one (query block, key
+// tile) at a time, softmax is online, the backward recomputes probabilities from the log-sum-exp.
+
+// Layouts: q (B, Tq, NH, HD), k/v (B, Tkv, NKV, HD). A query with no allowed key attends uniformly to all
+// Tk keys (HF eager's fully masked row), lse = NaN.
 #include <cmath>
 
 #include "../pool.h"

@@ -1,6 +1,5 @@
-// The addon's own GEMM, used when OpenBLAS is absent: B is packed (and widened from bf16/f16) into
-// KC x NR slivers, A into MR x KC slivers, and an MR x NR register-tile kernel multiplies them.
-// One copy per instruction set (AVX-512, AVX2+FMA, baseline), picked at run time.
+// The addon's own GEMM, used when OpenBLAS is absent or slower (gemm.cpp): packed slivers of A and B (bf16/f16
+// widened as B is packed) and an MR x NR register tile, one copy per instruction set, picked at run time.
 #include "../pool.h"
 #include "gemm.h"
 #include "half.h"

@@ -1,5 +1,5 @@
-// nn.Linear forward and backward on gemm(): out = inp @ weight^T + bias, and the input, weight and bias
-// gradients. The weight may be stored as bf16/f16; everything else is float32.
+// nn.Linear forward and backward on gemm() (matvec() for a few rows): out = inp @ weight^T + bias, and the
+// input, weight and bias gradients. The weight may be stored as bf16/f16; everything else is float32.
 #include "../pool.h"
 #include "gemm.h"
 #include "matvec.h"

@@ -1,6 +1,5 @@
-// matvec.h: four weight rows at a time against each input row, four accumulators. An AVX2 copy uses
-// intrinsics for the widening (vpmovzxwd + shift for bf16, vcvtph2ps for f16), which vector extensions
-// compile poorly; the portable copy widens element by element.
+// matvec.h, four weight rows at a time: an AVX2 copy widens bf16/f16 with intrinsics (vector extensions
+// compile that poorly), a portable copy element by element.
 #include "matvec.h"
 
 #include "../pool.h"

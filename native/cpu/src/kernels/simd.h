@@ -1,6 +1,5 @@
-// Compiler plumbing for the kernels: HOT functions are compiled twice (AVX2+FMA and baseline x86-64)
-// and the dynamic loader picks one for the running CPU; small always-inlined helpers that vectorize.
-// Not a SIMD library: loops are plain C++ that GCC vectorizes at -O3.
+// Compiler plumbing for the kernels: HOT functions are compiled for AVX2+FMA and baseline x86-64 (the loader
+// picks per CPU), plus small inlined helpers. Not a SIMD library: loops are plain C++ GCC vectorizes.
 #pragma once
 #include <cstdint>
 #include <cstring>
