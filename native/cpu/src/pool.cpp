@@ -2,7 +2,9 @@
 // microseconds (ops come back to back), then sleep on a condition variable. The caller works too.
 #include "pool.h"
 
+#ifdef __linux__
 #include <sched.h>
+#endif
 
 #include <atomic>
 #include <condition_variable>
@@ -78,8 +80,10 @@ void worker_main(int tid) {
 }
 
 int cpus_available() {
+#ifdef __linux__
   cpu_set_t set;
   if (sched_getaffinity(0, sizeof set, &set) == 0) return CPU_COUNT(&set);
+#endif
   unsigned n = std::thread::hardware_concurrency();
   return n ? (int)n : 1;
 }
