@@ -1,5 +1,5 @@
-// Worker threads for pool.h: chunks come from an atomic counter; between loops workers spin for tens of
-// microseconds (ops come back to back), then sleep on a condition variable. The caller works too.
+// Worker threads for pool.h: chunks are claimed from a generation-tagged counter, and the caller waits for
+// the chunks, not the workers, so a descheduled worker delays nothing. Idle workers spin briefly, then sleep.
 #include "pool.h"
 
 #ifdef __linux__
@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdint>
 #include <cstdlib>
 #include <mutex>
 #include <thread>
@@ -15,12 +16,22 @@
 
 namespace {
 
+const int kSpins = 3000;  // pause instructions before sleeping: tens of microseconds (ops come back to back)
+const uint64_t kItemBits = 40;  // claim = generation << kItemBits | next item
+const uint64_t kItemMask = (1ull << kItemBits) - 1;
+
+void pause() {
+#if defined(__x86_64__)
+  __builtin_ia32_pause();
+#endif
+}
+
 struct Job {
-  TaskFn fn = nullptr;
-  void* ctx = nullptr;
-  long n = 0;
-  long grain = 1;
-  std::atomic<long> next{0};
+  std::atomic<TaskFn> fn{nullptr};
+  std::atomic<void*> ctx{nullptr};
+  std::atomic<long> n{0}, grain{1};
+  std::atomic<uint64_t> claim{0};
+  std::atomic<long> done{0};  // items finished
 };
 
 struct Scratch {
@@ -28,20 +39,11 @@ struct Scratch {
   size_t cap = 0;
 };
 
-const int kSpins = 3000;  // pause instructions before sleeping: tens of microseconds
-
-static inline void pause() {
-#if defined(__x86_64__)
-  __builtin_ia32_pause();
-#endif
-}
-
 struct State {
   std::vector<std::thread> workers;
   std::mutex mu;
   std::condition_variable start_cv, done_cv;
-  std::atomic<unsigned long> generation{0};
-  std::atomic<int> pending{0};
+  std::atomic<uint64_t> generation{0};  // of the latest job, kept below 2^24
   std::atomic<bool> stopping{false};
   Job job;
   std::vector<Scratch> scratch1, scratch2;
@@ -51,31 +53,38 @@ struct State {
 // wait on would block forever.
 State& st = *new State;
 
-void work(int tid) {
+// Runs chunks of job `gen` until none is left (or a newer job has replaced it).
+void work(int tid, uint64_t gen) {
   Job& job = st.job;
   for (;;) {
-    long b = job.next.fetch_add(job.grain, std::memory_order_relaxed);
-    if (b >= job.n) return;
-    long e = b + job.grain < job.n ? b + job.grain : job.n;
-    job.fn(job.ctx, b, e, tid);
+    uint64_t c = job.claim.load(std::memory_order_acquire);
+    if (c >> kItemBits != gen) return;
+    long b = (long)(c & kItemMask), n = job.n.load(std::memory_order_relaxed), grain = job.grain.load(std::memory_order_relaxed);
+    if (b >= n) return;
+    // A successful claim proves the fields read above belong to job `gen`: it cannot end while items are unclaimed.
+    TaskFn fn = job.fn.load(std::memory_order_relaxed);
+    void* ctx = job.ctx.load(std::memory_order_relaxed);
+    if (!job.claim.compare_exchange_weak(c, c + grain, std::memory_order_acq_rel)) continue;
+    long e = b + grain < n ? b + grain : n;
+    fn(ctx, b, e, tid);
+    if (job.done.fetch_add(e - b, std::memory_order_acq_rel) + (e - b) == n) {
+      std::lock_guard<std::mutex> lk(st.mu);
+      st.done_cv.notify_one();
+    }
   }
 }
 
 void worker_main(int tid) {
-  unsigned long seen = 0;
+  uint64_t seen = st.generation.load();
   for (;;) {
     for (int i = 0; i < kSpins && st.generation.load(std::memory_order_acquire) == seen && !st.stopping; i++) pause();
-    if (st.generation.load(std::memory_order_acquire) == seen) {
+    if (st.generation.load(std::memory_order_acquire) == seen && !st.stopping) {
       std::unique_lock<std::mutex> lk(st.mu);
       st.start_cv.wait(lk, [&] { return st.generation != seen || st.stopping; });
     }
     if (st.stopping) return;
-    seen = st.generation;
-    work(tid);
-    if (st.pending.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-      std::lock_guard<std::mutex> lk(st.mu);
-      st.done_cv.notify_one();
-    }
+    seen = st.generation.load(std::memory_order_acquire);
+    work(tid, seen);
   }
 }
 
@@ -137,21 +146,23 @@ void pool_run(long n, long grain, TaskFn fn, void* ctx) {
     fn(ctx, 0, n, 0);
     return;
   }
-  st.job.fn = fn;
-  st.job.ctx = ctx;
-  st.job.n = n;
-  st.job.grain = grain;
-  st.job.next.store(0, std::memory_order_relaxed);
-  st.pending.store((int)st.workers.size(), std::memory_order_relaxed);
+  Job& job = st.job;
+  uint64_t gen = (st.generation.load() + 1) & 0xffffff;
+  job.fn.store(fn, std::memory_order_relaxed);
+  job.ctx.store(ctx, std::memory_order_relaxed);
+  job.n.store(n, std::memory_order_relaxed);
+  job.grain.store(grain, std::memory_order_relaxed);
+  job.done.store(0, std::memory_order_relaxed);
+  job.claim.store(gen << kItemBits, std::memory_order_release);
   {
     std::lock_guard<std::mutex> lk(st.mu);
-    st.generation.fetch_add(1, std::memory_order_release);
+    st.generation.store(gen, std::memory_order_release);
   }
   st.start_cv.notify_all();
-  work(0);
-  for (int i = 0; i < kSpins && st.pending.load(std::memory_order_acquire) != 0; i++) pause();
+  work(0, gen);
+  for (int i = 0; i < kSpins && job.done.load(std::memory_order_acquire) != n; i++) pause();
   std::unique_lock<std::mutex> lk(st.mu);
-  st.done_cv.wait(lk, [] { return st.pending.load(std::memory_order_acquire) == 0; });
+  st.done_cv.wait(lk, [&] { return job.done.load(std::memory_order_acquire) == n; });
 }
 
 float* pool_scratch(int tid, size_t n) { return grow(st.scratch1, tid, n); }
