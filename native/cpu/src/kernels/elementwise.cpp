@@ -31,6 +31,24 @@ HOT void scale_task(void* c, long b, long e, int) {
   for (long i = b; i < e; i++) k.out[i] *= k.s;
 }
 
+struct Fill {
+  void* p;
+  uint32_t bits32;  // f32 / i32 value bits
+  uint16_t bits16;  // bf16 / f16 value bits
+  bool wide;
+};
+
+HOT void fill_task(void* c, long b, long e, int) {
+  const Fill& k = *(const Fill*)c;
+  if (k.wide) {
+    uint32_t* d = (uint32_t*)k.p;
+    for (long i = b; i < e; i++) d[i] = k.bits32;
+  } else {
+    uint16_t* d = (uint16_t*)k.p;
+    for (long i = b; i < e; i++) d[i] = k.bits16;
+  }
+}
+
 struct Convert {
   void* dst;
   int ddt;
@@ -91,21 +109,16 @@ HOT void dropout_task(void* c, long b, long e, int) {
 }  // namespace
 
 void k_fill(void* p, int dtype, long n, double value) {
-  if (dtype == F32 || dtype == I32) {
-    uint32_t bits;
-    if (dtype == F32) {
-      float f = (float)value;
-      memcpy(&bits, &f, 4);
-    } else {
-      bits = (uint32_t)(int32_t)value;
-    }
-    uint32_t* d = (uint32_t*)p;
-    for (long i = 0; i < n; i++) d[i] = bits;
+  Fill k{p, 0, 0, dtype == F32 || dtype == I32};
+  if (dtype == F32) {
+    float f = (float)value;
+    memcpy(&k.bits32, &f, 4);
+  } else if (dtype == I32) {
+    k.bits32 = (uint32_t)(int32_t)value;
   } else {
-    uint16_t h = dtype == BF16 ? f32_to_bf16((float)value) : f32_to_f16((float)value);
-    uint16_t* d = (uint16_t*)p;
-    for (long i = 0; i < n; i++) d[i] = h;
+    k.bits16 = dtype == BF16 ? f32_to_bf16((float)value) : f32_to_f16((float)value);
   }
+  pool_run(n, pool_grain(n, 1), fill_task, &k);
 }
 
 void k_convert(void* dst, int ddt, const void* src, int sdt, long n) {
