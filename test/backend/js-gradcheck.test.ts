@@ -145,3 +145,11 @@ test('a query with no visible key (left padding) averages all values, as HF eage
   }
   assert.ok(Math.abs(o[4]! - vv[4]!) < 1e-6, 'row 2 sees only key 2');
 });
+
+test('fill stores the value in the tensor dtype', async () => {
+  for (const dtype of ['f32', 'bf16', 'f16'] as const) {
+    const t = be.alloc([3], dtype, 'scratch');
+    be.fill(t, 1.5);
+    assert.deepEqual(Array.from(await be.download(t)), [1.5, 1.5, 1.5], dtype);
+  }
+});

@@ -1,11 +1,13 @@
 // Elementwise ops of the js backend: plain loops over flat arrays.
 
+import { f32ToBf16, f32ToF16 } from '../../engine/dtype.ts';
 import { dropoutKeep } from '../../engine/random.ts';
 import type { Tensor } from '../../engine/tensor.ts';
 import { data, f32 } from './memory.ts';
 
 export function fill(t: Tensor, value: number): void {
-  data(t).fill(value);
+  const stored = t.dtype === 'bf16' ? f32ToBf16(value) : t.dtype === 'f16' ? f32ToF16(value) : value;
+  data(t).fill(stored);
 }
 
 export function add(out: Tensor, a: Tensor, b: Tensor): void {
