@@ -18,24 +18,19 @@ interface NativeLoader {
   describe?(): string;
 }
 
-const nativeLoaders: NativeLoader[] = [cudaLoader, cpuLoader];
-
-/** Registers a native backend loader (for native modules select.ts does not import itself). */
-export function registerNativeBackend(loader: NativeLoader): void {
-  nativeLoaders.push(loader);
-}
+const nativeLoaders: readonly NativeLoader[] = [cudaLoader, cpuLoader]; // the order `auto` tries
 
 export function selectBackend(requested: string, log: (line: string) => void = (l) => console.error(l)): Backend {
   if (!BACKEND_NAMES.includes(requested as BackendName)) {
     throw new UserError(`--backend ${requested} is not one of ${BACKEND_NAMES.join(', ')}`);
   }
   const reasons: string[] = [];
-  for (const name of ['cuda', 'cpu'] as const) {
+  for (const loader of nativeLoaders) {
+    const name = loader.name;
     if (requested !== 'auto' && requested !== name) continue;
-    const loader = nativeLoaders.find((l) => l.name === name);
-    const result = loader ? loader.load() : { unavailable: 'not built in this version' };
+    const result = loader.load();
     if (!('unavailable' in result)) {
-      const details = loader?.describe ? ` [${loader.describe()}]` : '';
+      const details = loader.describe ? ` [${loader.describe()}]` : '';
       log(`backend: ${name}${details}${reasons.length ? ` (${reasons.join('; ')})` : ''}`);
       return result;
     }
