@@ -72,7 +72,8 @@ export function allocActivations(be: Backend, config: LlamaConfig, B: number, T:
   const layers: LayerActivations[] = [];
   for (let l = 0; l < config.numLayers; l++) {
     const loraT = new Map<Projection, Tensor>();
-    for (const p of adapter?.layers[l]?.keys() ?? []) loraT.set(p, f(N, r));
+    // every layer gets every target, so the buffers depend only on (targets, r): the cache key in compute.ts
+    for (const p of adapter?.settings.targets ?? []) loraT.set(p, f(N, r));
     layers.push({
       xIn: f(N, C), rstd1: f(N), xn1: f(N, C), q: f(N, QD), k: f(N, KD), v: f(N, KD), att: f(N, QD),
       lse: f(B, config.numHeads, T), xMid: f(N, C), rstd2: f(N), xn2: f(N, C), gate: f(N, F), up: f(N, F), h: f(N, F), loraT,

@@ -9,7 +9,7 @@ import { openCheckpoint } from '../formats/hf-checkpoint.ts';
 import { toFloat32, type HostTensor } from '../formats/host-tensor.ts';
 import { checkCheckpointWeights, PROJECTION_INFO, PROJECTIONS, type Projection } from '../formats/weight-names.ts';
 import { UserError } from '../errors.ts';
-import { loadLlamaConfig, type LlamaConfig } from './llama-config.ts';
+import { loadLlamaConfig } from './llama-config.ts';
 import type { LinearParams } from './linear.ts';
 import type { LayerWeights, LlamaWeights, Model } from './llama.ts';
 
@@ -57,4 +57,3 @@ export async function loadModel(be: Backend, dir: string, options: LoadOptions =
   }
 }
 
-export type { LlamaConfig };

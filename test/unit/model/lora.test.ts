@@ -9,7 +9,8 @@ import { parseLlamaConfig } from '../../../src/model/llama-config.ts';
 import { scoreBatch } from '../../../src/model/compute.ts';
 import { loadModel } from '../../../src/model/load.ts';
 import { createLoraAdapter, initLoraAdapter, loraScaling } from '../../../src/model/lora.ts';
-import { loadLoraAdapter } from '../../../src/model/lora-io.ts';
+import { adapterFromTensors, loadLoraAdapter, settingsFromConfig } from '../../../src/model/lora-io.ts';
+import { readPeftAdapter } from '../../../src/formats/peft-adapter.ts';
 import { mergeLora, unmergeLora } from '../../../src/model/merge.ts';
 import { assertClose, fixtureDir, readGolden } from '../../helpers/golden.ts';
 import { needShared } from '../../helpers/shared.ts';
@@ -83,4 +84,21 @@ test('merging an adapter gives the LoRA logits; unmerging restores the base weig
   await unmergeLora(m, adapter);
   const after = (await be.download(m.weights.layers[1]!.proj.gate_proj.weight)) as Float32Array;
   assertClose(after, before, 0, 1e-6, 'gate_proj after merge and unmerge');
+});
+
+test('an adapter on all layers applies fully after one on fewer layers ran on the same model', async (t) => {
+  if (!needShared(t, 'fixtures', 'models', 'llama-mha')) return;
+  const g = readGolden('llama-mha');
+  const dir = `${fixtureDir('llama-mha')}/adapter`;
+  const fresh = await loadModel(new JsBackend(), fixtureDir('llama-mha'));
+  const full = { adapter: loadLoraAdapter(fresh.be, fresh.config, dir), dropout: 0, seed: 0 };
+  const expected = await scoreBatch(fresh, g.batch, full);
+
+  const be = new JsBackend();
+  const m = await loadModel(be, fixtureDir('llama-mha'));
+  const peft = readPeftAdapter(dir);
+  const firstLayerOnly = adapterFromTensors(be, m.config, { ...settingsFromConfig(peft.config, m.config.numLayers), layersToTransform: [0] }, peft.tensors, dir);
+  await scoreBatch(m, g.batch, { adapter: firstLayerOnly, dropout: 0, seed: 0 });
+  const after = await scoreBatch(m, g.batch, { adapter: loadLoraAdapter(be, m.config, dir), dropout: 0, seed: 0 });
+  assert.equal(after.lossSum, expected.lossSum);
 });
