@@ -9,7 +9,7 @@ import type { LoraInit } from '../model/lora.ts';
 import { finetune } from '../train/finetune.ts';
 import { FINETUNE_DEFAULTS, type FinetuneOptions } from '../train/finetune-options.ts';
 import type { ScheduleKind } from '../train/schedule.ts';
-import { UsageError, type FlagSpecs, type ParsedFlags } from './args.ts';
+import { parseFlags, UsageError, type FlagSpecs, type ParsedFlags } from './args.ts';
 import type { Command } from './command.ts';
 import { readConfigFlags } from './config-file.ts';
 import { DATA_FLAGS, datasetOptionsFromFlags } from './inspect-data.ts';
@@ -120,6 +120,19 @@ export function optionsFromFlags(f: ParsedFlags): FinetuneOptions {
   };
 }
 
+/** The flags a command line gives over those of its --config file; absent ones stay undefined. */
+function givenFlags(cliFlags: ParsedFlags): ParsedFlags {
+  const fromFile = typeof cliFlags.config === 'string' ? readConfigFlags('finetune', cliFlags.config, PARSE_SPECS) : {};
+  return { ...defined(fromFile), ...defined(cliFlags) };
+}
+
+const optionsFromGiven = (given: ParsedFlags) => optionsFromFlags({ ...DEFAULTS, ...given });
+
+/** The options `finetune` receives for a command line (the arguments after `finetune`; --example aside). */
+export function optionsFromArgv(argv: string[]): FinetuneOptions {
+  return optionsFromGiven(givenFlags(parseFlags('finetune', argv, PARSE_SPECS).flags));
+}
+
 /** Exit status 130 (interrupted) once stdout has drained; the checkpoint is already saved. */
 function exitInterrupted(): Promise<never> {
   return new Promise(() => process.stdout.write('', () => process.exit(130)));
@@ -130,12 +143,9 @@ export const finetuneCommand: Command = {
   summary: 'LoRA fine-tuning on instruction data (alpaca-lora\'s finetune.py); --example runs a built-in one-minute example',
   flags: PARSE_SPECS,
   async run(cliFlags) {
-    const fromFile = typeof cliFlags.config === 'string' ? readConfigFlags('finetune', cliFlags.config, PARSE_SPECS) : {};
-    const given = { ...defined(fromFile), ...defined(cliFlags) };
+    const given = givenFlags(cliFlags);
     if (given.wandb_project) console.log('note: wandb is not used; follow the run in output_dir/report.html and metrics.jsonl');
-    const result = given.example
-      ? await runExample(given, (flags: ParsedFlags) => optionsFromFlags({ ...DEFAULTS, ...flags }))
-      : await finetune(optionsFromFlags({ ...DEFAULTS, ...given }));
+    const result = given.example ? await runExample(given, optionsFromGiven) : await finetune(optionsFromGiven(given));
     if (result.stopped) await exitInterrupted();
   },
 };

@@ -1,7 +1,8 @@
 // Shared by the serve and page tests: start `alpaca-lora serve` on a free port as a child process, read
-// its URL, stop it; and parse a server-sent-event body. Not a test file itself.
+// its URL, stop it; parse a server-sent-event body; write a stronger copy of an adapter. Not a test file itself.
 
 import { spawn } from 'node:child_process';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../helpers/shared.ts';
 
@@ -10,8 +11,8 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-export function startServe(args: string[]): Promise<RunningServer> {
-  const child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'alpaca-lora.js'), 'serve', '--backend', 'js', '--port', '0', ...args], {
+export function startServe(args: string[], backend: 'js' | 'cpu' = 'js'): Promise<RunningServer> {
+  const child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'alpaca-lora.js'), 'serve', '--backend', backend, '--port', '0', ...args], {
     cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '', stderr = '';
@@ -38,6 +39,13 @@ export function sseEvents(body: string): unknown[] {
 
 function assertSse(body: string): void {
   if (!body.endsWith('\n\n')) throw new Error(`an SSE body ends with a blank line: ${JSON.stringify(body.slice(-40))}`);
+}
+
+/** Copies the adapter folder `from` into `to` with lora_alpha times `factor`: the same directions, a larger effect. */
+export function writeScaledAdapter(from: string, to: string, factor: number): void {
+  cpSync(from, to, { recursive: true });
+  const config = JSON.parse(readFileSync(join(from, 'adapter_config.json'), 'utf8'));
+  writeFileSync(join(to, 'adapter_config.json'), JSON.stringify({ ...config, lora_alpha: config.lora_alpha * factor }));
 }
 
 /** Polls until `check` holds or `ms` pass. */
