@@ -1,5 +1,14 @@
-// Worker threads for pool.h: chunks are claimed from a generation-tagged counter, and the caller waits for
-// the chunks, not the workers, so a descheduled worker delays nothing. Idle workers spin briefly, then sleep.
+// Worker threads for pool.h. Why it is correct, in three rules:
+// 1. A job's fields are written and read only under `mu`: a worker copies them, with the job's generation,
+//    into a snapshot, so it never mixes two jobs' fields.
+// 2. Chunks are claimed from one 64-bit counter that only grows (by compare-exchange, one chunk at a time) and
+//    never wraps: job G owns the counter values [base, base + chunks), and job G+1 starts at G's end. A claim
+//    succeeds only on a value its snapshot owns, so a worker woken late for an old job can never claim a new
+//    job's chunk (no value repeats, no ABA), and a failed claim changes nothing.
+// 3. Completion is counted per job in chunks. The caller returns only when all of its job's chunks ran, after
+//    which no claim of that job can succeed; so it never waits for a worker that holds no chunk, and `done`
+//    may be reset for the next job.
+// Idle workers spin briefly (ops come back to back), then sleep on `start_cv`.
 #include "pool.h"
 
 #ifdef __linux__
@@ -16,9 +25,7 @@
 
 namespace {
 
-const int kSpins = 3000;  // pause instructions before sleeping: tens of microseconds (ops come back to back)
-const uint64_t kItemBits = 40;  // claim = generation << kItemBits | next item
-const uint64_t kItemMask = (1ull << kItemBits) - 1;
+const int kSpins = 3000;  // pause instructions before sleeping: tens of microseconds
 
 void pause() {
 #if defined(__x86_64__)
@@ -27,11 +34,10 @@ void pause() {
 }
 
 struct Job {
-  std::atomic<TaskFn> fn{nullptr};
-  std::atomic<void*> ctx{nullptr};
-  std::atomic<long> n{0}, grain{1};
-  std::atomic<uint64_t> claim{0};
-  std::atomic<long> done{0};  // items finished
+  TaskFn fn = nullptr;
+  void* ctx = nullptr;
+  long n = 0, grain = 1;
+  uint64_t base = 0, chunks = 0;  // the claim counter values this job owns: [base, base + chunks)
 };
 
 struct Scratch {
@@ -43,9 +49,11 @@ struct State {
   std::vector<std::thread> workers;
   std::mutex mu;
   std::condition_variable start_cv, done_cv;
-  std::atomic<uint64_t> generation{0};  // of the latest job, kept below 2^24
-  std::atomic<bool> stopping{false};
-  Job job;
+  Job job;                               // guarded by mu
+  std::atomic<uint64_t> generation{0};   // written under mu; read without it to spin
+  std::atomic<bool> stopping{false};     // written under mu
+  std::atomic<uint64_t> claim{0};        // the next unclaimed chunk, over all jobs
+  std::atomic<uint64_t> done{0};         // chunks of the current job that finished
   std::vector<Scratch> scratch1, scratch2;
 };
 
@@ -53,38 +61,35 @@ struct State {
 // wait on would block forever.
 State& st = *new State;
 
-// Runs chunks of job `gen` until none is left (or a newer job has replaced it).
-void work(int tid, uint64_t gen) {
-  Job& job = st.job;
-  for (;;) {
-    uint64_t c = job.claim.load(std::memory_order_acquire);
-    if (c >> kItemBits != gen) return;
-    long b = (long)(c & kItemMask), n = job.n.load(std::memory_order_relaxed), grain = job.grain.load(std::memory_order_relaxed);
-    if (b >= n) return;
-    // A successful claim proves the fields read above belong to job `gen`: it cannot end while items are unclaimed.
-    TaskFn fn = job.fn.load(std::memory_order_relaxed);
-    void* ctx = job.ctx.load(std::memory_order_relaxed);
-    if (!job.claim.compare_exchange_weak(c, c + grain, std::memory_order_acq_rel)) continue;
-    long e = b + grain < n ? b + grain : n;
-    fn(ctx, b, e, tid);
-    if (job.done.fetch_add(e - b, std::memory_order_acq_rel) + (e - b) == n) {
+// Runs chunks of `job` until its last one is claimed.
+void work(const Job& job, int tid) {
+  uint64_t end = job.base + job.chunks;
+  uint64_t c = st.claim.load(std::memory_order_relaxed);
+  while (c < end) {  // c >= job.base: the snapshot was taken after the job was published
+    if (!st.claim.compare_exchange_weak(c, c + 1, std::memory_order_relaxed)) continue;  // c reloaded
+    long b = (long)(c - job.base) * job.grain;
+    long e = b + job.grain < job.n ? b + job.grain : job.n;
+    job.fn(job.ctx, b, e, tid);
+    if (st.done.fetch_add(1, std::memory_order_acq_rel) + 1 == job.chunks) {
       std::lock_guard<std::mutex> lk(st.mu);
       st.done_cv.notify_one();
     }
+    c = st.claim.load(std::memory_order_relaxed);
   }
 }
 
-void worker_main(int tid) {
-  uint64_t seen = st.generation.load();
+void worker_main(int tid, uint64_t seen) {
   for (;;) {
-    for (int i = 0; i < kSpins && st.generation.load(std::memory_order_acquire) == seen && !st.stopping; i++) pause();
-    if (st.generation.load(std::memory_order_acquire) == seen && !st.stopping) {
+    for (int i = 0; i < kSpins && st.generation.load(std::memory_order_relaxed) == seen && !st.stopping; i++) pause();
+    Job job;
+    {
       std::unique_lock<std::mutex> lk(st.mu);
-      st.start_cv.wait(lk, [&] { return st.generation != seen || st.stopping; });
+      st.start_cv.wait(lk, [&] { return st.generation.load() != seen || st.stopping; });
+      if (st.stopping) return;
+      seen = st.generation.load();
+      job = st.job;
     }
-    if (st.stopping) return;
-    seen = st.generation.load(std::memory_order_acquire);
-    work(tid, seen);
+    work(job, tid);
   }
 }
 
@@ -128,7 +133,7 @@ void pool_set_threads(int n) {
     for (auto& s : *pool) free(s.p);
     pool->assign(n, Scratch{});
   }
-  for (int t = 1; t < n; t++) st.workers.emplace_back(worker_main, t);
+  for (int t = 1; t < n; t++) st.workers.emplace_back(worker_main, t, st.generation.load());
 }
 
 int pool_threads() { return (int)st.workers.size() + 1; }
@@ -146,23 +151,19 @@ void pool_run(long n, long grain, TaskFn fn, void* ctx) {
     fn(ctx, 0, n, 0);
     return;
   }
-  Job& job = st.job;
-  uint64_t gen = (st.generation.load() + 1) & 0xffffff;
-  job.fn.store(fn, std::memory_order_relaxed);
-  job.ctx.store(ctx, std::memory_order_relaxed);
-  job.n.store(n, std::memory_order_relaxed);
-  job.grain.store(grain, std::memory_order_relaxed);
-  job.done.store(0, std::memory_order_relaxed);
-  job.claim.store(gen << kItemBits, std::memory_order_release);
+  Job job;
   {
     std::lock_guard<std::mutex> lk(st.mu);
-    st.generation.store(gen, std::memory_order_release);
+    job = Job{fn, ctx, n, grain, st.claim.load(), (uint64_t)((n + grain - 1) / grain)};
+    st.job = job;
+    st.done.store(0);
+    st.generation.store(st.generation.load() + 1);
   }
   st.start_cv.notify_all();
-  work(0, gen);
-  for (int i = 0; i < kSpins && job.done.load(std::memory_order_acquire) != n; i++) pause();
+  work(job, 0);
+  for (int i = 0; i < kSpins && st.done.load(std::memory_order_acquire) != job.chunks; i++) pause();
   std::unique_lock<std::mutex> lk(st.mu);
-  st.done_cv.wait(lk, [&] { return job.done.load(std::memory_order_acquire) == n; });
+  st.done_cv.wait(lk, [&] { return st.done.load(std::memory_order_acquire) == job.chunks; });
 }
 
 float* pool_scratch(int tid, size_t n) { return grow(st.scratch1, tid, n); }
