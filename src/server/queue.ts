@@ -47,7 +47,8 @@ export class GenerationQueue {
         start: () => {
           signal.removeEventListener('abort', entry.onAbort);
           this.running = true;
-          job(signal).then(resolve, reject).finally(() => {
+          // A job that throws before returning its promise must still free the queue.
+          Promise.resolve().then(() => job(signal)).then(resolve, reject).finally(() => {
             this.running = false;
             this.next();
           });
