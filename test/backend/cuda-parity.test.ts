@@ -1,6 +1,7 @@
 // Every CUDA op, forward and backward, against the js backend (the spec) on the same random inputs of
 // awkward sizes (odd, non-multiples of tiles and warps, GQA, left padding, fully masked rows, KV-cache
-// decoding), in both precisions. Skips without a GPU (see test/helpers/cuda.ts: CI=true skips too).
+// decoding) and realistic attention shapes (test/helpers/parity-shapes.ts, shared with cpu-parity), in both
+// precisions. Skips without a GPU (see test/helpers/cuda.ts: CI=true skips too).
 // Tolerances, as a fraction of the reference tensor's largest magnitude:
 // - exact ops (fill, copy, conversions, copyTime, dropout, embedding forward, AdamW's double math): 1e-6;
 //   dropout masks and 16-bit conversions are compared bit for bit;
@@ -18,6 +19,7 @@ import { Rng } from '../../src/engine/random.ts';
 import type { Tensor } from '../../src/engine/tensor.ts';
 import type { CudaPrecision } from '../../src/backends/native/cuda.ts';
 import { needCuda } from '../helpers/cuda.ts';
+import { ATTENTION_SHAPES, DECODE_SHAPES, paddingMask } from '../helpers/parity-shapes.ts';
 
 const js = new JsBackend();
 const rng = new Rng(2024);
@@ -228,27 +230,13 @@ for (const precision of ['f32', 'bf16'] as CudaPrecision[]) {
       });
     });
 
-    // Left padding: row 1 masks its first 5 keys (its first 5 queries have no allowed key: the uniform rule).
-    function paddingMask(B: number, T: number, pads: number[], holes: number[] = []): Int32Array {
-      const m = new Int32Array(B * T).fill(1);
-      pads.forEach((p, b) => m.fill(0, b * T, b * T + p));
-      for (const h of holes) m[h] = 0;
-      return m;
-    }
-
-    for (const [B, T, NH, NKV, HD, pads] of [
-      [2, 37, 4, 2, 8, [0, 5]],
-      [2, 77, 4, 1, 64, [9, 0]],
-      [1, 130, 2, 2, 128, []],
-      [3, 70, 4, 4, 32, [0, 70, 3]],
-      [1, 20, 2, 1, 100, [2]],
-    ] as const) {
+    for (const { B, T, NH, NKV, HD, pads, holes } of ATTENTION_SHAPES) {
       test(`attention forward and backward B${B} T${T} NH${NH} NKV${NKV} HD${HD} pads ${pads.join(',') || 'none'}`, async (t) => {
         const cu = cuda(t);
         if (!cu) return;
         const nq = B * T * NH * HD, nk = B * T * NKV * HD;
         const q = randn(nq), k = randn(nk), v = randn(nk), dout = randn(nq);
-        const mask = pads.length ? paddingMask(B, T, [...pads], [T + 11]) : null;
+        const mask = pads.length || holes.length ? paddingMask(B, T, pads, holes) : null;
         await same(cu, 'attention', ATTENTION, (be) => {
           const Q = tensor(be, [B, T, NH, HD], q), K = tensor(be, [B, T, NKV, HD], k), V = tensor(be, [B, T, NKV, HD], v);
           const M = mask ? tensor(be, [B, T], mask) : null;
@@ -261,13 +249,12 @@ for (const precision of ['f32', 'bf16'] as CudaPrecision[]) {
       });
     }
 
-    for (const [Tq, Tk, Tkv, HD] of [[1, 20, 32, 64], [3, 20, 32, 8], [20, 20, 32, 64], [17, 40, 48, 64]] as const) {
-      test(`attention against a KV cache: Tq ${Tq}, Tk ${Tk}, Tkv ${Tkv}, HD ${HD}`, async (t) => {
+    for (const { B, Tq, Tk, Tkv, NH, NKV, HD, pads } of DECODE_SHAPES) {
+      test(`attention against a KV cache: B ${B}, Tq ${Tq}, Tk ${Tk}, Tkv ${Tkv}, NH ${NH}, NKV ${NKV}, HD ${HD}`, async (t) => {
         const cu = cuda(t);
         if (!cu) return;
-        const B = 2, NH = 4, NKV = 2;
         const q = randn(B * Tq * NH * HD), k = randn(B * Tkv * NKV * HD), v = randn(B * Tkv * NKV * HD);
-        const mask = paddingMask(B, Tkv, [0, 4]);
+        const mask = paddingMask(B, Tkv, pads);
         await same(cu, 'decode attention', ATTENTION, (be) => {
           const out = be.alloc([B, Tq, NH, HD], 'f32', 'scratch'), lse = be.alloc([B, NH, Tq], 'f32', 'scratch');
           be.attentionForward(out, lse, tensor(be, [B, Tq, NH, HD], q), tensor(be, [B, Tkv, NKV, HD], k), tensor(be, [B, Tkv, NKV, HD], v),
