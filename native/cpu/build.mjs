@@ -1,8 +1,10 @@
 // Builds the native CPU addon (build/Release/alpaca_cpu.node) with node-gyp at `npm install`; a failed build
-// never fails the install: it says why, and `--backend auto` uses js. Not the loader (cpu-addon.ts).
+// never fails the install (except for missing OpenBLAS under CI=true): it says why, and `--backend auto` uses js.
+// Not the loader (cpu-addon.ts).
 
 //   node native/cpu/build.mjs [--strict]     --strict: exit 1 when the build fails
-// Environment: ALPACA_SKIP_NATIVE=1 skips the build; ALPACA_NO_OPENBLAS=1 builds without OpenBLAS.
+// Environment: ALPACA_SKIP_NATIVE=1 skips the build; ALPACA_NO_OPENBLAS=1 builds without OpenBLAS; under
+// CI=true a build that finds no OpenBLAS fails.
 
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -44,9 +46,14 @@ const gyp = nodeGyp();
 if (!gyp) give_up('node-gyp was not found (it ships with npm)');
 const dir = nodeDir();
 if (!dir) give_up(`no Node.js headers (include/node/node_api.h) next to ${process.execPath}`);
+const blas = spawnSync('sh', [join(here, 'detect-openblas.sh')], { encoding: 'utf8' }).stdout.trim() === '1';
+if (!blas && process.env.CI === 'true' && process.env.ALPACA_NO_OPENBLAS !== '1') {
+  // CI tests both GEMM kernels: a build without OpenBLAS would leave one of them untested.
+  console.error('alpaca-lora: CI=true but OpenBLAS was not found: install libopenblas-dev (or set ALPACA_NO_OPENBLAS=1).');
+  process.exit(1);
+}
 console.log('alpaca-lora: building the native cpu backend (native/cpu) ...');
 const args = [gyp, 'rebuild', '--jobs', 'max', `--nodedir=${dir}`, '--directory', here];
 const result = spawnSync(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'] });
 if (result.status !== 0) give_up(`node-gyp failed (exit ${result.status ?? result.signal}; its messages are above)`);
-const blas = spawnSync('sh', [join(here, 'detect-openblas.sh')], { encoding: 'utf8' }).stdout.trim() === '1';
 console.log(`alpaca-lora: native cpu backend built${blas ? ' with OpenBLAS' : ' with its own GEMM (install libopenblas-dev for OpenBLAS)'}.`);

@@ -1,17 +1,20 @@
 // The export commands end to end, as a user runs them: export-hf's folder scores what base + adapter scores;
-// export-state-dict and export-gguf write what llama.cpp and Meta's code expect; bad input (an adapter that
+// export-state-dict writes, after un-permuting q/k, the reference's merged weights (merged_after3.safetensors,
+// float16 tolerance); export-gguf writes what llama.cpp expects; bad input (an adapter that
 // does not fit, a non-empty output folder, an existing GGUF file, a disk that fills up mid-write) fails with
 // a message and leaves nothing half-written behind.
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { GgufFile } from '../../src/formats/gguf.ts';
 import { readSafetensors } from '../../src/formats/safetensors.ts';
+import { writeSafetensors } from '../../src/formats/safetensors-write.ts';
 import { toFloat32 } from '../../src/formats/host-tensor.ts';
+import { TorchFile } from '../../src/formats/torch-pickle.ts';
 import { runCli } from '../helpers/cli.ts';
 import { assertClose, fixtureDir, readGolden } from '../helpers/golden.ts';
 import { needShared, PROJECT_ROOT, sharedPath } from '../helpers/shared.ts';
@@ -88,13 +91,69 @@ test('a disk that fills up mid-write (a 150 KB file size limit) fails the export
   }
 });
 
-test('export-state-dict writes consolidated.00.pth and params.json', (t) => {
-  if (!needShared(t, 'fixtures', 'models', 'llama-mha')) return;
+/** The reference's after-3-steps adapter (golden.safetensors after3.*) as a PEFT folder. */
+async function after3Adapter(): Promise<string> {
+  const dir = join(work, 'after3-adapter');
+  mkdirSync(dir, { recursive: true });
+  copyFileSync(join(mhaAdapter(), 'adapter_config.json'), join(dir, 'adapter_config.json'));
+  const tensors = [...readGolden('llama-mha').tensors].filter(([k]) => k.startsWith('after3.'));
+  await writeSafetensors(join(dir, 'adapter_model.safetensors'), tensors.map(([k, v]) => [k.slice(7).replace('.default.weight', '.weight'), v] as const));
+  return dir;
+}
+
+const META_LAYER_NAMES: Record<string, string> = {
+  'self_attn.q_proj.weight': 'attention.wq.weight', 'self_attn.k_proj.weight': 'attention.wk.weight',
+  'self_attn.v_proj.weight': 'attention.wv.weight', 'self_attn.o_proj.weight': 'attention.wo.weight',
+  'mlp.gate_proj.weight': 'feed_forward.w1.weight', 'mlp.down_proj.weight': 'feed_forward.w2.weight',
+  'mlp.up_proj.weight': 'feed_forward.w3.weight', 'input_layernorm.weight': 'attention_norm.weight',
+  'post_attention_layernorm.weight': 'ffn_norm.weight',
+};
+const META_NAMES: Record<string, string> = { 'model.embed_tokens.weight': 'tok_embeddings.weight', 'model.norm.weight': 'norm.weight', 'lm_head.weight': 'output.weight' };
+
+/** Meta's name of an HF weight (transformers' convert_llama_weights_to_hf mapping, read backwards). */
+function metaName(hf: string): string {
+  const layer = /^model\.layers\.(\d+)\.(.+)$/.exec(hf);
+  const name = layer ? META_LAYER_NAMES[layer[2]!] : META_NAMES[hf];
+  assert.ok(name, `no Meta name for ${hf}`);
+  return layer ? `layers.${layer[1]}.${name}` : name;
+}
+
+/**
+ * Meta's q or k rows (heads x headDim, cols) in HF order. convert_llama_weights_to_hf turns Meta into HF with
+ * permute(w) = w.view(heads, headDim / 2, 2, cols).transpose(1, 2).reshape(heads * headDim, cols): HF row
+ * (h, j, i) is Meta row (h, i, j), for j < 2 and i < headDim / 2.
+ */
+function metaToHf(w: Float32Array, heads: number, headDim: number, cols: number): Float32Array {
+  const out = new Float32Array(w.length);
+  for (let h = 0; h < heads; h++) for (let j = 0; j < 2; j++) for (let i = 0; i < headDim / 2; i++) {
+    const meta = h * headDim + 2 * i + j;
+    out.set(w.subarray(meta * cols, (meta + 1) * cols), (h * headDim + j * (headDim / 2) + i) * cols);
+  }
+  return out;
+}
+
+test('export-state-dict writes consolidated.00.pth and params.json; every tensor, q/k un-permuted, is the reference merged weight', async (t) => {
+  if (!needShared(t, 'fixtures', 'models', 'llama-mha', 'merged_after3.safetensors')) return;
   const out = join(work, 'meta');
-  const r = runCli(['export-state-dict', '--base_model', mha(), '--lora_weights', mhaAdapter(), '--output_dir', out, '--dtype', 'float16']);
+  const r = runCli(['export-state-dict', '--base_model', mha(), '--lora_weights', await after3Adapter(), '--output_dir', out, '--dtype', 'float16']);
   assert.equal(r.status, 0, r.stderr);
   assert.deepEqual(readdirSync(out).sort(), ['consolidated.00.pth', 'params.json']);
-  assert.equal(JSON.parse(readFileSync(join(out, 'params.json'), 'utf8')).dim, 64);
+  const params = JSON.parse(readFileSync(join(out, 'params.json'), 'utf8'));
+  assert.equal(params.dim, 64);
+  const reference = readSafetensors(join(mha(), 'merged_after3.safetensors'));
+  const file = TorchFile.open(join(out, 'consolidated.00.pth'));
+  t.after(() => file.close());
+  assert.deepEqual(file.names().sort(), [...reference.keys()].map(metaName).sort());
+  const headDim = params.dim / params.n_heads;
+  for (const [name, expected] of reference) {
+    const stored = file.read(metaName(name));
+    assert.equal(stored.dtype, 'F16', name);
+    assert.deepEqual(stored.shape, expected.shape, name);
+    const heads = name.endsWith('q_proj.weight') ? params.n_heads : name.endsWith('k_proj.weight') ? params.n_kv_heads ?? params.n_heads : 0;
+    const actual = heads ? metaToHf(toFloat32(stored), heads, headDim, params.dim) : toFloat32(stored);
+    // One float16 rounding (2^-11 relative; 2^-25 absolute below its normal range) of a float32 merge (1e-6).
+    assertClose(actual, toFloat32(expected), 2 ** -11 + 1e-6, 2 ** -25, `${metaName(name)} vs ${name}`);
+  }
 });
 
 test('export-gguf writes a llama model with its vocabulary, and --adapter_only a GGUF LoRA', (t) => {

@@ -1,5 +1,6 @@
 // `alpaca-lora generate` run as a user runs it: --prompt_ids on the merged fixture model reproduces
-// transformers' greedy and 3-beam ids; --instruction on the trainer fixture prints a response (streamed
+// transformers' greedy and 3-beam ids; --prompt on tiny-english reproduces transformers' greedy text
+// (fixtures/generate/pretrain_tiny.py); --instruction on the trainer fixture prints a response (streamed
 // too, and from the interactive loop on stdin); bad flags are errors that name the flag.
 
 import assert from 'node:assert/strict';
@@ -37,6 +38,16 @@ test('--prompt_ids prints the greedy and 3-beam ids transformers generates', (t)
   } finally {
     rmSync(merged, { recursive: true });
   }
+});
+
+test('--prompt prints the greedy continuation transformers generated from tiny-english', (t) => {
+  if (!needShared(t, 'fixtures', 'pretrained', 'finetune_quality_reference.json')) return;
+  // Stored as text: the prompt and its 40 greedy tokens, decoded.
+  const golden = JSON.parse(readFileSync(sharedPath('fixtures', 'pretrained', 'finetune_quality_reference.json'), 'utf8')).sample_after_pretraining;
+  const base = sharedPath('fixtures', 'pretrained', 'tiny-english');
+  const r = cli('--base_model', base, '--prompt', golden.prompt, '--temperature', '0', '--num_beams', '1', '--max_new_tokens', '40');
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(`${golden.prompt}${r.stdout.trimEnd()}`, golden.greedy_40);
 });
 
 test('--instruction prints a response, streamed or not, the same text for the same seed', (t) => {

@@ -1,9 +1,11 @@
 // Merge and export against PyTorch + PEFT (../shared/fixtures/models): the merged state dict transformers saves
 // after 3 AdamW steps (merged_after3.safetensors) reproduced from the base + the reference's after-3 adapter,
 // and the exported folder scoring the reference's merged logits; .bin shards scoring base + adapter; a bf16
-// base kept bf16; Meta's consolidated.00.pth (and a 2-way model-parallel split) read back and un-permuted equal
-// to the HF export.
-// Tolerances: merged weights 1e-6 relative + 1e-7 (float32 rounding of W + s·BA); logits 1e-5 + 1e-5 relative.
+// base kept bf16, its merged weights the reference's within one bf16 rounding; Meta's consolidated.00.pth (and
+// a 2-way model-parallel split) read back and un-permuted equal to the HF export.
+// Tolerances: merged weights 1e-6 relative + 1e-7 (float32 rounding of W + s·BA); logits 1e-5 + 1e-5 relative;
+// bf16 merged weights against the reference's merge delta on the bf16 base: 2^-8 relative (bf16's unit
+// roundoff) + 1e-6 (float32 rounding of the delta).
 
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -89,15 +91,25 @@ test('export-hf as sharded .bin loads back and scores base + adapter (the refere
   assertLogits(await logitsOf(out, g), goldenFloat(g, 'lora.logits'), g, 'LoRA logits of the .bin export');
 });
 
-test('a bf16 base exports bf16 weights unless --dtype says otherwise; config.json follows --dtype', async (t) => {
-  if (!needShared(t, 'fixtures', 'models', 'llama-mha-bf16')) return;
-  const adapter = join(fixtureDir('llama-mha'), 'adapter');
+test('a bf16 base exports bf16 weights (the reference merge within bf16 rounding) unless --dtype says otherwise; config.json follows --dtype', async (t) => {
+  if (!needShared(t, 'fixtures', 'models', 'llama-mha-bf16') || !needShared(t, 'fixtures', 'models', 'llama-mha', 'merged_after3.safetensors')) return;
+  const adapter = await after3Adapter('llama-mha', readGolden('llama-mha'));
   const kept = join(work, 'bf16-kept');
   const r = await exportHf({ baseModel: fixtureDir('llama-mha-bf16'), loraWeights: adapter, outputDir: kept, backend: new JsBackend() });
   assert.ok(r.logits!.tolerance >= 1e-2, 'the probe allows for bf16 rounding of the merged weights');
   const ck = await openCheckpoint(kept);
   t.after(() => ck.close());
   assert.ok(ck.names().every((n) => ck.info(n).dtype === 'BF16'));
+  const reference = readSafetensors(join(fixtureDir('llama-mha'), 'merged_after3.safetensors'));
+  const f32Base = readSafetensors(join(fixtureDir('llama-mha'), 'model.safetensors'));
+  const bf16Base = readSafetensors(join(fixtureDir('llama-mha-bf16'), 'model.safetensors'));
+  const ours = readSafetensors(join(kept, 'model.safetensors'));
+  assert.deepEqual([...ours.keys()].sort(), [...reference.keys()].sort());
+  for (const [name, merged] of reference) {
+    // The reference's delta (merged - f32 base) on the bf16 base, so that only the export's own rounding remains.
+    const [m, w, b] = [merged, f32Base.get(name)!, bf16Base.get(name)!].map(toFloat32);
+    assertClose(toFloat32(ours.get(name)!), m.map((x, i) => b[i]! + (x - w[i]!)), 2 ** -8, 1e-6, `bf16 ${name}`);
+  }
   const cast = join(work, 'bf16-to-f32');
   await exportHf({ baseModel: fixtureDir('llama-mha-bf16'), loraWeights: adapter, outputDir: cast, dtype: 'F32', verify: false });
   assert.equal(JSON.parse(readFileSync(join(cast, 'config.json'), 'utf8')).dtype, 'float32');

@@ -8,7 +8,6 @@
 // 1e-6 relative + 1e-7.
 
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { readSafetensors } from '../../src/formats/safetensors.ts';
 import { toFloat32 } from '../../src/formats/host-tensor.ts';
@@ -99,10 +98,7 @@ for (const backend of testBackends()) {
       test('three clipped AdamW steps, then the merged model', async (t) => {
         if (!needShared(t, 'fixtures', 'models', name)) return;
         const g = readGolden(name);
-        if (!g.json.adamw) {
-          assert.ok(!existsSync(`${fixtureDir(name)}/merged_after3.safetensors`), 'fixture without AdamW steps has no merged weights either');
-          return;
-        }
+        if (!g.json.adamw) return t.skip(`${name}'s fixture has no AdamW steps (golden.json has no "adamw"; make_fixtures_extra.py records only losses, logits and gradients)`);
         const be = backend.make();
         const m = await loadModel(be, fixtureDir(name));
         const adapter = loadLoraAdapter(be, m.config, `${fixtureDir(name)}/adapter`);

@@ -8,7 +8,7 @@ import { UserError } from '../../../src/errors.ts';
 import { PyCallable, unpickle } from '../../../src/formats/pickle.ts';
 import { TorchFile } from '../../../src/formats/torch-pickle.ts';
 import { pk, str, writeTorchZip } from './pickle-bytes.ts';
-import { pythonWith, runPython } from './python.ts';
+import { needPython, runPython } from './python.ts';
 import { tempDir } from './tmp.ts';
 
 const refuseAll = {
@@ -43,8 +43,8 @@ test('the opcodes of protocol 2 build plain values: dicts, lists, tuples, ints, 
 });
 
 test('pickles written by Python itself (protocols 2 and 4) read the same', (t) => {
-  const python = pythonWith('pickle');
-  if (!python) return t.skip('no python3 to write pickles');
+  const python = needPython(t, 'pickle');
+  if (!python) return;
   for (const protocol of [2, 4]) {
     const hex = runPython(python, `import pickle, collections, sys
 v = {'a': [1, -2, 3.25, None, True], 'b': (2**40, -2**40, 'ünï'), 'c': collections.OrderedDict([('x', 1)]), 'd': b'\\x00\\x01', 'e': [], 'f': ('s',) * 3}

@@ -13,7 +13,7 @@ import { writeTorchStateDict } from '../../../src/formats/torch-write.ts';
 import { needShared, sharedPath } from '../../helpers/shared.ts';
 import { pk, stateDictPickle, writeTorchZip } from './pickle-bytes.ts';
 import type { RawTensor } from './pickle-bytes.ts';
-import { pythonWith, runPython } from './python.ts';
+import { needPython, runPython } from './python.ts';
 import { tempDir } from './tmp.ts';
 
 function bytes(h: HostTensor): Buffer {
@@ -87,8 +87,8 @@ test('the fixture weights rewritten by writeTorchStateDict read back identical',
 });
 
 test('real torch reads our file with weights_only=True; what it saves (views included) reads as torch sees it', async (t) => {
-  const python = pythonWith('torch');
-  if (!python) return t.skip('no python3 with torch to cross-check with');
+  const python = needPython(t, 'torch');
+  if (!python) return;
   const dir = tempDir(t);
   const [ours, theirs, views, contiguous] = ['ours', 'theirs', 'views', 'contiguous'].map((n) => join(dir, `${n}.bin`));
   await writeTorchStateDict(ours, MIXED);

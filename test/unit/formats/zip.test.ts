@@ -9,7 +9,7 @@ import { UserError } from '../../../src/errors.ts';
 import { ZipReader } from '../../../src/formats/zip.ts';
 import { zipStored } from '../../../src/formats/zip-write.ts';
 import { writeChunksAtomic } from '../../../src/util/atomic-write.ts';
-import { pythonWith, runPython } from './python.ts';
+import { needPython, runPython } from './python.ts';
 import { tempDir } from './tmp.ts';
 
 const CONTENTS: [string, Uint8Array][] = [
@@ -41,8 +41,8 @@ for (const forceZip64 of [false, true]) {
 }
 
 test('Python\'s zipfile reads our archives, zip64 included, with valid CRCs', async (t) => {
-  const python = pythonWith('zipfile');
-  if (!python) return t.skip('no python3 to cross-check with');
+  const python = needPython(t, 'zipfile');
+  if (!python) return;
   const dir = tempDir(t);
   for (const forceZip64 of [false, true]) {
     const path = join(dir, `z${forceZip64}.zip`);
@@ -53,8 +53,8 @@ test('Python\'s zipfile reads our archives, zip64 included, with valid CRCs', as
 });
 
 test('deflated entries (from Python\'s zipfile) are inflated', async (t) => {
-  const python = pythonWith('zipfile');
-  if (!python) return t.skip('no python3 to make a deflated zip');
+  const python = needPython(t, 'zipfile');
+  if (!python) return;
   const path = join(tempDir(t), 'deflated.zip');
   runPython(python, 'import sys, zipfile\nwith zipfile.ZipFile(sys.argv[1], "w", zipfile.ZIP_DEFLATED) as z: z.writestr("a/b", "hello " * 100)', [path]);
   const zip = ZipReader.open(path);
