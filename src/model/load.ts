@@ -1,11 +1,11 @@
 // Loading a HF LLaMA folder onto a backend: config.json, then the weights tensor by tensor (each is read,
 // uploaded and dropped, so the host never holds two copies). Weights keep their stored dtype unless
-// `dtype` asks for another.
+// `dtype` asks for another; a bitsandbytes-quantized checkpoint loads only dequantized, when asked to.
 
 import type { Backend } from '../engine/backend.ts';
 import type { DType } from '../engine/dtype.ts';
 import type { Tensor } from '../engine/tensor.ts';
-import { openCheckpoint } from '../formats/hf-checkpoint.ts';
+import { openBnbCheckpoint } from '../formats/bnb-checkpoint.ts';
 import { toFloat32, type HostTensor } from '../formats/host-tensor.ts';
 import { checkCheckpointWeights, PROJECTION_INFO, PROJECTIONS, type Projection } from '../formats/weight-names.ts';
 import { UserError } from '../errors.ts';
@@ -16,6 +16,8 @@ import type { LayerWeights, LlamaWeights, Model } from './llama.ts';
 export interface LoadOptions {
   /** Store every weight in this dtype instead of the checkpoint's own. */
   dtype?: Exclude<DType, 'i32'>;
+  /** Dequantize a bitsandbytes checkpoint's quantized linears (4-bit to their quant_state dtype, 8-bit to float32). */
+  dequantize?: boolean;
 }
 
 /** Uploads one host tensor, keeping its float dtype (or converting to `dtype`). */
@@ -30,8 +32,14 @@ export function uploadHostTensor(be: Backend, h: HostTensor, dtype: LoadOptions[
 
 export async function loadModel(be: Backend, dir: string, options: LoadOptions = {}): Promise<Model> {
   const config = loadLlamaConfig(dir);
-  const reader = await openCheckpoint(dir);
+  const reader = await openBnbCheckpoint(dir);
   try {
+    const quantized = reader.quantizedNames();
+    if (quantized.length > 0 && !options.dequantize) {
+      throw new UserError(
+        `${dir} holds ${quantized.length} linears quantized by bitsandbytes (e.g. ${quantized[0]}); the engine does not compute with quantized weights yet: load with { dequantize: true } to run them dequantized`,
+      );
+    }
     checkCheckpointWeights(reader, config, dir);
     const get = (name: string) => uploadHostTensor(be, reader.read(name), options.dtype, name);
     const layers: LayerWeights[] = [];

@@ -1,0 +1,82 @@
+// LLM.int8 as bitsandbytes' pure-torch backend defines it: a weight quantized row by row to int8 (from the weight
+// in float16, as Int8Params does), its dequantization, and the reference forward of an 8-bit linear with outlier
+// columns. The reference math only, float32/float64 on the host; kernels live in the backends.
+
+import { f16ToF32, f32ToF16 } from '../engine/dtype.ts';
+import type { QuantizedInt8 } from '../engine/quantized.ts';
+
+const f = Math.fround;
+const INV_127 = f(7.874015718698502e-3); // the factor bitsandbytes dequantizes with
+
+/** Row-wise int8 of a row-major (OC, C) weight: scb[o] = max |w[o, :]| in float16, weight = round(w · 127 / scb). */
+export function quantizeInt8Rows(weight: Float32Array, shape: readonly [number, number], threshold = 6): QuantizedInt8 {
+  const [OC, C] = shape;
+  if (weight.length !== OC * C) throw new Error(`quantizeInt8Rows: ${weight.length} values do not fill shape [${shape.join(', ')}]`);
+  const half = Float32Array.from(weight, (v) => f16ToF32(f32ToF16(v)));
+  const out = new Int8Array(OC * C);
+  const scb = new Float32Array(OC);
+  for (let o = 0; o < OC; o++) {
+    const row = half.subarray(o * C, (o + 1) * C);
+    scb[o] = quantizeRow(row, out.subarray(o * C, (o + 1) * C));
+  }
+  return { type: 'int8', shape: [OC, C], weight: out, scb, threshold };
+}
+
+/** The float32 weight bitsandbytes' int8_vectorwise_dequant gives: weight · scb / 127, rounded at each step. */
+export function dequantizeInt8(q: QuantizedInt8): Float32Array {
+  const C = q.shape[1];
+  return Float32Array.from(q.weight, (w, i) => f(f(w * q.scb[Math.floor(i / C)]!) * INV_127));
+}
+
+/**
+ * The 8-bit linear y = x · wᵀ + bias for x (N, C) → (N, OC), as MatMul8bitLt: activation columns holding any
+ * |x| ≥ threshold (threshold > 0) multiply the dequantized weight in full precision; the rest of each row is
+ * quantized to int8 by its absmax (outliers left out), multiplied as int8 × int8 with exact integer sums, and
+ * scaled by rowAbsmax · scb / 127². Computed in float64 from float32 inputs; bitsandbytes computes in float16.
+ */
+export function int8Linear(x: Float32Array, N: number, q: QuantizedInt8, bias: Float32Array | null, threshold = q.threshold): Float32Array {
+  const [OC, C] = q.shape;
+  if (x.length !== N * C) throw new Error(`int8Linear: x has ${x.length} values, expected ${N} × ${C}`);
+  const outlier = outlierColumns(x, N, C, threshold);
+  const w = dequantizeInt8(q);
+  const xq = new Int8Array(N * C);
+  const rowAbsmax = new Float32Array(N);
+  for (let t = 0; t < N; t++) {
+    const row = x.slice(t * C, (t + 1) * C).map((v) => (threshold > 0 && Math.abs(v) >= threshold ? 0 : v));
+    rowAbsmax[t] = quantizeRow(row, xq.subarray(t * C, (t + 1) * C));
+  }
+  const out = new Float32Array(N * OC);
+  for (let t = 0; t < N; t++) {
+    for (let o = 0; o < OC; o++) {
+      let dot = 0; // int32 in bitsandbytes; exact in float64 for any C below 2^37
+      let full = 0;
+      for (let c = 0; c < C; c++) {
+        if (outlier[c]) full += x[t * C + c]! * w[o * C + c]!;
+        else dot += xq[t * C + c]! * q.weight[o * C + c]!;
+      }
+      out[t * OC + o] = (dot * rowAbsmax[t]! * q.scb[o]!) / (127 * 127) + full + (bias ? bias[o]! : 0);
+    }
+  }
+  return out;
+}
+
+/** Columns where some row's |x| reaches the threshold; none when the threshold is 0. */
+function outlierColumns(x: Float32Array, N: number, C: number, threshold: number): Uint8Array {
+  const outlier = new Uint8Array(C);
+  if (threshold > 0) for (let i = 0; i < N * C; i++) if (Math.abs(x[i]!) >= threshold) outlier[i % C] = 1;
+  return outlier;
+}
+
+/** round(v · 127 / absmax) into `out` (half to even, 127 / absmax as torch computes it); returns the absmax. */
+function quantizeRow(row: Float32Array, out: Int8Array): number {
+  let absmax = 0;
+  for (const v of row) absmax = Math.max(absmax, Math.abs(v));
+  const scale = f(f(1 / absmax) * 127);
+  for (let c = 0; c < row.length; c++) out[c] = absmax === 0 ? 0 : roundHalfEven(f(row[c]! * scale));
+  return absmax;
+}
+
+function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
