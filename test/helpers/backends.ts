@@ -27,6 +27,6 @@ export function testBackends(): TestBackend[] {
   const cuda = loadCudaAddon();
   if (!('unavailable' in cuda)) backends.push({ name: 'cuda', make: () => new CudaBackend(cuda, 'f32') });
   else if (process.env.ALPACA_REQUIRE_CUDA === '1') throw new Error(`the cuda backend is not available: ${cuda.unavailable}`);
-  else test('cuda', (t) => t.skip(`no cuda backend here: ${cuda.unavailable}`));
+  else test('cuda', (t) => t.skip(`no CUDA backend here: ${cuda.unavailable}`));
   return backends;
 }
