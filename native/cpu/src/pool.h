@@ -4,6 +4,7 @@
 #include <cstddef>
 
 // fn(ctx, begin, end, tid) runs on chunks of [0, n); tid is 0 for the caller, 1.. for workers.
+// Only the JavaScript thread calls pool_run, and never from inside fn (the pool holds one job at a time).
 typedef void (*TaskFn)(void* ctx, long begin, long end, int tid);
 
 void pool_run(long n, long grain, TaskFn fn, void* ctx);
