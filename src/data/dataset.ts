@@ -1,10 +1,10 @@
 // Loads a data set file into validated records: Alpaca-style instruction records (with column
 // mapping), raw text for language-model training, or pre-tokenized rows. Not tokenization of prompts.
 
-import { createReadStream, existsSync, statSync } from 'node:fs';
-import { createInterface } from 'node:readline';
+import { existsSync, statSync } from 'node:fs';
 import { UserError } from '../errors.ts';
 import { forEachJsonRecord, type RecordPosition } from './json-records.ts';
+import { forEachLine, Utf8Tally } from './lines.ts';
 
 export type DataFormat = 'alpaca' | 'text' | 'tokenized';
 export const DATA_FORMATS: readonly DataFormat[] = ['alpaca', 'text', 'tokenized'];
@@ -39,6 +39,10 @@ export interface DatasetOptions {
   textField?: string;
   /** Leave out records whose response is empty instead of failing (the original Alpaca data has some). */
   skipEmptyOutputs?: boolean;
+  /** The longest record in bytes (default MAX_RECORD_BYTES, 64 MiB). */
+  maxRecordBytes?: number;
+  /** Where the warning about bytes that are not UTF-8 goes (default: stderr). */
+  warn?: (message: string) => void;
 }
 
 export interface Dataset {
@@ -74,10 +78,11 @@ export async function loadDataset(path: string, options: DatasetOptions = {}): P
   const records: DataRecord[] = [];
   const empty: RecordPosition[] = [];
   let format = options.format;
+  const tally = new Utf8Tally();
   if (path.endsWith('.txt')) {
     if (format !== undefined && format !== 'text') throw new UserError(`${path}: a .txt file holds raw text; it cannot be read as ${format} records`);
     format = 'text';
-    await readParagraphs(path, (text) => records.push({ kind: 'text', text }));
+    await readParagraphs(path, tally, options.maxRecordBytes, (text) => records.push({ kind: 'text', text }));
   } else {
     await forEachJsonRecord(path, (value, at) => {
       const where = `${path}: record ${at.index} (line ${at.line})`;
@@ -86,8 +91,10 @@ export async function loadDataset(path: string, options: DatasetOptions = {}): P
       const converted = toRecord(record, format, fields, where);
       if (converted.kind === 'instruction' && converted.output.trim() === '') empty.push(at);
       else records.push(converted);
-    });
+    }, { tally, maxRecordBytes: options.maxRecordBytes });
   }
+  const badUtf8 = tally.warning(path);
+  if (badUtf8) (options.warn ?? ((m) => process.stderr.write(`warning: ${m}\n`)))(badUtf8);
   if (empty.length > 0 && !options.skipEmptyOutputs) {
     const list = empty.slice(0, 10).map((at) => at.index).join(', ') + (empty.length > 10 ? ', …' : '');
     throw new UserError(
@@ -162,15 +169,15 @@ function typeName(value: unknown): string {
 }
 
 /** Raw text, one record per paragraph (paragraphs are separated by blank lines). */
-async function readParagraphs(path: string, visit: (text: string) => void): Promise<void> {
+async function readParagraphs(path: string, tally: Utf8Tally, maxBytes: number | undefined, visit: (text: string) => void): Promise<void> {
   let lines: string[] = [];
   const flush = () => {
     if (lines.length > 0) visit(lines.join('\n'));
     lines = [];
   };
-  for await (const line of createInterface({ input: createReadStream(path, { encoding: 'utf8' }), crlfDelay: Infinity })) {
+  await forEachLine(path, tally, (line) => {
     if (line.trim() === '') flush();
     else lines.push(line);
-  }
+  }, maxBytes);
   flush();
 }

@@ -3,8 +3,8 @@
 // Knows nothing about what a record holds; see dataset.ts.
 
 import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { UserError } from '../errors.ts';
+import { forEachLine, MAX_RECORD_BYTES, tooLong, Utf8Tally } from './lines.ts';
 
 /** Where a record came from, for error messages. */
 export interface RecordPosition {
@@ -14,11 +14,20 @@ export interface RecordPosition {
 
 export type RecordVisitor = (value: unknown, at: RecordPosition) => void;
 
+export interface RecordReading {
+  /** Counts bytes that are not UTF-8. */
+  tally?: Utf8Tally;
+  /** The longest record (a line, or an array element) in bytes; see MAX_RECORD_BYTES. */
+  maxRecordBytes?: number;
+}
+
 /** Calls `visit` for every record of `path`, in file order. The layout is sniffed from the first character. */
-export async function forEachJsonRecord(path: string, visit: RecordVisitor): Promise<void> {
+export async function forEachJsonRecord(path: string, visit: RecordVisitor, reading: RecordReading = {}): Promise<void> {
+  const tally = reading.tally ?? new Utf8Tally();
+  const maxBytes = reading.maxRecordBytes ?? MAX_RECORD_BYTES;
   const first = await firstCharacter(path);
-  if (first === '[') await scanJsonArray(path, visit);
-  else await readJsonLines(path, visit);
+  if (first === '[') await scanJsonArray(path, visit, tally, maxBytes);
+  else await readJsonLines(path, visit, tally, maxBytes);
 }
 
 async function firstCharacter(path: string): Promise<string | undefined> {
@@ -34,13 +43,10 @@ async function firstCharacter(path: string): Promise<string | undefined> {
   }
 }
 
-async function readJsonLines(path: string, visit: RecordVisitor): Promise<void> {
-  const lines = createInterface({ input: createReadStream(path, { encoding: 'utf8' }), crlfDelay: Infinity });
-  let line = 0;
+async function readJsonLines(path: string, visit: RecordVisitor, tally: Utf8Tally, maxBytes: number): Promise<void> {
   let index = 0;
-  for await (const text of lines) {
-    line++;
-    if (text.trim() === '' || (line === 1 && text.trim() === '\uFEFF')) continue;
+  await forEachLine(path, tally, (text, line) => {
+    if (text.trim() === '' || (line === 1 && text.trim() === '\uFEFF')) return;
     let value: unknown;
     try {
       value = JSON.parse(line === 1 ? text.replace(/^\uFEFF/, '') : text);
@@ -51,7 +57,7 @@ async function readJsonLines(path: string, visit: RecordVisitor): Promise<void> 
       );
     }
     visit(value, { index: index++, line });
-  }
+  }, maxBytes);
 }
 
 const enum Scan {
@@ -63,7 +69,7 @@ const enum Scan {
 }
 
 /** Splits the array into elements on raw bytes (ASCII never occurs inside a UTF-8 multi-byte character). */
-async function scanJsonArray(path: string, visit: RecordVisitor): Promise<void> {
+async function scanJsonArray(path: string, visit: RecordVisitor, tally: Utf8Tally, maxBytes: number): Promise<void> {
   let state = Scan.BeforeArray as Scan; // widened: finish() changes it too
   let line = 1;
   let index = 0;
@@ -72,20 +78,23 @@ async function scanJsonArray(path: string, visit: RecordVisitor): Promise<void> 
   let escaped = false;
   let startLine = 1;
   let parts: Buffer[] = []; // pieces of the current element from earlier chunks
+  let held = 0; // their bytes
 
   const fail = (what: string): never => {
     throw new UserError(`${path}: line ${line}: ${what} (the file starts with "[", so it is read as one JSON array of records)`);
   };
   const finish = (chunk: Buffer, start: number, end: number) => {
     const bytes = parts.length === 0 ? chunk.subarray(start, end) : Buffer.concat([...parts, chunk.subarray(start, end)]);
+    if (bytes.length > maxBytes) throw tooLong(path, `record ${index} (line ${startLine})`, maxBytes);
     let value: unknown;
     try {
-      value = JSON.parse(bytes.toString('utf8'));
+      value = JSON.parse(tally.decode(bytes, startLine));
     } catch (err) {
       throw new UserError(`${path}: record ${index} (line ${startLine}) is not valid JSON: ${(err as Error).message}`);
     }
     visit(value, { index: index++, line: startLine });
     parts = [];
+    held = 0;
     state = Scan.AfterElement;
   };
 
@@ -151,7 +160,11 @@ async function scanJsonArray(path: string, visit: RecordVisitor): Promise<void> 
           fail('unexpected text after the closing "]"');
       }
     }
-    if (state === Scan.InElement) parts.push(chunk.subarray(elementStart));
+    if (state === Scan.InElement) {
+      held += chunk.length - elementStart;
+      if (held > maxBytes) throw tooLong(path, `record ${index} (line ${startLine})`, maxBytes);
+      parts.push(chunk.subarray(elementStart));
+    }
   }
   if (state === Scan.InElement || state === Scan.BeforeElement || state === Scan.BeforeArray) {
     throw new UserError(`${path}: the JSON array ends early (record ${index} starting at line ${startLine} is cut off)`);

@@ -36,7 +36,7 @@ export function makePromptTokenizer(tokenizer: Tokenizer, prompter: Prompter, op
 
   // The seed's tokenize(): the tokenizer's own special tokens, truncation to cutoff_len, then maybe EOS.
   const tokenize = (text: string, appendEos: boolean): number[] => {
-    const body = tokenizer.encode(text, { addBos: false, addEos: false });
+    const body = encodeHead(tokenizer, text, cutoffLen);
     body.length = Math.min(body.length, cutoffLen - bos.length - eos.length);
     const ids = bos.concat(body, eos);
     if (ids.at(-1) !== tokenizer.eosId && ids.length < cutoffLen && appendEos) ids.push(tokenizer.eosId);
@@ -72,6 +72,26 @@ export function makePromptTokenizer(tokenizer: Tokenizer, prompter: Prompter, op
     }
     return { input_ids: inputIds, labels, attention_mask: new Array<number>(inputIds.length).fill(1) };
   };
+}
+
+/** Characters per token the first prefix tries; a prefix that yields too few tokens is doubled. */
+const CHARS_PER_TOKEN = 16;
+
+/**
+ * At least the first `count` tokens of `text` (all of them when it has fewer), without tokenizing a long
+ * text whole. The prefix ends before a space that follows a non-space, where no token (SentencePiece
+ * pieces, byte-level pre-tokens) spans, so its tokens are the whole text's first ones; when it holds at
+ * least `count`, those are the answer. A text with no such space is tokenized whole.
+ */
+export function encodeHead(tokenizer: Tokenizer, text: string, count: number): number[] {
+  for (let budget = count * CHARS_PER_TOKEN; budget < text.length; budget *= 2) {
+    let cut = text.indexOf(' ', budget);
+    while (cut !== -1 && /\s/.test(text[cut - 1]!)) cut = text.indexOf(' ', cut + 1);
+    if (cut === -1) break;
+    const ids = tokenizer.encode(text.slice(0, cut), { addBos: false, addEos: false });
+    if (ids.length >= count) return ids;
+  }
+  return tokenizer.encode(text, { addBos: false, addEos: false });
 }
 
 /** Tokens the loss is computed on: labels not masked, except the first (nothing predicts it). */

@@ -130,3 +130,37 @@ test('a 50,000-record, ~40 MB JSON file loads in seconds (loose bound: 20 s)', a
   console.log(`loaded 50,000 records in ${seconds.toFixed(2)} s`);
   assert.ok(seconds < 20, `took ${seconds.toFixed(1)} s`);
 });
+
+describe('long records and bytes that are not UTF-8', () => {
+  const line = (text: string) => JSON.stringify({ instruction: 'Copy.', input: text, output: 'ok' });
+
+  test('a line past the record bound is an error naming the file and the line, in every layout', async () => {
+    const long = 'x'.repeat(5000);
+    const jsonl = file('long.jsonl', `${line('a')}\n${line('b')}\n${line(long)}\n`);
+    await rejects(jsonl, /long\.jsonl: line 3 is longer than 4096 bytes/, { maxRecordBytes: 4096 });
+    const array = file('long.json', `[${line('a')},\n${line(long)}]`);
+    await rejects(array, /long\.json: record 1 \(line 2\) is longer than 4096 bytes/, { maxRecordBytes: 4096 });
+    const text = file('long.txt', `para\n\n${long}\n`);
+    await rejects(text, /long\.txt: line 3 is longer than 4096 bytes/, { maxRecordBytes: 4096 });
+    assert.equal((await loadDataset(jsonl, { maxRecordBytes: 8192 })).records.length, 3);
+  });
+
+  test('a line with no end that outgrows the bound stops reading at the bound (chunks of 1 MiB)', async () => {
+    await rejects(file('endless.jsonl', 'y'.repeat(3 << 20)), /endless\.jsonl: line 1 is longer than 2097152 bytes/, { maxRecordBytes: 2 << 20 });
+  });
+
+  test('bytes that are not UTF-8 are counted and reported with the first line; valid text gives no warning', async () => {
+    const bad = Buffer.concat([Buffer.from(`${line('fine é')}\n{"instruction": "caf`), Buffer.from([0xe9, 0xff]), Buffer.from('", "output": "x"}\n{"instruction": "'), Buffer.from([0xc3]), Buffer.from('", "output": "y"}\n')]);
+    for (const name of ['bad.jsonl', 'bad.txt']) {
+      const path = join(root, `${files++}-${name}`);
+      writeFileSync(path, bad);
+      const warnings: string[] = [];
+      await loadDataset(path, { warn: (m) => warnings.push(m) });
+      assert.equal(warnings.length, 1);
+      assert.match(warnings[0]!, new RegExp(`${name} holds 3 bytes that are not UTF-8 \\(the first on line 2\\)`));
+    }
+    const warnings: string[] = [];
+    await loadDataset(file('good.jsonl', `${line('é 🦙 \uFFFD')}\n`), { warn: (m) => warnings.push(m) });
+    assert.deepEqual(warnings, []);
+  });
+});

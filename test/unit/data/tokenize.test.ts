@@ -2,11 +2,15 @@
 // truncation at cutoff_len, the EOS rule and its quirk, prompt masking, raw text and pre-tokenized rows.
 
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { UserError } from '../../../src/errors.ts';
 import type { DataRecord } from '../../../src/data/dataset.ts';
 import { Prompter } from '../../../src/data/prompter.ts';
-import { IGNORE_INDEX, makePromptTokenizer, tokenizeRecords, trainedTokenCount } from '../../../src/data/tokenize.ts';
+import { encodeHead, IGNORE_INDEX, makePromptTokenizer, tokenizeRecords, trainedTokenCount } from '../../../src/data/tokenize.ts';
+import { loadTokenizer } from '../../../src/tokenizer/load.ts';
+import type { Tokenizer } from '../../../src/tokenizer/tokenizer.ts';
+import { needShared, sharedPath } from '../../helpers/shared.ts';
 import { CharTokenizer } from './char-tokenizer.ts';
 
 const tokenizer = new CharTokenizer();
@@ -76,5 +80,40 @@ describe('tokenizeRecords', () => {
     );
     const ok = tokenizeRecords([record('long instruction', 'x'), record('a', 'y')], f, 'data.json');
     assert.equal(ok.length, 2);
+  });
+});
+
+describe('long texts: only a prefix is tokenized, with the same result', () => {
+  test('an 8 MB record is tokenized as a prefix sized from cutoff_len, not whole', () => {
+    const seen: number[] = [];
+    const spy: Tokenizer = Object.assign(Object.create(tokenizer) as Tokenizer, {
+      encode: (text: string, o?: { addBos?: boolean; addEos?: boolean }) => (seen.push(text.length), tokenizer.encode(text, o)),
+    });
+    const f = makePromptTokenizer(spy, prompter, { cutoffLen: 256, trainOnInputs: false, addEosToken: false });
+    const long = 'word '.repeat(1_600_000);
+    const e = f(record('ab', long));
+    assert.deepEqual(e.input_ids, [1, ...ids(`ab>${long}`).slice(0, 255)]);
+    assert.ok(Math.max(...seen) < 20_000, `tokenized ${Math.max(...seen)} characters of ${long.length}`);
+  });
+
+  test('on real data and real tokenizers, the prefix gives the same first tokens as the whole text', (t) => {
+    if (!needShared(t, 'data') || !needShared(t, 'fixtures', 'tokenizers')) return;
+    const p = Prompter.load('alpaca');
+    const files = ['alpaca_data_first335.json', 'llamafactory_alpaca_en_demo.json', 'llamafactory_alpaca_zh_demo.json', 'llamafactory_identity.json'];
+    const texts = files.flatMap((f) => (JSON.parse(readFileSync(sharedPath('data', f), 'utf8')) as { instruction: string; input: string; output: string }[])
+      .slice(0, 300).map((r) => p.generatePrompt(r.instruction, r.input, r.output)));
+    texts.push(texts.slice(0, 200).join('\n'));
+    let prefixes = 0;
+    for (const dir of [sharedPath('fixtures', 'tokenizers', 'llama2'), sharedPath('fixtures', 'tokenizers', 'llama2-hf5')]) {
+      const tok = loadTokenizer(dir);
+      for (const text of texts) {
+        const whole = tok.encode(text, { addBos: false, addEos: false });
+        for (const count of [2, 5, 13, 64]) {
+          if (text.length > count * 16) prefixes++;
+          assert.deepEqual(encodeHead(tok, text, count).slice(0, count), whole.slice(0, count), `${dir}, ${count} tokens of ${JSON.stringify(text.slice(0, 80))}`);
+        }
+      }
+    }
+    assert.ok(prefixes > 2000, `only ${prefixes} texts were long enough to be cut`);
   });
 });
