@@ -3,6 +3,7 @@
 // Built on node:util parseArgs; this file only normalises names and converts types.
 
 import { parseArgs } from 'node:util';
+import { nearest } from './did-you-mean.ts';
 
 export type FlagType = 'string' | 'number' | 'boolean' | 'list';
 
@@ -19,9 +20,13 @@ export class UsageError extends Error {}
 
 const kebab = (name: string) => name.replace(/_/g, '-');
 
-/** Parses argv against specs. Booleans accept `--x`, `--x true|false`, `--no_x`. Lists accept `[a,b]` or `a,b`. */
+/**
+ * Parses argv against specs. Booleans accept `--x`, `--x true|false`, `--no_x`. Lists accept `[a,b]` or `a,b`,
+ * and a repeated list flag adds up; any other flag given twice is an error.
+ */
 export function parseFlags(command: string, argv: string[], specs: FlagSpecs): { flags: ParsedFlags; positionals: string[] } {
   const normalised: string[] = [];
+  const given = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (!arg.startsWith('--')) {
@@ -36,7 +41,14 @@ export function parseFlags(command: string, argv: string[], specs: FlagSpecs): {
       value = 'false';
     }
     const spec = specs[name];
-    if (!spec) throw new UsageError(`${command}: unknown flag --${name} (run \`alpaca-lora ${command} --help\` for the list)`);
+    if (!spec) {
+      const near = nearest(name, Object.keys(specs));
+      throw new UsageError(`${command}: unknown flag --${name}${near ? `; did you mean --${near}?` : ''} (\`alpaca-lora ${command} --help\` lists the flags)`);
+    }
+    if (spec.type !== 'list' && given.has(name)) {
+      throw new UsageError(`${command}: --${name} is given more than once; pass it once (only list flags such as --lora_target_modules add up)`);
+    }
+    given.add(name);
     if (spec.type === 'boolean') {
       const next = argv[i + 1];
       if (value === undefined && (next === 'true' || next === 'false' || next === 'True' || next === 'False')) {
@@ -52,13 +64,13 @@ export function parseFlags(command: string, argv: string[], specs: FlagSpecs): {
       normalised.push(`--${kebab(name)}=${value}`);
     }
   }
-  const options: Record<string, { type: 'string' }> = {};
-  for (const name of Object.keys(specs)) options[kebab(name)] = { type: 'string' };
+  const options: Record<string, { type: 'string'; multiple: true }> = {};
+  for (const name of Object.keys(specs)) options[kebab(name)] = { type: 'string', multiple: true };
   const { values, positionals } = parseArgs({ args: normalised, options, allowPositionals: true, strict: true });
   const flags: ParsedFlags = {};
   for (const [name, spec] of Object.entries(specs)) {
-    const raw = values[kebab(name)] as string | undefined;
-    flags[name] = raw === undefined ? spec.default : convert(command, name, spec.type, raw);
+    const raw = values[kebab(name)] as string[] | undefined;
+    flags[name] = raw === undefined ? spec.default : spec.type === 'list' ? raw.flatMap((r) => convert(command, name, 'list', r) as string[]) : convert(command, name, spec.type, raw[0]!);
   }
   return { flags, positionals };
 }
