@@ -70,9 +70,22 @@ export class ZipReader {
     }
     const start = this.dataOffset(e);
     if (e.method === 0) return readRange(this.fd!, start + offset, length);
-    const inflated = inflateRawSync(readRange(this.fd!, start, e.compressedSize));
-    if (inflated.length !== e.size) throw new UserError(`${this.path}: entry "${name}" inflates to ${inflated.length} bytes, not ${e.size}`);
+    const inflated = this.inflate(e, readRange(this.fd!, start, e.compressedSize));
     return new Uint8Array(inflated.subarray(offset, offset + length)); // a copy, so the buffer is aligned
+  }
+
+  /** Inflates no further than one byte past the declared size, so a zip bomb costs no more memory than an honest entry. */
+  private inflate(e: ZipEntry, compressed: Uint8Array): Buffer {
+    const wrong = (what: string) => new UserError(`${this.path}: entry "${e.name}" ${what}, not the ${e.size} its directory declares: the file is damaged or forged`);
+    let inflated: Buffer;
+    try {
+      inflated = inflateRawSync(compressed, { maxOutputLength: e.size + 1 });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw wrong('inflates to more bytes');
+      throw new UserError(`${this.path}: entry "${e.name}" does not inflate (${(err as Error).message}): the file is damaged`);
+    }
+    if (inflated.length !== e.size) throw wrong(`inflates to ${inflated.length} bytes`);
+    return inflated;
   }
 
   close(): void {

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { deflateRawSync } from 'node:zlib';
 import { UserError } from '../../../src/errors.ts';
 import { ZipReader } from '../../../src/formats/zip.ts';
 import { zipStored } from '../../../src/formats/zip-write.ts';
@@ -82,4 +83,51 @@ test('damaged archives are UserErrors naming the file', async (t) => {
   const zip = ZipReader.open(good);
   t.after(() => zip.close());
   assert.throws(() => zip.read('nope'), /has no entry "nope"/);
+});
+
+/** A one-entry zip of deflated `data` whose directory declares `size` bytes. */
+function deflatedZip(name: string, data: Uint8Array, size: number): Buffer {
+  const packed = deflateRawSync(data);
+  const fileName = Buffer.from(name);
+  const local = Buffer.alloc(30);
+  local.writeUInt32LE(0x04034b50, 0);
+  local.writeUInt16LE(8, 8);
+  local.writeUInt32LE(packed.length, 18);
+  local.writeUInt32LE(size, 22);
+  local.writeUInt16LE(fileName.length, 26);
+  const central = Buffer.alloc(46);
+  central.writeUInt32LE(0x02014b50, 0);
+  central.writeUInt16LE(8, 10);
+  central.writeUInt32LE(packed.length, 20);
+  central.writeUInt32LE(size, 24);
+  central.writeUInt16LE(fileName.length, 28);
+  const cdOffset = local.length + fileName.length + packed.length;
+  const eocd = Buffer.alloc(22);
+  eocd.writeUInt32LE(0x06054b50, 0);
+  eocd.writeUInt16LE(1, 8);
+  eocd.writeUInt16LE(1, 10);
+  eocd.writeUInt32LE(central.length + fileName.length, 12);
+  eocd.writeUInt32LE(cdOffset, 16);
+  return Buffer.concat([local, fileName, packed, central, fileName, eocd]);
+}
+
+test('an entry that inflates past its declared size stops at that size (a zip bomb); a bad deflate stream is a UserError', (t) => {
+  const dir = tempDir(t);
+  const cases: [string, Buffer, RegExp][] = [
+    ['bomb.zip', deflatedZip('a/data.pkl', new Uint8Array(64 << 20), 100), /entry "a\/data.pkl" inflates to more bytes, not the 100 its directory declares/],
+    ['short.zip', deflatedZip('a/data.pkl', new Uint8Array(50), 100), /inflates to 50 bytes, not the 100/],
+    ['garbage.zip', deflatedZip('a/data.pkl', new Uint8Array(50), 50).fill(0xff, 30 + 10, 30 + 12), /entry "a\/data.pkl" does not inflate/],
+  ];
+  for (const [name, bytes, message] of cases) {
+    const path = join(dir, name);
+    writeFileSync(path, bytes);
+    const zip = ZipReader.open(path);
+    t.after(() => zip.close());
+    assert.throws(() => zip.read('a/data.pkl'), (e: Error) => e instanceof UserError && e.message.includes(path) && message.test(e.message), name);
+  }
+  const ok = join(dir, 'ok.zip');
+  writeFileSync(ok, deflatedZip('a/b', Buffer.from('hello '.repeat(50)), 300));
+  const zip = ZipReader.open(ok);
+  t.after(() => zip.close());
+  assert.equal(Buffer.from(zip.read('a/b')).toString(), 'hello '.repeat(50));
 });
