@@ -1,16 +1,22 @@
 // An export's output folder, written whole or not at all: the files go into a sibling staging folder that
 // is renamed into place only when every one of them is complete; on any error it is removed. An existing
-// folder that is not empty is refused unless overwrite is asked for. Not the writing of single files.
+// folder that is not empty is refused unless overwrite is asked for. A link is followed: its target is replaced
+// and the link stays; a link to nothing is refused. Not the writing of single files.
 
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { UserError } from '../errors.ts';
 
 /** Throws when `dir` is a file, or a non-empty folder and `overwrite` is false; `flag` names it in messages. */
 export function checkOutputFolder(dir: string, overwrite: boolean, flag: string): void {
-  if (!existsSync(dir)) return;
+  if (!existsSync(dir)) {
+    if (lstatSync(dir, { throwIfNoEntry: false })?.isSymbolicLink()) {
+      throw new UserError(`${flag} ${dir} is a link to ${readlinkSync(dir)}, which does not exist: create that folder or pass another ${flag}`);
+    }
+    return;
+  }
   if (!statSync(dir).isDirectory()) throw new UserError(`${flag} ${dir} is a file: pass a folder to write the export into`);
   if (!overwrite && readdirSync(dir).length > 0) {
     throw new UserError(`${flag} ${dir} exists and is not empty: pass an empty or new folder, or --overwrite to replace it`);
@@ -26,7 +32,7 @@ export function checkNotInside(output: string, input: string, outFlag: string, i
 /** Runs `write(staging)`, then puts the staging folder in place of `dir` (replacing it if it exists). */
 export async function writeFolder<T>(dir: string, overwrite: boolean, flag: string, write: (staging: string) => Promise<T>): Promise<T> {
   checkOutputFolder(dir, overwrite, flag);
-  const target = resolve(dir);
+  const target = existsSync(dir) ? realpathSync(dir) : resolve(dir);
   await mkdir(dirname(target), { recursive: true });
   const tag = `${process.pid}-${randomBytes(4).toString('hex')}`;
   const staging = `${target}.partial-${tag}`;

@@ -85,10 +85,23 @@ export async function removePartialCheckpoints(outputDir: string): Promise<void>
   for (const name of readdirSync(outputDir)) if (PARTIAL.test(name)) await rm(join(outputDir, name), { recursive: true, force: true });
 }
 
-/** Deletes the oldest checkpoints beyond `limit` (0 keeps all), never the newest nor the one named `keep`. */
-export async function rotateCheckpoints(outputDir: string, limit: number, keep: string | null): Promise<string[]> {
+/** The run a checkpoint belongs to (trainer_state.json's run.id); null for one written before runs had ids. */
+export function checkpointRunId(dir: string): string | null {
+  try {
+    const id = JSON.parse(readFileSync(join(dir, STATE_FILE), 'utf8'))?.run?.id;
+    return typeof id === 'string' ? id : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Deletes the oldest checkpoints of run `runId` beyond `limit` (0 keeps all), never the newest nor the one
+ * named `keep`; another run's checkpoints are not touched.
+ */
+export async function rotateCheckpoints(outputDir: string, limit: number, keep: string | null, runId: string | null): Promise<string[]> {
   if (limit <= 0) return [];
-  const all = listCheckpoints(outputDir);
+  const all = listCheckpoints(outputDir).filter((c) => checkpointRunId(c.dir) === runId);
   const removable = all.slice(0, -1).filter((c) => c.name !== keep);
   const excess = all.length - limit;
   const removed = removable.slice(0, Math.max(0, excess)).map((c) => c.name);

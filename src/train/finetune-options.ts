@@ -42,6 +42,8 @@ export interface FinetuneOptions {
   evalSteps: number;
   saveSteps: number;
   saveTotalLimit: number;
+  /** Delete another run's checkpoints found in outputDir (transformers' overwrite_output_dir) instead of refusing to start. */
+  overwriteOutputDir: boolean;
   loadBestModelAtEnd: boolean;
   weightDecay: number;
   maxGradNorm: number;
@@ -84,6 +86,7 @@ export const FINETUNE_DEFAULTS: Omit<FinetuneOptions, 'baseModel'> = {
   evalSteps: 200,
   saveSteps: 200,
   saveTotalLimit: 3,
+  overwriteOutputDir: false,
   loadBestModelAtEnd: true,
   weightDecay: 0,
   maxGradNorm: 1.0,

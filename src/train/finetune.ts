@@ -2,7 +2,6 @@
 // or resumes the adapter, runs the loop with logs, evals, checkpoints, metrics.jsonl and report.html, and
 // saves the verified PEFT adapter in output_dir. Flag parsing is in cli/finetune.ts.
 
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { selectBackend } from '../backends/select.ts';
 import { UserError } from '../errors.ts';
@@ -15,11 +14,12 @@ import type { TokenBatch } from '../model/batch.ts';
 import { loadTokenizer } from '../tokenizer/load.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { resolveDataFile, resolveModelDir } from '../hub/resolve.ts';
-import { checkpointName, listCheckpoints, removePartialCheckpoints, rotateCheckpoints, writeCheckpoint } from './checkpoint.ts';
+import { checkpointName, checkpointRunId, rotateCheckpoints, writeCheckpoint } from './checkpoint.ts';
 import { checkOptions, FINETUNE_DEFAULTS, gradientAccumulationSteps, type FinetuneOptions } from './finetune-options.ts';
 import { newRunState, recordEval, runLoop, type LogEntry, type RunState } from './loop.ts';
 import { MetricsFile } from './metrics.ts';
 import { optimizerTensors } from './optimizer-state.ts';
+import { newRunId, prepareOutputDir } from './output-dir.ts';
 import { prepareData } from './prepare-data.ts';
 import { formatDuration, formatLog, Progress } from './progress.ts';
 import { makeRecipe } from './recipe.ts';
@@ -103,6 +103,8 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneResult> {
   }
   const lora: LoraSettings = { r: o.loraR, alpha: o.loraAlpha, dropout: o.loraDropout, targets: o.loraTargetModules, useRslora: o.useRslora };
   const resume = o.resumeFromCheckpoint ? locateResume(o.resumeFromCheckpoint) : null;
+  const runId = resume?.kind === 'checkpoint' ? checkpointRunId(resume.dir) : newRunId();
+  await prepareOutputDir(o.outputDir, runId, o.overwriteOutputDir, log);
   let adapter: LoraAdapter;
   if (resume) {
     adapter = loadAdapterFor(be, model.config, resume.dir, lora);
@@ -118,7 +120,7 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneResult> {
   };
   const trainer = new Trainer(model, adapter, data.train, settings);
   const recipe = makeRecipe(settings, lora, data.train);
-  let run: RunState = newRunState();
+  let run: RunState = newRunState(runId ?? undefined);
   if (resume?.kind === 'checkpoint') run = restoreTrainerState(be, trainer, resume.dir, recipe);
 
   const { trainable, all } = countParameters(model, adapter);
@@ -129,13 +131,6 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneResult> {
   if (resume?.kind === 'checkpoint') log(`resuming from ${resume.dir} at step ${trainer.step}`);
   if (resume?.kind === 'adapter') log(`starting from the adapter weights in ${resume.dir}`);
 
-  await mkdir(o.outputDir, { recursive: true });
-  await removePartialCheckpoints(o.outputDir);
-  const earlier = resume?.kind === 'checkpoint' ? [] : listCheckpoints(o.outputDir);
-  if (earlier.length) {
-    log(`note: ${o.outputDir} holds checkpoints of an earlier run (${earlier.map((c) => c.name).join(', ')}); this run starts afresh and ` +
-      'replaces them as it saves (to continue that run instead, pass --resume_from_checkpoint)');
-  }
   const metrics = new MetricsFile(join(o.outputDir, 'metrics.jsonl'));
   await metrics.rewrite(run.history);
   const adapterConfig = makeAdapterConfig({
@@ -183,7 +178,7 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneResult> {
           state: trainerState(trainer, recipe, run),
         };
         const dir = await writeCheckpoint(o.outputDir, step, contents, (tmp) => verifySavedAdapter(model, adapter, tmp, probe, trained()));
-        const removed = await rotateCheckpoints(o.outputDir, o.saveTotalLimit, run.best?.checkpoint ?? null);
+        const removed = await rotateCheckpoints(o.outputDir, o.saveTotalLimit, run.best?.checkpoint ?? null, runId);
         progress.log(`saved ${dir}${removed.length ? ` (removed ${removed.join(', ')})` : ''}`);
       },
       stopRequested: () => stop,

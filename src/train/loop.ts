@@ -26,6 +26,8 @@ export interface EvalLog {
 export type LogEntry = TrainLog | EvalLog;
 
 export interface RunState {
+  /** Tells this run's checkpoints from another's in the same folder; absent in checkpoints written before ids. */
+  id?: string;
   history: LogEntry[];
   pending: { lossSum: number; steps: number; inputTokens: number; seconds: number };
   best: { step: number; evalLoss: number; checkpoint: string | null } | null;
@@ -45,8 +47,8 @@ export interface LoopHooks {
   stopRequested(): boolean;
 }
 
-export function newRunState(): RunState {
-  return { history: [], pending: { lossSum: 0, steps: 0, inputTokens: 0, seconds: 0 }, best: null };
+export function newRunState(id?: string): RunState {
+  return { ...(id === undefined ? {} : { id }), history: [], pending: { lossSum: 0, steps: 0, inputTokens: 0, seconds: 0 }, best: null };
 }
 
 /** Records an evaluation in the run's history and best; returns its entry. */

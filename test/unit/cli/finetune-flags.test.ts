@@ -50,6 +50,7 @@ const ROWS: Row[] = [
   ['eval_steps', '50', 'evalSteps', 50],
   ['save_steps', '100', 'saveSteps', 100],
   ['save_total_limit', '2', 'saveTotalLimit', 2],
+  ['overwrite_output_dir', 'true', 'overwriteOutputDir', true],
   ['load_best_model_at_end', 'false', 'loadBestModelAtEnd', false],
   ['weight_decay', '0.01', 'weightDecay', 0.01],
   ['max_grad_norm', '0.5', 'maxGradNorm', 0.5],

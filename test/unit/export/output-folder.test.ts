@@ -2,7 +2,7 @@
 // export leaves neither the folder nor its staging copy, and a writer that fails mid-file leaves no file.
 
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { writeFolder } from '../../../src/export/output-folder.ts';
@@ -27,6 +27,20 @@ test('writeFolder puts a complete folder in place, refuses a non-empty one, and 
   mkdirSync(join(root, 'empty'));
   await writeFolder(join(root, 'empty'), false, '--output_dir', async (dir) => writeFileAtomic(join(dir, 'c.txt'), 'three'));
   assert.equal(readFileSync(join(root, 'empty', 'c.txt'), 'utf8'), 'three');
+});
+
+test('an output folder that is a link is followed: its target gets the export (old files gone with overwrite), the link stays', async (t) => {
+  const root = tempDir(t);
+  mkdirSync(join(root, 'target'));
+  writeFileSync(join(root, 'target', 'old.txt'), 'old');
+  symlinkSync(join(root, 'target'), join(root, 'link'));
+  await assert.rejects(writeFolder(join(root, 'link'), false, '--output_dir', async () => {}), /link exists and is not empty/);
+  await writeFolder(join(root, 'link'), true, '--output_dir', async (dir) => writeFileAtomic(join(dir, 'new.txt'), 'new'));
+  assert.ok(lstatSync(join(root, 'link')).isSymbolicLink());
+  assert.deepEqual(readdirSync(join(root, 'target')), ['new.txt']);
+  assert.deepEqual(readdirSync(root).sort(), ['link', 'target']);
+  symlinkSync(join(root, 'nowhere'), join(root, 'broken'));
+  await assert.rejects(writeFolder(join(root, 'broken'), false, '--output_dir', async () => {}), /broken is a link to .*nowhere, which does not exist/);
 });
 
 test('an export that fails part-way leaves no folder, no staging folder, and an existing folder untouched', async (t) => {

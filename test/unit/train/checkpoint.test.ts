@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { makeAdapterConfig } from '../../../src/formats/peft-adapter.ts';
 import {
-  listCheckpoints, readCheckpoint, removePartialCheckpoints, rotateCheckpoints, writeCheckpoint,
+  checkpointRunId, listCheckpoints, readCheckpoint, removePartialCheckpoints, rotateCheckpoints, writeCheckpoint,
 } from '../../../src/train/checkpoint.ts';
 
 const tensor = (n: number) => ({ dtype: 'F32' as const, shape: [n], data: new Float32Array(n).fill(1) });
@@ -41,11 +41,21 @@ test('a checkpoint appears only after verification passes', async (t) => {
 test('rotation keeps save_total_limit checkpoints, never the newest or the best', async (t) => {
   const dir = tempDir(t);
   for (const step of [10, 20, 30, 40]) await writeCheckpoint(dir, step, contents(step), async () => {});
-  assert.deepEqual(await rotateCheckpoints(dir, 2, 'checkpoint-10'), ['checkpoint-20', 'checkpoint-30']);
+  assert.deepEqual(await rotateCheckpoints(dir, 2, 'checkpoint-10', null), ['checkpoint-20', 'checkpoint-30']);
   assert.deepEqual(listCheckpoints(dir).map((c) => c.name), ['checkpoint-10', 'checkpoint-40']);
-  assert.deepEqual(await rotateCheckpoints(dir, 1, 'checkpoint-10'), []);
-  assert.deepEqual(await rotateCheckpoints(dir, 1, null), ['checkpoint-10']);
-  assert.deepEqual(await rotateCheckpoints(dir, 0, null), []);
+  assert.deepEqual(await rotateCheckpoints(dir, 1, 'checkpoint-10', null), []);
+  assert.deepEqual(await rotateCheckpoints(dir, 1, null, null), ['checkpoint-10']);
+  assert.deepEqual(await rotateCheckpoints(dir, 0, null, null), []);
+});
+
+test('rotation only touches the current run\'s checkpoints', async (t) => {
+  const dir = tempDir(t);
+  const ofRun = (step: number, id: string) => ({ ...contents(step), state: { global_step: step, run: { id } } });
+  for (const step of [100, 200, 300]) await writeCheckpoint(dir, step, ofRun(step, 'old'), async () => {});
+  for (const step of [1, 2, 3]) await writeCheckpoint(dir, step, ofRun(step, 'new'), async () => {});
+  assert.equal(checkpointRunId(join(dir, 'checkpoint-2')), 'new');
+  assert.deepEqual(await rotateCheckpoints(dir, 2, null, 'new'), ['checkpoint-1']);
+  assert.deepEqual(listCheckpoints(dir).map((c) => c.name), ['checkpoint-2', 'checkpoint-3', 'checkpoint-100', 'checkpoint-200', 'checkpoint-300']);
 });
 
 test('incomplete folders are not checkpoints, and a killed save\'s leftovers are removed', async (t) => {
