@@ -1,12 +1,14 @@
 // A merged LLaMA checkpoint as llama.cpp reads it from GGUF: the architecture metadata, the tensors under
 // GGUF names with q/k rows in llama.cpp's interleaved rotary order, each stored as the --outtype asks
-// (1-D tensors stay F32; rows that are not whole blocks fall back to F16, as llama.cpp's converter does),
+// (1-D tensors stay F32; rows that are not whole blocks fall back to F16, as llama.cpp's converter does;
+// q4_k_m, q5_k_m and q6_k mix types per tensor as llama-quantize does: gguf-mix.ts),
 // and Llama 3 rope scaling as a rope_freqs tensor. Not the vocabulary (gguf-vocab.ts) or the file format.
 
 import { basename, resolve } from 'node:path';
 import { f32ToHalf } from '../engine/dtype.ts';
 import { UserError } from '../errors.ts';
-import { GGML_BLOCK, type GgmlType, type GgufValue } from '../formats/gguf.ts';
+import type { GgmlType, GgufValue } from '../formats/gguf.ts';
+import { quantizeQ5_K, quantizeQ6_K } from '../formats/gguf-kquant.ts';
 import { quantizeQ4_0, quantizeQ4_K, quantizeQ8_0 } from '../formats/gguf-quant.ts';
 import { gguf, type GgufTensorOut } from '../formats/gguf-write.ts';
 import { permuteRotaryRows, rotaryHeads } from '../formats/meta-checkpoint.ts';
@@ -14,16 +16,23 @@ import { bytesOf } from '../formats/host-tensor.ts';
 import { renameWeight } from '../formats/weight-names.ts';
 import type { LlamaConfig } from '../model/llama-config.ts';
 import { ropeInvFreq } from '../model/rope.ts';
+import { mixTensorType, type Mix } from './gguf-mix.ts';
 import type { MergedCheckpoint } from './merged-checkpoint.ts';
 
-export type OutType = 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0' | 'q4_k';
+export type OutType = 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0' | 'q4_k' | 'q4_k_m' | 'q5_k_m' | 'q6_k';
 
-export const OUT_TYPES: readonly OutType[] = ['f32', 'f16', 'bf16', 'q8_0', 'q4_0', 'q4_k'];
+export const OUT_TYPES: readonly OutType[] = ['f32', 'f16', 'bf16', 'q8_0', 'q6_k', 'q5_k_m', 'q4_k_m', 'q4_0', 'q4_k'];
 
-const GGML_OF: Readonly<Record<OutType, GgmlType>> = { f32: 'F32', f16: 'F16', bf16: 'BF16', q8_0: 'Q8_0', q4_0: 'Q4_0', q4_k: 'Q4_K' };
+/** q4_0 and q4_k are one type throughout (llama-quantize --pure); the llama.cpp names mix as llama-quantize does. */
+const MIX: Readonly<Record<OutType, Mix>> = {
+  f32: { base: 'F32' }, f16: { base: 'F16' }, bf16: { base: 'BF16' }, q8_0: { base: 'Q8_0' }, q4_0: { base: 'Q4_0' }, q4_k: { base: 'Q4_K' },
+  q6_k: { base: 'Q6_K', output: 'Q6_K' },
+  q5_k_m: { base: 'Q5_K', moreBits: 'Q6_K', output: 'Q6_K' },
+  q4_k_m: { base: 'Q4_K', moreBits: 'Q6_K', output: 'Q6_K' },
+};
 
 /** llama.cpp's general.file_type (LLAMA_FTYPE_*) of each outtype. */
-const FILE_TYPE: Readonly<Record<OutType, number>> = { f32: 0, f16: 1, q4_0: 2, q8_0: 7, q4_k: 14, bf16: 32 };
+const FILE_TYPE: Readonly<Record<OutType, number>> = { f32: 0, f16: 1, q4_0: 2, q8_0: 7, q4_k: 14, q4_k_m: 15, q5_k_m: 17, q6_k: 18, bf16: 32 };
 
 /** llama.cpp's architecture for a config, and whether q/k rows are permuted for it (rotate-half archs are not). */
 export function ggufArchitecture(config: LlamaConfig): { arch: 'llama' | 'qwen2'; permute: boolean } {
@@ -67,13 +76,15 @@ export function ggufTensors(merged: MergedCheckpoint, outtype: OutType): Map<str
   const { config } = merged;
   const { permute } = ggufArchitecture(config);
   const out = new Map<string, GgufTensorOut>();
+  const tied = !merged.names.includes('lm_head.weight');
   const ropeFactors = llama3RopeFactors(config);
   if (ropeFactors) out.set('rope_freqs.weight', { type: 'F32', shape: [ropeFactors.length], load: () => bytesOf(ropeFactors) });
   for (const name of merged.names) {
     const shape = merged.info(name).shape;
-    const type = tensorType(shape, outtype);
+    const ggufName = renameWeight(name, 'hf', 'gguf');
+    const type = tensorType(shape, outtype, ggufName, config.numLayers, tied);
     const heads = permute ? rotaryHeads(config, name) : null;
-    out.set(renameWeight(name, 'hf', 'gguf'), {
+    out.set(ggufName, {
       type,
       shape,
       load: () => {
@@ -86,11 +97,9 @@ export function ggufTensors(merged: MergedCheckpoint, outtype: OutType): Map<str
   return out;
 }
 
-/** 1-D tensors stay F32; a quantized type needs rows of whole blocks, else F16. */
-export function tensorType(shape: readonly number[], outtype: OutType): GgmlType {
-  if (shape.length < 2) return 'F32';
-  const type = GGML_OF[outtype];
-  return shape.at(-1)! % GGML_BLOCK[type].size === 0 ? type : 'F16';
+/** 1-D tensors stay F32; a quantized type needs rows of whole blocks, else F16 (Q6_K: Q8_0). */
+export function tensorType(shape: readonly number[], outtype: OutType, ggufName = '', numLayers = 0, tiedEmbeddings = false): GgmlType {
+  return mixTensorType(ggufName, shape, MIX[outtype], numLayers, tiedEmbeddings);
 }
 
 /** float32 values in a ggml type's bytes. */
@@ -102,6 +111,8 @@ export function encode(values: Float32Array, type: GgmlType): Uint8Array {
     case 'Q8_0': return quantizeQ8_0(values);
     case 'Q4_0': return quantizeQ4_0(values);
     case 'Q4_K': return quantizeQ4_K(values);
+    case 'Q5_K': return quantizeQ5_K(values);
+    case 'Q6_K': return quantizeQ6_K(values);
   }
 }
 

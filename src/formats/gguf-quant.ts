@@ -1,15 +1,24 @@
 // ggml's block quantizations, float32 in and out: Q8_0 (32 values, an f16 scale and 32 int8) and Q4_0 (32 values,
 // an f16 scale and 32 4-bit values offset by 8) as llama.cpp's reference code defines them, and Q4_K (256-value
 // super-blocks) in ggml's layout with a simpler fit of our own.
-// Not the file format (gguf.ts, gguf-write.ts).
+// Not Q5_K and Q6_K (gguf-kquant.ts) nor the file format (gguf.ts, gguf-write.ts).
 
 import { f16ToF32, f32ToF16 } from '../engine/dtype.ts';
+import { dequantizeQ5_K, dequantizeQ6_K } from './gguf-kquant.ts';
 
 const QK = 32;
 
+export type QuantType = 'Q8_0' | 'Q4_0' | 'Q4_K' | 'Q5_K' | 'Q6_K';
+
 /** The values of a quantized tensor's bytes. */
-export function dequantize(type: 'Q8_0' | 'Q4_0' | 'Q4_K', bytes: Uint8Array): Float32Array {
-  return type === 'Q8_0' ? dequantizeQ8_0(bytes) : type === 'Q4_0' ? dequantizeQ4_0(bytes) : dequantizeQ4_K(bytes);
+export function dequantize(type: QuantType, bytes: Uint8Array): Float32Array {
+  switch (type) {
+    case 'Q8_0': return dequantizeQ8_0(bytes);
+    case 'Q4_0': return dequantizeQ4_0(bytes);
+    case 'Q4_K': return dequantizeQ4_K(bytes);
+    case 'Q5_K': return dequantizeQ5_K(bytes);
+    case 'Q6_K': return dequantizeQ6_K(bytes);
+  }
 }
 
 /** C's roundf: halves away from zero. */
@@ -89,7 +98,7 @@ const QK_K = 256;
 const Q4_K_BYTES = 144; // f16 d, f16 dmin, 12 bytes of 6-bit sub-block scales and mins, 128 bytes of nibbles
 
 /** Round half to even, as ggml's nearest_int does. */
-function rint(x: number): number {
+export function rint(x: number): number {
   const r = Math.round(x);
   return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
@@ -100,7 +109,7 @@ export function q4kScaleMin(s: Uint8Array, j: number): [number, number] {
   return [(s[j + 4]! & 0x0f) | ((s[j - 4]! >> 6) << 4), (s[j + 4]! >> 4) | ((s[j]! >> 6) << 4)];
 }
 
-function packScaleMin(s: Uint8Array, j: number, sc: number, m: number): void {
+export function packScaleMin(s: Uint8Array, j: number, sc: number, m: number): void {
   if (j < 4) {
     s[j] = (s[j]! & 0xc0) | sc;
     s[j + 4] = (s[j + 4]! & 0xc0) | m;

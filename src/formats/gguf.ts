@@ -24,14 +24,15 @@ export type GgufValue =
   | { type: GgufValueType.ARRAY; itemType: Exclude<GgufValueType, GgufValueType.ARRAY>; value: GgufScalar[] };
 
 /** The ggml tensor types this toolkit writes or reads, with their numbers. */
-export type GgmlType = 'F32' | 'F16' | 'BF16' | 'Q8_0' | 'Q4_0' | 'Q4_K';
+export type GgmlType = 'F32' | 'F16' | 'BF16' | 'Q8_0' | 'Q4_0' | 'Q4_K' | 'Q5_K' | 'Q6_K';
 
-export const GGML_TYPE_ID: Readonly<Record<GgmlType, number>> = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 8, Q4_K: 12, BF16: 30 };
+export const GGML_TYPE_ID: Readonly<Record<GgmlType, number>> = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 8, Q4_K: 12, Q5_K: 13, Q6_K: 14, BF16: 30 };
 
 /** Elements per block and bytes per block. */
 export const GGML_BLOCK: Readonly<Record<GgmlType, { size: number; bytes: number }>> = {
   F32: { size: 1, bytes: 4 }, F16: { size: 1, bytes: 2 }, BF16: { size: 1, bytes: 2 },
   Q8_0: { size: 32, bytes: 34 }, Q4_0: { size: 32, bytes: 18 }, Q4_K: { size: 256, bytes: 144 },
+  Q5_K: { size: 256, bytes: 176 }, Q6_K: { size: 256, bytes: 210 },
 };
 
 /** Bytes of a tensor of `type` whose rows are `shape.at(-1)` elements (rows must fill whole blocks). */

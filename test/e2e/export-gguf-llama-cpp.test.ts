@@ -1,8 +1,9 @@
 // A real client reads our GGUF: llama.cpp (node-llama-cpp's prebuilt CPU build) loads tiny-english exported as
-// f32, f16, bf16, q8_0, q4_0 and q4_k, tokenizes the prompt as we do, and continues it greedily; f32, f16 and
+// f32, f16, bf16, q8_0, q6_k, q5_k_m, q4_k_m, q4_0 and q4_k, tokenizes the prompt as we do, and continues it greedily; f32, f16 and
 // bf16 (tiny-english is stored bf16) must give our tokens exactly; for the quantized types the agreement is
-// reported, and also the agreement with our engine run on our own dequantization of the same file (which checks
-// that llama.cpp reads the blocks as we wrote them). A LoRA adapter written with --adapter_only and applied by
+// reported, and also the agreement with our engine run on our own dequantization of the same file; what must hold
+// is that llama.cpp reads the blocks as we wrote them: at every prompt position its next-token distribution is
+// within total variation 0.03 of ours on the dequantized weights, with the same top token. A LoRA adapter written with --adapter_only and applied by
 // llama.cpp to the base GGUF, and the merged GGUF, must give the greedy tokens of our merged model.
 
 import assert from 'node:assert/strict';
@@ -24,6 +25,7 @@ import type { HostTensor } from '../../src/formats/host-tensor.ts';
 import { generate } from '../../src/generate/generate.ts';
 import { DEFAULT_OPTIONS } from '../../src/generate/options.ts';
 import { loadLlamaConfig } from '../../src/model/llama-config.ts';
+import { scoreBatch } from '../../src/model/compute.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { loadTokenizer } from '../../src/tokenizer/load.ts';
 import { needShared, sharedPath } from '../helpers/shared.ts';
@@ -61,6 +63,45 @@ async function llamaGreedy(gguf: string, ids: number[], lora?: string): Promise<
   } finally {
     await model.dispose();
   }
+}
+
+/** Next-token probabilities after each prefix of `ids`, as llama.cpp computes them (temperature 1). */
+async function llamaDistributions(gguf: string, ids: number[]): Promise<Map<Token, number>[]> {
+  llama ??= await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never });
+  const model = await llama.loadModel({ modelPath: gguf });
+  try {
+    const context = await model.createContext({ contextSize: 128, threads: 1 });
+    const out = await context.getSequence().controlledEvaluate(ids.map((id) => [id as Token, { generateNext: { probabilities: true } }]));
+    await context.dispose();
+    return ids.map((_, t) => out[t]!.next!.probabilities!);
+  } finally {
+    await model.dispose();
+  }
+}
+
+/** The largest total variation distance between llama.cpp's and our next-token distributions over the prefixes of `ids`, and whether every top token agrees. */
+async function distributionGap(gguf: string, dir: string, ids: number[]): Promise<{ tv: number; sameTop: boolean }> {
+  const theirs = await llamaDistributions(gguf, ids);
+  const m = await loadModel(new JsBackend(), dir);
+  const V = m.config.vocabSize, T = ids.length;
+  const logits = new Float32Array(T * V);
+  await scoreBatch(m, { B: 1, T, inputIds: Int32Array.from(ids), attentionMask: null, labels: null }, null, (row0, _rows, chunk) => logits.set(chunk, row0 * V));
+  let tv = 0, sameTop = true;
+  for (let t = 0; t < T; t++) {
+    const row = logits.subarray(t * V, (t + 1) * V);
+    let max = -Infinity, top = 0, sum = 0;
+    row.forEach((v, i) => { if (v > max) [max, top] = [v, i]; });
+    const p = Float64Array.from(row, (v) => Math.exp(v - max));
+    p.forEach((v) => (sum += v));
+    let d = 0, covered = 0;
+    for (const [token, q] of theirs[t]!) {
+      d += Math.abs(q - p[token]! / sum);
+      covered += p[token]! / sum;
+    }
+    tv = Math.max(tv, (d + 1 - covered) / 2);
+    sameTop &&= theirs[t]!.keys().next().value === top;
+  }
+  return { tv, sameTop };
 }
 
 /** An HF folder of the weights as a GGUF file of ours holds them (quantized ones dequantized), for our engine. */
@@ -120,7 +161,7 @@ describe('llama.cpp runs our GGUF of tiny-english', () => {
     assert.equal(model.detokenize(ours as Token[]), loadTokenizer(base).decode(ours));
   });
 
-  for (const outtype of ['f32', 'f16', 'bf16', 'q8_0', 'q4_0', 'q4_k'] as OutType[]) {
+  for (const outtype of ['f32', 'f16', 'bf16', 'q8_0', 'q6_k', 'q5_k_m', 'q4_k_m', 'q4_0', 'q4_k'] as OutType[]) {
     const exact = outtype === 'f32' || outtype === 'f16' || outtype === 'bf16';
     test(`${outtype}: greedy continuation ${exact ? 'identical to ours' : 'agreement reported'}`, async (t) => {
       if (!needShared(t, 'fixtures', 'pretrained', 'tiny-english')) return;
@@ -133,10 +174,14 @@ describe('llama.cpp runs our GGUF of tiny-english', () => {
       if (exact) return assert.deepEqual(theirs, ours.slice(0, theirs.length));
       // llama.cpp also rounds activations to 8 bits in quantized dot products, so exact agreement is not required;
       // a misread block layout would give gibberish, not a shared opening.
-      const dequantized = await ourGreedy(await dequantizedFolder(gguf, join(work, `${outtype}-dequantized`)), ids);
-      const same = agreement(theirs, dequantized);
+      const folder = await dequantizedFolder(gguf, join(work, `${outtype}-dequantized`));
+      const same = agreement(theirs, await ourGreedy(folder, ids));
       t.diagnostic(`${outtype}: llama.cpp agrees with our engine on the dequantized ${outtype} weights on ${same} of ${theirs.length} tokens`);
       assert.ok(same >= 4, `${outtype}: llama.cpp and our dequantization part after ${same} tokens`);
+      // Greedy paths part at near-ties; the distributions show whether llama.cpp's weights are ours (a misread block is far off).
+      const { tv, sameTop } = await distributionGap(gguf, folder, ids);
+      t.diagnostic(`${outtype}: over the ${ids.length} prompt positions, llama.cpp's next-token distribution is within total variation ${tv.toFixed(4)} of ours on the dequantized weights`);
+      assert.ok(tv < 0.03 && sameTop, `${outtype}: llama.cpp's distributions differ from ours on the dequantized weights (total variation ${tv}, same top tokens: ${sameTop})`);
     });
   }
 
