@@ -144,7 +144,7 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneResult> {
   });
   const progress = new Progress(trainer.totalSteps, o.progress, undefined, log);
   const evaluate = data.val.length ? () => trainer.evaluate(data.val) : null;
-  const printLog = (e: LogEntry) => progress.log(formatLog(e, trainer.totalSteps));
+  const printLog = (e: LogEntry) => progress.log(formatLog(e, trainer.totalSteps, progress.timing()));
 
   if (evaluate && trainer.step === 0) {
     const entry = recordEval(run, trainer, await evaluate());
