@@ -1,6 +1,7 @@
 // `finetune --example`: the first run, on any CPU in about a minute with nothing downloaded. Makes a tiny
 // LLaMA (seeded random weights), a BPE tokenizer learned from the example data and the data file itself,
-// fine-tunes a LoRA on all projections, saves it, and prints greedy answers from the trained adapter.
+// fine-tunes a LoRA on all projections, saves it, prints greedy answers from the trained adapter and the
+// commands to try next on the same paths.
 
 import { mkdir } from 'node:fs/promises';
 import { existsSync, readFileSync } from 'node:fs';
@@ -50,6 +51,21 @@ const QUESTIONS: [string, string][] = [
   ['What sound does a cow make?', ''],
 ];
 
+/** A path as a shell word: quoted when it holds anything but safe characters. */
+const shellWord = (s: string) => (/^[\w./@:+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+
+/** The lines that tell a new user what to run next on the example's model and adapter. */
+export function nextCommands(baseModel: string, adapterDir: string): string {
+  const paths = `--base_model ${shellWord(baseModel)} --lora_weights ${shellWord(adapterDir)}`;
+  return [
+    'next, try:',
+    `  npx alpaca-lora generate ${paths} --instruction ${shellWord(QUESTIONS[0]![0])}   # one answer`,
+    `  npx alpaca-lora generate ${paths}   # ask in a loop`,
+    `  npx alpaca-lora serve ${paths}   # the web page and API on http://127.0.0.1:7860`,
+    `  open ${shellWord(join(adapterDir, 'report.html'))} to see the run's curves`,
+  ].join('\n');
+}
+
 /** Writes the tiny model (with its tokenizer) into `dir` unless a complete one is there already. */
 export async function writeExampleModel(dir: string, log: (line: string) => void): Promise<void> {
   if (['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'].every((f) => existsSync(join(dir, f)))) {
@@ -86,5 +102,6 @@ export async function runExample(given: ParsedFlags, toOptions: (flags: ParsedFl
     const text = tokenizer.decode(out!.tokens, { skipSpecialTokens: true }).trim();
     options.log(`### Instruction: ${instruction}${input ? `\n### Input: ${input}` : ''}\n### Response: ${text}\n`);
   }
+  options.log(nextCommands(options.baseModel, options.outputDir));
   return result;
 }

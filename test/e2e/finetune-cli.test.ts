@@ -31,6 +31,14 @@ test('the built-in example makes its model and data, trains, saves a verified ad
   }
   const metrics = readFileSync(join(example, 'lora', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   assert.deepEqual(metrics.filter((m) => m.kind === 'eval').map((m) => m.step), [0, 18]);
+  // The next commands it prints name the example's paths, and the first one runs as printed.
+  const next = r.stdout.slice(r.stdout.indexOf('next, try:'));
+  assert.match(next, new RegExp(`npx alpaca-lora serve --base_model ${join(example, 'tiny-llama')} --lora_weights ${join(example, 'lora')}`));
+  const generate = /npx alpaca-lora (generate .* --instruction '[^']*')/.exec(next)?.[1];
+  assert.ok(generate, next);
+  const g = spawnSync('sh', ['-c', `"${process.execPath}" "${join(PROJECT_ROOT, 'bin', 'alpaca-lora.js')}" ${generate} --backend js --num_beams 1 --max_new_tokens 8`], { encoding: 'utf8' });
+  assert.equal(g.status, 0, g.stderr);
+  assert.ok(g.stdout.trim().length > 0, 'generate printed an answer');
 });
 
 test('a run whose loss turns NaN stops naming the step and saves no adapter', () => {
