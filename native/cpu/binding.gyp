@@ -23,6 +23,8 @@
         'src/kernels/gemm-blas.cpp',
         'src/kernels/matmul.cpp',
         'src/kernels/matvec.cpp',
+        'src/kernels/quant-dequant.cpp',
+        'src/kernels/quant-int8.cpp',
         'src/kernels/attention.cpp',
         'src/kernels/loss-optim.cpp',
       ],

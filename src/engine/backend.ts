@@ -9,8 +9,11 @@
 // - Dimension letters: B batch, T time, C channels in, OC channels out, N rows (usually B*T),
 //   NH query heads, NKV key/value heads, HD head dim, V vocab.
 // - Linear weights use nn.Linear's layout: (OC, C), so out = inp @ weight^T + bias.
+// - A frozen linear weight may be quantized (dtype nf4/fp4/int8, made by uploadQuantized): matmulForward and
+//   matmulBackward's dinp read it as stored, dequantizing block by block inside the kernel; no other op takes one.
 
 import type { DType } from './dtype.ts';
+import type { QuantizedWeight } from './quantized.ts';
 import type { Arena, Tensor } from './tensor.ts';
 
 /** Label value that is not trained on (PyTorch's CrossEntropyLoss default). */
@@ -29,6 +32,11 @@ export interface Backend {
   view(t: Tensor, offset: number, shape: readonly number[]): Tensor;
   free(t: Tensor): void;
   freeArena(arena: Arena): void;
+  /**
+   * A frozen linear weight (OC, C) kept quantized (engine/quantized.ts): a tensor of dtype q.type. `download`
+   * gives its dequantized float32 values; `free` releases all its parts; upload, view and copy refuse it.
+   */
+  uploadQuantized(q: QuantizedWeight, arena: Arena): Tensor;
   sync(): Promise<void>;
 
   // ---- elementwise ----
@@ -59,11 +67,18 @@ export interface Backend {
   /** dtable[ids[i]] += dout[i] */
   embeddingBackward(dtable: Tensor, dout: Tensor, ids: Tensor, N: number, C: number): void;
 
-  /** out (N, OC) = inp (N, C) @ weight (OC, C)^T + bias (OC) ; bias may be null */
+  /**
+   * out (N, OC) = inp (N, C) @ weight (OC, C)^T + bias (OC) ; bias may be null.
+   * nf4/fp4 weights: inp @ dequant(weight)^T in float32. int8: bitsandbytes' MatMul8bitLt (LLM.int8): inp rows
+   * quantized to int8 by their absmax, int32 sums, scaled by rowAbsmax * SCB / 127^2; columns of inp holding any
+   * |x| >= threshold (over all N rows) go through in float32 against the dequantized weight.
+   */
   matmulForward(out: Tensor, inp: Tensor, weight: Tensor, bias: Tensor | null, N: number, C: number, OC: number): void;
   /**
    * dinp (N, C) = dout @ weight (overwrite; skipped when null),
    * dweight (OC, C) += dout^T @ inp (skipped when null), dbias (OC) += sum over rows (skipped when null).
+   * A quantized weight is frozen: dinp uses its dequantized values (int8: w * (SCB / 127), as bitsandbytes'
+   * backward does) and asking for its dweight is an error.
    */
   matmulBackward(
     dinp: Tensor | null, dweight: Tensor | null, dbias: Tensor | null,

@@ -1,5 +1,6 @@
 // A frozen linear weight (OC, C) stored the way bitsandbytes stores it, as host data: 4-bit NF4/FP4 blocks
-// (± double-quantized absmax) or LLM.int8 rows. What backends upload and formats read/write; no math here.
+// (± double-quantized absmax) or LLM.int8 rows. What backends upload and formats read/write; no math here
+// beyond checking that the parts fit the shape.
 
 export type QuantType = 'nf4' | 'fp4' | 'int8';
 
@@ -31,3 +32,33 @@ export interface QuantizedInt8 {
 }
 
 export type QuantizedWeight = Quantized4bit | QuantizedInt8;
+
+/** Throws, naming the part, unless every part of q has the length its shape and blocksize call for. */
+export function checkQuantized(q: QuantizedWeight): void {
+  const [OC, C] = q.shape;
+  const where = `quantized ${q.type} weight [${OC}, ${C}]`;
+  const need = (ok: boolean, what: string) => {
+    if (!ok) throw new Error(`${where}: ${what}`);
+  };
+  need(Number.isInteger(OC) && Number.isInteger(C) && OC > 0 && C > 0, 'the shape must be two positive integers');
+  const n = OC * C;
+  if (q.type === 'int8') {
+    need(q.weight.length === n, `weight has ${q.weight.length} values, expected ${n}`);
+    need(q.scb.length === OC, `scb has ${q.scb.length} values, expected ${OC}`);
+    need(Number.isFinite(q.threshold) && q.threshold >= 0, `threshold must be a number >= 0, got ${q.threshold}`);
+    return;
+  }
+  need(Number.isInteger(q.blocksize) && q.blocksize > 0, `blocksize must be a positive integer, got ${q.blocksize}`);
+  const blocks = Math.ceil(n / q.blocksize);
+  need(q.packed.length === Math.ceil(n / 2), `packed has ${q.packed.length} bytes, expected ${Math.ceil(n / 2)}`);
+  const a = q.absmax;
+  if (a instanceof Float32Array) {
+    need(a.length === blocks, `absmax has ${a.length} values, expected ${blocks}`);
+    return;
+  }
+  need(a.codes.length === blocks, `absmax codes has ${a.codes.length} values, expected ${blocks}`);
+  need(Number.isInteger(a.nestedBlocksize) && a.nestedBlocksize > 0, `nestedBlocksize must be a positive integer, got ${a.nestedBlocksize}`);
+  const nested = Math.ceil(blocks / a.nestedBlocksize);
+  need(a.nestedAbsmax.length === nested, `nestedAbsmax has ${a.nestedAbsmax.length} values, expected ${nested}`);
+  need(a.nestedMap.length === 256, `nestedMap has ${a.nestedMap.length} values, expected 256`);
+}

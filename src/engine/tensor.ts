@@ -1,14 +1,14 @@
 // A tensor as TypeScript sees it: shape, dtype, the arena it lives in, and an opaque handle that only
 // its backend understands. It holds no data and does no math.
 
-import type { DType } from './dtype.ts';
+import type { TensorDType } from './dtype.ts';
 
 /** Lifetimes: memory is allocated per arena and freed arena by arena. */
 export type Arena = 'weights' | 'adapters' | 'grads' | 'optim' | 'activations' | 'scratch';
 
 export interface Tensor {
   readonly shape: readonly number[];
-  readonly dtype: DType;
+  readonly dtype: TensorDType; // a QuantDType only for weights made by Backend.uploadQuantized
   readonly arena: Arena;
   readonly size: number; // number of elements
   readonly handle: unknown; // backend-owned

@@ -2,28 +2,38 @@
 // It is the spec the native backends are tested against; it is not meant to be fast.
 
 import type { Backend } from '../../engine/backend.ts';
-import type { DType } from '../../engine/dtype.ts';
+import { isQuantDType, type DType } from '../../engine/dtype.ts';
+import type { QuantizedWeight } from '../../engine/quantized.ts';
 import { numel, shapeString, type Arena, type Tensor } from '../../engine/tensor.ts';
 import { attentionBackward, attentionForward } from './attention.ts';
 import { add, axpy, copyTime, dropout, fill, scale } from './elementwise.ts';
 import { embeddingBackward, embeddingForward, rmsnormBackward, rmsnormForward, rope, swigluBackward, swigluForward } from './layers.ts';
 import { adamw, crossEntropy, sumSquares } from './loss-optim.ts';
 import { matmulBackward, matmulForward } from './matmul.ts';
-import { data, makeTensor, readF32, writeF32 } from './memory.ts';
+import { data, denseDType, makeTensor, readF32, writeF32 } from './memory.ts';
+import { dequantizeAll, makeQuantTensor, quantMatmulBackwardInput, quantMatmulForward } from './quant.ts';
 
 export class JsBackend implements Backend {
   readonly name = 'js' as const;
   private readonly arenas = new Map<Arena, Set<Tensor>>();
 
   alloc(shape: readonly number[], dtype: DType, arena: Arena): Tensor {
-    const t = makeTensor(shape, dtype, arena);
-    let set = this.arenas.get(arena);
-    if (!set) this.arenas.set(arena, (set = new Set()));
+    return this.track(makeTensor(shape, dtype, arena));
+  }
+
+  uploadQuantized(q: QuantizedWeight, arena: Arena): Tensor {
+    return this.track(makeQuantTensor(q, arena));
+  }
+
+  private track(t: Tensor): Tensor {
+    let set = this.arenas.get(t.arena);
+    if (!set) this.arenas.set(t.arena, (set = new Set()));
     set.add(t);
     return t;
   }
 
   upload(t: Tensor, values: Float32Array | Uint16Array | Int32Array): void {
+    denseDType(t);
     if (values.length !== t.size) throw new Error(`upload: ${values.length} values for a tensor of ${t.size} ${shapeString(t.shape)}`);
     if (values instanceof Float32Array) {
       if (t.dtype === 'i32') throw new Error('upload: float values into an i32 tensor');
@@ -38,6 +48,7 @@ export class JsBackend implements Backend {
   }
 
   async download(t: Tensor): Promise<Float32Array | Int32Array> {
+    if (isQuantDType(t.dtype)) return dequantizeAll(t);
     if (t.dtype === 'i32') return (data(t) as Int32Array).slice();
     return readF32(t, { buf: new Float32Array(t.size) }).slice();
   }
@@ -45,7 +56,7 @@ export class JsBackend implements Backend {
   view(t: Tensor, offset: number, shape: readonly number[]): Tensor {
     const n = numel(shape);
     if (offset < 0 || offset + n > t.size) throw new Error(`view of ${n} at ${offset} past the end of ${shapeString(t.shape)}`);
-    return makeTensor(shape, t.dtype, t.arena, data(t).subarray(offset, offset + n));
+    return makeTensor(shape, denseDType(t), t.arena, data(t).subarray(offset, offset + n));
   }
 
   free(t: Tensor): void {
@@ -73,8 +84,20 @@ export class JsBackend implements Backend {
 
   embeddingForward = embeddingForward;
   embeddingBackward = embeddingBackward;
-  matmulForward = matmulForward;
-  matmulBackward = matmulBackward;
+  matmulForward(out: Tensor, inp: Tensor, weight: Tensor, bias: Tensor | null, N: number, C: number, OC: number): void {
+    if (isQuantDType(weight.dtype)) quantMatmulForward(out, inp, weight, bias, N, C, OC);
+    else matmulForward(out, inp, weight, bias, N, C, OC);
+  }
+
+  matmulBackward(
+    dinp: Tensor | null, dweight: Tensor | null, dbias: Tensor | null,
+    dout: Tensor, inp: Tensor, weight: Tensor, N: number, C: number, OC: number,
+  ): void {
+    if (!isQuantDType(weight.dtype)) return matmulBackward(dinp, dweight, dbias, dout, inp, weight, N, C, OC);
+    if (dweight) throw new Error(frozenWeight(weight));
+    if (dinp) quantMatmulBackwardInput(dinp, dout, weight, N, C, OC);
+    if (dbias) matmulBackward(null, null, dbias, dout, inp, weight, N, C, OC);
+  }
   rmsnormForward = rmsnormForward;
   rmsnormBackward = rmsnormBackward;
   rope = rope;
@@ -85,4 +108,10 @@ export class JsBackend implements Backend {
   crossEntropy = crossEntropy;
   sumSquares = sumSquares;
   adamw = adamw;
+}
+
+/** The js backend's error for a gradient asked of a quantized weight. */
+export function frozenWeight(weight: Tensor): string {
+  return `matmulBackward: the ${weight.dtype} weight ${shapeString(weight.shape)} is quantized and frozen, so it has no dweight: ` +
+    'full fine-tuning needs 16/32-bit base weights (load the base model without quantization, or train LoRA adapters on it)';
 }

@@ -1,5 +1,6 @@
 // Linear layers for the js backend, nn.Linear layout: weight (OC, C), out = inp @ weight^T + bias.
-// Reference code: straightforward loops with contiguous inner dots, readable before fast.
+// Reference code: straightforward loops with contiguous inner dots, readable before fast. Dense weights only
+// (quantized ones: quant.ts).
 
 import type { Tensor } from '../../engine/tensor.ts';
 import { f32, readF32 } from './memory.ts';
@@ -13,21 +14,22 @@ export function matmulForward(out: Tensor, inp: Tensor, weight: Tensor, bias: Te
   const w = readF32(weight, weightScratch);
   const b = bias ? readF32(bias, biasScratch) : null;
   for (let n = 0; n < N; n++) {
-    const xr = n * C;
-    for (let oc = 0; oc < OC; oc++) {
-      const wr = oc * C;
-      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-      let c = 0;
-      for (; c + 3 < C; c += 4) {
-        s0 += x[xr + c]! * w[wr + c]!;
-        s1 += x[xr + c + 1]! * w[wr + c + 1]!;
-        s2 += x[xr + c + 2]! * w[wr + c + 2]!;
-        s3 += x[xr + c + 3]! * w[wr + c + 3]!;
-      }
-      for (; c < C; c++) s0 += x[xr + c]! * w[wr + c]!;
-      o[n * OC + oc] = s0 + s1 + s2 + s3 + (b ? b[oc]! : 0);
-    }
+    for (let oc = 0; oc < OC; oc++) o[n * OC + oc] = dotRow(x, n * C, w, oc * C, C) + (b ? b[oc]! : 0);
   }
+}
+
+/** sum of x[xr + c] * w[wr + c] over c < C, in four float64 partial sums (shared with quant.ts). */
+export function dotRow(x: Float32Array, xr: number, w: Float32Array, wr: number, C: number): number {
+  let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  let c = 0;
+  for (; c + 3 < C; c += 4) {
+    s0 += x[xr + c]! * w[wr + c]!;
+    s1 += x[xr + c + 1]! * w[wr + c + 1]!;
+    s2 += x[xr + c + 2]! * w[wr + c + 2]!;
+    s3 += x[xr + c + 3]! * w[wr + c + 3]!;
+  }
+  for (; c < C; c++) s0 += x[xr + c]! * w[wr + c]!;
+  return s0 + s1 + s2 + s3;
 }
 
 // dinp (N, C) = dout @ weight ; dweight (OC, C) += dout^T @ inp ; dbias (OC) += column sums of dout

@@ -1,7 +1,8 @@
 // Memory for the js backend: a tensor's handle is a typed array (f32 -> Float32Array, bf16/f16 -> Uint16Array
-// bits, i32 -> Int32Array). Views are subarrays. Not an allocator: arenas are just lists to drop.
+// bits, i32 -> Int32Array; a quantized weight's is its parts, see quant.ts). Views are subarrays. Not an
+// allocator: arenas are just lists to drop.
 
-import { BYTES_PER_ELEMENT, type DType, f32ToHalf, halfToF32 } from '../../engine/dtype.ts';
+import { BYTES_PER_ELEMENT, type DType, f32ToHalf, halfToF32, isQuantDType } from '../../engine/dtype.ts';
 import { numel, shapeString, type Arena, type Tensor } from '../../engine/tensor.ts';
 
 export type JsData = Float32Array | Uint16Array | Int32Array;
@@ -30,6 +31,7 @@ function newArray(dtype: DType, n: number): JsData {
 }
 
 export function data(t: Tensor): JsData {
+  if (isQuantDType(t.dtype)) throw new Error(quantOnlyInMatmul(t));
   return t.handle as JsData;
 }
 
@@ -51,6 +53,7 @@ export function i32(t: Tensor): Int32Array {
 export function readF32(t: Tensor, scratch: { buf: Float32Array }): Float32Array {
   if (t.dtype === 'f32') return t.handle as Float32Array;
   if (t.dtype === 'i32') throw new Error('js backend: expected a float tensor, got i32');
+  if (isQuantDType(t.dtype)) throw new Error(quantOnlyInMatmul(t));
   if (scratch.buf.length < t.size) scratch.buf = new Float32Array(t.size);
   return halfToF32(t.handle as Uint16Array, t.dtype, scratch.buf.subarray(0, t.size));
 }
@@ -59,9 +62,21 @@ export function readF32(t: Tensor, scratch: { buf: Float32Array }): Float32Array
 export function writeF32(t: Tensor, values: Float32Array): void {
   if (t.dtype === 'f32') (t.handle as Float32Array).set(values);
   else if (t.dtype === 'bf16' || t.dtype === 'f16') f32ToHalf(values, t.dtype, t.handle as Uint16Array);
+  else if (isQuantDType(t.dtype)) throw new Error(quantOnlyInMatmul(t));
   else throw new Error('js backend: cannot write floats to an i32 tensor');
 }
 
+/** Why an op other than matmul refuses a quantized weight. */
+export function quantOnlyInMatmul(t: Tensor): string {
+  return `js backend: the ${t.dtype} tensor ${shapeString(t.shape)} is a quantized weight; only matmulForward and matmulBackward's dinp read one`;
+}
+
+/** The dense dtype of a tensor, or an error for a quantized weight. */
+export function denseDType(t: Tensor): DType {
+  if (isQuantDType(t.dtype)) throw new Error(quantOnlyInMatmul(t));
+  return t.dtype;
+}
+
 export function byteSize(t: Tensor): number {
-  return t.size * BYTES_PER_ELEMENT[t.dtype];
+  return t.size * BYTES_PER_ELEMENT[denseDType(t)];
 }

@@ -11,6 +11,8 @@ export type Handle = object;
 /** Dtype codes the addon uses. */
 export const DTYPE_CODE = { f32: 0, bf16: 1, f16: 2, i32: 3 } as const;
 
+export type QuantIsa = 'avx512' | 'avx2' | 'generic';
+
 type H = Handle;
 type N = number;
 
@@ -20,10 +22,21 @@ export interface CpuAddon {
   free(t: H): void;
   upload(t: H, data: Float32Array | Uint16Array | Int32Array): void;
   download(t: H): Float32Array | Int32Array;
-  /** gemmIsa: the own GEMM's SIMD level; isa: the other kernels'; blasCore: OpenBLAS's kernel family. */
-  info(): { threads: number; gemm: 'openblas' | 'own'; gemmIsa: string; isa: string; blasCore?: string };
+  /** A 4-bit weight (engine/quantized.ts); absmax null means double-quantized (codes, nestedAbsmax, nestedMap given). */
+  upload4bit(
+    type: 'nf4' | 'fp4', OC: N, C: N, blocksize: N, packed: Uint8Array, absmax: Float32Array | null,
+    absmaxCodes: Uint8Array | null, nestedAbsmax: Float32Array | null, nestedMap: Float32Array | null, nestedBlocksize: N, offset: N,
+  ): H;
+  uploadInt8(OC: N, C: N, weight: Int8Array, scb: Float32Array, threshold: N): H;
+  /**
+   * gemmIsa: the own GEMM's SIMD level; isa: the other kernels'; quantIsa: the quantized weights' kernels';
+   * blasCore: OpenBLAS's kernel family.
+   */
+  info(): { threads: number; gemm: 'openblas' | 'own'; gemmIsa: string; isa: string; quantIsa: QuantIsa; blasCore?: string };
   setThreads(n: N): void;
   setGemm(name: 'openblas' | 'own'): 'openblas' | 'own';
+  /** Caps the quantized kernels' SIMD level (tests run each copy); returns the level now in use. */
+  setQuantIsa(name: QuantIsa): QuantIsa;
 
   fill(t: H, value: N): void;
   copy(dst: H, src: H): void;

@@ -1,8 +1,10 @@
 // The native CPU backend: every Backend op runs synchronously in the C++ addon (native/cpu), threaded and
-// vectorized; tensors are addon-owned buffers behind opaque handles. `cpuLoader` is what select.ts uses.
+// vectorized; tensors are addon-owned buffers behind opaque handles (a quantized weight's: all its parts).
+// `cpuLoader` is what select.ts uses.
 
 import type { Backend } from '../../engine/backend.ts';
-import type { DType } from '../../engine/dtype.ts';
+import { isQuantDType, type DType } from '../../engine/dtype.ts';
+import { checkQuantized, type QuantizedWeight } from '../../engine/quantized.ts';
 import { numel, shapeString, type Arena, type Tensor } from '../../engine/tensor.ts';
 import { DTYPE_CODE, loadCpuAddon, type CpuAddon, type Handle } from './cpu-addon.ts';
 
@@ -29,9 +31,28 @@ export class CpuBackend implements Backend {
 
   alloc(shape: readonly number[], dtype: DType, arena: Arena): Tensor {
     const size = numel(shape);
-    const t: CpuTensor = { shape: [...shape], dtype, arena, size, handle: this.addon.alloc(size, DTYPE_CODE[dtype]) };
-    let set = this.arenas.get(arena);
-    if (!set) this.arenas.set(arena, (set = new Set()));
+    return this.track({ shape: [...shape], dtype, arena, size, handle: this.addon.alloc(size, DTYPE_CODE[dtype]) });
+  }
+
+  /** The addon keeps its own copy of the parts in one buffer; the kernels dequantize from it tile by tile. */
+  uploadQuantized(q: QuantizedWeight, arena: Arena): Tensor {
+    checkQuantized(q);
+    const [OC, C] = q.shape;
+    let handle: Handle;
+    if (q.type === 'int8') {
+      handle = this.addon.uploadInt8(OC, C, q.weight, q.scb, q.threshold);
+    } else if (q.absmax instanceof Float32Array) {
+      handle = this.addon.upload4bit(q.type, OC, C, q.blocksize, q.packed, q.absmax, null, null, null, 0, 0);
+    } else {
+      const a = q.absmax;
+      handle = this.addon.upload4bit(q.type, OC, C, q.blocksize, q.packed, null, a.codes, a.nestedAbsmax, a.nestedMap, a.nestedBlocksize, a.offset);
+    }
+    return this.track({ shape: [OC, C], dtype: q.type, arena, size: OC * C, handle });
+  }
+
+  private track(t: CpuTensor): Tensor {
+    let set = this.arenas.get(t.arena);
+    if (!set) this.arenas.set(t.arena, (set = new Set()));
     set.add(t);
     return t;
   }
@@ -45,6 +66,7 @@ export class CpuBackend implements Backend {
   }
 
   view(t: Tensor, offset: number, shape: readonly number[]): Tensor {
+    if (isQuantDType(t.dtype)) throw new Error(`cpu backend: view: the ${t.dtype} tensor ${shapeString(t.shape)} is a quantized weight, which has no views`);
     const size = numel(shape);
     if (offset < 0 || offset + size > t.size) throw new Error(`view of ${size} at ${offset} past the end of ${shapeString(t.shape)}`);
     const v: CpuTensor = { shape: [...shape], dtype: t.dtype, arena: t.arena, size, handle: this.addon.view(h(t), offset, size) };

@@ -7,7 +7,8 @@
 // ALPACA_CUDA_PRECISION=f32|bf16 picks it for the loader. Every other op computes in float32 either way.
 
 import type { Backend } from '../../engine/backend.ts';
-import { BYTES_PER_ELEMENT, type DType } from '../../engine/dtype.ts';
+import { BYTES_PER_ELEMENT, isQuantDType, type DType, type TensorDType } from '../../engine/dtype.ts';
+import type { QuantizedWeight } from '../../engine/quantized.ts';
 import { numel, shapeString, type Arena, type Tensor } from '../../engine/tensor.ts';
 import { UserError } from '../../errors.ts';
 import { DTYPE_CODE, loadCudaAddon, PRECISION_CODE, type CudaAddon, type CudaMemoryStats } from './cuda-addon.ts';
@@ -28,7 +29,20 @@ const release = new FinalizationRegistry<{ addon: CudaAddon; base: number }>(({ 
 
 const ptr = (t: Tensor | null): number => (t ? (t as CudaTensor).handle.ptr : 0);
 
-function check(t: Tensor, n: number, op: string, ok: (d: DType) => boolean, want: string): number {
+/** Why this backend holds no quantized weight (none is ever made here; one from another backend is refused). */
+function noQuantized(what: string): UserError {
+  return new UserError(`the cuda backend has no kernels for bitsandbytes-quantized weights (${what}) yet: ` +
+    'run with --backend cpu, which computes with NF4/FP4 and LLM.int8 weights as stored, or load the base model unquantized');
+}
+
+/** A tensor's dense dtype; a quantized one is refused. */
+function dense(t: Tensor): DType {
+  if (isQuantDType(t.dtype)) throw noQuantized(`a ${t.dtype} tensor ${shapeString(t.shape)}`);
+  return t.dtype;
+}
+
+function check(t: Tensor, n: number, op: string, ok: (d: TensorDType) => boolean, want: string): number {
+  dense(t);
   if (!ok(t.dtype)) throw new Error(`cuda backend: ${op} needs ${want}, got a ${t.dtype} tensor ${shapeString(t.shape)}`);
   if (t.size < n) throw new Error(`cuda backend: ${op} needs ${n} elements, got ${shapeString(t.shape)}`);
   return ptr(t);
@@ -37,7 +51,7 @@ function check(t: Tensor, n: number, op: string, ok: (d: DType) => boolean, want
 /** The address of an f32 tensor holding at least n elements. */
 const f32 = (t: Tensor, n: number, op: string) => check(t, n, op, (d) => d === 'f32', 'an f32 tensor');
 /** The address of a float tensor of any stored dtype holding at least n elements. */
-const flt = (t: Tensor, n: number, op: string) => check(t, n, op, (d) => d !== 'i32', 'a float tensor');
+const flt = (t: Tensor, n: number, op: string) => check(t, n, op, (d) => d === 'f32' || d === 'bf16' || d === 'f16', 'a float tensor');
 const i32 = (t: Tensor, n: number, op: string) => check(t, n, op, (d) => d === 'i32', 'an i32 tensor');
 /** The address of a tensor of any dtype holding at least n elements. */
 const any = (t: Tensor, n: number, op: string) => check(t, n, op, () => true, 'a tensor');
@@ -73,22 +87,26 @@ export class CudaBackend implements Backend {
     return t;
   }
 
+  uploadQuantized(q: QuantizedWeight, _arena: Arena): Tensor {
+    throw noQuantized(`a ${q.type} weight [${q.shape.join(', ')}]`);
+  }
+
   upload(t: Tensor, data: Float32Array | Uint16Array | Int32Array): void {
     if (data.length !== t.size) throw new Error(`upload: ${data.length} values for a tensor of ${t.size} ${shapeString(t.shape)}`);
     if (data instanceof Float32Array && t.dtype === 'i32') throw new Error('upload: float values into an i32 tensor');
     if (data instanceof Uint16Array && t.dtype !== 'bf16' && t.dtype !== 'f16') throw new Error(`upload: 16-bit values into a ${t.dtype} tensor`);
     if (data instanceof Int32Array && t.dtype !== 'i32') throw new Error(`upload: int32 values into a ${t.dtype} tensor`);
-    this.addon.upload(ptr(t), DTYPE_CODE[t.dtype], data);
+    this.addon.upload(ptr(t), DTYPE_CODE[dense(t)], data);
   }
 
   async download(t: Tensor): Promise<Float32Array | Int32Array> {
-    return this.addon.download(ptr(t), DTYPE_CODE[t.dtype], t.size);
+    return this.addon.download(ptr(t), DTYPE_CODE[dense(t)], t.size);
   }
 
   view(t: Tensor, offset: number, shape: readonly number[]): Tensor {
     const size = numel(shape);
     if (offset < 0 || offset + size > t.size) throw new Error(`view of ${size} at ${offset} past the end of ${shapeString(t.shape)}`);
-    const handle = { ptr: ptr(t) + offset * BYTES_PER_ELEMENT[t.dtype], owner: false };
+    const handle = { ptr: ptr(t) + offset * BYTES_PER_ELEMENT[dense(t)], owner: false };
     const v: CudaTensor = { shape: [...shape], dtype: t.dtype, arena: t.arena, size, handle };
     return v;
   }
@@ -106,13 +124,13 @@ export class CudaBackend implements Backend {
   }
 
   fill(t: Tensor, value: number): void {
-    this.addon.fill(ptr(t), DTYPE_CODE[t.dtype], t.size, value);
+    this.addon.fill(ptr(t), DTYPE_CODE[dense(t)], t.size, value);
   }
 
   copy(dst: Tensor, src: Tensor): void {
     if (dst.size !== src.size) throw new Error(`copy: ${src.size} elements into ${dst.size}`);
     if ((dst.dtype === 'i32') !== (src.dtype === 'i32')) throw new Error(`copy: ${src.dtype} into ${dst.dtype}`);
-    this.addon.copy(ptr(dst), DTYPE_CODE[dst.dtype], ptr(src), DTYPE_CODE[src.dtype], src.size);
+    this.addon.copy(ptr(dst), DTYPE_CODE[dense(dst)], ptr(src), DTYPE_CODE[dense(src)], src.size);
   }
 
   add(out: Tensor, a: Tensor, b: Tensor): void {
@@ -132,7 +150,7 @@ export class CudaBackend implements Backend {
     if (dst.dtype !== src.dtype) throw new Error(`copyTime: ${src.dtype} into ${dst.dtype}`);
     if (dstT0 + count > Tdst || srcT0 + count > Tsrc || dstT0 < 0 || srcT0 < 0) throw new Error('copyTime: time steps out of range');
     const d = any(dst, B * Tdst * W, 'copyTime'), s = any(src, B * Tsrc * W, 'copyTime');
-    this.addon.copyTime(d, s, BYTES_PER_ELEMENT[dst.dtype], B, W, Tdst, dstT0, Tsrc, srcT0, count);
+    this.addon.copyTime(d, s, BYTES_PER_ELEMENT[dense(dst)], B, W, Tdst, dstT0, Tsrc, srcT0, count);
   }
 
   dropout(out: Tensor, inp: Tensor, p: number, seed: number): void {
@@ -143,7 +161,7 @@ export class CudaBackend implements Backend {
   embeddingForward(out: Tensor, ids: Tensor, table: Tensor, N: number, C: number): void {
     const V = table.shape[0]!;
     const op = 'embeddingForward';
-    this.addon.embeddingForward(f32(out, N * C, op), i32(ids, N, op), flt(table, V * C, op), DTYPE_CODE[table.dtype], V, N, C);
+    this.addon.embeddingForward(f32(out, N * C, op), i32(ids, N, op), flt(table, V * C, op), DTYPE_CODE[dense(table)], V, N, C);
   }
 
   embeddingBackward(dtable: Tensor, dout: Tensor, ids: Tensor, N: number, C: number): void {
@@ -156,8 +174,8 @@ export class CudaBackend implements Backend {
     const op = 'matmulForward';
     const b = bias ? flt(bias, OC, op) : 0;
     this.addon.matmulForward(
-      f32(out, N * OC, op), f32(inp, N * C, op), flt(weight, OC * C, op), DTYPE_CODE[weight.dtype],
-      b, bias ? DTYPE_CODE[bias.dtype] : 0, N, C, OC, this.p,
+      f32(out, N * OC, op), f32(inp, N * C, op), flt(weight, OC * C, op), DTYPE_CODE[dense(weight)],
+      b, bias ? DTYPE_CODE[dense(bias)] : 0, N, C, OC, this.p,
     );
   }
 
@@ -168,20 +186,20 @@ export class CudaBackend implements Backend {
     const op = 'matmulBackward';
     this.addon.matmulBackward(
       dinp ? f32(dinp, N * C, op) : 0, dweight ? f32(dweight, OC * C, op) : 0, dbias ? f32(dbias, OC, op) : 0,
-      f32(dout, N * OC, op), f32(inp, N * C, op), flt(weight, OC * C, op), DTYPE_CODE[weight.dtype], N, C, OC, this.p,
+      f32(dout, N * OC, op), f32(inp, N * C, op), flt(weight, OC * C, op), DTYPE_CODE[dense(weight)], N, C, OC, this.p,
     );
   }
 
   rmsnormForward(out: Tensor, rstd: Tensor, inp: Tensor, weight: Tensor, N: number, C: number, eps: number): void {
     const op = 'rmsnormForward';
-    this.addon.rmsnormForward(f32(out, N * C, op), f32(rstd, N, op), f32(inp, N * C, op), flt(weight, C, op), DTYPE_CODE[weight.dtype], N, C, eps);
+    this.addon.rmsnormForward(f32(out, N * C, op), f32(rstd, N, op), f32(inp, N * C, op), flt(weight, C, op), DTYPE_CODE[dense(weight)], N, C, eps);
   }
 
   rmsnormBackward(dinp: Tensor, dweight: Tensor | null, dout: Tensor, inp: Tensor, weight: Tensor, rstd: Tensor, N: number, C: number): void {
     const op = 'rmsnormBackward';
     this.addon.rmsnormBackward(
       f32(dinp, N * C, op), dweight ? f32(dweight, C, op) : 0, f32(dout, N * C, op), f32(inp, N * C, op),
-      flt(weight, C, op), DTYPE_CODE[weight.dtype], f32(rstd, N, op), N, C,
+      flt(weight, C, op), DTYPE_CODE[dense(weight)], f32(rstd, N, op), N, C,
     );
   }
 

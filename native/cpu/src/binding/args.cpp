@@ -7,8 +7,10 @@
 
 const char* dtype_name(int dtype) {
   static const char* names[] = {"f32", "bf16", "f16", "i32"};
-  return dtype >= 0 && dtype < 4 ? names[dtype] : "?";
+  return dtype >= 0 && dtype < 4 ? names[dtype] : is_quant(dtype) ? quant_name(dtype) : "?";
 }
+
+const char* quant_name(int type) { return type == Q_NF4 ? "nf4" : type == Q_FP4 ? "fp4" : "int8"; }
 
 Args::Args(napi_env e, napi_callback_info info, const char* op) : env(e), op_(op) {
   if (napi_get_cb_info(env, info, &argc_, argv_, nullptr, nullptr) != napi_ok) fail("cannot read arguments");
@@ -32,7 +34,16 @@ TensorRef* Args::ref(size_t i, const char* name) {
   void* p = nullptr;
   napi_valuetype type;
   if (i >= argc_ || napi_typeof(env, argv_[i], &type) != napi_ok || type != napi_external ||
-      napi_get_value_external(env, argv_[i], &p) != napi_ok || !p || ((TensorRef*)p)->magic != TensorRef::kMagic) {
+      napi_get_value_external(env, argv_[i], &p) != napi_ok || !p) {
+    fail("%s is not a cpu backend tensor", name);
+    return nullptr;
+  }
+  if (*(uint32_t*)p == QuantRef::kMagic) {
+    fail("%s is a quantized (%s) weight; only matmulForward and matmulBackward's dinp read one", name,
+         quant_name(((QuantRef*)p)->q.type));
+    return nullptr;
+  }
+  if (*(uint32_t*)p != TensorRef::kMagic) {
     fail("%s is not a cpu backend tensor", name);
     return nullptr;
   }
@@ -88,4 +99,32 @@ bool Args::flag(size_t i, const char* name) {
   if (failed_) return false;
   if (i >= argc_ || napi_get_value_bool(env, argv_[i], &v) != napi_ok) fail("%s must be a boolean", name);
   return v;
+}
+
+QuantRef* Args::quant(size_t i, const char* name) {
+  void* p = nullptr;
+  napi_valuetype type;
+  if (failed_ || i >= argc_ || napi_typeof(env, argv_[i], &type) != napi_ok || type != napi_external ||
+      napi_get_value_external(env, argv_[i], &p) != napi_ok || !p || *(uint32_t*)p != QuantRef::kMagic)
+    return nullptr;
+  QuantRef* r = (QuantRef*)p;
+  if (!r->mem) fail("%s was used after it was freed", name);
+  return r;
+}
+
+TensorArg Args::weight(size_t i, const char* name, long C, long OC) {
+  if (QuantRef* r = quant(i, name)) {
+    if (failed_) return TensorArg{nullptr, F32, 0};
+    if (r->q.OC != OC || r->q.C != C)
+      fail("%s is a %s weight [%ld, %ld], the op needs [%ld, %ld]", name, quant_name(r->q.type), r->q.OC, r->q.C, OC, C);
+    return TensorArg{&r->q, r->q.type, OC * C};
+  }
+  return tensor(i, name, OC * C, kFloat);
+}
+
+TensorArg Args::optional_weight(size_t i, const char* name, long C, long OC) {
+  napi_valuetype type = napi_undefined;
+  if (i < argc_) napi_typeof(env, argv_[i], &type);
+  if (type == napi_null || type == napi_undefined) return TensorArg{nullptr, F32, 0};
+  return weight(i, name, C, OC);
 }

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 
+#include "quant-ref.h"
 #include "tensor-ref.h"
 
 const unsigned kF32 = 1u << F32, kI32 = 1u << I32, kFloat = (1u << F32) | (1u << BF16) | (1u << F16), kAnyDtype = 15;
@@ -25,6 +26,11 @@ class Args {
   // The same, or {nullptr} when the argument is null or undefined.
   TensorArg optional(size_t i, const char* name, long need, unsigned dtypes);
   TensorRef* ref(size_t i, const char* name);
+  // A linear weight (OC, C): a float tensor, or a quantized weight of exactly that shape (p is its QuantDesc).
+  TensorArg weight(size_t i, const char* name, long C, long OC);
+  // The same, or {nullptr} when the argument is null or undefined.
+  TensorArg optional_weight(size_t i, const char* name, long C, long OC);
+  QuantRef* quant(size_t i, const char* name);  // a quantized weight handle, or nullptr (not failing) otherwise
   long dim(size_t i, const char* name);
   double number(size_t i, const char* name);
   uint32_t u32(size_t i, const char* name);

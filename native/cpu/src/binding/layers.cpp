@@ -42,7 +42,7 @@ napi_value matmul_forward(napi_env env, napi_callback_info info) {
   long N = a.dim(4, "N"), C = a.dim(5, "C"), OC = a.dim(6, "OC");
   TensorArg out = a.tensor(0, "out", N * OC, kF32);
   TensorArg inp = a.tensor(1, "inp", N * C, kF32);
-  TensorArg w = a.tensor(2, "weight", OC * C, kFloat);
+  TensorArg w = a.weight(2, "weight", C, OC);
   TensorArg bias = a.optional(3, "bias", OC, kFloat);
   if (a.ok()) k_matmul_forward(out.f(), inp.f(), w.p, w.dtype, bias.p, bias.dtype, N, C, OC);
   return nullptr;
@@ -57,7 +57,10 @@ napi_value matmul_backward(napi_env env, napi_callback_info info) {
   TensorArg db = a.optional(2, "dbias", OC, kF32);
   TensorArg dout = a.tensor(3, "dout", N * OC, kF32);
   TensorArg inp = dw.p ? a.tensor(4, "inp", N * C, kF32) : a.optional(4, "inp", 0, kAnyDtype);
-  TensorArg w = dinp.p ? a.tensor(5, "weight", OC * C, kFloat) : a.optional(5, "weight", 0, kAnyDtype);
+  TensorArg w = dinp.p ? a.weight(5, "weight", C, OC) : TensorArg{nullptr, F32, 0};
+  if (a.ok() && dw.p && a.quant(5, "weight"))
+    a.fail("the weight is quantized (%s) and frozen, so it has no dweight: full fine-tuning needs 16/32-bit base weights",
+           quant_name(a.quant(5, "weight")->q.type));
   if (a.ok()) k_matmul_backward(dinp.f(), dw.f(), db.f(), dout.f(), inp.f(), w.p, w.dtype, N, C, OC);
   return nullptr;
 }

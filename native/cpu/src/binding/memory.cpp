@@ -1,9 +1,13 @@
-// Tensor memory for JavaScript: alloc (zeroed, like typed arrays), view, free, upload, download.
-// Handles are napi externals; a handle's finalizer drops its reference to the shared buffer.
+// Tensor memory for JavaScript: alloc (zeroed, like typed arrays), view, free, upload, download, and quantized
+// weights (upload4bit, uploadInt8). Handles are napi externals; a handle's finalizer drops its reference to the
+// shared buffer (a quantized weight's: frees it).
 #include <cstring>
+#include <initializer_list>
 #include <new>
+#include <utility>
 
 #include "../kernels/kernels.h"
+#include "../pool.h"
 #include "args.h"
 #include "bindings.h"
 
@@ -57,9 +61,17 @@ napi_value view(napi_env env, napi_callback_info info) {
   return wrap(env, new TensorRef{TensorRef::kMagic, r->storage, r->offset + offset, n, r->dtype, false});
 }
 
-// free(handle): releases the buffer of a handle made by alloc; views of it become unusable.
+// free(handle): releases the buffer of a handle made by alloc (views of it become unusable) or of a quantized weight.
 napi_value free_tensor(napi_env env, napi_callback_info info) {
   Args a(env, info, "free");
+  if (QuantRef* q = a.quant(0, "tensor")) {
+    if (!a.ok()) return nullptr;
+    int64_t ignored;
+    napi_adjust_external_memory(env, -(int64_t)q->bytes, &ignored);
+    free(q->mem);
+    q->mem = nullptr;
+    return nullptr;
+  }
   TensorRef* r = a.ref(0, "tensor");
   if (!a.ok() || !r->root) return nullptr;
   int64_t ignored;
@@ -97,9 +109,35 @@ napi_value upload(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// download(handle) -> a new Float32Array (float tensors, widened) or Int32Array
+struct Dequant {
+  const QuantDesc* q;
+  float* out;
+};
+
+void dequant_rows_task(void* c, long b, long e, int) {
+  Dequant& k = *(Dequant*)c;
+  if (k.q->type == Q_INT8)
+    dequant_int8_vectorwise(k.out + b * k.q->C, *k.q, b, e);
+  else
+    dequant_range(k.out + b * k.q->C, *k.q, b * k.q->C, (e - b) * k.q->C);
+}
+
+// The dequantized float32 values of a quantized weight (int8: bitsandbytes' int8_vectorwise_dequant).
+napi_value download_quant(napi_env env, const QuantRef* q) {
+  long n = q->q.OC * q->q.C;
+  void* dst = nullptr;
+  napi_value buffer, out;
+  if (napi_create_arraybuffer(env, n * 4, &dst, &buffer) != napi_ok) return nullptr;
+  Dequant k{&q->q, (float*)dst};
+  pool_run(q->q.OC, pool_grain(q->q.OC, q->q.C), dequant_rows_task, &k);
+  napi_create_typedarray(env, napi_float32_array, n, buffer, 0, &out);
+  return out;
+}
+
+// download(handle) -> a new Float32Array (float tensors, widened; quantized weights, dequantized) or Int32Array
 napi_value download(napi_env env, napi_callback_info info) {
   Args a(env, info, "download");
+  if (QuantRef* q = a.quant(0, "tensor")) return a.ok() ? download_quant(env, q) : nullptr;
   TensorRef* r = a.ref(0, "tensor");
   if (!a.ok()) return nullptr;
   void* dst = nullptr;
@@ -113,8 +151,117 @@ napi_value download(napi_env env, napi_callback_info info) {
   return out;
 }
 
+void finalize_quant(napi_env env, void* data, void*) {
+  QuantRef* r = (QuantRef*)data;
+  if (r->mem) {
+    int64_t ignored;
+    napi_adjust_external_memory(env, -(int64_t)r->bytes, &ignored);
+    free(r->mem);
+  }
+  delete r;
+}
+
+// Argument i as a typed array of `type` with exactly `n` elements (or nullptr when null and `optional`).
+const void* typed(Args& a, size_t i, const char* name, napi_typedarray_type type, const char* type_name, long n,
+                  bool optional = false) {
+  if (!a.ok()) return nullptr;
+  napi_valuetype vt = napi_undefined;
+  napi_typeof(a.env, a.value(i), &vt);
+  if (optional && (vt == napi_null || vt == napi_undefined)) return nullptr;
+  bool is_typed = false;
+  napi_typedarray_type got;
+  size_t length = 0;
+  void* p = nullptr;
+  napi_is_typedarray(a.env, a.value(i), &is_typed);
+  if (!is_typed || napi_get_typedarray_info(a.env, a.value(i), &got, &length, &p, nullptr, nullptr) != napi_ok || got != type)
+    a.fail("%s must be a %s", name, type_name);
+  else if ((long)length != n)
+    a.fail("%s has %zu values, expected %ld", name, length, n);
+  return a.ok() ? p : nullptr;
+}
+
+// Copies the parts (fields of q, with their sizes in bytes) into one buffer, each 64-byte aligned, points q's
+// fields at the copies and wraps q in a handle.
+napi_value wrap_quant(Args& a, QuantDesc& q, std::initializer_list<std::pair<const void**, size_t>> parts) {
+  size_t bytes = 0;
+  for (auto& part : parts) bytes += (part.second + 63) / 64 * 64;
+  char* mem = (char*)aligned_alloc(64, bytes > 0 ? bytes : 64);
+  if (!mem) return a.fail("out of memory allocating %zu bytes", bytes), nullptr;
+  size_t at = 0;
+  for (auto& part : parts) {
+    if (*part.first) memcpy(mem + at, *part.first, part.second);
+    *part.first = *part.first ? mem + at : nullptr;
+    at += (part.second + 63) / 64 * 64;
+  }
+  QuantRef* r = new QuantRef{QuantRef::kMagic, q, mem, bytes};
+  int64_t ignored;
+  napi_adjust_external_memory(a.env, (int64_t)bytes, &ignored);
+  napi_value out;
+  if (napi_create_external(a.env, r, finalize_quant, nullptr, &out) != napi_ok) {
+    finalize_quant(a.env, r, nullptr);
+    return a.fail("cannot create a tensor handle"), nullptr;
+  }
+  return out;
+}
+
+// upload4bit(type 'nf4'|'fp4', OC, C, blocksize, packed: Uint8Array, absmax: Float32Array | null,
+//            absmaxCodes: Uint8Array | null, nestedAbsmax: Float32Array | null, nestedMap: Float32Array | null,
+//            nestedBlocksize, offset) -> handle; absmax null means double-quantized
+napi_value upload_4bit(napi_env env, napi_callback_info info) {
+  Args a(env, info, "upload4bit");
+  char name[8] = {0};
+  size_t len = 0;
+  if (napi_get_value_string_utf8(env, a.value(0), name, sizeof name, &len) != napi_ok ||
+      (strcmp(name, "nf4") != 0 && strcmp(name, "fp4") != 0))
+    a.fail("type must be 'nf4' or 'fp4'");
+  long OC = a.dim(1, "OC"), C = a.dim(2, "C"), bs = a.dim(3, "blocksize");
+  if (a.ok() && (OC <= 0 || C <= 0 || bs <= 0)) a.fail("OC, C and blocksize must be positive");
+  if (!a.ok()) return nullptr;
+  long n = OC * C, blocks = (n + bs - 1) / bs;
+  QuantDesc q{};
+  q.type = strcmp(name, "nf4") == 0 ? Q_NF4 : Q_FP4;
+  q.OC = OC, q.C = C, q.blocksize = bs, q.blocksize_log2 = log2_exact(bs), q.nested_log2 = -1;
+  q.packed = (const uint8_t*)typed(a, 4, "packed", napi_uint8_array, "Uint8Array", (n + 1) / 2);
+  q.absmax = (const float*)typed(a, 5, "absmax", napi_float32_array, "Float32Array", blocks, true);
+  long nb = 1;
+  if (a.ok() && !q.absmax) {
+    nb = a.dim(9, "nestedBlocksize");
+    if (a.ok() && nb <= 0) a.fail("nestedBlocksize must be positive");
+    q.absmax_codes = (const uint8_t*)typed(a, 6, "absmaxCodes", napi_uint8_array, "Uint8Array", blocks);
+    q.nested_absmax = (const float*)typed(a, 7, "nestedAbsmax", napi_float32_array, "Float32Array", (blocks + nb - 1) / nb);
+    q.nested_map = (const float*)typed(a, 8, "nestedMap", napi_float32_array, "Float32Array", 256);
+    q.nested_blocksize = nb, q.nested_log2 = log2_exact(nb);
+    q.offset = (float)a.number(10, "offset");
+  }
+  if (!a.ok()) return nullptr;
+  bool nested = !q.absmax;
+  return wrap_quant(a, q, {{(const void**)&q.packed, (size_t)(n + 1) / 2},
+                           {(const void**)&q.absmax, nested ? 0 : (size_t)blocks * 4},
+                           {(const void**)&q.absmax_codes, nested ? (size_t)blocks : 0},
+                           {(const void**)&q.nested_absmax, nested ? (size_t)((blocks + nb - 1) / nb) * 4 : 0},
+                           {(const void**)&q.nested_map, nested ? 256 * 4 : 0}});
+}
+
+// uploadInt8(OC, C, weight: Int8Array, scb: Float32Array, threshold) -> handle
+napi_value upload_int8(napi_env env, napi_callback_info info) {
+  Args a(env, info, "uploadInt8");
+  long OC = a.dim(0, "OC"), C = a.dim(1, "C");
+  double threshold = a.number(4, "threshold");
+  if (a.ok() && (OC <= 0 || C <= 0)) a.fail("OC and C must be positive");
+  if (a.ok() && !(threshold >= 0)) a.fail("threshold must be >= 0");
+  if (!a.ok()) return nullptr;
+  QuantDesc q{};
+  q.type = Q_INT8;
+  q.OC = OC, q.C = C, q.threshold = (float)threshold;
+  q.w8 = (const int8_t*)typed(a, 2, "weight", napi_int8_array, "Int8Array", OC * C);
+  q.scb = (const float*)typed(a, 3, "scb", napi_float32_array, "Float32Array", OC);
+  if (!a.ok()) return nullptr;
+  return wrap_quant(a, q, {{(const void**)&q.w8, (size_t)(OC * C)}, {(const void**)&q.scb, (size_t)OC * 4}});
+}
+
 }  // namespace
 
 const Binding memory_bindings[] = {
-    {"alloc", alloc}, {"view", view}, {"free", free_tensor}, {"upload", upload}, {"download", download}, {nullptr, nullptr},
+    {"alloc", alloc}, {"view", view}, {"free", free_tensor}, {"upload", upload}, {"download", download},
+    {"upload4bit", upload_4bit}, {"uploadInt8", upload_int8}, {nullptr, nullptr},
 };

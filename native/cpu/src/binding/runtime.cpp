@@ -1,7 +1,9 @@
-// JavaScript entry points that configure the addon: thread count, GEMM choice, and a summary of both.
+// JavaScript entry points that configure the addon: thread count, GEMM choice, the quantized kernels' SIMD level,
+// and a summary of them.
 #include <string_view>
 
 #include "../kernels/gemm.h"
+#include "../kernels/quant.h"
 #include "../pool.h"
 #include "args.h"
 #include "bindings.h"
@@ -37,7 +39,7 @@ const char* kernel_isa() {
 #endif
 }
 
-// info() -> { threads, gemm, gemmIsa, isa, blasCore }
+// info() -> { threads, gemm, gemmIsa, isa, quantIsa, blasCore }
 napi_value info(napi_env env, napi_callback_info) {
   napi_value out, threads;
   napi_create_object(env, &out);
@@ -46,6 +48,7 @@ napi_value info(napi_env env, napi_callback_info) {
   napi_set_named_property(env, out, "gemm", string(env, gemm_name()));
   napi_set_named_property(env, out, "gemmIsa", string(env, gemm_own_isa()));
   napi_set_named_property(env, out, "isa", string(env, kernel_isa()));
+  napi_set_named_property(env, out, "quantIsa", string(env, quant_isa()));
 #ifdef HAVE_OPENBLAS
   napi_set_named_property(env, out, "blasCore", string(env, openblas_get_corename()));
 #endif
@@ -70,6 +73,18 @@ napi_value set_gemm(napi_env env, napi_callback_info cb) {
   return string(env, gemm_select(std::string_view(name) != "own"));
 }
 
+// setQuantIsa('avx512' | 'avx2' | 'generic') -> the SIMD level the quantized kernels now run with (at most the CPU's)
+napi_value set_quant_isa_fn(napi_env env, napi_callback_info cb) {
+  Args a(env, cb, "setQuantIsa");
+  char name[16] = {0};
+  size_t len = 0;
+  if (a.ok() && napi_get_value_string_utf8(env, a.value(0), name, sizeof name, &len) != napi_ok) a.fail("name must be a string");
+  if (!a.ok()) return nullptr;
+  return string(env, set_quant_isa(name));
+}
+
 }  // namespace
 
-const Binding runtime_bindings[] = {{"info", info}, {"setThreads", set_threads}, {"setGemm", set_gemm}, {nullptr, nullptr}};
+const Binding runtime_bindings[] = {
+    {"info", info}, {"setThreads", set_threads}, {"setGemm", set_gemm}, {"setQuantIsa", set_quant_isa_fn}, {nullptr, nullptr},
+};

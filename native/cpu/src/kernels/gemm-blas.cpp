@@ -1,5 +1,5 @@
-// GEMM through OpenBLAS's cblas_sgemm (built only when Debian's libopenblas-dev was found). A bf16/f16
-// B is widened to float32 a tile of stored rows at a time, so no full float32 copy of a weight exists.
+// GEMM through OpenBLAS's cblas_sgemm (built only when Debian's libopenblas-dev was found). A bf16/f16 or
+// quantized B is widened to float32 a tile of stored rows at a time, so no full float32 copy of a weight exists.
 #include "gemm.h"
 
 #ifdef HAVE_OPENBLAS
@@ -10,6 +10,7 @@
 
 #include "../pool.h"
 #include "half.h"
+#include "quant.h"
 #include "simd.h"
 
 namespace {
@@ -23,7 +24,7 @@ struct Widen {
 
 HOT void widen_rows_task(void* c, long b, long e, int) {
   Widen& k = *(Widen*)c;
-  for (long r = b; r < e; r++) widen(k.dst + r * k.cols, k.src, k.dtype, (k.row0 + r) * k.ld, k.cols);
+  for (long r = b; r < e; r++) widen_any(k.dst + r * k.cols, k.src, k.dtype, (k.row0 + r) * k.ld, k.cols);
 }
 
 CBLAS_TRANSPOSE tr(bool t) { return t ? CblasTrans : CblasNoTrans; }

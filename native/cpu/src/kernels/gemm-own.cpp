@@ -1,8 +1,10 @@
 // The addon's own GEMM, used when OpenBLAS is absent or slower (gemm.cpp): packed slivers of A and B (bf16/f16
-// widened as B is packed) and an MR x NR register tile, one copy per instruction set, picked at run time.
+// widened, quantized weights dequantized, as B is packed) and an MR x NR register tile, one copy per instruction
+// set, picked at run time.
 #include "../pool.h"
 #include "gemm.h"
 #include "half.h"
+#include "quant.h"
 #include "simd.h"
 
 namespace {
@@ -31,13 +33,13 @@ AI void pack_b(const Ctx& k, long s0, long s1) {
     if (!k.B.trans) {
       for (long kk = 0; kk < k.kc; kk++) {
         float* d = dst + kk * NR;
-        widen(d, k.B.p, k.B.dtype, (k.pc + kk) * k.B.ld + n0, nr);
+        widen_any(d, k.B.p, k.B.dtype, (k.pc + kk) * k.B.ld + n0, nr);
         for (long j = nr; j < NR; j++) d[j] = 0;
       }
     } else {
       float row[KC];
       for (long j = 0; j < NR; j++) {
-        if (j < nr) widen(row, k.B.p, k.B.dtype, (n0 + j) * k.B.ld + k.pc, k.kc);
+        if (j < nr) widen_any(row, k.B.p, k.B.dtype, (n0 + j) * k.B.ld + k.pc, k.kc);
         for (long kk = 0; kk < k.kc; kk++) dst[kk * NR + j] = j < nr ? row[kk] : 0.f;
       }
     }

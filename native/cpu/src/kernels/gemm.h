@@ -1,8 +1,9 @@
 // General matrix multiply for the linear layers: C (M, N) = A (M, K) B (K, N), or C += that.
-// Float32 compute; B may be stored as bf16/f16 (weights), A is float32. Not a full BLAS.
+// Float32 compute; B may be stored as bf16/f16 or quantized (weights), A is float32. Not a full BLAS.
 #pragma once
 
-// A logical (rows, cols) matrix: element (r, c) at p[trans ? c * ld + r : r * ld + c].
+// A logical (rows, cols) matrix: element (r, c) at p[trans ? c * ld + r : r * ld + c]. A quantized B (dtype a
+// QuantType of quant.h) has p pointing at its QuantDesc and is dequantized as it is packed.
 struct Operand {
   const void* p;
   int dtype;

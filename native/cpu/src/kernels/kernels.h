@@ -25,7 +25,7 @@ void k_rope(float* x, const float* cos, const float* sin, long B, long T, long H
 void k_swiglu_forward(float* out, const float* gate, const float* up, long n);
 void k_swiglu_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up, long n);
 
-// ---- linear (matmul.cpp, on gemm.h) ----
+// ---- linear (matmul.cpp, on gemm.h; w_dtype may be a quant.h QuantType with w its QuantDesc*) ----
 void k_matmul_forward(float* out, const float* inp, const void* w, int w_dtype, const void* bias, int bias_dtype, long N,
                       long C, long OC);
 void k_matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const void* w,

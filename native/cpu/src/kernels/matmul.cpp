@@ -1,9 +1,12 @@
 // nn.Linear forward and backward on gemm() (matvec() for a few rows): out = inp @ weight^T + bias, and the
-// input, weight and bias gradients. The weight may be stored as bf16/f16; everything else is float32.
+// input, weight and bias gradients. The weight may be stored as bf16/f16 or quantized (w then points at its
+// QuantDesc: 4-bit weights are dequantized tile by tile into the same paths, int8 ones run LLM.int8); everything
+// else is float32.
 #include "../pool.h"
 #include "gemm.h"
 #include "matvec.h"
 #include "kernels.h"
+#include "quant.h"
 #include "simd.h"
 
 namespace {
@@ -43,8 +46,15 @@ void k_matmul_forward(float* out, const float* inp, const void* w, int w_dtype, 
     b32 = pool_scratch2(0, OC);
     widen(b32, bias, bias_dtype, 0, OC);
   }
+  if (w_dtype == Q_INT8) {
+    int8_matmul_forward(out, inp, *(const QuantDesc*)w, b32, N, C, OC);
+    return;
+  }
   if (N <= kMatvecRows) {
-    matvec(out, inp, w, w_dtype, b32, N, C, OC);
+    if (is_quant(w_dtype))
+      matvec_quant(out, inp, *(const QuantDesc*)w, b32, N, C, OC);
+    else
+      matvec(out, inp, w, w_dtype, b32, N, C, OC);
     return;
   }
   if (bias) {

@@ -1,9 +1,11 @@
 // matvec.h, four weight rows at a time: an AVX2 copy widens bf16/f16 with intrinsics (vector extensions
-// compile that poorly), a portable copy element by element.
+// compile that poorly), a portable copy element by element. 4-bit weights: dequantized in registers straight into
+// the dot products (AVX-512), else four rows at a time into a per-thread float32 tile.
 #include "matvec.h"
 
 #include "../pool.h"
 #include "half.h"
+#include "quant.h"
 #include "simd.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -113,9 +115,39 @@ TaskFn pick(int dtype) {
   return dtype == F32 ? portable<F32> : dtype == BF16 ? portable<BF16> : portable<F16>;
 }
 
+struct QuantCtx {
+  float* out;
+  const float* inp;
+  const QuantDesc* q;
+  const float* bias;
+  long N, C, OC;
+  TaskFn dot;  // pick(F32)
+};
+
+const long kTileRows = 4;
+
+void quant_rows(void* c, long o0, long o1, int tid) {
+  const QuantCtx& k = *(const QuantCtx*)c;
+  for (long r = 0; r < k.N; r++)
+    for (long o = o0; o < o1; o++) k.out[r * k.OC + o] = k.bias ? k.bias[o] : 0.f;
+  if (matvec_4bit_fused(k.out, k.inp, *k.q, o0, o1, k.N, k.OC)) return;
+  float* tile = pool_scratch(tid, kTileRows * k.C);
+  for (long oc = o0; oc < o1; oc += kTileRows) {
+    long nr = lmin(kTileRows, o1 - oc);
+    dequant_range(tile, *k.q, oc * k.C, nr * k.C);
+    Ctx sub{k.out + oc, k.inp, tile, k.bias ? k.bias + oc : nullptr, k.N, k.C, k.OC};
+    k.dot(&sub, 0, nr, tid);
+  }
+}
+
 }  // namespace
 
 void matvec(float* out, const float* inp, const void* w, int w_dtype, const float* bias, long N, long C, long OC) {
   Ctx k{out, inp, w, bias, N, C, OC};
   pool_run(OC, (pool_grain(OC, C * N) + 3) / 4 * 4, pick(w_dtype), &k);
+}
+
+void matvec_quant(float* out, const float* inp, const QuantDesc& q, const float* bias, long N, long C, long OC) {
+  QuantCtx k{out, inp, &q, bias, N, C, OC, pick(F32)};
+  pool_run(OC, (pool_grain(OC, C * (N + 1)) + kTileRows - 1) / kTileRows * kTileRows, quant_rows, &k);
 }

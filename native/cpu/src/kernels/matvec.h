@@ -6,3 +6,8 @@ const long kMatvecRows = 4;  // N at most this
 
 // bias is float32 or null.
 void matvec(float* out, const float* inp, const void* w, int w_dtype, const float* bias, long N, long C, long OC);
+
+// The same for a 4-bit weight (quant.h): dequantized in registers into the dot products (AVX-512), else four rows
+// at a time into a per-thread float32 tile that the dot products above run on.
+struct QuantDesc;
+void matvec_quant(float* out, const float* inp, const QuantDesc& q, const float* bias, long N, long C, long OC);

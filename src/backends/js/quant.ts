@@ -1,0 +1,198 @@
+// Quantized linear weights on the js backend (engine/quantized.ts): a tensor whose handle is its own copy of the
+// host parts, dequantized a row at a time, never whole. NF4/FP4: x @ dequant(W)^T in float32; int8: bitsandbytes'
+// MatMul8bitLt forward (LLM.int8) with its float32 rounding step by step. The spec the cpu kernels are tested against.
+
+import { f16ToF32, f32ToF16 } from '../../engine/dtype.ts';
+import { checkQuantized, type Quantized4bit, type QuantizedInt8, type QuantizedWeight } from '../../engine/quantized.ts';
+import { shapeString, type Arena, type Tensor } from '../../engine/tensor.ts';
+import { dotRow } from './matmul.ts';
+import { f32, readF32 } from './memory.ts';
+
+const fr = Math.fround;
+
+// bitsandbytes' get_4bit_type tables in code order (the values of formats/bnb-codes.ts, kept here so the engine
+// does not depend on the checkpoint formats).
+const NF4_CODE = Float32Array.of(
+  -1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453,
+  -0.28444138169288635, -0.18477343022823334, -0.09105003625154495, 0.0,
+  0.07958029955625534, 0.16093020141124725, 0.24611230194568634, 0.33791524171829224,
+  0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0,
+);
+const FP4_CODE = Float32Array.from([0, 0.0625, 8, 12, 4, 6, 2, 3, 0, -0.0625, -8, -12, -4, -6, -2, -3], (v) => v / 12);
+
+/** 1/127 as bitsandbytes' float32 constants (int8_vectorwise_dequant's 7.874015718698502e-3, and 1.0 / 127.0). */
+const INV_127 = fr(1 / 127);
+/** int8_mm_dequant's 1/127² as bitsandbytes' default (torch) backend writes it; its CUDA kernel uses 6.200012e-05. */
+const MM_DEQUANT = fr(6.200124e-5);
+
+interface QuantTensor extends Tensor {
+  readonly handle: QuantizedWeight;
+}
+
+/** A tensor of dtype q.type holding copies of q's parts. */
+export function makeQuantTensor(q: QuantizedWeight, arena: Arena): Tensor {
+  checkQuantized(q);
+  const [OC, C] = q.shape;
+  let copy: QuantizedWeight;
+  if (q.type === 'int8') {
+    copy = { type: 'int8', shape: [OC, C], weight: q.weight.slice(), scb: q.scb.slice(), threshold: q.threshold };
+  } else {
+    const a = q.absmax;
+    const absmax = a instanceof Float32Array ? a.slice()
+      : { codes: a.codes.slice(), nestedAbsmax: a.nestedAbsmax.slice(), nestedMap: a.nestedMap.slice(), nestedBlocksize: a.nestedBlocksize, offset: a.offset };
+    copy = { type: q.type, shape: [OC, C], blocksize: q.blocksize, packed: q.packed.slice(), absmax };
+  }
+  const t: QuantTensor = { shape: [OC, C], dtype: q.type, arena, size: OC * C, handle: copy };
+  return t;
+}
+
+/** The quantized weight behind a tensor, checked to be (OC, C). */
+function quantOf(t: Tensor, C: number, OC: number, op: string): QuantizedWeight {
+  const q = t.handle as QuantizedWeight;
+  if (q.shape[0] !== OC || q.shape[1] !== C) throw new Error(`js backend: ${op}: the ${t.dtype} weight is ${shapeString(t.shape)}, the op needs [${OC}, ${C}]`);
+  return q;
+}
+
+/** Block b's absmax, undoing double quantization: nestedMap[code] * nestedAbsmax[b / nestedBlocksize] + offset. */
+function blockAbsmax(q: Quantized4bit, b: number): number {
+  const a = q.absmax;
+  if (a instanceof Float32Array) return a[b]!;
+  return fr(fr(a.nestedMap[a.codes[b]!]! * a.nestedAbsmax[Math.floor(b / a.nestedBlocksize)]!) + fr(a.offset));
+}
+
+/** out[0..n) = code value * block absmax of the flattened weight's elements [off, off + n). */
+export function dequantize4bitRange(q: Quantized4bit, off: number, n: number, out: Float32Array): void {
+  const code = q.type === 'nf4' ? NF4_CODE : FP4_CODE;
+  const bs = q.blocksize;
+  const end = off + n;
+  let i = off, k = 0;
+  while (i < end) {
+    const b = Math.floor(i / bs);
+    const stop = Math.min(end, (b + 1) * bs);
+    const absmax = blockAbsmax(q, b);
+    for (; i < stop; i++) {
+      const byte = q.packed[i >> 1]!;
+      out[k++] = code[i & 1 ? byte & 15 : byte >> 4]! * absmax; // Float32Array stores the float32 product
+    }
+  }
+}
+
+/**
+ * Row o of an int8 weight as float32. 'vectorwise': (w * scb) / 127 as int8_vectorwise_dequant (forward outlier
+ * columns, download); 'backward': w * (scb / 127) as MatMul8bitLt's backward builds its weight.
+ */
+function dequantizeInt8Row(q: QuantizedInt8, o: number, out: Float32Array, form: 'vectorwise' | 'backward'): void {
+  const C = q.shape[1];
+  const w = q.weight.subarray(o * C, (o + 1) * C);
+  const scb = q.scb[o]!;
+  if (form === 'vectorwise') for (let c = 0; c < C; c++) out[c] = fr(w[c]! * scb) * INV_127;
+  else {
+    const s = fr(scb * INV_127);
+    for (let c = 0; c < C; c++) out[c] = w[c]! * s;
+  }
+}
+
+/** Row o of the weight in float32, as the forward (4-bit) or backward (both) reads it. */
+function weightRow(q: QuantizedWeight, o: number, out: Float32Array, form: 'vectorwise' | 'backward'): void {
+  if (q.type === 'int8') dequantizeInt8Row(q, o, out, form);
+  else dequantize4bitRange(q, o * q.shape[1], q.shape[1], out);
+}
+
+/** The whole weight in float32 (download): 4-bit values, or int8_vectorwise_dequant's. */
+export function dequantizeAll(t: Tensor): Float32Array {
+  const q = t.handle as QuantizedWeight;
+  const [OC, C] = q.shape;
+  const out = new Float32Array(OC * C);
+  for (let o = 0; o < OC; o++) weightRow(q, o, out.subarray(o * C, (o + 1) * C), 'vectorwise');
+  return out;
+}
+
+const biasScratch = { buf: new Float32Array(0) };
+
+// out (N, OC) = inp (N, C) @ dequant(weight (OC, C))^T + bias, or LLM.int8 for an int8 weight
+export function quantMatmulForward(out: Tensor, inp: Tensor, weight: Tensor, bias: Tensor | null, N: number, C: number, OC: number): void {
+  const q = quantOf(weight, C, OC, 'matmulForward');
+  const o = f32(out), x = f32(inp);
+  const b = bias ? readF32(bias, biasScratch) : null;
+  if (q.type === 'int8') {
+    int8Forward(o, x, q, b, N, C, OC);
+    return;
+  }
+  const row = new Float32Array(C);
+  for (let oc = 0; oc < OC; oc++) {
+    dequantize4bitRange(q, oc * C, C, row);
+    for (let n = 0; n < N; n++) o[n * OC + oc] = dotRow(x, n * C, row, 0, C) + (b ? b[oc]! : 0);
+  }
+}
+
+// dinp (N, C) = dout (N, OC) @ dequant(weight (OC, C)), overwrite; the same sums in the same order as matmul.ts
+export function quantMatmulBackwardInput(dinp: Tensor, dout: Tensor, weight: Tensor, N: number, C: number, OC: number): void {
+  const q = quantOf(weight, C, OC, 'matmulBackward');
+  const dx = f32(dinp), g = f32(dout);
+  const row = new Float32Array(C);
+  dx.fill(0, 0, N * C);
+  for (let oc = 0; oc < OC; oc++) {
+    weightRow(q, oc, row, 'backward');
+    for (let n = 0; n < N; n++) {
+      const gv = g[n * OC + oc]!;
+      if (gv === 0) continue;
+      const dxr = n * C;
+      for (let c = 0; c < C; c++) dx[dxr + c]! += gv * row[c]!;
+    }
+  }
+}
+
+/**
+ * MatMul8bitLt's forward, bitsandbytes' default backend step by step in float32:
+ * 1. int8_vectorwise_quant(x.to(float16), threshold): outliers are elements with |x| >= threshold; a row's
+ *    absmax leaves them out; codes = round-half-even(x * ((1 / absmax) * 127)), 0 in every column holding an outlier.
+ * 2. int32 sums of codes x weight; int8_mm_dequant: (sum * (absmax * scb)) * 6.200124e-05, then + bias.
+ * 3. The outlier columns in float32: + x[:, cols] @ ((w[:, cols] * scb) / 127)^T (summed in float64 here).
+ */
+function int8Forward(o: Float32Array, x: Float32Array, q: QuantizedInt8, b: Float32Array | null, N: number, C: number, OC: number): void {
+  const threshold = f16ToF32(f32ToF16(q.threshold));
+  const outlier = new Uint8Array(C);
+  const rowAbsmax = new Float32Array(N);
+  const xq = new Int8Array(N * C);
+  const half = (v: number) => f16ToF32(f32ToF16(v));
+  for (let n = 0; n < N; n++) {
+    let m = 0;
+    for (let c = 0; c < C; c++) {
+      const a = Math.abs(half(x[n * C + c]!));
+      if (threshold > 0 && a >= threshold) outlier[c] = 1;
+      else if (a > m) m = a;
+    }
+    rowAbsmax[n] = m;
+  }
+  for (let n = 0; n < N; n++) {
+    const m = rowAbsmax[n]!;
+    if (m === 0) continue; // 0 / 0: bitsandbytes' codes are 0
+    const scale = fr(fr(1 / m) * 127);
+    for (let c = 0; c < C; c++) if (!outlier[c]) xq[n * C + c] = roundHalfEven(fr(half(x[n * C + c]!) * scale));
+  }
+  const cols: number[] = [];
+  for (let c = 0; c < C; c++) if (outlier[c]) cols.push(c);
+  const wrow = new Float32Array(C);
+  for (let oc = 0; oc < OC; oc++) {
+    const w = q.weight.subarray(oc * C, (oc + 1) * C);
+    const scb = q.scb[oc]!;
+    if (cols.length) dequantizeInt8Row(q, oc, wrow, 'vectorwise');
+    for (let n = 0; n < N; n++) {
+      let acc = 0;
+      for (let c = 0; c < C; c++) acc += xq[n * C + c]! * w[c]!;
+      let v = fr(fr(fr(acc) * fr(rowAbsmax[n]! * scb)) * MM_DEQUANT);
+      if (b) v = fr(v + b[oc]!);
+      if (cols.length) {
+        let s = 0;
+        for (const c of cols) s += x[n * C + c]! * wrow[c]!;
+        v = fr(v + fr(s));
+      }
+      o[n * OC + oc] = v;
+    }
+  }
+}
+
+function roundHalfEven(v: number): number {
+  const r = Math.round(v);
+  return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
