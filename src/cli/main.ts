@@ -4,6 +4,7 @@
 import { formatHelp, parseFlags, UsageError } from './args.ts';
 import type { Command } from './command.ts';
 import { commands } from './commands.ts';
+import { describeError } from './known-errors.ts';
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
@@ -32,7 +33,8 @@ main(process.argv.slice(2)).then(
     if (err instanceof UsageError || (err instanceof Error && err.name === 'UserError')) {
       console.error(`error: ${err.message}`);
     } else {
-      console.error(err instanceof Error ? err.stack ?? err.message : String(err));
+      const known = describeError(err);
+      console.error(known !== null ? `error: ${known}` : err instanceof Error ? err.stack ?? err.message : String(err));
     }
     process.exit(1);
   },

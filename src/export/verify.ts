@@ -33,11 +33,24 @@ export function checkWrittenWeights(merged: MergedCheckpoint, written: WrittenTe
       if (!equal(base)) throw new Error(`export: ${name} differs from the base, but the adapter does not touch it`);
       continue;
     }
+    const pair = merged.lora?.pairs.get(name);
+    const bad = pair ? nonFinite(pair.A) + nonFinite(pair.B) : 0;
+    if (bad > 0) {
+      throw new UserError(`the adapter holds ${bad} NaN or infinite values in its lora_A/lora_B for ${name}: it is damaged, or its training diverged; merge a checkpoint from before that`);
+    }
     if (equal(base)) {
+      const badBase = nonFinite(toFloat32(stored));
+      if (badBase > 0) throw new UserError(`the base model holds ${badBase} NaN or infinite values in ${name}: its checkpoint is damaged; download or convert it again`);
       throw new UserError(`merging changed nothing in ${name}: the adapter's delta is zero there (an untrained adapter, with lora_B all zeros?) or below ${out.dtype} precision`);
     }
     if (!equal(merged.read(name, out.dtype))) throw new Error(`export: ${name} as written is not base + adapter delta`);
   }
+}
+
+function nonFinite(values: Float32Array): number {
+  let n = 0;
+  for (const v of values) if (!Number.isFinite(v)) n++;
+  return n;
 }
 
 const PROBE_B = 2;

@@ -85,9 +85,9 @@ function readWeightMap(indexPath: string): Map<string, string> {
     throw new UserError(`${indexPath} is not valid JSON: ${(err as Error).message}`);
   }
   const weightMap = (index as { weight_map?: unknown } | null)?.weight_map;
-  if (typeof weightMap !== 'object' || weightMap === null || !Object.values(weightMap).every((v) => typeof v === 'string' && !v.includes('/'))) {
-    throw new UserError(`${indexPath} has no weight_map of tensor names to shard file names`);
-  }
+  if (typeof weightMap !== 'object' || weightMap === null) throw new UserError(`${indexPath} has no weight_map of tensor names to shard file names`);
+  const bad = Object.entries(weightMap).find(([, v]) => typeof v !== 'string' || v.includes('/') || v === '' || v === '.' || v === '..');
+  if (bad) throw new UserError(`${indexPath}: weight_map maps ${bad[0]} to ${JSON.stringify(bad[1])}, which is not the name of a shard file beside it`);
   return new Map(Object.entries(weightMap as Record<string, string>));
 }
 

@@ -73,4 +73,8 @@ test('errors name the folder and say what to pass', async (t) => {
   await assert.rejects(openCheckpoint(dir), /puts "a" in model-00001-of-00002.safetensors, which does not hold it/);
   writeFileSync(join(dir, 'model.safetensors.index.json'), '{"weight_map": 3}');
   await assert.rejects(openCheckpoint(dir), /has no weight_map of tensor names to shard file names/);
+  for (const shard of ['.', '..', '', 'sub/x.safetensors']) {
+    writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ weight_map: { a: shard } }));
+    await assert.rejects(openCheckpoint(dir), new UserError(`${join(dir, 'model.safetensors.index.json')}: weight_map maps a to ${JSON.stringify(shard)}, which is not the name of a shard file beside it`));
+  }
 });
