@@ -11,6 +11,8 @@ export interface FlagSpec {
   type: FlagType;
   default?: string | number | boolean | string[];
   help: string;
+  /** The --help section it is listed in (e.g. 'LoRA'); ungrouped flags come first. */
+  group?: string;
 }
 
 export type FlagSpecs = Record<string, FlagSpec>; // keys in snake_case
@@ -93,14 +95,36 @@ function convert(command: string, name: string, type: FlagType, raw: string): st
   }
 }
 
-/** Help text for a command's flags. */
+/** A default as every help text shows it: `3e-4`, `alpaca`, `true`, `[q_proj,v_proj]`; null for none, '' or []. */
+export function formatDefault(value: FlagSpec['default']): string | null {
+  if (value === undefined || value === '' || (Array.isArray(value) && value.length === 0)) return null;
+  return Array.isArray(value) ? `[${value.join(',')}]` : String(value);
+}
+
+/** One flag's help line, its default last as `(default: X)` unless the help already says it in words. */
+function helpLine(name: string, spec: FlagSpec): string {
+  const def = formatDefault(spec.default);
+  return `  --${name.padEnd(26)} ${spec.help}${def === null || spec.help.includes('(default: ') ? '' : ` (default: ${def})`}`;
+}
+
+/** Help text for a command's flags: ungrouped ones first, then one section per group in order of appearance. */
 export function formatHelp(command: string, summary: string, specs: FlagSpecs): string {
   const lines = [`alpaca-lora ${command}: ${summary}`, '', 'Flags (snake_case or kebab-case):'];
-  for (const [name, spec] of Object.entries(specs)) {
-    const def = spec.default === undefined ? '' : ` (default: ${JSON.stringify(spec.default)})`;
-    lines.push(`  --${name.padEnd(26)} ${spec.help}${def}`);
+  const entries = Object.entries(specs);
+  for (const [name, spec] of entries) if (spec.group === undefined) lines.push(helpLine(name, spec));
+  for (const group of new Set(entries.map(([, spec]) => spec.group).filter((g) => g !== undefined))) {
+    lines.push('', `${group[0]!.toUpperCase()}${group.slice(1)}:`);
+    for (const [name, spec] of entries) if (spec.group === group) lines.push(helpLine(name, spec));
   }
   return lines.join('\n');
+}
+
+/** The specs with each listed flag in its section, in the sections' order; flags no section names stay first, ungrouped. */
+export function withGroups(specs: FlagSpecs, sections: readonly (readonly [string, readonly string[]])[]): FlagSpecs {
+  const listed = new Set(sections.flatMap(([, names]) => names));
+  const out: FlagSpecs = Object.fromEntries(Object.entries(specs).filter(([name]) => !listed.has(name)));
+  for (const [group, names] of sections) for (const name of names) if (specs[name]) out[name] = { ...specs[name], group };
+  return out;
 }
 
 /** A required string flag, or a UsageError naming it. */

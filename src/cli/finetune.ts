@@ -9,8 +9,9 @@ import type { LoraInit } from '../model/lora.ts';
 import { finetune } from '../train/finetune.ts';
 import { FINETUNE_DEFAULTS, type FinetuneOptions } from '../train/finetune-options.ts';
 import type { ScheduleKind } from '../train/schedule.ts';
-import { parseFlags, UsageError, type FlagSpecs, type ParsedFlags } from './args.ts';
+import { parseFlags, UsageError, withGroups, type FlagSpecs, type ParsedFlags } from './args.ts';
 import type { Command } from './command.ts';
+import { FINETUNE_SECTIONS } from './finetune-sections.ts';
 import { readConfigFlags } from './config-file.ts';
 import { DATA_FLAGS, datasetOptionsFromFlags } from './inspect-data.ts';
 
@@ -143,7 +144,7 @@ function exitInterrupted(): Promise<never> {
 export const finetuneCommand: Command = {
   name: 'finetune',
   summary: 'LoRA fine-tuning on instruction data (alpaca-lora\'s finetune.py); --example runs a built-in one-minute example',
-  flags: PARSE_SPECS,
+  flags: withGroups(PARSE_SPECS, FINETUNE_SECTIONS),
   async run(cliFlags) {
     const given = givenFlags(cliFlags);
     if (given.wandb_project) console.log('note: wandb is not used; follow the run in output_dir/report.html and metrics.jsonl');
