@@ -33,6 +33,30 @@ export interface QuantizedInt8 {
 
 export type QuantizedWeight = Quantized4bit | QuantizedInt8;
 
+const fr = Math.fround;
+
+/** NF4: quantiles of N(0, 1), code 0 = -1 … code 15 = 1 (bitsandbytes' get_4bit_type('nf4')). */
+export const NF4_CODE: Float32Array = Float32Array.of(
+  -1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453,
+  -0.28444138169288635, -0.18477343022823334, -0.09105003625154495, 0.0,
+  0.07958029955625534, 0.16093020141124725, 0.24611230194568634, 0.33791524171829224,
+  0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0,
+);
+
+/** FP4 (1 sign, 2 exponent, 1 mantissa bits) divided by its largest value 12; codes 0 and 8 are both +0. */
+export const FP4_CODE: Float32Array = Float32Array.from([0, 0.0625, 8, 12, 4, 6, 2, 3, 0, -0.0625, -8, -12, -4, -6, -2, -3], (v) => fr(v / 12));
+
+export function code4bit(type: 'nf4' | 'fp4'): Float32Array {
+  return type === 'nf4' ? NF4_CODE : FP4_CODE;
+}
+
+/** Block b's absmax in float32, undoing double quantization: nestedMap[code] × nestedAbsmax[b / nestedBlocksize] + offset. */
+export function blockAbsmax(q: Quantized4bit, b: number): number {
+  const a = q.absmax;
+  if (a instanceof Float32Array) return a[b]!;
+  return fr(fr(a.nestedMap[a.codes[b]!]! * a.nestedAbsmax[Math.floor(b / a.nestedBlocksize)]!) + fr(a.offset));
+}
+
 /** Throws, naming the part, unless every part of q has the length its shape and blocksize call for. */
 export function checkQuantized(q: QuantizedWeight): void {
   const [OC, C] = q.shape;

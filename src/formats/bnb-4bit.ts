@@ -2,8 +2,8 @@
 // its pure-torch backend computes them, so codes and absmax match bitsandbytes byte for byte. The reference
 // math and the host form only: kernels that compute with these weights live in the backends.
 
-import type { NestedAbsmax, Quantized4bit } from '../engine/quantized.ts';
-import { code4bit, dynamicMap } from './bnb-codes.ts';
+import { blockAbsmax, code4bit, type NestedAbsmax, type Quantized4bit } from '../engine/quantized.ts';
+import { dynamicMap } from './bnb-codes.ts';
 import { torchMeanF32 } from './torch-sum.ts';
 
 const f = Math.fround;
@@ -44,11 +44,10 @@ export function dequantize4bit(q: Quantized4bit): Float32Array {
   return out;
 }
 
-/** Each block's absmax, undoing double quantization: nestedMap[code] × nestedAbsmax[block / 256] + offset. */
+/** Each block's absmax, undoing double quantization. */
 export function absmaxOf(q: Quantized4bit): Float32Array {
   const a = q.absmax;
-  if (a instanceof Float32Array) return a;
-  return Float32Array.from(a.codes, (c, b) => f(f(a.nestedMap[c]! * a.nestedAbsmax[Math.floor(b / a.nestedBlocksize)]!) + a.offset));
+  return a instanceof Float32Array ? a : Float32Array.from(a.codes, (_, b) => blockAbsmax(q, b));
 }
 
 /**

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { QuantizedWeight } from '../engine/quantized.ts';
 import { UserError } from '../errors.ts';
 import { dequantize4bit, BLOCKSIZES_4BIT } from './bnb-4bit.ts';
-import { code4bit } from './bnb-codes.ts';
+import { code4bit } from '../engine/quantized.ts';
 import { loadQuantizationConfig, type BnbConfig } from './bnb-config.ts';
 import { dequantizeInt8 } from './bnb-int8.ts';
 import { openCheckpoint, type CheckpointReader, type OpenOptions } from './hf-checkpoint.ts';

@@ -1,25 +1,7 @@
-// bitsandbytes' code tables as float32: the 4-bit NF4 and FP4 values in bit-pattern order (normalised to
-// [-1, 1]), and the 256-value dynamic map that double quantization codes absmax with. Tables only, no quantizing.
+// bitsandbytes' dynamic map as float32: the 256 values double quantization codes absmax with (the 4-bit NF4 and
+// FP4 tables are the engine's, engine/quantized.ts). A table only, no quantizing.
 
 const f = Math.fround;
-
-/** NF4: quantiles of N(0, 1), code 0 = -1 … code 15 = 1 (bitsandbytes' get_4bit_type('nf4')). */
-export const NF4_CODE: Float32Array = Float32Array.of(
-  -1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453,
-  -0.28444138169288635, -0.18477343022823334, -0.09105003625154495, 0.0,
-  0.07958029955625534, 0.16093020141124725, 0.24611230194568634, 0.33791524171829224,
-  0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0,
-);
-
-/** FP4 (1 sign, 2 exponent, 1 mantissa bits) divided by its largest value 12; codes 0 and 8 are both +0. */
-export const FP4_CODE: Float32Array = Float32Array.from(
-  [0, 0.0625, 8, 12, 4, 6, 2, 3, 0, -0.0625, -8, -12, -4, -6, -2, -3],
-  (v) => f(v / 12),
-);
-
-export function code4bit(type: 'nf4' | 'fp4'): Float32Array {
-  return type === 'nf4' ? NF4_CODE : FP4_CODE;
-}
 
 /**
  * bitsandbytes' create_dynamic_map(): signed, 7 exponent bits, sorted ascending. For exponent i (0..6) the

@@ -3,22 +3,12 @@
 // MatMul8bitLt forward (LLM.int8) with its float32 rounding step by step. The spec the cpu kernels are tested against.
 
 import { f16ToF32, f32ToF16 } from '../../engine/dtype.ts';
-import { checkQuantized, type Quantized4bit, type QuantizedInt8, type QuantizedWeight } from '../../engine/quantized.ts';
+import { blockAbsmax, checkQuantized, code4bit, type Quantized4bit, type QuantizedInt8, type QuantizedWeight } from '../../engine/quantized.ts';
 import { shapeString, type Arena, type Tensor } from '../../engine/tensor.ts';
 import { dotRow } from './matmul.ts';
 import { f32, readF32 } from './memory.ts';
 
 const fr = Math.fround;
-
-// bitsandbytes' get_4bit_type tables in code order (the values of formats/bnb-codes.ts, kept here so the engine
-// does not depend on the checkpoint formats).
-const NF4_CODE = Float32Array.of(
-  -1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453,
-  -0.28444138169288635, -0.18477343022823334, -0.09105003625154495, 0.0,
-  0.07958029955625534, 0.16093020141124725, 0.24611230194568634, 0.33791524171829224,
-  0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0,
-);
-const FP4_CODE = Float32Array.from([0, 0.0625, 8, 12, 4, 6, 2, 3, 0, -0.0625, -8, -12, -4, -6, -2, -3], (v) => v / 12);
 
 /** 1/127 as bitsandbytes' float32 constants (int8_vectorwise_dequant's 7.874015718698502e-3, and 1.0 / 127.0). */
 const INV_127 = fr(1 / 127);
@@ -53,16 +43,9 @@ function quantOf(t: Tensor, C: number, OC: number, op: string): QuantizedWeight 
   return q;
 }
 
-/** Block b's absmax, undoing double quantization: nestedMap[code] * nestedAbsmax[b / nestedBlocksize] + offset. */
-function blockAbsmax(q: Quantized4bit, b: number): number {
-  const a = q.absmax;
-  if (a instanceof Float32Array) return a[b]!;
-  return fr(fr(a.nestedMap[a.codes[b]!]! * a.nestedAbsmax[Math.floor(b / a.nestedBlocksize)]!) + fr(a.offset));
-}
-
 /** out[0..n) = code value * block absmax of the flattened weight's elements [off, off + n). */
 export function dequantize4bitRange(q: Quantized4bit, off: number, n: number, out: Float32Array): void {
-  const code = q.type === 'nf4' ? NF4_CODE : FP4_CODE;
+  const code = code4bit(q.type);
   const bs = q.blocksize;
   const end = off + n;
   let i = off, k = 0;
