@@ -5,6 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../errors.ts';
+import { deepFreeze, isObject } from '../util/json-object.ts';
 
 export type BnbComputeDtype = 'float32' | 'bfloat16' | 'float16';
 
@@ -79,16 +80,4 @@ export function parseQuantizationConfig(configJson: unknown, sourcePath: string)
     return refuse(`has bnb_4bit_compute_dtype ${JSON.stringify(q.bnb_4bit_compute_dtype)} (float32, bfloat16 or float16)`);
   }
   return deepFreeze({ bits: 4, quantType, doubleQuant: flag('bnb_4bit_use_double_quant', false), computeDtype, ...common });
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function deepFreeze<T>(v: T): T {
-  if (typeof v === 'object' && v !== null) {
-    for (const x of Object.values(v)) deepFreeze(x);
-    Object.freeze(v);
-  }
-  return v;
 }

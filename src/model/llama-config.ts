@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../errors.ts';
 import { checkFolder } from '../formats/hf-checkpoint.ts';
+import { deepFreeze, isObject } from '../util/json-object.ts';
 
 export type ModelType = 'llama' | 'mistral' | 'qwen2';
 
@@ -242,16 +243,4 @@ class Reader {
     const v = this.get('dtype') ?? this.get('torch_dtype') ?? null;
     return typeof v === 'string' ? v : null;
   }
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function deepFreeze<T>(v: T): T {
-  if (typeof v === 'object' && v !== null) {
-    for (const x of Object.values(v)) deepFreeze(x);
-    Object.freeze(v);
-  }
-  return v;
 }
