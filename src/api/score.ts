@@ -1,4 +1,4 @@
-// score: load a model (and optionally a LoRA adapter), compute the mean loss of a token batch and,
+// score: load a model (and optionally a LoRA adapter; either may be a Hub id), compute the mean loss of a token batch and,
 // if asked, write its logits. The library form of `alpaca-lora score`.
 
 import type { Backend } from '../engine/backend.ts';
@@ -8,6 +8,7 @@ import type { TokenBatch } from '../model/batch.ts';
 import { scoreBatch } from '../model/compute.ts';
 import { loadModel } from '../model/load.ts';
 import { loadLoraAdapter } from '../model/lora-io.ts';
+import { resolveModelInputs } from '../hub/resolve.ts';
 
 export interface ScoreOptions {
   backend: Backend;
@@ -24,6 +25,7 @@ export interface ScoreResult {
 }
 
 export async function score(o: ScoreOptions): Promise<ScoreResult> {
+  o = await resolveModelInputs(o);
   const model = await loadModel(o.backend, o.baseModel);
   const V = model.config.vocabSize;
   for (const [i, id] of o.batch.inputIds.entries()) {

@@ -34,7 +34,10 @@ export function selectBackend(requested: string, log: (line: string) => void = (
       log(`backend: ${name}${details}${reasons.length ? ` (${reasons.join('; ')})` : ''}`);
       return result;
     }
-    if (requested === name) throw new UserError(`--backend ${name} is not available: ${result.unavailable}; use --backend js or auto`);
+    if (requested === name) {
+      const others = [...nativeLoaders.filter((l) => l.name !== name && !('unavailable' in l.load())).map((l) => l.name), 'js'];
+      throw new UserError(`--backend ${name} is not available: ${result.unavailable}; available here: ${others.join(', ')} (or auto, the first of them)`);
+    }
     reasons.push(`${name}: ${result.unavailable}`);
   }
   log(`backend: js${reasons.length ? ` (${reasons.join('; ')})` : ''}`);

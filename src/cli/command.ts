@@ -6,5 +6,8 @@ export interface Command {
   name: string;
   summary: string;
   flags: FlagSpecs;
-  run(flags: ParsedFlags, positionals: string[]): Promise<void>;
+  /** The arguments it takes besides flags, for the usage line (e.g. 'TEXT...'); without it, a stray one is an error. */
+  positionals?: string;
+  /** `flags`: every flag, defaults filled in; `given`: only those the command line and config file set. */
+  run(flags: ParsedFlags, positionals: string[], given: ParsedFlags): Promise<void>;
 }

@@ -9,10 +9,10 @@ import type { LoraInit } from '../model/lora.ts';
 import { finetune } from '../train/finetune.ts';
 import { FINETUNE_DEFAULTS, type FinetuneOptions } from '../train/finetune-options.ts';
 import type { ScheduleKind } from '../train/schedule.ts';
-import { parseFlags, UsageError, withGroups, type FlagSpecs, type ParsedFlags } from './args.ts';
+import { UsageError, withGroups, type FlagSpecs, type ParsedFlags } from './args.ts';
 import type { Command } from './command.ts';
 import { FINETUNE_SECTIONS } from './finetune-sections.ts';
-import { readConfigFlags } from './config-file.ts';
+import { parseCommandLine } from './command-line.ts';
 import { DATA_FLAGS, datasetOptionsFromFlags } from './inspect-data.ts';
 
 const D = FINETUNE_DEFAULTS;
@@ -45,6 +45,7 @@ const SPECS: FlagSpecs = {
   seed: { type: 'number', default: D.seed, help: 'seed for the adapter init, data order and dropout' },
   shuffle: { type: 'boolean', default: D.shuffle, help: 'shuffle every epoch (false: file order, for runs that must match another implementation)' },
   warmup_steps: { type: 'number', default: D.warmupSteps, help: 'linear warmup from 0 over this many steps' },
+  warmup_ratio: { type: 'number', default: D.warmupRatio, help: 'when > 0, warm up over this fraction of the steps instead (rounded up, as transformers does)' },
   lr_scheduler: { type: 'string', default: D.lrScheduler, help: 'linear, cosine or constant decay after warmup' },
   logging_steps: { type: 'number', default: D.loggingSteps, help: 'log the mean loss every this many steps' },
   eval_steps: { type: 'number', default: D.evalSteps, help: 'evaluate every this many steps (0: only at the start and end)' },
@@ -58,20 +59,10 @@ const SPECS: FlagSpecs = {
   lora_init: { type: 'string', default: D.loraInit, help: 'kaiming (PEFT\'s default) or gaussian' },
   progress: { type: 'boolean', help: 'live progress line (default: when stderr is a terminal)' },
   example: { type: 'boolean', default: false, help: 'fine-tune the built-in example (a tiny model and data set made here; no download)' },
-  config: { type: 'string', help: 'JSON or YAML file of flags (snake_case or kebab-case keys); the command line wins' },
+  config: { type: 'string', help: 'JSON or YAML file of flags (also as the only argument: `alpaca-lora finetune x.yaml`; LLaMA-Factory and axolotl keys too); the command line wins' },
 };
 
-/** The specs without defaults, so that an absent flag stays undefined and a config file can fill it. */
-const PARSE_SPECS: FlagSpecs = Object.fromEntries(Object.entries(SPECS).map(([name, spec]) => {
-  const shown = spec.default === undefined || spec.default === '' ? '' : ` (default: ${Array.isArray(spec.default) ? `[${spec.default.join(',')}]` : spec.default})`;
-  return [name, { type: spec.type, help: spec.help + shown }];
-}));
-
 const DEFAULTS: ParsedFlags = Object.fromEntries(Object.entries(SPECS).map(([name, spec]) => [name, spec.default]));
-
-function defined(flags: ParsedFlags): ParsedFlags {
-  return Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined));
-}
 
 function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
   if (!(allowed as readonly string[]).includes(value)) throw new UsageError(`finetune: --${flag} must be one of ${allowed.join(', ')}, got "${value}"`);
@@ -108,6 +99,7 @@ export function optionsFromFlags(f: ParsedFlags): FinetuneOptions {
     seed: f.seed as number,
     shuffle: f.shuffle as boolean,
     warmupSteps: f.warmup_steps as number,
+    warmupRatio: f.warmup_ratio as number,
     lrScheduler: oneOf<ScheduleKind>('lr_scheduler', f.lr_scheduler as string, ['linear', 'cosine', 'constant']),
     loggingSteps: f.logging_steps as number,
     evalSteps: f.eval_steps as number,
@@ -123,17 +115,11 @@ export function optionsFromFlags(f: ParsedFlags): FinetuneOptions {
   };
 }
 
-/** The flags a command line gives over those of its --config file; absent ones stay undefined. */
-function givenFlags(cliFlags: ParsedFlags): ParsedFlags {
-  const fromFile = typeof cliFlags.config === 'string' ? readConfigFlags('finetune', cliFlags.config, PARSE_SPECS) : {};
-  return { ...defined(fromFile), ...defined(cliFlags) };
-}
-
 const optionsFromGiven = (given: ParsedFlags) => optionsFromFlags({ ...DEFAULTS, ...given });
 
 /** The options `finetune` receives for a command line (the arguments after `finetune`; --example aside). */
 export function optionsFromArgv(argv: string[]): FinetuneOptions {
-  return optionsFromGiven(givenFlags(parseFlags('finetune', argv, PARSE_SPECS).flags));
+  return optionsFromGiven(parseCommandLine(finetuneCommand, argv).given);
 }
 
 /** Exit status 130 (interrupted) once stdout has drained; the checkpoint is already saved. */
@@ -144,9 +130,8 @@ function exitInterrupted(): Promise<never> {
 export const finetuneCommand: Command = {
   name: 'finetune',
   summary: 'LoRA fine-tuning on instruction data (alpaca-lora\'s finetune.py); --example runs a built-in one-minute example',
-  flags: withGroups(PARSE_SPECS, FINETUNE_SECTIONS),
-  async run(cliFlags) {
-    const given = givenFlags(cliFlags);
+  flags: withGroups(SPECS, FINETUNE_SECTIONS),
+  async run(_flags, _positionals, given) {
     if (given.wandb_project) console.log('note: wandb is not used; follow the run in output_dir/report.html and metrics.jsonl');
     const result = given.example ? await runExample(given, optionsFromGiven) : await finetune(optionsFromGiven(given));
     if (result.stopped) await exitInterrupted();

@@ -21,10 +21,10 @@ const FLAGS: FlagSpecs = {
   input: { type: 'string', help: 'optional input for the instruction' },
   prompt: { type: 'string', help: 'raw prompt text (no template; BOS as the tokenizer adds it); prints the continuation' },
   prompt_ids: { type: 'string', help: 'raw prompt token ids, e.g. 1,2,3 (no template, no BOS added); prints the new ids as JSON' },
-  temperature: { type: 'number', default: 0.1, help: 'sampling temperature; 0 = greedy search' },
+  temperature: { type: 'number', default: 0.1, help: 'sampling temperature; 0 = greedy search (with --num_beams 1)' },
   top_p: { type: 'number', default: 0.75, help: 'nucleus sampling: keep the most likely tokens up to this probability mass' },
   top_k: { type: 'number', default: 40, help: 'sampling: keep the k most likely tokens (0 = all)' },
-  num_beams: { type: 'number', default: 4, help: 'beam search when > 1 (temperature, top_p, top_k then do not apply)' },
+  num_beams: { type: 'number', default: 4, help: 'beam search when > 1, whatever the temperature (temperature, top_p, top_k then do not apply)' },
   max_new_tokens: { type: 'number', default: 128, help: 'most tokens to generate' },
   repetition_penalty: { type: 'number', default: 1, help: 'HF repetition penalty (1 = off)' },
   stop: { type: 'list', default: [], help: 'stop strings, e.g. "[###,END]"' },
@@ -35,7 +35,7 @@ const FLAGS: FlagSpecs = {
 };
 
 /** Generation options from the flags, checked with the flags' own names. */
-function optionsFrom(flags: ParsedFlags, rt: Pick<ModelSet, 'eosTokenIds' | 'padTokenId'>): GenerationOptions {
+function optionsFrom(flags: ParsedFlags, rt: Pick<ModelSet, 'eosTokenIds' | 'padTokenId' | 'model'>): GenerationOptions {
   const n = (name: string) => flags[name] as number;
   const int = (name: string, min: number) => {
     if (!Number.isInteger(n(name)) || n(name) < min) throw new UsageError(`generate: --${name} must be an integer >= ${min}, got ${n(name)}`);
@@ -44,6 +44,10 @@ function optionsFrom(flags: ParsedFlags, rt: Pick<ModelSet, 'eosTokenIds' | 'pad
   if (n('temperature') < 0) throw new UsageError(`generate: --temperature must be >= 0 (0 = greedy), got ${n('temperature')}`);
   if (!(n('top_p') > 0 && n('top_p') <= 1)) throw new UsageError(`generate: --top_p must be in (0, 1], got ${n('top_p')}`);
   if (!(n('repetition_penalty') > 0)) throw new UsageError(`generate: --repetition_penalty must be > 0, got ${n('repetition_penalty')}`);
+  const context = rt.model.config.maxPositionEmbeddings;
+  if (n('max_new_tokens') > context) {
+    throw new UsageError(`generate: --max_new_tokens ${n('max_new_tokens')} is more than the model's whole context (max_position_embeddings ${context}), and the KV cache would be sized for all of them: pass at most ${context}`);
+  }
   const stop = flags.stop as string[];
   return optionsFromSettings({
     maxNewTokens: int('max_new_tokens', 1), temperature: n('temperature'), topP: n('top_p'), topK: int('top_k', 0),

@@ -1,10 +1,12 @@
 // Entry point of `alpaca-lora <command>`: picks the command, parses its flags, runs it, and turns
 // errors into a message and a non-zero exit code.
 
-import { formatHelp, parseFlags, UsageError } from './args.ts';
+import { UsageError } from './args.ts';
 import type { Command } from './command.ts';
+import { helpText, parseCommandLine } from './command-line.ts';
 import { commands } from './commands.ts';
 import { describeError } from './known-errors.ts';
+import { nearest } from './did-you-mean.ts';
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
@@ -15,15 +17,16 @@ async function main(argv: string[]): Promise<number> {
   }
   const command: Command | undefined = commands.find((c) => c.name === name);
   if (!command) {
-    console.error(`alpaca-lora: unknown command "${name}"; commands: ${commands.map((c) => c.name).join(', ')}`);
+    const near = nearest(name, commands.map((c) => c.name));
+    console.error(`alpaca-lora: unknown command "${name}"${near ? `; did you mean ${near}?` : ''} (commands: ${commands.map((c) => c.name).join(', ')})`);
     return 2;
   }
   if (rest.includes('--help') || rest.includes('-h')) {
-    console.log(formatHelp(command.name, command.summary, command.flags));
+    console.log(helpText(command));
     return 0;
   }
-  const { flags, positionals } = parseFlags(command.name, rest, command.flags);
-  await command.run(flags, positionals);
+  const { flags, positionals, given } = parseCommandLine(command, rest);
+  await command.run(flags, positionals, given);
   return 0;
 }
 

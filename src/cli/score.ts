@@ -12,7 +12,7 @@ export const scoreCommand: Command = {
   flags: {
     base_model: { type: 'string', help: 'model folder (config.json + weights)' },
     lora_weights: { type: 'string', help: 'PEFT adapter folder to apply' },
-    batch: { type: 'string', help: 'JSON file with input_ids, optional attention_mask and labels (lists of rows)' },
+    batch: { type: 'string', help: 'JSON file with input_ids, optional attention_mask and labels (lists of rows), or the .jsonl inspect-data --dump_jsonl writes' },
     logits_out: { type: 'string', help: 'write float32 logits (rows x T x vocab) here as .safetensors' },
     backend: { type: 'string', default: 'auto', help: 'js, cpu, cuda or auto' },
   },

@@ -5,6 +5,7 @@ import { selectBackend } from '../backends/select.ts';
 import { loadRuntime } from '../generate/runtime.ts';
 import type { ServerContext } from '../server/context.ts';
 import { GenerationQueue } from '../server/queue.ts';
+import { prepareChatTemplate } from '../server/chat.ts';
 import { startServer } from '../server/server.ts';
 import { required, UsageError, type ParsedFlags } from './args.ts';
 import type { Command } from './command.ts';
@@ -25,6 +26,7 @@ export const serveCommand: Command = {
     prompt_template: { type: 'string', default: 'alpaca', help: 'template for the page and for chat without a chat_template' },
     host: { type: 'string', default: '127.0.0.1', help: 'address to bind; 0.0.0.0 exposes the model to the network' },
     server_name: { type: 'string', help: 'the seed\'s name for --host' },
+    share_gradio: { type: 'boolean', default: false, help: 'the seed\'s flag, accepted: the page is never tunnelled to the internet (no public link); --host 0.0.0.0 serves the network' },
     port: { type: 'number', default: 7860, help: 'port (0: any free port)' },
     api_key: { type: 'string', help: 'require "Authorization: Bearer KEY" on the API (the page asks for it)' },
     queue_size: { type: 'number', default: 64, help: 'requests that may wait behind the running one; more get 429' },
@@ -47,9 +49,12 @@ export const serveCommand: Command = {
       loraWeights: flags.lora_weights as string[], tokenizer: flags.tokenizer as string | undefined, promptTemplate: flags.prompt_template as string,
     });
     limits.maxPromptTokens = flags.max_prompt_tokens === undefined ? rt.model.config.maxPositionEmbeddings : positiveInt(flags, 'max_prompt_tokens');
+    const broken = prepareChatTemplate(rt);
+    if (broken) console.error(`warning: the model's chat template does not parse (${broken.message}): /v1/chat/completions answers 500 until its chat_template is fixed`);
     const ctx: ServerContext = { rt, queue, limits, apiKey: (flags.api_key as string | undefined) || null, startedAt: Math.floor(Date.now() / 1000) };
     const host = (flags.server_name as string | undefined) ?? (flags.host as string);
     const server = await startServer(ctx, host, port);
+    if (flags.share_gradio) console.error(`note: --share_gradio makes no public link: the page is not tunnelled to the internet; it is at ${server.url} only (--host 0.0.0.0 serves it to your network)`);
     console.log(`serving ${[rt.baseName, ...rt.adapters.keys()].join(', ')} at ${server.url} (page: ${server.url}/, API: ${server.url}/v1)`);
     await new Promise<void>((resolve) => {
       for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, resolve);

@@ -9,6 +9,7 @@ import type { Command } from './command.ts';
 export const tokenizeCommand: Command = {
   name: 'tokenize',
   summary: 'print the token ids of each TEXT (one JSON array per text), or decode ids with --decode',
+  positionals: 'TEXT...',
   flags: {
     base_model: { type: 'string', help: 'model folder with tokenizer.json or tokenizer.model' },
     bos: { type: 'boolean', default: true, help: 'prepend BOS as LlamaTokenizer does (--no_bos to leave it out)' },

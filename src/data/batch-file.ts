@@ -1,5 +1,6 @@
-// Reading a batch of token rows from JSON for `score`: {"input_ids": [[...]], "attention_mask"?: [[...]],
-// "labels"?: [[...]]}, rows of equal length. Errors name the file, the field and the row.
+// Reading a batch of token rows for `score`: JSON {"input_ids": [[...]], "attention_mask"?: [[...]],
+// "labels"?: [[...]]} with rows of equal length, or JSON Lines of one row each, as `inspect-data --dump_jsonl`
+// writes them ({"input_ids": [...], "labels": [...]}), right-padded here. Errors name the file, the field and the row.
 
 import { readFileSync } from 'node:fs';
 import { UserError } from '../errors.ts';
@@ -23,11 +24,34 @@ function rows(value: unknown, field: string, path: string, B: number | null, T: 
   return out;
 }
 
+/** JSON Lines rows as one batch: right-padded with id 0, attention_mask 0 and label -100 (as the trainer pads). */
+function jsonlBatch(path: string, text: string): Record<string, unknown[]> {
+  const rows = text.split('\n').flatMap((line, i) => {
+    if (line.trim() === '') return [];
+    try {
+      return [JSON.parse(line) as Record<string, unknown>];
+    } catch (err) {
+      throw new UserError(`--batch ${path}: line ${i + 1} is not JSON: ${(err as Error).message}`);
+    }
+  });
+  const T = Math.max(0, ...rows.map((r) => (Array.isArray(r.input_ids) ? r.input_ids.length : 0)));
+  const padded = (v: unknown, fill: number) => (Array.isArray(v) ? [...v, ...Array(Math.max(0, T - v.length)).fill(fill)] : v);
+  const ones = (ids: unknown) => (Array.isArray(ids) ? ids.map(() => 1) : ids);
+  const batch: Record<string, unknown[]> = {
+    input_ids: rows.map((r) => padded(r.input_ids, 0)),
+    attention_mask: rows.map((r) => padded(r.attention_mask ?? ones(r.input_ids), 0)),
+  };
+  if (rows.some((r) => r.labels !== undefined)) batch.labels = rows.map((r) => padded(r.labels, -100));
+  return batch;
+}
+
 export function readBatchFile(path: string): TokenBatch {
   let json: unknown;
   try {
-    json = JSON.parse(readFileSync(path, 'utf8'));
+    const text = readFileSync(path, 'utf8');
+    json = /\.jsonl$/i.test(path) ? jsonlBatch(path, text) : JSON.parse(text);
   } catch (err) {
+    if (err instanceof UserError) throw err;
     throw new UserError(`--batch ${path} cannot be read as JSON: ${(err as Error).message}`);
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new UserError(`${path}: expected an object with "input_ids"`);

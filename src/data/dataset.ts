@@ -93,10 +93,15 @@ export async function loadDataset(path: string, options: DatasetOptions = {}): P
       else records.push(converted);
     }, { tally, maxRecordBytes: options.maxRecordBytes });
   }
+  const warn = options.warn ?? ((m) => process.stderr.write(`warning: ${m}\n`));
   const badUtf8 = tally.warning(path);
-  if (badUtf8) (options.warn ?? ((m) => process.stderr.write(`warning: ${m}\n`)))(badUtf8);
+  if (badUtf8) warn(badUtf8);
+  const list = empty.slice(0, 10).map((at) => at.index).join(', ') + (empty.length > 10 ? ', …' : '');
+  if (empty.length > 0 && options.skipEmptyOutputs) {
+    const lines = empty.slice(0, 10).map((at) => `${at.index} (line ${at.line})`).join(', ') + (empty.length > 10 ? ', …' : '');
+    warn(`${path}: left out ${empty.length} of ${empty.length + records.length} records whose "${fields.output}" is empty (--skip_empty_outputs): record${empty.length > 1 ? 's' : ''} ${lines}`);
+  }
   if (empty.length > 0 && !options.skipEmptyOutputs) {
-    const list = empty.slice(0, 10).map((at) => at.index).join(', ') + (empty.length > 10 ? ', …' : '');
     throw new UserError(
       `${path}: record ${empty[0]!.index} (line ${empty[0]!.line}): "${fields.output}" is empty (${empty.length === 1 ? 'the only such record' : `${empty.length} such records: ${list}`}); ` +
         `every example needs a response to train on: fix ${empty.length === 1 ? 'it' : 'them'}, or pass --skip_empty_outputs to leave ${empty.length === 1 ? 'it' : 'them'} out`,

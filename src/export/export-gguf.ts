@@ -18,6 +18,7 @@ import { ggufArchitecture, ggufModelMetadata, ggufTensors, type OutType } from '
 import { ggufVocabMetadata } from './gguf-vocab.ts';
 import { openMerged, type MergedCheckpoint } from './merged-checkpoint.ts';
 import { checkWrittenWeights } from './verify.ts';
+import { resolveModelInputs } from '../hub/resolve.ts';
 
 export interface ExportGgufOptions {
   baseModel: string;
@@ -46,6 +47,7 @@ export async function exportGguf(o: ExportGgufOptions): Promise<ExportGgufResult
   }
   if (o.adapterOnly && !o.loraWeights) throw new UserError('--adapter_only needs --lora_weights: the adapter to write');
   if (o.adapterOnly && outtype !== 'f32' && outtype !== 'f16') throw new UserError(`--adapter_only writes f32 or f16 LoRA tensors, not ${outtype}`);
+  o = await resolveModelInputs(o); // Hub ids: fetched into the HF cache
   const merged = await openMerged(o.baseModel, { loraWeights: o.loraWeights });
   try {
     await mkdir(dirname(o.outfile), { recursive: true });

@@ -12,6 +12,7 @@ import { copyPresent, TOKENIZER_FILES, writeConfig } from './model-files.ts';
 import { DTYPE_NAMES, isFloatDType, type FloatDType } from './output-dtype.ts';
 import { checkNotInside, checkOutputFolder, writeFolder } from './output-folder.ts';
 import { checkMergedLogits, checkWrittenWeights, type LogitCheck } from './verify.ts';
+import { resolveModelInputs } from '../hub/resolve.ts';
 
 export interface ExportHfOptions {
   baseModel: string;
@@ -43,6 +44,7 @@ export async function exportHf(o: ExportHfOptions): Promise<ExportHfResult> {
   checkNotInside(o.outputDir, o.loraWeights, '--output_dir', '--lora_weights');
   const verify = o.verify ?? true;
   if (verify && !o.backend) throw new Error('exportHf: verify needs a backend for the probe logits');
+  o = await resolveModelInputs(o); // Hub ids: fetched into the HF cache
   const merged = await openMerged(o.baseModel, { loraWeights: o.loraWeights });
   try {
     return await writeFolder(o.outputDir, o.overwrite ?? false, '--output_dir', async (dir) => {

@@ -18,6 +18,7 @@ import { copyPresent } from './model-files.ts';
 import type { FloatDType } from './output-dtype.ts';
 import { checkNotInside, checkOutputFolder, writeFolder } from './output-folder.ts';
 import { checkWrittenWeights } from './verify.ts';
+import { resolveModelInputs } from '../hub/resolve.ts';
 
 export interface ExportStateDictOptions {
   baseModel: string;
@@ -46,6 +47,7 @@ export async function exportStateDict(o: ExportStateDictOptions): Promise<Export
   checkOutputFolder(o.outputDir, o.overwrite ?? false, '--output_dir');
   checkNotInside(o.outputDir, o.baseModel, '--output_dir', '--base_model');
   checkNotInside(o.outputDir, o.loraWeights, '--output_dir', '--lora_weights');
+  o = await resolveModelInputs(o); // Hub ids: fetched into the HF cache
   const merged = await openMerged(o.baseModel, { loraWeights: o.loraWeights });
   try {
     const params = metaParams(merged.config, join(o.baseModel, 'config.json'));

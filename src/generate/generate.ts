@@ -18,13 +18,6 @@ export async function generate(
 ): Promise<Generated[]> {
   checkOptions(options);
   if (prompts.length === 0) throw new UserError('generate: no prompts');
-  const context = m.config.maxPositionEmbeddings;
-  if (options.maxNewTokens > context) {
-    throw new UserError(
-      `generate: max_new_tokens ${options.maxNewTokens} is more than the model's whole context (max_position_embeddings ${context}), ` +
-        `and its KV cache would be sized for all of them: ask for at most ${context}`,
-    );
-  }
   for (const p of prompts) {
     if (p.length === 0) throw new UserError('generate: a prompt needs at least one token');
     const bad = p.find((id) => !Number.isInteger(id) || id < 0 || id >= m.config.vocabSize);

@@ -72,8 +72,8 @@ export interface UserSettings {
 }
 
 /**
- * The front ends' shared convention: temperature 0 is greedy search; numBeams > 1 is beam search, where
- * temperature, top-k and top-p do not apply (as with the seed's GenerationConfig); otherwise sampling.
+ * The front ends' shared convention: numBeams > 1 is beam search whatever the temperature (temperature, top-k
+ * and top-p do not apply, as with the seed's GenerationConfig); otherwise temperature 0 is greedy, else sampling.
  */
 export function optionsFromSettings(u: UserSettings, ids: { eosTokenIds: readonly number[]; padTokenId: number }): GenerationOptions {
   const greedy = u.temperature === 0;
@@ -85,7 +85,7 @@ export function optionsFromSettings(u: UserSettings, ids: { eosTokenIds: readonl
     temperature: greedy ? 1 : u.temperature,
     topK: u.topK,
     topP: u.topP,
-    numBeams: greedy ? 1 : u.numBeams,
+    numBeams: u.numBeams,
     repetitionPenalty: u.repetitionPenalty,
     seed: u.seed,
     stop: u.stop,

@@ -11,6 +11,7 @@ import { Prompter } from '../data/prompter.ts';
 import type { LoraUse, Model } from '../model/llama.ts';
 import { loadModel } from '../model/load.ts';
 import { loadLoraAdapter } from '../model/lora-io.ts';
+import { resolveAdapterDir, resolveModelDir } from '../hub/resolve.ts';
 import { loadTokenizer } from '../tokenizer/load.ts';
 import { readTokenizerSettings } from '../tokenizer/tokenizer-config.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
@@ -43,26 +44,45 @@ export interface RuntimeOptions {
   dtype?: 'auto' | Exclude<DType, 'i32'>;
 }
 
-export async function loadModelSet(o: RuntimeOptions): Promise<ModelSet> {
-  const dtype = o.dtype === 'auto' || o.dtype === undefined ? (o.backend.name === 'js' ? 'f32' : undefined) : o.dtype;
-  const model = await loadModel(o.backend, o.baseModel, { dtype });
+/** The local folders of the base and adapters (Hub ids fetched into the HF cache, logged on stderr), named as given. */
+interface Sources {
+  baseDir: string;
+  baseName: string;
+  adapters: [name: string, dir: string][];
+}
+
+async function resolveSources(o: RuntimeOptions): Promise<Sources> {
+  const log = (line: string) => console.error(line);
   const baseName = basename(resolve(o.baseModel));
-  const adapters = new Map<string, LoraUse>();
+  const adapters: [string, string][] = [];
   for (const spec of o.loraWeights) {
     const eq = spec.indexOf('=');
     const dir = eq > 0 ? spec.slice(eq + 1) : spec;
     const name = eq > 0 ? spec.slice(0, eq) : basename(resolve(dir));
-    if (adapters.has(name) || name === baseName) throw new UserError(`--lora_weights: two models are named "${name}": name them with NAME=DIR`);
-    adapters.set(name, { adapter: loadLoraAdapter(o.backend, model.config, dir), dropout: 0, seed: 0 });
+    if (adapters.some(([n]) => n === name) || name === baseName) throw new UserError(`--lora_weights: two models are named "${name}": name them with NAME=DIR`);
+    adapters.push([name, await resolveAdapterDir(dir, log)]);
   }
-  return { model, baseName, adapters, ...specialIds(o.baseModel, model) };
+  return { baseDir: await resolveModelDir(o.baseModel, log), baseName, adapters };
+}
+
+export async function loadModelSet(o: RuntimeOptions): Promise<ModelSet> {
+  return modelSet(o, await resolveSources(o));
+}
+
+async function modelSet(o: RuntimeOptions, src: Sources): Promise<ModelSet> {
+  const dtype = o.dtype === 'auto' || o.dtype === undefined ? (o.backend.name === 'js' ? 'f32' : undefined) : o.dtype;
+  const model = await loadModel(o.backend, src.baseDir, { dtype });
+  const adapters = new Map<string, LoraUse>();
+  for (const [name, dir] of src.adapters) adapters.set(name, { adapter: loadLoraAdapter(o.backend, model.config, dir), dropout: 0, seed: 0 });
+  return { model, baseName: src.baseName, adapters, ...specialIds(src.baseDir, model) };
 }
 
 export async function loadRuntime(o: RuntimeOptions): Promise<Runtime> {
   const prompter = Prompter.load(o.promptTemplate);
-  const tokenizerDir = o.tokenizer ?? o.baseModel;
+  const src = await resolveSources(o);
+  const tokenizerDir = o.tokenizer ?? src.baseDir;
   const tokenizer = loadTokenizer(tokenizerDir);
-  const set = await loadModelSet(o);
+  const set = await modelSet(o, src);
   if (tokenizer.vocabSize > set.model.config.vocabSize) {
     throw new UserError(`the tokenizer in ${tokenizerDir} has ${tokenizer.vocabSize} tokens but the model has ${set.model.config.vocabSize}: pass the tokenizer that belongs to --base_model`);
   }

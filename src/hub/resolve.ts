@@ -1,4 +1,5 @@
-// --base_model and --data_path given as Hub ids (huggyllama/llama-7b, yahma/alpaca-cleaned): a local path
+// --base_model, --lora_weights and --data_path given as Hub ids (huggyllama/llama-7b, tloen/alpaca-lora-7b,
+// yahma/alpaca-cleaned), for every command that reads them: a local path
 // wins; otherwise the files a run needs come from the cache, or are downloaded into it (download.ts).
 // HF_HUB_OFFLINE=1 uses the cache only.
 
@@ -68,6 +69,28 @@ export async function resolveModelDir(idOrPath: string, log: (line: string) => v
   }, log);
   log(`hub: --base_model ${idOrPath} is ${dir}`);
   return dir;
+}
+
+/** A local adapter folder for --lora_weights: the path itself, or the Hub snapshot of a PEFT adapter id (e.g. tloen/alpaca-lora-7b). */
+export async function resolveAdapterDir(idOrPath: string, log: (line: string) => void, revision = 'main'): Promise<string> {
+  if (!isHubId(idOrPath)) return idOrPath;
+  const { dir } = await snapshot('model', idOrPath, revision, (files) => {
+    const chosen = files.filter((f) => /^adapter_(config\.json|model\.(safetensors|bin))$/.test(f));
+    const weights = chosen.filter((f) => f !== 'adapter_config.json');
+    if (!chosen.includes('adapter_config.json') || weights.length === 0) {
+      throw new UserError(`--lora_weights ${idOrPath}: the repository has no adapter_config.json with adapter_model.safetensors or .bin`);
+    }
+    return ['adapter_config.json', weights.find((f) => f.endsWith('.safetensors')) ?? weights[0]!];
+  }, log);
+  log(`hub: --lora_weights ${idOrPath} is ${dir}`);
+  return dir;
+}
+
+/** Options whose baseModel and loraWeights are local folders: Hub ids among them fetched (logged on stderr). */
+export async function resolveModelInputs<T extends { baseModel: string; loraWeights?: string }>(o: T): Promise<T> {
+  const log = (line: string) => console.error(line);
+  const loraWeights = o.loraWeights && (await resolveAdapterDir(o.loraWeights, log));
+  return { ...o, baseModel: await resolveModelDir(o.baseModel, log), ...(loraWeights ? { loraWeights } : {}) };
 }
 
 /** A local data file for --data_path: the path itself, or the data file of a Hub data set. */

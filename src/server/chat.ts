@@ -1,9 +1,9 @@
-// OpenAI chat messages to a prompt: the tokenizer's chat template (Jinja, through @huggingface/jinja) when
-// the model has one; else the prompt template, whose instruction is the conversation's one user message
-// (system messages are ignored: alpaca's templates have no place for them). Not tokenization or generation.
+// OpenAI chat messages to a prompt: the tokenizer's chat template (Jinja, rendered within limits by
+// chat-template.ts) when the model has one; else the prompt template, whose instruction is the conversation's one
+// user message (system messages are ignored: alpaca's templates have no place for them). Not tokenization or generation.
 
-import { Template } from '@huggingface/jinja';
 import type { Runtime } from '../generate/runtime.ts';
+import { ChatTemplateRenderer, TemplateError, TemplateLimitError } from './chat-template.ts';
 import { RequestError } from './request-error.ts';
 
 export interface ChatMessage {
@@ -41,24 +41,42 @@ function contentText(content: unknown, where: string): string {
   throw new RequestError(`${where} must be a string or a list of {"type": "text", "text": …} parts`, where);
 }
 
-const compiled = new Map<string, Template>();
+const renderers = new Map<string, ChatTemplateRenderer | Error>();
 
-export function chatPrompt(rt: Runtime, messages: ChatMessage[]): ChatPrompt {
+/** Parses the runtime's chat template (once per template); the parse error, for the server to report at start. */
+export function prepareChatTemplate(rt: Runtime): Error | null {
+  if (rt.chatTemplate === null) return null;
+  let renderer = renderers.get(rt.chatTemplate);
+  if (!renderer) {
+    try {
+      renderer = new ChatTemplateRenderer(rt.chatTemplate);
+    } catch (err) {
+      renderer = err as Error;
+    }
+    renderers.set(rt.chatTemplate, renderer);
+  }
+  return renderer instanceof Error ? renderer : null;
+}
+
+export async function chatPrompt(rt: Runtime, messages: ChatMessage[]): Promise<ChatPrompt> {
   if (rt.chatTemplate !== null) {
-    let template = compiled.get(rt.chatTemplate);
-    if (!template) compiled.set(rt.chatTemplate, (template = new Template(rt.chatTemplate)));
+    const broken = prepareChatTemplate(rt);
+    if (broken) throw new RequestError(`the model's chat template does not parse (${broken.message}): fix its chat_template`, null, 500, 'chat_template_error');
+    const renderer = renderers.get(rt.chatTemplate) as ChatTemplateRenderer;
     const token = (key: string) => {
       const v = rt.tokenizerConfig[key];
       return typeof v === 'string' ? v : ((v as { content?: string } | null)?.content ?? '');
     };
     try {
-      const text = template.render({
+      const text = await renderer.render({
         messages, add_generation_prompt: true,
         bos_token: token('bos_token'), eos_token: token('eos_token'), unk_token: token('unk_token'), pad_token: token('pad_token'),
       });
       return { text, addBos: false, stop: [] };
     } catch (err) {
-      throw new RequestError(`the model's chat template refused the conversation: ${(err as Error).message}`, 'messages');
+      if (err instanceof TemplateError) throw new RequestError(`the model's chat template refused the conversation: ${err.message}`, 'messages');
+      if (err instanceof TemplateLimitError) throw new RequestError(`the model's chat template did not finish: ${err.message}; fix its chat_template`, null, 500, 'chat_template_error');
+      throw err;
     }
   }
   const users = messages.filter((m) => m.role === 'user');

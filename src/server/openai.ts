@@ -9,6 +9,7 @@ import { defaultModelId, pickAdapter } from '../generate/runtime.ts';
 import type { TextResult } from '../generate/text.ts';
 import { chatPrompt, parseMessages } from './chat.ts';
 import type { ServerContext } from './context.ts';
+import { encodePrompt } from './encode-prompt.ts';
 import { sendEvent, startEventStream, submitJob } from './job.ts';
 import { RequestError } from './request-error.ts';
 import { asObject, booleanField, checkFields, numberField, stopField, stringField, type Body } from './validate.ts';
@@ -33,8 +34,8 @@ export async function completions(ctx: ServerContext, body: unknown, res: Server
 export async function chatCompletions(ctx: ServerContext, body: unknown, res: ServerResponse): Promise<void> {
   const b = asObject(body);
   checkFields(b, ['messages', 'max_completion_tokens', ...SAMPLING_FIELDS], { ...NEUTRAL, tools: [[]], tool_choice: ['none'], response_format: [{ type: 'text' }] });
-  const prompt = chatPrompt(ctx.rt, parseMessages(b.messages, 256));
-  const ids = ctx.rt.tokenizer.encode(prompt.text, { addBos: prompt.addBos });
+  const prompt = await chatPrompt(ctx.rt, parseMessages(b.messages, 256));
+  const ids = encodePrompt(ctx, prompt.text, 'messages', prompt.addBos);
   checkPromptLength(ctx, ids, 'messages');
   if (b.max_completion_tokens !== undefined && b.max_tokens === undefined) b.max_tokens = b.max_completion_tokens;
   await respond(ctx, b, [ids], ctx.limits.maxTokens, 'chat.completion', res, prompt.stop);
@@ -115,7 +116,7 @@ function generationOptions(ctx: ServerContext, b: Body, defaultMaxTokens: number
 
 /** `prompt`: a string, a list of token ids, or a list of either; each within the prompt limit. */
 function promptIds(ctx: ServerContext, prompt: unknown): number[][] {
-  const { tokenizer, model } = ctx.rt;
+  const { model } = ctx.rt;
   const isIds = (p: unknown): p is number[] => Array.isArray(p) && p.length > 0 && p.every((x) => Number.isInteger(x));
   const list: unknown[] = typeof prompt === 'string' || isIds(prompt) ? [prompt] : Array.isArray(prompt) ? prompt : [];
   if (list.length === 0 || list.length > ctx.limits.maxN) {
@@ -123,7 +124,7 @@ function promptIds(ctx: ServerContext, prompt: unknown): number[][] {
   }
   return list.map((p) => {
     if (typeof p === 'string') {
-      const ids = tokenizer.encode(p);
+      const ids = encodePrompt(ctx, p, 'prompt');
       if (ids.length === 0) throw new RequestError('"prompt" is empty', 'prompt');
       return checkPromptLength(ctx, ids, 'prompt');
     }

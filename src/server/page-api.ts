@@ -7,6 +7,7 @@ import type { ServerResponse } from 'node:http';
 import { optionsFromSettings } from '../generate/options.ts';
 import { defaultModelId, pickAdapter } from '../generate/runtime.ts';
 import type { ServerContext } from './context.ts';
+import { encodePrompt } from './encode-prompt.ts';
 import { sendEvent, startEventStream, submitJob } from './job.ts';
 import { sendJson } from './openai.ts';
 import { RequestError } from './request-error.ts';
@@ -38,7 +39,7 @@ export async function pageGenerate(ctx: ServerContext, body: unknown, res: Serve
     throw new RequestError((err as Error).message, 'model', 404, 'model_not_found');
   }
   const { rt } = ctx;
-  const prompt = rt.tokenizer.encode(rt.prompter.generatePrompt(instruction, stringField(b, 'input')));
+  const prompt = encodePrompt(ctx, rt.prompter.generatePrompt(instruction, stringField(b, 'input')), 'instruction');
   if (prompt.length > ctx.limits.maxPromptTokens) throw new RequestError(`the prompt is ${prompt.length} tokens; at most ${ctx.limits.maxPromptTokens}`, 'instruction');
   const topP = numberField(b, 'top_p', PAGE_DEFAULTS.top_p, { min: 0, max: 1 });
   if (topP === 0) throw new RequestError('"top_p" must be > 0', 'top_p');

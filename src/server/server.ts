@@ -107,7 +107,7 @@ function fail(res: ServerResponse, err: unknown): void {
     : err instanceof QueueFullError ? [429, err.message, null, 'queue_full']
     : err instanceof UserError ? [400, err.message, null, null]
     : [500, 'internal error: see the server log', null, null];
-  if (status === 500) console.error(err instanceof Error ? err.stack : err);
+  if (status === 500) console.error(err instanceof RequestError ? `error: ${err.message}` : err instanceof Error ? err.stack : err);
   if (res.headersSent) {
     if (!res.writableEnded) res.end(`data: ${errorBody(status, message, param, code)}\n\n`);
     return;

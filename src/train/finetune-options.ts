@@ -37,6 +37,8 @@ export interface FinetuneOptions {
   /** false: train in file order every epoch. */
   shuffle: boolean;
   warmupSteps: number;
+  /** When > 0: warmupSteps = ceil(total steps × this), as transformers' warmup_ratio. */
+  warmupRatio: number;
   lrScheduler: ScheduleKind;
   loggingSteps: number;
   evalSteps: number;
@@ -81,6 +83,7 @@ export const FINETUNE_DEFAULTS: Omit<FinetuneOptions, 'baseModel'> = {
   seed: 42,
   shuffle: true,
   warmupSteps: 100,
+  warmupRatio: 0,
   lrScheduler: 'linear',
   loggingSteps: 10,
   evalSteps: 200,
@@ -120,6 +123,7 @@ export function checkOptions(o: FinetuneOptions): void {
   for (const [v, flag] of [[o.warmupSteps, 'warmup_steps'], [o.evalSteps, 'eval_steps'], [o.saveSteps, 'save_steps'], [o.saveTotalLimit, 'save_total_limit'], [o.maxSteps, 'max_steps']] as const) {
     nonNegativeInt(v, flag);
   }
+  if (!(o.warmupRatio >= 0 && o.warmupRatio < 1)) throw new UserError(`--warmup_ratio must be in [0, 1), got ${o.warmupRatio}`);
   if (!(o.learningRate > 0)) throw new UserError(`--learning_rate must be positive, got ${o.learningRate}`);
   if (!(o.loraAlpha > 0)) throw new UserError(`--lora_alpha must be positive, got ${o.loraAlpha}`);
   if (!(o.loraDropout >= 0 && o.loraDropout < 1)) throw new UserError(`--lora_dropout must be in [0, 1), got ${o.loraDropout}`);

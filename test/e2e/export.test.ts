@@ -33,10 +33,10 @@ function batchFile(): string {
   return path;
 }
 
-test('export-hf writes shards that `score` reads back with the loss and logits of base + adapter', (t) => {
+test('export-hf --json: shards that `score` reads back with the loss and logits of base + adapter', (t) => {
   if (!needShared(t, 'fixtures', 'models', 'llama-mha')) return;
   const out = join(work, 'hf');
-  const r = runCli(['export-hf', '--base_model', mha(), '--lora-weights', mhaAdapter(), '--output_dir', out, '--max_shard_size', '100KB', '--backend', 'js']);
+  const r = runCli(['export-hf', '--base_model', mha(), '--lora-weights', mhaAdapter(), '--output_dir', out, '--max_shard_size', '100KB', '--backend', 'js', '--json']);
   assert.equal(r.status, 0, r.stderr);
   const result = JSON.parse(r.stdout);
   assert.equal(result.adapted, 14);
@@ -71,6 +71,17 @@ test('export-hf refuses an adapter that does not fit and a non-empty folder; --o
   const forced = runCli([...args, '--overwrite']);
   assert.equal(forced.status, 0, forced.stderr);
   assert.deepEqual(readdirSync(out).sort(), ['config.json', 'generation_config.json', 'model.safetensors']);
+  assert.match(forced.stdout, /^wrote 3 files \([\d.]+ KB\) to .*refused: model\.safetensors, config\.json, generation_config\.json\nmerged the adapter .* into 14 weights of the base\nnot verified \(--verify false\)\n$/);
+});
+
+test('export-hf as the seed runs it: the base from $BASE_MODEL, the output in ./hf_ckpt; sentences name what was verified', (t) => {
+  if (!needShared(t, 'fixtures', 'models', 'llama-mha')) return;
+  const cwd = mkdtempSync(join(work, 'seed-'));
+  const r = runCli(['export-hf', '--lora_weights', mhaAdapter(), '--backend', 'js'], { cwd, env: { BASE_MODEL: mha() } });
+  assert.equal(r.status, 0, r.stderr);
+  assert.ok(readdirSync(join(cwd, 'hf_ckpt')).includes('config.json'));
+  assert.match(r.stdout, /^wrote \d+ files \([\d.]+ KB\) to \.\/hf_ckpt: /);
+  assert.match(r.stdout, /\nverified: every weight read back equals the merge, and the export's logits on a probe batch match base \+ adapter \(largest difference \S+, allowed \S+\)\n$/);
 });
 
 test('a disk that fills up mid-write (a 150 KB file size limit) fails the export and leaves nothing behind', (t) => {
@@ -137,6 +148,7 @@ test('export-state-dict writes consolidated.00.pth and params.json; every tensor
   const out = join(work, 'meta');
   const r = runCli(['export-state-dict', '--base_model', mha(), '--lora_weights', await after3Adapter(), '--output_dir', out, '--dtype', 'float16']);
   assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^wrote 2 files \([\d.]+ KB\) to .*meta: consolidated\.00\.pth, params\.json\n.*\nverified: every weight read back from the checkpoint equals the merge\n$/);
   assert.deepEqual(readdirSync(out).sort(), ['consolidated.00.pth', 'params.json']);
   const params = JSON.parse(readFileSync(join(out, 'params.json'), 'utf8'));
   assert.equal(params.dim, 64);
@@ -163,6 +175,7 @@ test('export-gguf writes a llama model with its vocabulary, and --adapter_only a
   const model = join(work, 'tiny.gguf');
   const r = runCli(['export-gguf', '--base_model', base, '--lora_weights', adapter, '--outfile', model, '--outtype', 'f16']);
   assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^wrote .*tiny\.gguf \([\d.]+ [KM]B, 20 tensors, f16\)\nmerged the adapter .* into \d+ weights of the base\nverified: every weight read back equals the merge\n$/);
   const f = GgufFile.open(model);
   t.after(() => f.close());
   assert.equal(f.get('general.architecture'), 'llama');
@@ -179,8 +192,9 @@ test('export-gguf writes a llama model with its vocabulary, and --adapter_only a
   assert.match(again.stderr, /--outfile .*tiny\.gguf exists: pass a new path, or --overwrite to replace it/);
 
   const lora = join(work, 'tiny-lora.gguf');
-  const a = runCli(['export-gguf', '--base_model', base, '--lora_weights', adapter, '--outfile', lora, '--adapter_only', '--outtype', 'f32']);
+  const a = runCli(['export-gguf', '--base_model', base, '--lora_weights', adapter, '--outfile', lora, '--adapter_only', '--outtype', 'f32', '--json']);
   assert.equal(a.status, 0, a.stderr);
+  assert.deepEqual(Object.keys(JSON.parse(a.stdout)).sort(), ['adapted', 'bytes', 'outfile', 'tensors']);
   const l = GgufFile.open(lora);
   t.after(() => l.close());
   assert.deepEqual([l.get('general.type'), l.get('adapter.type'), l.get('adapter.lora.alpha')], ['adapter', 'lora', 8]);

@@ -29,7 +29,7 @@ test('--prompt_ids prints the greedy and 3-beam ids transformers generates', (t)
     copyFileSync(join(dir, 'config.json'), join(merged, 'config.json'));
     symlinkSync(join(dir, 'merged_after3.safetensors'), join(merged, 'model.safetensors'));
     const ids = golden.prompt.join(',');
-    const greedy = cli('--base_model', merged, '--prompt_ids', ids, '--temperature', '0', '--max_new_tokens', '12');
+    const greedy = cli('--base_model', merged, '--prompt_ids', ids, '--temperature', '0', '--num_beams', '1', '--max_new_tokens', '12');
     assert.equal(greedy.code, 0, greedy.stderr);
     assert.deepEqual(JSON.parse(greedy.stdout), golden.greedy.slice(golden.prompt.length));
     const beam = cli('--base_model', merged, '--prompt-ids', `[${ids}]`, '--num-beams', '3', '--max-new-tokens', '12');

@@ -11,12 +11,15 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-export function startServe(args: string[], backend: 'js' | 'cpu' = 'js'): Promise<RunningServer> {
+export function startServe(args: string[], backend: 'js' | 'cpu' = 'js', onStderr?: (text: string) => void): Promise<RunningServer> {
   const child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'alpaca-lora.js'), 'serve', '--backend', backend, '--port', '0', ...args], {
     cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '', stderr = '';
-  child.stderr.on('data', (d) => (stderr += d));
+  child.stderr.on('data', (d) => {
+    stderr += d;
+    onStderr?.(String(d));
+  });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return new Promise((resolve, reject) => {
     child.stdout.on('data', (d) => {

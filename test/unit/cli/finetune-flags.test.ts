@@ -45,6 +45,7 @@ const ROWS: Row[] = [
   ['seed', '7', 'seed', 7],
   ['shuffle', 'false', 'shuffle', false],
   ['warmup_steps', '10', 'warmupSteps', 10],
+  ['warmup_ratio', '0.03', 'warmupRatio', 0.03],
   ['lr_scheduler', 'cosine', 'lrScheduler', 'cosine'],
   ['logging_steps', '5', 'loggingSteps', 5],
   ['eval_steps', '50', 'evalSteps', 50],

@@ -1,5 +1,5 @@
 // The CLI's one-line messages for system errors and oversized allocations (no stack trace): describeError on
-// real errors, and `serve` on a busy port run as a user would.
+// real errors; `serve` on a busy port and `generate` asked for more tokens than the context, run as a user would.
 
 import assert from 'node:assert/strict';
 import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
@@ -46,5 +46,13 @@ test('serve on a busy port exits with one line, no stack trace', async (t) => {
   const r = runCli(['serve', '--base_model', sharedPath('fixtures', 'trainer', 'base'), '--backend', 'js', '--port', String(port)]);
   assert.equal(r.status, 1, r.stderr);
   assert.match(r.stderr, new RegExp(`error: port ${port} on 127\\.0\\.0\\.1 is already in use \\(EADDRINUSE\\): pass another --port`));
+  assert.doesNotMatch(r.stderr, /\n\s+at /);
+});
+
+test('generate --max_new_tokens past the context is one line naming the bound, not a 128 GB allocation', (t) => {
+  if (!needShared(t, 'fixtures', 'trainer', 'base', 'tokenizer.model')) return;
+  const r = runCli(['generate', '--base_model', sharedPath('fixtures', 'trainer', 'base'), '--backend', 'js', '--prompt', 'Hi', '--max_new_tokens', '1000000000']);
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /^error: generate: --max_new_tokens 1000000000 is more than the model's whole context \(max_position_embeddings \d+\).*pass at most \d+\n$/m);
   assert.doesNotMatch(r.stderr, /\n\s+at /);
 });

@@ -100,13 +100,15 @@ describe('errors name the file, the record and the line', () => {
     await rejects(file('rows.jsonl', '{"input_ids": [1, 2], "labels": [1]}\n'), /"labels" must be an array of token ids or -100, as long as "input_ids" \(2\)/);
   });
 
-  test('empty responses fail unless skipped, listing the records', async () => {
+  test('empty responses fail unless skipped, listing the records; skipping reports which were left out', async () => {
     const content = JSON.stringify([{ instruction: 'a', output: 'b' }, { instruction: 'a', output: '' }, { instruction: 'a', output: '  ' }], null, 1);
     const path = file('empty-output.json', content);
     await rejects(path, /record 1 \(line 6\): "output" is empty \(2 such records: 1, 2\).*--skip_empty_outputs/);
-    const dataset = await loadDataset(path, { skipEmptyOutputs: true });
+    const warnings: string[] = [];
+    const dataset = await loadDataset(path, { skipEmptyOutputs: true, warn: (m) => warnings.push(m) });
     assert.equal(dataset.records.length, 1);
     assert.deepEqual(dataset.skipped, [1, 2]);
+    assert.deepEqual(warnings, [`${path}: left out 2 of 3 records whose "output" is empty (--skip_empty_outputs): records 1 (line 6), 2 (line 10)`]);
   });
 
   test('empty data sets and missing files', async () => {

@@ -134,7 +134,7 @@ test('loadLlamaConfig says which folder to pass', (t) => {
   const dir = tempDir(t);
   assert.throws(() => loadLlamaConfig(dir, { flag: '--base_model' }),
     new UserError(`--base_model ${dir} has no config.json: pass the folder that holds config.json and the *.safetensors files`));
-  assert.throws(() => loadLlamaConfig(join(dir, 'decapoda-research/llama-7b-hf'), { flag: '--base_model' }), /--base_model .* does not exist: pass a local folder \(models are not downloaded/);
+  assert.throws(() => loadLlamaConfig(join(dir, 'decapoda-research/llama-7b-hf'), { flag: '--base_model' }), /--base_model .* does not exist: pass a local folder, or a Hub id \(org\/name\) to fetch into the Hugging Face cache/);
   writeFileSync(join(dir, 'model.safetensors'), '');
   assert.throws(() => loadLlamaConfig(join(dir, 'model.safetensors')), /is a file: pass the folder that holds it/);
   mkdirSync(join(dir, 'broken'));

@@ -9,7 +9,9 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { Prompter } from '../../../src/data/prompter.ts';
 import type { Runtime } from '../../../src/generate/runtime.ts';
-import { chatPrompt, parseMessages } from '../../../src/server/chat.ts';
+import { chatPrompt, parseMessages, prepareChatTemplate } from '../../../src/server/chat.ts';
+import { ChatTemplateRenderer, TemplateError, TemplateLimitError } from '../../../src/server/chat-template.ts';
+import { RequestError } from '../../../src/server/request-error.ts';
 import { loadTokenizer } from '../../../src/tokenizer/load.ts';
 import { readTokenizerSettings } from '../../../src/tokenizer/tokenizer-config.ts';
 import { needShared, sharedPath } from '../../helpers/shared.ts';
@@ -20,16 +22,16 @@ function runtime(chatTemplate: string | null): Runtime {
   return { chatTemplate, tokenizerConfig: { bos_token: '<s>', eos_token: { content: '</s>' } }, prompter: Prompter.load('alpaca') } as unknown as Runtime;
 }
 
-test('a chat template renders the conversation with the special tokens, adding no BOS of its own', () => {
+test('a chat template renders the conversation with the special tokens, adding no BOS of its own', async () => {
   const messages = parseMessages([{ role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello' }, { role: 'user', content: [{ type: 'text', text: 'Bye' }] }], 10);
-  assert.deepEqual(chatPrompt(runtime(TEMPLATE), messages), { text: '<s>[INST] Hi [/INST] Hello</s>[INST] Bye [/INST]', addBos: false, stop: [] });
+  assert.deepEqual(await chatPrompt(runtime(TEMPLATE), messages), { text: '<s>[INST] Hi [/INST] Hello</s>[INST] Bye [/INST]', addBos: false, stop: [] });
 });
 
-test('without a chat template, one user message is the instruction of the prompt template', () => {
-  const p = chatPrompt(runtime(null), parseMessages([{ role: 'system', content: 'ignored' }, { role: 'user', content: 'Name a color.' }], 10));
+test('without a chat template, one user message is the instruction of the prompt template', async () => {
+  const p = await chatPrompt(runtime(null), parseMessages([{ role: 'system', content: 'ignored' }, { role: 'user', content: 'Name a color.' }], 10));
   assert.equal(p.text, Prompter.load('alpaca').generatePrompt('Name a color.'));
   assert.deepEqual([p.addBos, p.stop], [true, ['### Response:']]);
-  assert.throws(() => chatPrompt(runtime(null), parseMessages([{ role: 'user', content: 'a' }, { role: 'user', content: 'b' }], 10)), /one user message/);
+  await assert.rejects(chatPrompt(runtime(null), parseMessages([{ role: 'user', content: 'a' }, { role: 'user', content: 'b' }], 10)), /one user message/);
 });
 
 test('messages are checked field by field', () => {
@@ -49,7 +51,7 @@ test('with a real tokenizer.json, the template\'s "<s>" text becomes the one BOS
     writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify({ ...config, chat_template: TEMPLATE }));
     const tokenizer = loadTokenizer(dir);
     const rt = { ...runtime(null), tokenizer, tokenizerConfig: readTokenizerSettings(dir).rawConfig, chatTemplate: TEMPLATE } as Runtime;
-    const prompt = chatPrompt(rt, parseMessages([{ role: 'user', content: 'Hi' }], 10));
+    const prompt = await chatPrompt(rt, parseMessages([{ role: 'user', content: 'Hi' }], 10));
     const ids = tokenizer.encode(prompt.text, { addBos: prompt.addBos });
     assert.equal(ids[0], tokenizer.bosId);
     assert.equal(ids.filter((id) => id === tokenizer.bosId).length, 1);
@@ -57,4 +59,34 @@ test('with a real tokenizer.json, the template\'s "<s>" text becomes the one BOS
   } finally {
     rmSync(dir, { recursive: true });
   }
+});
+
+test('a template that loops for ever or fills the heap fails its render, not the process; the next render works', async (t) => {
+  const renderer = new ChatTemplateRenderer(
+    "{% if messages[0]['content'] == 'loop' %}{% for i in range(3000) %}{% for j in range(3000) %}{% for k in range(3000) %}{% endfor %}{% endfor %}{% endfor %}" +
+      "{% elif messages[0]['content'] == 'heap' %}{% for i in range(30000000) %}{% endfor %}" +
+      "{% elif messages[0]['content'] == 'grow' %}{% set ns = namespace(s='x') %}{% for i in range(24) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}" +
+      "{% elif messages[0]['content'] == 'huge' %}{% set ns = namespace(s='x') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}" +
+      "{% elif messages[0]['content'] == 'raise' %}{{ raise_exception('roles must alternate') }}{% else %}ok {{ messages[0]['content'] }}{% endif %}",
+    { ms: 1500, heapMb: 64, chars: 1 << 20 },
+  );
+  t.after(() => renderer.close());
+  const say = (content: string) => renderer.render({ messages: [{ role: 'user', content }] });
+  await assert.rejects(say('loop'), (e: Error) => e instanceof TemplateLimitError && /ran past 1500 ms/.test(e.message));
+  assert.equal(await say('hi'), 'ok hi');
+  await assert.rejects(say('heap'), (e: Error) => e instanceof TemplateLimitError && /needed more than 64 MB/.test(e.message));
+  await assert.rejects(say('grow'), (e: Error) => e instanceof TemplateLimitError && /wrote 16777216 characters, more than 1048576/.test(e.message));
+  await assert.rejects(say('huge'), (e: Error) => e instanceof TemplateLimitError && /a value too large \(Invalid string length\)/.test(e.message));
+  await assert.rejects(say('raise'), (e: Error) => e instanceof TemplateError && /roles must alternate/.test(e.message));
+  assert.equal(await say('again'), 'ok again');
+});
+
+test('through chatPrompt: a template that does not parse is a 500 (and prepareChatTemplate reports it at start); one that raises is a 400', async () => {
+  const broken = runtime('{% for m in messages %}');
+  assert.match(prepareChatTemplate(broken)!.message, /./);
+  await assert.rejects(chatPrompt(broken, parseMessages([{ role: 'user', content: 'x' }], 10)),
+    (e: Error) => e instanceof RequestError && e.status === 500 && /chat template does not parse/.test(e.message));
+  assert.equal(prepareChatTemplate(runtime(TEMPLATE)), null);
+  await assert.rejects(chatPrompt(runtime("{{ raise_exception('no system role') }}"), parseMessages([{ role: 'user', content: 'x' }], 10)),
+    (e: Error) => e instanceof RequestError && e.status === 400 && /refused the conversation: no system role/.test(e.message));
 });

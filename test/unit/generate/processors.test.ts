@@ -69,10 +69,11 @@ test('log-softmax normalises', () => {
   assert.ok(Math.abs(s.reduce((sum, x) => sum + Math.exp(x), 0) - 1) < 1e-6);
 });
 
-test('front-end settings: temperature 0 is greedy, beams > 1 beam search, otherwise sampling', () => {
+test('front-end settings: beams > 1 is beam search whatever the temperature, else temperature 0 greedy, otherwise sampling', () => {
   const u = { maxNewTokens: 4, temperature: 0.1, topP: 0.75, topK: 40, numBeams: 4, repetitionPenalty: 1, seed: 0, stop: [] };
   const ids = { eosTokenIds: [2], padTokenId: 0 };
   assert.equal(strategyOf(optionsFromSettings(u, ids)), 'beam');
-  assert.equal(strategyOf(optionsFromSettings({ ...u, temperature: 0 }, ids)), 'greedy');
+  assert.equal(strategyOf(optionsFromSettings({ ...u, temperature: 0 }, ids)), 'beam'); // the seed: num_beams=4 without do_sample
+  assert.equal(strategyOf(optionsFromSettings({ ...u, temperature: 0, numBeams: 1 }, ids)), 'greedy');
   assert.equal(strategyOf(optionsFromSettings({ ...u, numBeams: 1 }, ids)), 'sample');
 });
