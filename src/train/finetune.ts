@@ -9,7 +9,6 @@ import { makeAdapterConfig } from '../formats/peft-adapter.ts';
 import { adapterToTensors } from '../model/lora-io.ts';
 import { createLoraAdapter, initLoraAdapter, loraParameters, type LoraAdapter, type LoraSettings } from '../model/lora.ts';
 import { loadModel } from '../model/load.ts';
-import { loadLlamaConfig } from '../model/llama-config.ts';
 import type { Model } from '../model/llama.ts';
 import type { TokenBatch } from '../model/batch.ts';
 import { loadTokenizer } from '../tokenizer/load.ts';
@@ -23,9 +22,9 @@ import { optimizerTensors } from './optimizer-state.ts';
 import { newRunId, prepareOutputDir } from './output-dir.ts';
 import { prepareData } from './prepare-data.ts';
 import { formatDuration, formatLog, Progress } from './progress.ts';
-import { scheduledSteps } from './plan.ts';
 import { makeRecipe } from './recipe.ts';
 import { writeReport } from './report.ts';
+import { runFacts } from './run-facts.ts';
 import { loadAdapterFor, locateResume, replaceAdapterWeights } from './resume.ts';
 import { restoreTrainerState, trainerState } from './trainer-state.ts';
 import { saveVerifiedAdapter } from './save-adapter.ts';
@@ -55,7 +54,7 @@ function paramsBlock(o: FinetuneOptions, gradAccum: number): string {
   const rows: [string, unknown][] = [
     ['base_model', o.baseModel], ['data_path', o.dataPath], ['val_data_path', o.valDataPath], ['output_dir', o.outputDir],
     ['batch_size', o.batchSize], ['micro_batch_size', o.microBatchSize], ['gradient_accumulation_steps', gradAccum],
-    ['num_epochs', o.numEpochs], ['max_steps', o.maxSteps], ['learning_rate', o.learningRate], ['warmup_steps', o.warmupSteps], ['warmup_ratio', o.warmupRatio],
+    ['num_epochs', o.numEpochs], ['max_steps', o.maxSteps], ['learning_rate', o.learningRate], ['warmup_steps', o.warmupSteps],
     ['lr_scheduler', o.lrScheduler], ['weight_decay', o.weightDecay], ['max_grad_norm', o.maxGradNorm], ['cutoff_len', o.cutoffLen],
     ['val_set_size', o.valSetSize], ['lora_r', o.loraR], ['lora_alpha', o.loraAlpha], ['lora_dropout', o.loraDropout],
     ['lora_target_modules', `[${o.loraTargetModules.join(', ')}]`], ['use_rslora', o.useRslora], ['lora_init', o.loraInit],
@@ -84,35 +83,30 @@ function probeBatch(rows: readonly Example[]): TokenBatch {
 
 export async function finetune(input: FinetuneInput): Promise<FinetuneResult> {
   const started = performance.now();
+  const startedAt = new Date();
   const o: FinetuneOptions = { ...FINETUNE_DEFAULTS, ...input };
   checkOptions(o);
   const log = o.log;
   const gradAccum = gradientAccumulationSteps(o);
-  // Everything that can be refused cheaply is checked before the parameter dump: backend, paths, data.
+  log(paramsBlock(o, gradAccum));
   const be = typeof o.backend === 'string' ? selectBackend(o.backend, log) : o.backend;
   const baseDir = await resolveModelDir(o.baseModel, log);
-  loadLlamaConfig(baseDir, { flag: '--base_model' });
+  const model = await loadModel(be, baseDir);
   const tokenizer = loadTokenizer(baseDir);
   const dataPath = await resolveDataFile(o.dataPath, log);
   const valDataPath = o.valDataPath && (await resolveDataFile(o.valDataPath, log));
   const data = await prepareData(tokenizer, { ...o, dataPath, valDataPath });
+
   if (data.val.length && o.loadBestModelAtEnd && o.evalSteps > 0 && o.saveSteps > 0 && o.saveSteps % o.evalSteps !== 0) {
     throw new UserError(
       `--load_best_model_at_end needs --save_steps (${o.saveSteps}) to be a multiple of --eval_steps (${o.evalSteps}) so that evaluations ` +
         'have checkpoints to go back to: change one of them, or pass --load_best_model_at_end false',
     );
   }
+  const lora: LoraSettings = { r: o.loraR, alpha: o.loraAlpha, dropout: o.loraDropout, targets: o.loraTargetModules, useRslora: o.useRslora };
   const resume = o.resumeFromCheckpoint ? locateResume(o.resumeFromCheckpoint) : null;
   const runId = resume?.kind === 'checkpoint' ? checkpointRunId(resume.dir) : newRunId();
   await prepareOutputDir(o.outputDir, runId, o.overwriteOutputDir, log);
-  if (o.warmupRatio > 0) {
-    const total = o.maxSteps > 0 ? o.maxSteps : scheduledSteps(data.train.length, { microBatchSize: o.microBatchSize, gradAccumSteps: gradAccum }, o.numEpochs);
-    o.warmupSteps = Math.ceil(total * o.warmupRatio); // transformers' get_warmup_steps
-  }
-  log(paramsBlock(o, gradAccum));
-
-  const model = await loadModel(be, baseDir);
-  const lora: LoraSettings = { r: o.loraR, alpha: o.loraAlpha, dropout: o.loraDropout, targets: o.loraTargetModules, useRslora: o.useRslora };
   let adapter: LoraAdapter;
   if (resume) {
     adapter = loadAdapterFor(be, model.config, resume.dir, lora);
@@ -146,8 +140,14 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneResult> {
   });
   const probe = probeBatch(data.train);
   const trained = () => Array.from({ length: trainer.step }, (_, s) => trainer.learningRateAt(s)).some((lr) => lr > 0);
+  const facts = () => {
+    const { tokens, seconds } = progress.totals();
+    const dataSize = `${data.train.length.toLocaleString('en-US')} examples (${trainTokens.toLocaleString('en-US')} tokens); validation: ${data.valSource}`;
+    return runFacts({ startedAt, seconds: (performance.now() - started) / 1000, be, model: o.baseModel, data: dataSize, tokens, trainSeconds: seconds });
+  };
   const report = (status: string) => writeReport(join(o.outputDir, 'report.html'), {
-    title: `finetune ${o.baseModel} on ${o.dataPath}`, status, totalSteps: trainer.totalSteps, history: run.history,
+    title: `finetune ${o.baseModel} on ${o.dataPath}`, status, running: status.startsWith('running'), facts: facts(),
+    totalSteps: trainer.totalSteps, history: run.history,
     settings: Object.fromEntries(paramsBlock(o, gradAccum).split('\n').slice(1).map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 2)])),
   });
   const progress = new Progress(trainer.totalSteps, o.progress, undefined, log);
@@ -176,7 +176,7 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneResult> {
       onLog: async (e) => {
         printLog(e);
         await metrics.append(e);
-        if (e.kind === 'eval') await report(`running: step ${trainer.step} of ${trainer.totalSteps}`);
+        await report(`running: step ${trainer.step} of ${trainer.totalSteps}`);
       },
       save: async (step) => {
         const contents = {

@@ -39,6 +39,11 @@ export class Progress {
     return (this.seconds / this.steps) * (this.totalSteps - this.lastStep);
   }
 
+  /** Tokens trained on and seconds spent in steps so far. */
+  totals(): { tokens: number; seconds: number } {
+    return { tokens: this.tokens, seconds: this.seconds };
+  }
+
   /** `elapsed 1m02s | ETA 3m10s`: wall time since training started and the time left at the mean step time. */
   timing(): string {
     return `elapsed ${formatDuration((this.now() - this.started) / 1000)} | ETA ${this.steps ? formatDuration(this.eta()) : '?'}`;

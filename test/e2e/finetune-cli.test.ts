@@ -31,6 +31,9 @@ test('the built-in example makes its model and data, trains, saves a verified ad
   }
   const metrics = readFileSync(join(example, 'lora', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   assert.deepEqual(metrics.filter((m) => m.kind === 'eval').map((m) => m.step), [0, 18]);
+  const report = readFileSync(join(example, 'lora', 'report.html'), 'utf8');
+  assert.match(report, /data-reload="0"/, 'a finished run\'s report does not reload');
+  for (const fact of ['started', 'duration', 'backend', 'model', 'data', 'tokens seen', 'average tokens/s', 'peak memory']) assert.ok(report.includes(`<div class="k">${fact}</div>`), fact);
   // The next commands it prints name the example's paths, and the first one runs as printed.
   const next = r.stdout.slice(r.stdout.indexOf('next, try:'));
   assert.match(next, new RegExp(`npx alpaca-lora serve --base_model ${join(example, 'tiny-llama')} --lora_weights ${join(example, 'lora')}`));

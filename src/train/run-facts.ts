@@ -1,0 +1,43 @@
+// The facts report.html opens with: when the run started, how long it has run, on what backend, which model
+// and data, how many tokens it has trained on and how fast, and its peak memory. Not their display (report.ts).
+
+import type { Backend } from '../engine/backend.ts';
+import { formatDuration } from './progress.ts';
+
+export interface RunFactsInput {
+  startedAt: Date;
+  seconds: number; // wall time so far
+  be: Backend;
+  model: string;
+  data: string; // e.g. "51,760 examples (9.1M tokens); validation: 2,000 split off"
+  tokens: number; // non-padding tokens trained on since the process started
+  trainSeconds: number; // time in training steps (evaluations and saves excluded)
+}
+
+const GIB = 1024 ** 3;
+
+/** Peak resident memory of this process and, on cuda, the most device memory the backend held. */
+export function peakMemory(be: Backend): string {
+  const host = `${((process.resourceUsage().maxRSS * 1024) / GIB).toFixed(2)} GiB host (peak RSS)`;
+  const device = (be as { memory?: () => { peak: number } }).memory?.();
+  return device ? `${(device.peak / GIB).toFixed(2)} GiB GPU, ${host}` : host;
+}
+
+/** "2026-12-01 20:10 UTC" */
+export function formatDate(d: Date): string {
+  return `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+}
+
+export function runFacts(i: RunFactsInput): Record<string, string> {
+  const describe = (i.be as { describe?: () => string }).describe?.();
+  return {
+    started: formatDate(i.startedAt),
+    duration: formatDuration(i.seconds),
+    backend: describe ? `${i.be.name} (${describe})` : i.be.name,
+    model: i.model,
+    data: i.data,
+    'tokens seen': i.tokens.toLocaleString('en-US'),
+    'average tokens/s': i.trainSeconds > 0 ? Math.round(i.tokens / i.trainSeconds).toLocaleString('en-US') : '–',
+    'peak memory': peakMemory(i.be),
+  };
+}
