@@ -9,6 +9,9 @@ import { makeAdapterConfig } from '../formats/peft-adapter.ts';
 import { adapterToTensors } from '../model/lora-io.ts';
 import { createLoraAdapter, initLoraAdapter, loraParameters, type LoraAdapter, type LoraSettings } from '../model/lora.ts';
 import { loadModel } from '../model/load.ts';
+import { loadLlamaConfig } from '../model/llama-config.ts';
+import { bnbConfigOf } from '../model/quantization-options.ts';
+import { describeQuantization, quantizationRecord } from '../model/quantized-base.ts';
 import type { Model } from '../model/llama.ts';
 import type { TokenBatch } from '../model/batch.ts';
 import { loadTokenizer } from '../tokenizer/load.ts';
@@ -20,6 +23,7 @@ import { newRunState, recordEval, runLoop, type LogEntry, type RunState } from '
 import { MetricsFile } from './metrics.ts';
 import { optimizerTensors } from './optimizer-state.ts';
 import { newRunId, prepareOutputDir } from './output-dir.ts';
+import { scheduledSteps } from './plan.ts';
 import { prepareData } from './prepare-data.ts';
 import { formatDuration, formatLog, Progress } from './progress.ts';
 import { makeRecipe } from './recipe.ts';
@@ -54,7 +58,7 @@ function paramsBlock(o: FinetuneOptions, gradAccum: number): string {
   const rows: [string, unknown][] = [
     ['base_model', o.baseModel], ['data_path', o.dataPath], ['val_data_path', o.valDataPath], ['output_dir', o.outputDir],
     ['batch_size', o.batchSize], ['micro_batch_size', o.microBatchSize], ['gradient_accumulation_steps', gradAccum],
-    ['num_epochs', o.numEpochs], ['max_steps', o.maxSteps], ['learning_rate', o.learningRate], ['warmup_steps', o.warmupSteps],
+    ['num_epochs', o.numEpochs], ['max_steps', o.maxSteps], ['learning_rate', o.learningRate], ['warmup_steps', o.warmupSteps], ['warmup_ratio', o.warmupRatio],
     ['lr_scheduler', o.lrScheduler], ['weight_decay', o.weightDecay], ['max_grad_norm', o.maxGradNorm], ['cutoff_len', o.cutoffLen],
     ['val_set_size', o.valSetSize], ['lora_r', o.loraR], ['lora_alpha', o.loraAlpha], ['lora_dropout', o.loraDropout],
     ['lora_target_modules', `[${o.loraTargetModules.join(', ')}]`], ['use_rslora', o.useRslora], ['lora_init', o.loraInit],
@@ -88,25 +92,32 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneResult> {
   checkOptions(o);
   const log = o.log;
   const gradAccum = gradientAccumulationSteps(o);
-  log(paramsBlock(o, gradAccum));
+  // Everything that can be refused cheaply is checked before the parameter dump: backend, paths, data.
   const be = typeof o.backend === 'string' ? selectBackend(o.backend, log) : o.backend;
   const baseDir = await resolveModelDir(o.baseModel, log);
-  const model = await loadModel(be, baseDir);
+  loadLlamaConfig(baseDir, { flag: '--base_model' });
   const tokenizer = loadTokenizer(baseDir);
   const dataPath = await resolveDataFile(o.dataPath, log);
   const valDataPath = o.valDataPath && (await resolveDataFile(o.valDataPath, log));
   const data = await prepareData(tokenizer, { ...o, dataPath, valDataPath });
-
   if (data.val.length && o.loadBestModelAtEnd && o.evalSteps > 0 && o.saveSteps > 0 && o.saveSteps % o.evalSteps !== 0) {
     throw new UserError(
       `--load_best_model_at_end needs --save_steps (${o.saveSteps}) to be a multiple of --eval_steps (${o.evalSteps}) so that evaluations ` +
         'have checkpoints to go back to: change one of them, or pass --load_best_model_at_end false',
     );
   }
-  const lora: LoraSettings = { r: o.loraR, alpha: o.loraAlpha, dropout: o.loraDropout, targets: o.loraTargetModules, useRslora: o.useRslora };
   const resume = o.resumeFromCheckpoint ? locateResume(o.resumeFromCheckpoint) : null;
   const runId = resume?.kind === 'checkpoint' ? checkpointRunId(resume.dir) : newRunId();
   await prepareOutputDir(o.outputDir, runId, o.overwriteOutputDir, log);
+  if (o.warmupRatio > 0) {
+    const total = o.maxSteps > 0 ? o.maxSteps : scheduledSteps(data.train.length, { microBatchSize: o.microBatchSize, gradAccumSteps: gradAccum }, o.numEpochs);
+    o.warmupSteps = Math.ceil(total * o.warmupRatio); // transformers' get_warmup_steps
+  }
+  log(paramsBlock(o, gradAccum));
+
+  const model = await loadModel(be, baseDir, { quantize: bnbConfigOf(o.quantization) });
+  if (model.quantization) log(`base model: ${describeQuantization(model.quantization)}; LoRA adapters and their optimizer state stay float32`);
+  const lora: LoraSettings = { r: o.loraR, alpha: o.loraAlpha, dropout: o.loraDropout, targets: o.loraTargetModules, useRslora: o.useRslora };
   let adapter: LoraAdapter;
   if (resume) {
     adapter = loadAdapterFor(be, model.config, resume.dir, lora);
@@ -148,7 +159,10 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneResult> {
   const report = (status: string) => writeReport(join(o.outputDir, 'report.html'), {
     title: `finetune ${o.baseModel} on ${o.dataPath}`, status, running: status.startsWith('running'), facts: facts(),
     totalSteps: trainer.totalSteps, history: run.history,
-    settings: Object.fromEntries(paramsBlock(o, gradAccum).split('\n').slice(1).map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 2)])),
+    settings: {
+      ...Object.fromEntries(paramsBlock(o, gradAccum).split('\n').slice(1).map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 2)])),
+      base_quantization: model.quantization ? describeQuantization(model.quantization) : 'none (16/32-bit)',
+    },
   });
   const progress = new Progress(trainer.totalSteps, o.progress, undefined, log);
   const evaluate = data.val.length ? () => trainer.evaluate(data.val) : null;
@@ -183,7 +197,7 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneResult> {
           adapterConfig,
           adapter: await adapterToTensors(be, adapter),
           optimizer: await optimizerTensors(be, trainer.optimizer),
-          state: trainerState(trainer, recipe, run),
+          state: trainerState(trainer, recipe, run, quantizationRecord(model.quantization)),
         };
         const dir = await writeCheckpoint(o.outputDir, step, contents, (tmp) => verifySavedAdapter(model, adapter, tmp, probe, trained()));
         const removed = await rotateCheckpoints(o.outputDir, o.saveTotalLimit, run.best?.checkpoint ?? null, runId);
