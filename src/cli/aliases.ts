@@ -76,6 +76,10 @@ export const ALIASES: readonly Alias[] = [
     key: 'lr_scheduler_type', from: 'LLaMA-Factory', type: 'string', flag: 'lr_scheduler', help: '= --lr_scheduler (linear, cosine, constant_with_warmup; constant: no warmup)',
     to: (v) => v === 'constant' ? { lr_scheduler: 'constant', warmup_steps: 0 } : { lr_scheduler: oneOf('lr_scheduler_type', String(v), { linear: 'linear', cosine: 'cosine', constant_with_warmup: 'constant' }) },
   },
+  {
+    key: 'quantization_bit', from: 'LLaMA-Factory', type: 'number', flag: 'load_in_4bit', help: '4 = --load_in_4bit, 8 = --load_in_8bit',
+    to: (v) => ({ [`load_in_${oneOf('quantization_bit', String(v), { 4: '4', 8: '8' })}bit`]: true }),
+  },
   { key: 'val_size', from: 'LLaMA-Factory', type: 'number', flag: 'val_set_size', help: '= --val_set_size', to: (v) => ({ val_set_size: v }) },
   { key: 'adapter_name_or_path', from: 'LLaMA-Factory', type: 'string', flag: 'lora_weights', help: '= --lora_weights', to: (v) => ({ lora_weights: v }) },
 ];

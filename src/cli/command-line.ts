@@ -65,10 +65,21 @@ function resolveAliases(command: string, merged: ParsedFlags, specs: FlagSpecs):
   return given;
 }
 
+/** A flag this command lacks but others take is named with them (`generate --share_gradio`: serve takes it). */
+function checkElsewhere(command: Command, argv: string[], accepted: FlagSpecs, all: readonly Command[]): void {
+  for (const arg of argv) {
+    const name = /^--([^=]+)/.exec(arg)?.[1]?.replace(/-/g, '_');
+    if (name === undefined || name in accepted || name.replace(/^no_/, '') in accepted) continue;
+    const takers = all.filter((c) => c !== command && name in c.flags).map((c) => c.name);
+    if (takers.length) throw new UsageError(`${command.name}: --${name} is not a flag of ${command.name}; ${takers.join(', ')} ${takers.length > 1 ? 'take' : 'takes'} it (\`alpaca-lora ${takers[0]} --help\`)`);
+  }
+}
+
 /** Parses `argv` for `command`: flags, a --config file (or a lone .yaml/.yml/.json argument), aliases, defaults. */
-export function parseCommandLine(command: Command, argv: string[]): CommandLine {
+export function parseCommandLine(command: Command, argv: string[], all: readonly Command[] = []): CommandLine {
   const specs = ownSpecs(command);
   const accepted = parseSpecs(specs);
+  checkElsewhere(command, argv, accepted, all);
   const { flags: cli, positionals } = parseFlags(command.name, argv, accepted);
   let config = cli.config as string | undefined;
   if (!command.positionals && positionals.length > 0) {
@@ -101,7 +112,7 @@ export function helpText(command: Command): string {
   if (command.positionals) lines.splice(0, 0, `usage: alpaca-lora ${command.name} [flags] ${command.positionals}`);
   if (aliases.length) {
     lines.push('', 'Also accepted (the keys of LLaMA-Factory and axolotl configs):');
-    for (const a of aliases) lines.push(`  ${`--${a.key}`.padEnd(29)} ${a.help} (${a.from})`);
+    for (const a of aliases) lines.push(`  ${`--${a.key}`.padEnd(28)} ${a.help} (${a.from})`);
   }
   return lines.join('\n');
 }

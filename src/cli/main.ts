@@ -25,7 +25,7 @@ async function main(argv: string[]): Promise<number> {
     console.log(helpText(command));
     return 0;
   }
-  const { flags, positionals, given } = parseCommandLine(command, rest);
+  const { flags, positionals, given } = parseCommandLine(command, rest, commands);
   await command.run(flags, positionals, given);
   return 0;
 }

@@ -1,7 +1,7 @@
 // A LLaMA-Factory and an axolotl config, given as the only argument, reach the options they mean; their keys work
 // on the command line too and are listed in --help; keys we lack are refused one per line with what to use;
-// misspelt flags get the nearest one; a stray argument and a second spelling of one setting are errors;
-// --config works for every command.
+// misspelt flags get the nearest one, another command's flag names that command; a stray argument and a second
+// spelling of one setting are errors; --config works for every command.
 
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -11,6 +11,7 @@ import { test } from 'node:test';
 import { parseCommandLine, helpText } from '../../../src/cli/command-line.ts';
 import { nearest } from '../../../src/cli/did-you-mean.ts';
 import { finetuneCommand, optionsFromArgv } from '../../../src/cli/finetune.ts';
+import { commands } from '../../../src/cli/commands.ts';
 import { generateCommand } from '../../../src/cli/generate.ts';
 import { ALIASES } from '../../../src/cli/aliases.ts';
 import { PROJECTIONS } from '../../../src/formats/weight-names.ts';
@@ -91,6 +92,7 @@ test('refusals name the key and what to do', () => {
   assert.throws(() => optionsFromArgv(['--lora_rr', '4']), /unknown flag --lora_rr; did you mean --lora_r\?/);
   assert.throws(() => optionsFromArgv(['./llama-7b']), /unexpected argument "\.\/llama-7b": flags start with --/);
   assert.throws(() => parseCommandLine(generateCommand, ['--temprature', '0']), /did you mean --temperature\?/);
+  assert.throws(() => parseCommandLine(generateCommand, ['--share_gradio'], commands), /generate: --share_gradio is not a flag of generate; serve takes it \(`alpaca-lora serve --help`\)/);
 });
 
 test('did you mean: slips get a suggestion, strangers none', () => {
