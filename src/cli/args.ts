@@ -127,9 +127,9 @@ export function withGroups(specs: FlagSpecs, sections: readonly (readonly [strin
   return out;
 }
 
-/** A required string flag, or a UsageError naming it. */
-export function required(command: string, flags: ParsedFlags, name: string): string {
+/** A required string flag, or a UsageError naming it (and `hint`: another way to give it). */
+export function required(command: string, flags: ParsedFlags, name: string, hint = ''): string {
   const v = flags[name];
-  if (typeof v !== 'string' || v === '') throw new UsageError(`${command}: --${name} is required`);
+  if (typeof v !== 'string' || v === '') throw new UsageError(`${command}: --${name} is required${hint}`);
   return v;
 }

@@ -7,7 +7,7 @@ import { parseOutputDType } from '../export/output-dtype.ts';
 import { parseSize } from '../util/parse-size.ts';
 import { required, UsageError } from './args.ts';
 import type { Command } from './command.ts';
-import { JSON_FLAG, mergedSentence, printExport, wroteFolder } from './export-report.ts';
+import { BASE_MODEL_HINT, JSON_FLAG, mergedSentence, printExport, wroteFolder } from './export-report.ts';
 
 export const exportHfCommand: Command = {
   name: 'export-hf',
@@ -29,7 +29,7 @@ export const exportHfCommand: Command = {
     if (saveFormat !== 'safetensors' && saveFormat !== 'bin') throw new UsageError(`export-hf: --save_format must be safetensors or bin, got "${saveFormat}"`);
     const outputDir = required('export-hf', flags, 'output_dir');
     const result = await exportHf({
-      baseModel: required('export-hf', flags, 'base_model'),
+      baseModel: required('export-hf', flags, 'base_model', BASE_MODEL_HINT),
       loraWeights: required('export-hf', flags, 'lora_weights'),
       outputDir,
       maxShardBytes: parseSize(flags.max_shard_size as string, '--max_shard_size'),

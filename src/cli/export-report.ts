@@ -1,9 +1,13 @@
 // What the export commands print: sentences that say what was written, its size and what was checked, or,
-// with --json, the library's result as one JSON line for scripts. Not the exports themselves (src/export).
+// with --json, the library's result as one JSON line for scripts; and the hint when no base model is given.
+// Not the exports themselves (src/export).
 
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FlagSpecs, ParsedFlags } from './args.ts';
+
+/** How the seed's export scripts take the base model, for the message when none is given. */
+export const BASE_MODEL_HINT = `: pass it, or set BASE_MODEL as the seed's export scripts read it (export BASE_MODEL=huggyllama/llama-7b)`;
 
 export const JSON_FLAG: FlagSpecs = {
   json: { type: 'boolean', default: false, help: 'print the result as one JSON line (for scripts) instead of sentences' },

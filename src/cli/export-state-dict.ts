@@ -5,7 +5,7 @@ import { exportStateDict } from '../export/export-state-dict.ts';
 import { parseOutputDType } from '../export/output-dtype.ts';
 import { required } from './args.ts';
 import type { Command } from './command.ts';
-import { JSON_FLAG, mergedSentence, printExport, wroteFolder } from './export-report.ts';
+import { BASE_MODEL_HINT, JSON_FLAG, mergedSentence, printExport, wroteFolder } from './export-report.ts';
 
 export const exportStateDictCommand: Command = {
   name: 'export-state-dict',
@@ -23,7 +23,7 @@ export const exportStateDictCommand: Command = {
   async run(flags) {
     const outputDir = required('export-state-dict', flags, 'output_dir');
     const result = await exportStateDict({
-      baseModel: required('export-state-dict', flags, 'base_model'),
+      baseModel: required('export-state-dict', flags, 'base_model', BASE_MODEL_HINT),
       loraWeights: required('export-state-dict', flags, 'lora_weights'),
       outputDir,
       dtype: flags.dtype ? parseOutputDType(flags.dtype as string) : null,
