@@ -6,7 +6,9 @@ export type { Backend } from './engine/backend.ts';
 export { UserError } from './errors.ts';
 
 export { loadLlamaConfig, parseLlamaConfig, type LlamaConfig } from './model/llama-config.ts';
-export { loadModel } from './model/load.ts';
+export { loadModel, type LoadOptions } from './model/load.ts';
+export { inspectModel, type ModelSummary } from './model/inspect.ts';
+export { bnbConfigOf, QUANTIZATION_DEFAULTS, type QuantizationOptions } from './model/quantization-options.ts';
 export type { Model } from './model/llama.ts';
 export { scoreBatch, forwardBackward } from './model/compute.ts';
 export { loadLoraAdapter, adapterToTensors } from './model/lora-io.ts';

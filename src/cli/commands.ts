@@ -7,6 +7,7 @@ import { exportStateDictCommand } from './export-state-dict.ts';
 import { finetuneCommand } from './finetune.ts';
 import { generateCommand } from './generate.ts';
 import { inspectDataCommand } from './inspect-data.ts';
+import { inspectModelCommand } from './inspect-model.ts';
 import { scoreCommand } from './score.ts';
 import { serveCommand } from './serve.ts';
 import { tokenizeCommand } from './tokenize.ts';
@@ -16,6 +17,7 @@ export const commands: Command[] = [
   scoreCommand,
   tokenizeCommand,
   inspectDataCommand,
+  inspectModelCommand,
   exportGgufCommand,
   exportHfCommand,
   exportStateDictCommand,

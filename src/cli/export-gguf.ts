@@ -2,9 +2,11 @@
 
 import { exportGguf } from '../export/export-gguf.ts';
 import { OUT_TYPES, type OutType } from '../export/gguf-model.ts';
+import { bnbConfigOf } from '../model/quantization-options.ts';
 import { required, UsageError } from './args.ts';
 import type { Command } from './command.ts';
 import { formatBytes, JSON_FLAG, mergedSentence, printExport } from './export-report.ts';
+import { QUANT_FLAGS, quantizationFromFlags } from './quant-flags.ts';
 
 export const exportGgufCommand: Command = {
   name: 'export-gguf',
@@ -18,6 +20,7 @@ export const exportGgufCommand: Command = {
     overwrite: { type: 'boolean', default: false, help: 'replace an existing --outfile' },
     verify: { type: 'boolean', default: true, help: 'read a float export back and compare it with the merge' },
     ...JSON_FLAG,
+    ...QUANT_FLAGS,
   },
   async run(flags) {
     const outtype = flags.outtype as string;
@@ -30,6 +33,7 @@ export const exportGgufCommand: Command = {
       adapterOnly: flags.adapter_only as boolean,
       overwrite: flags.overwrite as boolean,
       verify: flags.verify as boolean,
+      quantize: bnbConfigOf(quantizationFromFlags(flags)),
     });
     const float = ['f32', 'f16', 'bf16'].includes(outtype);
     const checked = flags.adapter_only ? 'not read back (an adapter file holds the adapter\'s own tensors)'

@@ -5,9 +5,11 @@ import { selectBackend } from '../backends/select.ts';
 import { exportHf } from '../export/export-hf.ts';
 import { parseOutputDType } from '../export/output-dtype.ts';
 import { parseSize } from '../util/parse-size.ts';
+import { bnbConfigOf } from '../model/quantization-options.ts';
 import { required, UsageError } from './args.ts';
 import type { Command } from './command.ts';
 import { BASE_MODEL_HINT, JSON_FLAG, mergedSentence, printExport, wroteFolder } from './export-report.ts';
+import { QUANT_FLAGS, quantizationFromFlags } from './quant-flags.ts';
 
 export const exportHfCommand: Command = {
   name: 'export-hf',
@@ -23,6 +25,7 @@ export const exportHfCommand: Command = {
     verify: { type: 'boolean', default: true, help: 'read the export back and compare probe logits with base + adapter' },
     backend: { type: 'string', default: 'auto', help: 'js, cpu, cuda or auto (for the probe logits)' },
     ...JSON_FLAG,
+    ...QUANT_FLAGS,
   },
   async run(flags) {
     const saveFormat = flags.save_format as string;
@@ -38,6 +41,7 @@ export const exportHfCommand: Command = {
       overwrite: flags.overwrite as boolean,
       verify: flags.verify as boolean,
       backend: () => selectBackend(flags.backend as string),
+      quantize: bnbConfigOf(quantizationFromFlags(flags)),
     });
     const check = result.logits;
     printExport(flags, result, [

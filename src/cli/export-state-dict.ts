@@ -3,9 +3,11 @@
 
 import { exportStateDict } from '../export/export-state-dict.ts';
 import { parseOutputDType } from '../export/output-dtype.ts';
+import { bnbConfigOf } from '../model/quantization-options.ts';
 import { required } from './args.ts';
 import type { Command } from './command.ts';
 import { BASE_MODEL_HINT, JSON_FLAG, mergedSentence, printExport, wroteFolder } from './export-report.ts';
+import { QUANT_FLAGS, quantizationFromFlags } from './quant-flags.ts';
 
 export const exportStateDictCommand: Command = {
   name: 'export-state-dict',
@@ -19,6 +21,7 @@ export const exportStateDictCommand: Command = {
     overwrite: { type: 'boolean', default: false, help: 'replace a non-empty --output_dir' },
     verify: { type: 'boolean', default: true, help: 'read the checkpoint back and compare it with the merge' },
     ...JSON_FLAG,
+    ...QUANT_FLAGS,
   },
   async run(flags) {
     const outputDir = required('export-state-dict', flags, 'output_dir');
@@ -30,6 +33,7 @@ export const exportStateDictCommand: Command = {
       numShards: flags.num_shards as number,
       overwrite: flags.overwrite as boolean,
       verify: flags.verify as boolean,
+      quantize: bnbConfigOf(quantizationFromFlags(flags)),
     });
     printExport(flags, result, [
       wroteFolder(outputDir, result.files),

@@ -14,6 +14,7 @@ import type { Command } from './command.ts';
 import { FINETUNE_SECTIONS } from './finetune-sections.ts';
 import { parseCommandLine } from './command-line.ts';
 import { DATA_FLAGS, datasetOptionsFromFlags } from './inspect-data.ts';
+import { QUANT_FLAGS, quantizationFromFlags } from './quant-flags.ts';
 
 const D = FINETUNE_DEFAULTS;
 
@@ -37,6 +38,7 @@ const SPECS: FlagSpecs = {
   train_on_inputs: { type: 'boolean', default: D.trainOnInputs, help: 'train on the prompt too (false: only on the response)' },
   group_by_length: { type: 'boolean', default: D.groupByLength, help: 'batch examples of similar length (faster, with a loss curve that zigzags)' },
   resume_from_checkpoint: { type: 'string', help: 'a checkpoint-N folder, an output_dir with checkpoints (the latest), or an adapter folder' },
+  ...QUANT_FLAGS,
   wandb_project: { type: 'string', default: '', help: 'accepted for compatibility; progress goes to output_dir/report.html and metrics.jsonl' },
   wandb_run_name: { type: 'string', default: '', help: 'accepted for compatibility (see --wandb_project)' },
   wandb_watch: { type: 'string', default: '', help: 'accepted for compatibility (see --wandb_project)' },
@@ -95,6 +97,7 @@ export function optionsFromFlags(f: ParsedFlags): FinetuneOptions {
     resumeFromCheckpoint: resume && resume !== 'false' && resume !== 'False' ? resume : null,
     promptTemplateName: f.prompt_template_name as string,
     dataset: datasetOptionsFromFlags('finetune', f),
+    quantization: quantizationFromFlags(f),
     backend: oneOf<BackendName>('backend', f.backend as string, BACKEND_NAMES),
     seed: f.seed as number,
     shuffle: f.shuffle as boolean,

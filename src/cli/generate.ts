@@ -9,8 +9,10 @@ import { optionsFromSettings, type GenerationOptions } from '../generate/options
 import { loadModelSet, loadRuntime, type ModelSet, type Runtime } from '../generate/runtime.ts';
 import type { LoraUse } from '../model/llama.ts';
 import { generateText } from '../generate/text.ts';
+import { bnbConfigOf } from '../model/quantization-options.ts';
 import { required, UsageError, type FlagSpecs, type ParsedFlags } from './args.ts';
 import type { Command } from './command.ts';
+import { LOAD_8BIT_FLAG, noteQuantization, QUANT_FLAGS, quantizationFromFlags } from './quant-flags.ts';
 
 const FLAGS: FlagSpecs = {
   base_model: { type: 'string', help: 'model folder (config.json, weights, tokenizer)' },
@@ -32,6 +34,8 @@ const FLAGS: FlagSpecs = {
   seed: { type: 'number', default: 0, help: 'sampling seed' },
   backend: { type: 'string', default: 'auto', help: 'js, cpu, cuda or auto' },
   dtype: { type: 'string', default: 'auto', help: 'weight storage: auto (f32 on js, as stored elsewhere), f32, bf16 or f16' },
+  ...QUANT_FLAGS,
+  ...LOAD_8BIT_FLAG,
 };
 
 /** Generation options from the flags, checked with the flags' own names. */
@@ -114,11 +118,12 @@ export const generateCommand: Command = {
   flags: FLAGS,
   async run(flags) {
     const baseModel = required('generate', flags, 'base_model');
+    const quantize = bnbConfigOf(quantizationFromFlags(flags));
     const backend = selectBackend(flags.backend as string);
     const dtype = flags.dtype as string;
     if (!['auto', 'f32', 'bf16', 'f16'].includes(dtype)) throw new UsageError(`generate: --dtype must be auto, f32, bf16 or f16, got "${dtype}"`);
     const load = {
-      backend, baseModel, dtype: dtype as 'auto',
+      backend, baseModel, dtype: dtype as 'auto', quantize,
       loraWeights: flags.lora_weights ? [flags.lora_weights as string] : [],
       tokenizer: flags.tokenizer as string | undefined,
       promptTemplate: flags.prompt_template as string,
@@ -126,11 +131,13 @@ export const generateCommand: Command = {
     if (flags.prompt_ids !== undefined) {
       const ids = parseIds(flags.prompt_ids as string);
       const set = await loadModelSet(load);
+      noteQuantization(set.model.quantization);
       const [result] = await generate(set.model, firstAdapter(set), [ids], optionsFrom(flags, set));
       console.log(JSON.stringify(result!.tokens));
       return;
     }
     const rt = await loadRuntime(load);
+    noteQuantization(rt.model.quantization);
     if (flags.prompt !== undefined) {
       await complete(rt, flags, flags.prompt as string, []);
     } else if (flags.instruction !== undefined) {

@@ -7,8 +7,10 @@ import type { ServerContext } from '../server/context.ts';
 import { GenerationQueue } from '../server/queue.ts';
 import { prepareChatTemplate } from '../server/chat.ts';
 import { startServer } from '../server/server.ts';
+import { bnbConfigOf } from '../model/quantization-options.ts';
 import { required, UsageError, type ParsedFlags } from './args.ts';
 import type { Command } from './command.ts';
+import { LOAD_8BIT_FLAG, noteQuantization, QUANT_FLAGS, quantizationFromFlags } from './quant-flags.ts';
 
 function positiveInt(flags: ParsedFlags, name: string, min = 1): number {
   const v = flags[name] as number;
@@ -35,6 +37,8 @@ export const serveCommand: Command = {
     max_n: { type: 'number', default: 8, help: 'most choices (prompts x n) per request' },
     backend: { type: 'string', default: 'auto', help: 'js, cpu, cuda or auto' },
     dtype: { type: 'string', default: 'auto', help: 'weight storage: auto (f32 on js, as stored elsewhere), f32, bf16 or f16' },
+    ...QUANT_FLAGS,
+    ...LOAD_8BIT_FLAG,
   },
   async run(flags) {
     const baseModel = required('serve', flags, 'base_model');
@@ -44,10 +48,12 @@ export const serveCommand: Command = {
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`serve: --port must be an integer in 0..65535, got ${port}`);
     const limits = { maxTokens: positiveInt(flags, 'max_tokens'), maxN: positiveInt(flags, 'max_n'), maxBodyBytes: 1 << 20, maxPromptTokens: 0 };
     const queue = new GenerationQueue(positiveInt(flags, 'queue_size', 0));
+    const quantize = bnbConfigOf(quantizationFromFlags(flags));
     const rt = await loadRuntime({
-      backend: selectBackend(flags.backend as string), baseModel, dtype: dtype as 'auto',
+      backend: selectBackend(flags.backend as string), baseModel, dtype: dtype as 'auto', quantize,
       loraWeights: flags.lora_weights as string[], tokenizer: flags.tokenizer as string | undefined, promptTemplate: flags.prompt_template as string,
     });
+    noteQuantization(rt.model.quantization);
     limits.maxPromptTokens = flags.max_prompt_tokens === undefined ? rt.model.config.maxPositionEmbeddings : positiveInt(flags, 'max_prompt_tokens');
     const broken = prepareChatTemplate(rt);
     if (broken) console.error(`warning: the model's chat template does not parse (${broken.message}): /v1/chat/completions answers 500 until its chat_template is fixed`);

@@ -6,6 +6,7 @@ import { existsSync, statSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { UserError } from '../errors.ts';
+import type { BnbConfig } from '../formats/bnb-config.ts';
 import { GgufFile } from '../formats/gguf.ts';
 import { writeGguf } from '../formats/gguf-write.ts';
 import { dequantize } from '../formats/gguf-quant.ts';
@@ -16,7 +17,7 @@ import type { LlamaConfig } from '../model/llama-config.ts';
 import { ggufLoraMetadata, ggufLoraTensors } from './gguf-lora.ts';
 import { ggufArchitecture, ggufModelMetadata, ggufTensors, type OutType } from './gguf-model.ts';
 import { ggufVocabMetadata } from './gguf-vocab.ts';
-import { openMerged, type MergedCheckpoint } from './merged-checkpoint.ts';
+import { mergeNote, openMerged, type MergedCheckpoint } from './merged-checkpoint.ts';
 import { checkWrittenWeights } from './verify.ts';
 import { resolveModelInputs } from '../hub/resolve.ts';
 
@@ -30,6 +31,10 @@ export interface ExportGgufOptions {
   overwrite?: boolean;
   /** Read a float export back and compare it with the merge (default true). */
   verify?: boolean;
+  /** Quantize the base's decoder linears as on load, then merge into their dequantized values; q8_0/q4 types requantize those (a base stored quantized is used as it is). */
+  quantize?: BnbConfig | null;
+  /** Where the one sentence about a quantized base goes (default: stderr). */
+  log?: (line: string) => void;
 }
 
 export interface ExportGgufResult {
@@ -48,7 +53,7 @@ export async function exportGguf(o: ExportGgufOptions): Promise<ExportGgufResult
   if (o.adapterOnly && !o.loraWeights) throw new UserError('--adapter_only needs --lora_weights: the adapter to write');
   if (o.adapterOnly && outtype !== 'f32' && outtype !== 'f16') throw new UserError(`--adapter_only writes f32 or f16 LoRA tensors, not ${outtype}`);
   o = await resolveModelInputs(o); // Hub ids: fetched into the HF cache
-  const merged = await openMerged(o.baseModel, { loraWeights: o.loraWeights });
+  const merged = await openMerged(o.baseModel, { loraWeights: o.loraWeights, quantize: o.quantize });
   try {
     await mkdir(dirname(o.outfile), { recursive: true });
     const lora = merged.lora;
@@ -57,6 +62,8 @@ export async function exportGguf(o: ExportGgufOptions): Promise<ExportGgufResult
       await writeGguf(o.outfile, ggufLoraMetadata(merged.config, lora!, o.loraWeights!), tensors);
       return { outfile: o.outfile, tensors: tensors.size, adapted: lora!.pairs.size, bytes: statSync(o.outfile).size };
     }
+    const note = mergeNote(merged);
+    if (note) (o.log ?? console.error)(note);
     const metadata = new Map([...ggufModelMetadata(merged.config, o.baseModel, outtype), ...ggufVocabMetadata(o.baseModel, merged.config)]);
     const tensors = ggufTensors(merged, outtype);
     await writeGguf(o.outfile, metadata, tensors);

@@ -3,11 +3,12 @@
 // then check it as the seed's script does. The library form of `alpaca-lora export-hf`.
 
 import type { Backend } from '../engine/backend.ts';
+import type { BnbConfig } from '../formats/bnb-config.ts';
 import { openCheckpoint } from '../formats/hf-checkpoint.ts';
 import type { PendingTensor } from '../formats/output-tensor.ts';
 import { writeShardedSafetensors } from '../formats/safetensors-write.ts';
 import { writeShardedTorch } from '../formats/torch-write.ts';
-import { openMerged, type MergedCheckpoint } from './merged-checkpoint.ts';
+import { mergeNote, openMerged, type MergedCheckpoint } from './merged-checkpoint.ts';
 import { copyPresent, TOKENIZER_FILES, writeConfig } from './model-files.ts';
 import { DTYPE_NAMES, isFloatDType, type FloatDType } from './output-dtype.ts';
 import { checkNotInside, checkOutputFolder, writeFolder } from './output-folder.ts';
@@ -28,6 +29,10 @@ export interface ExportHfOptions {
   verify?: boolean;
   /** Computes the probe logits (its arenas are freed after: see checkMergedLogits); required when verify is on. A function is called only once the inputs have been checked. */
   backend?: Backend | (() => Backend);
+  /** Quantize the base's decoder linears as on load, then merge into their dequantized values (a base stored quantized is used as it is). */
+  quantize?: BnbConfig | null;
+  /** Where the one sentence about a quantized base goes (default: stderr). */
+  log?: (line: string) => void;
 }
 
 export interface ExportHfResult {
@@ -45,8 +50,10 @@ export async function exportHf(o: ExportHfOptions): Promise<ExportHfResult> {
   const verify = o.verify ?? true;
   if (verify && !o.backend) throw new Error('exportHf: verify needs a backend for the probe logits');
   o = await resolveModelInputs(o); // Hub ids: fetched into the HF cache
-  const merged = await openMerged(o.baseModel, { loraWeights: o.loraWeights });
+  const merged = await openMerged(o.baseModel, { loraWeights: o.loraWeights, quantize: o.quantize });
   try {
+    const note = mergeNote(merged);
+    if (note) (o.log ?? console.error)(note);
     return await writeFolder(o.outputDir, o.overwrite ?? false, '--output_dir', async (dir) => {
       const entries = merged.names.map((name) => [name, mergedTensor(merged, name, o.dtype ?? null)] as const);
       const maxShard = o.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES;
@@ -64,7 +71,7 @@ export async function exportHf(o: ExportHfOptions): Promise<ExportHfResult> {
           written.close();
         }
         const be = typeof o.backend === 'function' ? o.backend() : o.backend!;
-        logits = await checkMergedLogits(be, o.baseModel, o.loraWeights, dir, o.dtype ?? probeDType(merged));
+        logits = await checkMergedLogits(be, o.baseModel, o.loraWeights, dir, o.dtype ?? probeDType(merged), { quantize: o.quantize, dequantize: true });
       }
       return { files, adapted: merged.lora?.pairs.size ?? 0, logits };
     });

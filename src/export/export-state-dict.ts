@@ -5,6 +5,7 @@
 
 import { join } from 'node:path';
 import { UserError } from '../errors.ts';
+import type { BnbConfig } from '../formats/bnb-config.ts';
 import type { HostTensor } from '../formats/host-tensor.ts';
 import { joinAlong, metaParams, metaSplitDim, permuteRotaryRows, rotaryHeads, sliceAlong } from '../formats/meta-checkpoint.ts';
 import type { PendingTensor } from '../formats/output-tensor.ts';
@@ -13,7 +14,7 @@ import { writeTorchStateDict } from '../formats/torch-write.ts';
 import { renameWeight } from '../formats/weight-names.ts';
 import type { LlamaConfig } from '../model/llama-config.ts';
 import { writeFileAtomic } from '../util/atomic-write.ts';
-import { openMerged, type MergedCheckpoint } from './merged-checkpoint.ts';
+import { mergeNote, openMerged, type MergedCheckpoint } from './merged-checkpoint.ts';
 import { copyPresent } from './model-files.ts';
 import type { FloatDType } from './output-dtype.ts';
 import { checkNotInside, checkOutputFolder, writeFolder } from './output-folder.ts';
@@ -30,6 +31,10 @@ export interface ExportStateDictOptions {
   overwrite?: boolean;
   /** Read the .pth files back, undo the permutation and compare with the merge (default true). */
   verify?: boolean;
+  /** Quantize the base's decoder linears as on load, then merge into their dequantized values (a base stored quantized is used as it is). */
+  quantize?: BnbConfig | null;
+  /** Where the one sentence about a quantized base goes (default: stderr). */
+  log?: (line: string) => void;
 }
 
 export interface ExportStateDictResult {
@@ -48,8 +53,10 @@ export async function exportStateDict(o: ExportStateDictOptions): Promise<Export
   checkNotInside(o.outputDir, o.baseModel, '--output_dir', '--base_model');
   checkNotInside(o.outputDir, o.loraWeights, '--output_dir', '--lora_weights');
   o = await resolveModelInputs(o); // Hub ids: fetched into the HF cache
-  const merged = await openMerged(o.baseModel, { loraWeights: o.loraWeights });
+  const merged = await openMerged(o.baseModel, { loraWeights: o.loraWeights, quantize: o.quantize });
   try {
+    const note = mergeNote(merged);
+    if (note) (o.log ?? console.error)(note);
     const params = metaParams(merged.config, join(o.baseModel, 'config.json'));
     const shards = o.numShards ?? 1;
     checkShardable(merged.config, shards);

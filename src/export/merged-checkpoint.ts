@@ -1,24 +1,29 @@
 // A base checkpoint with a LoRA adapter merged in, read tensor by tensor: each read takes one base tensor,
-// adds the adapter's delta in float32 and casts, so an export never holds more than one weight.
-// Not a writer (see export-hf.ts, export-gguf.ts) and not the checks of the result (see verify.ts).
+// adds the adapter's delta in float32 and casts, so an export never holds more than one weight. A base whose
+// linears are quantized (stored so, or asked for on load) is merged into their dequantized weights, as PEFT's
+// merge_and_unload does on a 4-bit model. Not a writer (see export-hf.ts, export-gguf.ts) nor the checks (verify.ts).
 
-import { openCheckpoint, type CheckpointReader } from '../formats/hf-checkpoint.ts';
+import type { BnbConfig } from '../formats/bnb-config.ts';
+import type { CheckpointReader } from '../formats/hf-checkpoint.ts';
 import { fromFloat32, toFloat32, type HostTensor, type StorageDType } from '../formats/host-tensor.ts';
 import type { TensorInfo } from '../formats/safetensors.ts';
 import { checkCheckpointWeights, expectedWeights } from '../formats/weight-names.ts';
 import { loadLlamaConfig, type LlamaConfig } from '../model/llama-config.ts';
+import { describeConfig, openQuantizedBase, type BaseQuantization } from '../model/quantized-base.ts';
 import { pairDelta, readHostLora, type HostLora } from './host-lora.ts';
 
 export interface MergedCheckpoint {
   readonly dir: string;
   readonly config: LlamaConfig;
   readonly lora: HostLora | null;
+  /** How the base's linears are quantized; their base values are then the dequantized ones. */
+  readonly quantization: BaseQuantization | null;
   /** The weights the config implies, HF names in HF order (no lm_head when embeddings are tied). */
   readonly names: readonly string[];
   /** The base tensor's stored dtype and shape. */
   info(name: string): TensorInfo;
   isAdapted(name: string): boolean;
-  /** The base tensor as stored. */
+  /** The base tensor as stored (a quantized linear: dequantized). */
   readBase(name: string): HostTensor;
   /** Base + delta, as float32. */
   readFloat32(name: string): Float32Array;
@@ -32,6 +37,8 @@ export interface OpenMergedOptions {
   loraWeights?: string;
   /** Flag names for messages. */
   baseFlag?: string;
+  /** Quantize the base's decoder linears as on load (then merge into their dequantized values); a base stored quantized is used as it is. */
+  quantize?: BnbConfig | null;
 }
 
 /** Opens `baseDir` (config.json + weights) and the adapter, checking both before any tensor is read. */
@@ -39,14 +46,23 @@ export async function openMerged(baseDir: string, options: OpenMergedOptions = {
   const flag = options.baseFlag ?? '--base_model';
   const config = loadLlamaConfig(baseDir, { flag });
   const lora = options.loraWeights ? readHostLora(options.loraWeights, config) : null;
-  const reader = await openCheckpoint(baseDir, { flag });
+  const reader = await openQuantizedBase(baseDir, options.quantize ?? null, { flag });
   try {
     checkCheckpointWeights(reader, config, baseDir);
   } catch (err) {
     reader.close();
     throw err;
   }
-  return new Merged(baseDir, config, lora, reader);
+  return new Merged(baseDir, config, lora, reader.quantization, reader);
+}
+
+/** The one sentence an export prints for a quantized base; null for a 16/32-bit one. */
+export function mergeNote(merged: MergedCheckpoint): string | null {
+  const q = merged.quantization;
+  if (!q) return null;
+  const how = q.source === 'checkpoint' ? 'stored' : 'quantized on load';
+  return `the base's ${q.names.length} decoder linears are ${describeConfig(q.config)}, ${how}: the export holds their dequantized weights` +
+    `${merged.lora ? ' with the adapter merged in (as PEFT\'s merge_and_unload on a quantized model)' : ''}, not a quantized checkpoint`;
 }
 
 class Merged implements MergedCheckpoint {
@@ -56,6 +72,7 @@ class Merged implements MergedCheckpoint {
     readonly dir: string,
     readonly config: LlamaConfig,
     readonly lora: HostLora | null,
+    readonly quantization: BaseQuantization | null,
     private readonly reader: CheckpointReader,
   ) {
     this.names = expectedWeights(config).map((w) => w.name);

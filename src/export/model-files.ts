@@ -21,9 +21,13 @@ export async function copyPresent(from: string, to: string, names: readonly stri
   return copied;
 }
 
-/** Writes `from`/config.json into `to`, with `dtype` (transformers 5) or `torch_dtype` (4) set when given. */
+/**
+ * Writes `from`/config.json into `to`, with `dtype` (transformers 5) or `torch_dtype` (4) set when given, and
+ * without a quantization_config: exported weights are never quantized.
+ */
 export async function writeConfig(from: string, to: string, dtypeName: string | null): Promise<void> {
   const json = JSON.parse(readFileSync(join(from, 'config.json'), 'utf8')) as Record<string, unknown>;
+  delete json.quantization_config;
   if (dtypeName) json[Object.hasOwn(json, 'torch_dtype') && !Object.hasOwn(json, 'dtype') ? 'torch_dtype' : 'dtype'] = dtypeName;
   await writeFileAtomic(join(to, 'config.json'), JSON.stringify(json, null, 2) + '\n');
 }

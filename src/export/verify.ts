@@ -9,7 +9,7 @@ import { bytesOf, fromFloat32, toFloat32, type HostTensor } from '../formats/hos
 import type { TokenBatch } from '../model/batch.ts';
 import { scoreBatch } from '../model/compute.ts';
 import type { LoraUse, Model } from '../model/llama.ts';
-import { loadModel } from '../model/load.ts';
+import { loadModel, type LoadOptions } from '../model/load.ts';
 import { loadLoraAdapter } from '../model/lora-io.ts';
 import type { MergedCheckpoint } from './merged-checkpoint.ts';
 import type { FloatDType } from './output-dtype.ts';
@@ -76,10 +76,12 @@ export interface LogitCheck {
 /**
  * Logits of base + adapter, then of the merged folder, on the probe batch; throws when they differ beyond
  * tolerance. The two models are loaded one after the other, freeing `be`'s weights, adapters and activations
- * arenas in between: give it a backend of its own.
+ * arenas in between: give it a backend of its own. `load` loads the base as the merge read it (dequantized).
  */
-export async function checkMergedLogits(be: Backend, baseDir: string, loraDir: string, mergedDir: string, dtype: FloatDType): Promise<LogitCheck> {
-  const base = await loadModel(be, baseDir);
+export async function checkMergedLogits(
+  be: Backend, baseDir: string, loraDir: string, mergedDir: string, dtype: FloatDType, load: LoadOptions = {},
+): Promise<LogitCheck> {
+  const base = await loadModel(be, baseDir, load);
   const batch = probeBatch(base.config.vocabSize, base.config.bosTokenId);
   const expected = await probeLogits(base, batch, { adapter: loadLoraAdapter(be, base.config, loraDir), dropout: 0, seed: 0 });
   for (const arena of ['weights', 'adapters', 'activations'] as const) be.freeArena(arena);

@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import type { Backend } from '../engine/backend.ts';
 import type { DType } from '../engine/dtype.ts';
+import type { BnbConfig } from '../formats/bnb-config.ts';
 import { UserError } from '../errors.ts';
 import { Prompter } from '../data/prompter.ts';
 import type { LoraUse, Model } from '../model/llama.ts';
@@ -42,6 +43,8 @@ export interface RuntimeOptions {
   promptTemplate?: string;
   /** Weight storage; 'auto' widens to f32 on the js backend (it computes in f32 and would widen every call). */
   dtype?: 'auto' | Exclude<DType, 'i32'>;
+  /** Quantize the base's decoder linears on load (a base stored quantized is used as it is). */
+  quantize?: BnbConfig | null;
 }
 
 /** The local folders of the base and adapters (Hub ids fetched into the HF cache, logged on stderr), named as given. */
@@ -71,7 +74,7 @@ export async function loadModelSet(o: RuntimeOptions): Promise<ModelSet> {
 
 async function modelSet(o: RuntimeOptions, src: Sources): Promise<ModelSet> {
   const dtype = o.dtype === 'auto' || o.dtype === undefined ? (o.backend.name === 'js' ? 'f32' : undefined) : o.dtype;
-  const model = await loadModel(o.backend, src.baseDir, { dtype });
+  const model = await loadModel(o.backend, src.baseDir, { dtype, quantize: o.quantize });
   const adapters = new Map<string, LoraUse>();
   for (const [name, dir] of src.adapters) adapters.set(name, { adapter: loadLoraAdapter(o.backend, model.config, dir), dropout: 0, seed: 0 });
   return { model, baseName: src.baseName, adapters, ...specialIds(src.baseDir, model) };

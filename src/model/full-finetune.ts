@@ -2,9 +2,11 @@
 // (name, param, grad) the optimizer steps. LoRA training never calls this.
 
 import type { Backend } from '../engine/backend.ts';
+import { isQuantDType } from '../engine/dtype.ts';
 import type { Tensor } from '../engine/tensor.ts';
 import { PROJECTION_INFO, PROJECTIONS } from '../formats/weight-names.ts';
 import type { TrainableParam } from '../train/optimizer.ts';
+import { UserError } from '../errors.ts';
 import type { Model } from './llama.ts';
 
 /** Replaces t by a float32 copy (when stored in 16 bits) and allocates its zeroed gradient. */
@@ -23,6 +25,11 @@ function trainable(be: Backend, t: Tensor): { param: Tensor; grad: Tensor } {
 /** Makes every weight of the model trainable; returns them in HF name order. */
 export function enableFullFinetune(m: Model): TrainableParam[] {
   const { be, weights: w } = m;
+  const quantized = w.layers.flatMap((l) => Object.values(l.proj)).find((p) => isQuantDType(p.weight.dtype));
+  if (quantized) {
+    throw new UserError(`full fine-tuning trains every base weight, but this base has ${quantized.weight.dtype} linears (bitsandbytes-quantized, frozen): ` +
+      'load it without --load_in_4bit/--load_in_8bit (a 16/32-bit checkpoint), or train a LoRA adapter on the quantized base');
+  }
   const out: TrainableParam[] = [];
   const add = (name: string, t: Tensor) => {
     const tp = trainable(be, t);

@@ -7,6 +7,7 @@ import { hash32 } from '../engine/random.ts';
 import type { Tensor } from '../engine/tensor.ts';
 import type { Activations } from './activations.ts';
 import type { LlamaConfig } from './llama-config.ts';
+import type { BaseQuantization } from './quantized-base.ts';
 import { linearBackward, linearForward, type LinearParams, type LoraRuntime, type LoraScratch } from './linear.ts';
 import { PROJECTIONS, type LoraAdapter, type Projection } from './lora.ts';
 
@@ -39,6 +40,8 @@ export interface Model {
   be: Backend;
   config: LlamaConfig;
   weights: LlamaWeights;
+  /** How the decoder linears are quantized in memory (load.ts); absent or null: 16/32-bit. */
+  quantization?: BaseQuantization | null;
 }
 
 function loraRuntime(use: LoraUse | null, layer: number, p: Projection): LoraRuntime | null {

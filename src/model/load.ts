@@ -1,22 +1,27 @@
 // Loading a HF LLaMA folder onto a backend: config.json, then the weights tensor by tensor (each is read,
-// uploaded and dropped, so the host never holds two copies). Weights keep their stored dtype unless
-// `dtype` asks for another; a bitsandbytes-quantized checkpoint loads only dequantized, when asked to.
+// uploaded and dropped, so the host never holds two copies). Weights keep their stored dtype unless `dtype`
+// asks for another. Decoder linears stored quantized by bitsandbytes, or quantized on load when `quantize`
+// asks, are uploaded as stored (Backend.uploadQuantized), or dequantized when `dequantize` asks.
 
 import type { Backend } from '../engine/backend.ts';
 import type { DType } from '../engine/dtype.ts';
 import type { Tensor } from '../engine/tensor.ts';
-import { openBnbCheckpoint } from '../formats/bnb-checkpoint.ts';
+import { isQuantized } from '../formats/bnb-checkpoint.ts';
+import type { BnbConfig } from '../formats/bnb-config.ts';
 import { toFloat32, type HostTensor } from '../formats/host-tensor.ts';
 import { checkCheckpointWeights, PROJECTION_INFO, PROJECTIONS, type Projection } from '../formats/weight-names.ts';
 import { UserError } from '../errors.ts';
 import { loadLlamaConfig } from './llama-config.ts';
+import { openQuantizedBase } from './quantized-base.ts';
 import type { LinearParams } from './linear.ts';
 import type { LayerWeights, LlamaWeights, Model } from './llama.ts';
 
 export interface LoadOptions {
   /** Store every weight in this dtype instead of the checkpoint's own. */
   dtype?: Exclude<DType, 'i32'>;
-  /** Dequantize a bitsandbytes checkpoint's quantized linears (4-bit to their quant_state dtype, 8-bit to float32). */
+  /** Quantize the decoder linears of a 16/32-bit checkpoint on load (transformers' load_in_4bit / load_in_8bit); one stored quantized is used as it is. */
+  quantize?: BnbConfig | null;
+  /** Upload quantized linears dequantized (4-bit to the dtype they were quantized from, 8-bit to the model's) rather than as stored. */
   dequantize?: boolean;
 }
 
@@ -32,23 +37,23 @@ export function uploadHostTensor(be: Backend, h: HostTensor, dtype: LoadOptions[
 
 export async function loadModel(be: Backend, dir: string, options: LoadOptions = {}): Promise<Model> {
   const config = loadLlamaConfig(dir);
-  const reader = await openBnbCheckpoint(dir);
+  const loadDtype = options.dtype && ({ f32: 'F32', bf16: 'BF16', f16: 'F16' } as const)[options.dtype];
+  const reader = await openQuantizedBase(dir, options.quantize ?? null, { dtype: loadDtype });
   try {
-    const quantized = reader.quantizedNames();
-    if (quantized.length > 0 && !options.dequantize) {
-      throw new UserError(
-        `${dir} holds ${quantized.length} linears quantized by bitsandbytes (e.g. ${quantized[0]}); the engine does not compute with quantized weights yet: load with { dequantize: true } to run them dequantized`,
-      );
-    }
     checkCheckpointWeights(reader, config, dir);
     const get = (name: string) => uploadHostTensor(be, reader.read(name), options.dtype, name);
+    const linear = (name: string) => {
+      if (options.dequantize) return get(name);
+      const w = reader.readWeight(name);
+      return isQuantized(w) ? be.uploadQuantized(w, 'weights') : uploadHostTensor(be, w, options.dtype, name);
+    };
     const layers: LayerWeights[] = [];
     for (let l = 0; l < config.numLayers; l++) {
       const prefix = `model.layers.${l}`;
       const proj = {} as Record<Projection, LinearParams>;
       for (const p of PROJECTIONS) {
         const base = `${prefix}.${PROJECTION_INFO[p].block}.${p}`;
-        proj[p] = { weight: get(`${base}.weight`), bias: config.biases[PROJECTION_INFO[p].bias] ? get(`${base}.bias`) : null, dWeight: null, dBias: null };
+        proj[p] = { weight: linear(`${base}.weight`), bias: config.biases[PROJECTION_INFO[p].bias] ? get(`${base}.bias`) : null, dWeight: null, dBias: null };
       }
       layers.push({ inputNorm: get(`${prefix}.input_layernorm.weight`), postNorm: get(`${prefix}.post_attention_layernorm.weight`), proj });
     }
@@ -59,9 +64,8 @@ export async function loadModel(be: Backend, dir: string, options: LoadOptions =
       norm: get('model.norm.weight'),
       lmHead: config.tieWordEmbeddings ? embed : get('lm_head.weight'),
     };
-    return { be, config, weights };
+    return { be, config, weights, quantization: options.dequantize ? null : reader.quantization };
   } finally {
     reader.close();
   }
 }
-

@@ -6,6 +6,7 @@ import type { Backend } from '../engine/backend.ts';
 import type { DatasetOptions } from '../data/dataset.ts';
 import { UserError } from '../errors.ts';
 import type { LoraInit, Projection } from '../model/lora.ts';
+import { bnbConfigOf, type QuantizationOptions } from '../model/quantization-options.ts';
 import type { ScheduleKind } from './schedule.ts';
 
 export interface FinetuneOptions {
@@ -31,6 +32,8 @@ export interface FinetuneOptions {
   resumeFromCheckpoint: string | null;
   promptTemplateName: string;
   dataset: DatasetOptions;
+  /** Quantize the base's decoder linears on load (QLoRA's load_in_4bit, the seed's load_in_8bit); a base stored quantized is used as it is. */
+  quantization: Partial<QuantizationOptions>;
   /** A backend name (chosen and printed as every command does), or a backend made by the caller. */
   backend: BackendName | Backend;
   seed: number;
@@ -79,6 +82,7 @@ export const FINETUNE_DEFAULTS: Omit<FinetuneOptions, 'baseModel'> = {
   resumeFromCheckpoint: null,
   promptTemplateName: 'alpaca',
   dataset: {},
+  quantization: {},
   backend: 'auto',
   seed: 42,
   shuffle: true,
@@ -131,6 +135,7 @@ export function checkOptions(o: FinetuneOptions): void {
   if (!(o.maxGradNorm >= 0)) throw new UserError(`--max_grad_norm must be 0 (no clipping) or more, got ${o.maxGradNorm}`);
   if (o.loraTargetModules.length === 0) throw new UserError('--lora_target_modules names no module: give e.g. [q_proj,v_proj]');
   if (!Number.isInteger(o.seed)) throw new UserError(`--seed must be an integer, got ${o.seed}`);
+  bnbConfigOf(o.quantization);
   const worldSize = Number(process.env.WORLD_SIZE ?? 1);
   if (worldSize !== 1) throw new UserError(`WORLD_SIZE=${process.env.WORLD_SIZE}: training across several processes is not supported; run one process`);
 }

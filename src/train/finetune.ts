@@ -10,6 +10,8 @@ import { adapterToTensors } from '../model/lora-io.ts';
 import { createLoraAdapter, initLoraAdapter, loraParameters, type LoraAdapter, type LoraSettings } from '../model/lora.ts';
 import { loadModel } from '../model/load.ts';
 import { loadLlamaConfig } from '../model/llama-config.ts';
+import { bnbConfigOf } from '../model/quantization-options.ts';
+import { describeQuantization, quantizationRecord } from '../model/quantized-base.ts';
 import type { Model } from '../model/llama.ts';
 import type { TokenBatch } from '../model/batch.ts';
 import { loadTokenizer } from '../tokenizer/load.ts';
@@ -113,7 +115,8 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneResult> {
   }
   log(paramsBlock(o, gradAccum));
 
-  const model = await loadModel(be, baseDir);
+  const model = await loadModel(be, baseDir, { quantize: bnbConfigOf(o.quantization) });
+  if (model.quantization) log(`base model: ${describeQuantization(model.quantization)}; LoRA adapters and their optimizer state stay float32`);
   const lora: LoraSettings = { r: o.loraR, alpha: o.loraAlpha, dropout: o.loraDropout, targets: o.loraTargetModules, useRslora: o.useRslora };
   let adapter: LoraAdapter;
   if (resume) {
@@ -156,7 +159,10 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneResult> {
   const report = (status: string) => writeReport(join(o.outputDir, 'report.html'), {
     title: `finetune ${o.baseModel} on ${o.dataPath}`, status, running: status.startsWith('running'), facts: facts(),
     totalSteps: trainer.totalSteps, history: run.history,
-    settings: Object.fromEntries(paramsBlock(o, gradAccum).split('\n').slice(1).map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 2)])),
+    settings: {
+      ...Object.fromEntries(paramsBlock(o, gradAccum).split('\n').slice(1).map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 2)])),
+      base_quantization: model.quantization ? describeQuantization(model.quantization) : 'none (16/32-bit)',
+    },
   });
   const progress = new Progress(trainer.totalSteps, o.progress, undefined, log);
   const evaluate = data.val.length ? () => trainer.evaluate(data.val) : null;
@@ -191,7 +197,7 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneResult> {
           adapterConfig,
           adapter: await adapterToTensors(be, adapter),
           optimizer: await optimizerTensors(be, trainer.optimizer),
-          state: trainerState(trainer, recipe, run),
+          state: trainerState(trainer, recipe, run, quantizationRecord(model.quantization)),
         };
         const dir = await writeCheckpoint(o.outputDir, step, contents, (tmp) => verifySavedAdapter(model, adapter, tmp, probe, trained()));
         const removed = await rotateCheckpoints(o.outputDir, o.saveTotalLimit, run.best?.checkpoint ?? null, runId);

@@ -1,5 +1,6 @@
 // trainer_state.json of a checkpoint: step, epoch, schedule, optimizer counters, RNG seeds, data position,
-// the recipe a resume must match, and the run's log history; written from a Trainer and restored into one.
+// the recipe a resume must match, the base's quantization (a record only), and the run's log history;
+// written from a Trainer and restored into one.
 
 import { join } from 'node:path';
 import type { Backend } from '../engine/backend.ts';
@@ -10,7 +11,8 @@ import { restoreOptimizer } from './optimizer-state.ts';
 import { checkSameRecipe, type Recipe } from './recipe.ts';
 import type { Trainer } from './trainer.ts';
 
-export function trainerState(trainer: Trainer, recipe: Recipe, run: RunState): object {
+/** `baseQuantization`: the base's bitsandbytes quantization as config.json spells it (null: 16/32-bit). */
+export function trainerState(trainer: Trainer, recipe: Recipe, run: RunState, baseQuantization: Record<string, unknown> | null = null): object {
   const s = trainer.settings;
   const step = trainer.step;
   const micro = trainer.microBatchesDone;
@@ -25,6 +27,7 @@ export function trainerState(trainer: Trainer, recipe: Recipe, run: RunState): o
     scheduler: { kind: s.scheduler, base_lr: s.learningRate, warmup_steps: s.warmupSteps, total_steps: trainer.totalSteps, next_step: step, next_learning_rate: trainer.learningRateAt(step) },
     rng: { seed: s.seed, dropout_seeds: 'hash32(seed ^ 0x5eed, micro-batch index)', micro_batches_done: micro, epoch_order: 'hash32(seed, epoch)' },
     recipe,
+    base_quantization: baseQuantization,
     run,
   };
 }
