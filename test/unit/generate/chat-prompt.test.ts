@@ -62,23 +62,26 @@ test('with a real tokenizer.json, the template\'s "<s>" text becomes the one BOS
 });
 
 test('a template that loops for ever or fills the heap fails its render, not the process; the next render works', async (t) => {
-  const renderer = new ChatTemplateRenderer(
+  const source =
     "{% if messages[0]['content'] == 'loop' %}{% for i in range(3000) %}{% for j in range(3000) %}{% for k in range(3000) %}{% endfor %}{% endfor %}{% endfor %}" +
-      "{% elif messages[0]['content'] == 'heap' %}{% for i in range(30000000) %}{% endfor %}" +
-      "{% elif messages[0]['content'] == 'grow' %}{% set ns = namespace(s='x') %}{% for i in range(24) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}" +
-      "{% elif messages[0]['content'] == 'huge' %}{% set ns = namespace(s='x') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}" +
-      "{% elif messages[0]['content'] == 'raise' %}{{ raise_exception('roles must alternate') }}{% else %}ok {{ messages[0]['content'] }}{% endif %}",
-    { ms: 1500, heapMb: 64, chars: 1 << 20 },
-  );
-  t.after(() => renderer.close());
-  const say = (content: string) => renderer.render({ messages: [{ role: 'user', content }] });
-  await assert.rejects(say('loop'), (e: Error) => e instanceof TemplateLimitError && /ran past 1500 ms/.test(e.message));
-  assert.equal(await say('hi'), 'ok hi');
-  await assert.rejects(say('heap'), (e: Error) => e instanceof TemplateLimitError && /needed more than 64 MB/.test(e.message));
-  await assert.rejects(say('grow'), (e: Error) => e instanceof TemplateLimitError && /wrote 16777216 characters, more than 1048576/.test(e.message));
-  await assert.rejects(say('huge'), (e: Error) => e instanceof TemplateLimitError && /a value too large \(Invalid string length\)/.test(e.message));
-  await assert.rejects(say('raise'), (e: Error) => e instanceof TemplateError && /roles must alternate/.test(e.message));
-  assert.equal(await say('again'), 'ok again');
+    "{% elif messages[0]['content'] == 'heap' %}{% for i in range(30000000) %}{% endfor %}" +
+    "{% elif messages[0]['content'] == 'grow' %}{% set ns = namespace(s='x') %}{% for i in range(24) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}" +
+    "{% elif messages[0]['content'] == 'huge' %}{% set ns = namespace(s='x') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}" +
+    "{% elif messages[0]['content'] == 'raise' %}{{ raise_exception('roles must alternate') }}{% else %}ok {{ messages[0]['content'] }}{% endif %}";
+  const renderer = (ms: number) => {
+    const r = new ChatTemplateRenderer(source, { ms, heapMb: 64, chars: 1 << 20 });
+    t.after(() => r.close());
+    return (content: string) => r.render({ messages: [{ role: 'user', content }] });
+  };
+  const quick = renderer(1500);
+  await assert.rejects(quick('loop'), (e: Error) => e instanceof TemplateLimitError && /ran past 1500 ms/.test(e.message));
+  assert.equal(await quick('hi'), 'ok hi');
+  const patient = renderer(60_000); // the heap fills before the time runs out, even on a busy machine
+  await assert.rejects(patient('heap'), (e: Error) => e instanceof TemplateLimitError && /needed more than 64 MB/.test(e.message));
+  await assert.rejects(patient('grow'), (e: Error) => e instanceof TemplateLimitError && /wrote 16777216 characters, more than 1048576/.test(e.message));
+  await assert.rejects(patient('huge'), (e: Error) => e instanceof TemplateLimitError && /a value too large \(Invalid string length\)/.test(e.message));
+  await assert.rejects(patient('raise'), (e: Error) => e instanceof TemplateError && /roles must alternate/.test(e.message));
+  assert.equal(await patient('again'), 'ok again');
 });
 
 test('through chatPrompt: a template that does not parse is a 500 (and prepareChatTemplate reports it at start); one that raises is a 400', async () => {
