@@ -77,17 +77,20 @@ export function makePromptTokenizer(tokenizer: Tokenizer, prompter: Prompter, op
 /** Characters per token the first prefix tries; a prefix that yields too few tokens is doubled. */
 const CHARS_PER_TOKEN = 16;
 
+/** Where no token spans: before a space that follows a non-space, or a newline that follows a letter or digit. */
+const BOUNDARY = /(?<=\S) |(?<=[\p{L}\p{N}])\n/gu;
+
 /**
  * At least the first `count` tokens of `text` (all of them when it has fewer), without tokenizing a long
- * text whole. The prefix ends before a space that follows a non-space, where no token (SentencePiece
- * pieces, byte-level pre-tokens) spans, so its tokens are the whole text's first ones; when it holds at
- * least `count`, those are the answer. A text with no such space is tokenized whole.
+ * text whole. The prefix ends at a BOUNDARY, which neither SentencePiece pieces nor byte-level pre-tokens
+ * cross, so its tokens are the whole text's first ones; when it holds at least `count`, those are the
+ * answer. A text with no boundary past the budget is tokenized whole.
  */
 export function encodeHead(tokenizer: Tokenizer, text: string, count: number): number[] {
   for (let budget = count * CHARS_PER_TOKEN; budget < text.length; budget *= 2) {
-    let cut = text.indexOf(' ', budget);
-    while (cut !== -1 && /\s/.test(text[cut - 1]!)) cut = text.indexOf(' ', cut + 1);
-    if (cut === -1) break;
+    BOUNDARY.lastIndex = budget;
+    const cut = BOUNDARY.exec(text)?.index;
+    if (cut === undefined) break;
     const ids = tokenizer.encode(text.slice(0, cut), { addBos: false, addEos: false });
     if (ids.length >= count) return ids;
   }

@@ -102,7 +102,7 @@ describe('long texts: only a prefix is tokenized, with the same result', () => {
     const files = ['alpaca_data_first335.json', 'llamafactory_alpaca_en_demo.json', 'llamafactory_alpaca_zh_demo.json', 'llamafactory_identity.json'];
     const texts = files.flatMap((f) => (JSON.parse(readFileSync(sharedPath('data', f), 'utf8')) as { instruction: string; input: string; output: string }[])
       .slice(0, 300).map((r) => p.generatePrompt(r.instruction, r.input, r.output)));
-    texts.push(texts.slice(0, 200).join('\n'));
+    texts.push(texts.slice(0, 200).join('\n'), texts.slice(-400, -100).join('\n'), texts.slice(-400, -100).join(''));
     let prefixes = 0;
     for (const dir of [sharedPath('fixtures', 'tokenizers', 'llama2'), sharedPath('fixtures', 'tokenizers', 'llama2-hf5')]) {
       const tok = loadTokenizer(dir);
