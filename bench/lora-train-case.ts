@@ -1,5 +1,6 @@
-// One case of bench/cpu-backend.ts, in its own process: LoRA training steps (forward, backward, clip 1.0,
-// AdamW) of a random-weight LLaMA on one backend, timed after warm-up; prints one JSON line.
+// One case of bench/cpu-backend.ts (or bench/quant-train.ts), in its own process: LoRA training steps (forward,
+// backward, clip 1.0, AdamW) of a random-weight LLaMA on one backend, timed after warm-up; prints one JSON line.
+// The model is made in memory, or loaded from `modelDir` (quantized on load with `quantize`).
 //   node --import tsx bench/lora-train-case.ts '<json: {shape, backend, weightDtype, mb, seq, warmup, steps}>'
 
 import { JsBackend } from '../src/backends/js/index.ts';
@@ -8,10 +9,12 @@ import { loadCpuAddon } from '../src/backends/native/cpu-addon.ts';
 import type { Backend } from '../src/engine/backend.ts';
 import { Rng } from '../src/engine/random.ts';
 import { forwardBackward } from '../src/model/compute.ts';
+import { loadModel } from '../src/model/load.ts';
+import { bnbConfigOf } from '../src/model/quantization-options.ts';
 import { createLoraAdapter, initLoraAdapter, loraParameters, zeroLoraGrads } from '../src/model/lora.ts';
 import { AdamW, clipGradNorm, TORCH_ADAMW_DEFAULTS } from '../src/train/optimizer.ts';
 import { benchConfig, randomModel } from './random-model.ts';
-import { SHAPES, type TrainCase } from './shapes.ts';
+import { LLAMA_SHAPES, SHAPES, type TrainCase } from './shapes.ts';
 
 const c = JSON.parse(process.argv[2]!) as TrainCase;
 const rng = new Rng(1);
@@ -24,9 +27,13 @@ function makeBackend(name: string): { be: Backend; details: string } {
   return { be, details: be.describe() };
 }
 
-const config = benchConfig(SHAPES[c.shape]!, c.shape);
+const config = benchConfig(SHAPES[c.shape] ?? LLAMA_SHAPES[c.shape]!, c.shape);
 const { be, details } = makeBackend(c.backend);
-const model = randomModel(be, config, c.weightDtype);
+const loadStart = performance.now();
+const model = c.modelDir
+  ? await loadModel(be, c.modelDir, { quantize: bnbConfigOf(c.quantize === 'nf4' ? { loadIn4bit: true, bnb4bitUseDoubleQuant: true } : { loadIn8bit: c.quantize === 'int8' }) })
+  : randomModel(be, config, c.weightDtype);
+const loadSeconds = (performance.now() - loadStart) / 1000;
 const adapter = createLoraAdapter(be, config, { r: 8, alpha: 16, dropout: 0.05, targets: ['q_proj', 'v_proj'], useRslora: false });
 initLoraAdapter(be, adapter, 'kaiming', 1);
 const params = loraParameters(adapter);
@@ -50,7 +57,7 @@ let loss = 0;
 for (let i = 0; i < c.steps; i++) loss = await step(c.warmup + i);
 const seconds = (performance.now() - t0) / 1000;
 console.log(JSON.stringify({
-  ...c, details, loss: Number(loss.toFixed(4)),
+  ...c, details, loss: Number(loss.toFixed(4)), load_s: Number(loadSeconds.toFixed(1)),
   tokens_per_s: Number(((c.mb * c.seq * c.steps) / seconds).toFixed(1)),
   step_s: Number((seconds / c.steps).toFixed(3)),
   peak_rss_gib: Number((process.resourceUsage().maxRSS / 2 ** 20).toFixed(2)),

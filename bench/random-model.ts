@@ -7,7 +7,7 @@ import type { Backend } from '../src/engine/backend.ts';
 import { f32ToHalf } from '../src/engine/dtype.ts';
 import { Rng } from '../src/engine/random.ts';
 import type { Tensor } from '../src/engine/tensor.ts';
-import type { HostTensor } from '../src/formats/host-tensor.ts';
+import type { PendingTensor } from '../src/formats/output-tensor.ts';
 import { writeSafetensors } from '../src/formats/safetensors-write.ts';
 import { expectedWeights, projectionFeatures, PROJECTIONS, type Projection } from '../src/formats/weight-names.ts';
 import { parseLlamaConfig, type LlamaConfig } from '../src/model/llama-config.ts';
@@ -55,16 +55,18 @@ export function randomModel(be: Backend, config: LlamaConfig, dtype: WeightDtype
   return { be, config, weights: { embed, layers, norm: make([C], 'norm.weight'), lmHead } };
 }
 
-/** Writes an HF folder (config.json, bf16 model.safetensors, and `tokenizerModel` as tokenizer.model). */
-export async function writeRandomHfModel(dir: string, shape: BenchShape, tokenizerModel: string, seed = 1): Promise<void> {
+/**
+ * Writes an HF folder (config.json, bf16 model.safetensors, and `tokenizerModel` as tokenizer.model when given).
+ * Each tensor is made only when the writer reaches it (its own seed), so a 13B model never sits in memory.
+ */
+export async function writeRandomHfModel(dir: string, shape: BenchShape, tokenizerModel: string | null, seed = 1): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const config = benchConfig(shape, dir);
   writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...hfConfig(shape), torch_dtype: 'bfloat16' }, null, 2));
-  copyFileSync(tokenizerModel, join(dir, 'tokenizer.model'));
-  const rng = new Rng(seed);
-  const entries: [string, HostTensor][] = expectedWeights(config).map(({ name, shape: s }) => {
+  if (tokenizerModel) copyFileSync(tokenizerModel, join(dir, 'tokenizer.model'));
+  const entries: [string, PendingTensor][] = expectedWeights(config).map(({ name, shape: s }, i) => {
     const n = s.reduce((a, b) => a * b, 1);
-    return [name, { dtype: 'BF16', shape: s, data: f32ToHalf(values(rng, n, name), 'bf16') }];
+    return [name, { dtype: 'BF16', shape: s, load: () => f32ToHalf(values(new Rng(seed * 100_003 + i), n, name), 'bf16') }];
   });
   await writeSafetensors(join(dir, 'model.safetensors'), entries);
 }

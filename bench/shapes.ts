@@ -22,6 +22,16 @@ export const SHAPES: Record<string, BenchShape> = {
   },
 };
 
+/** LLaMA-7B and -13B (Touvron et al. 2023; huggyllama/llama-*'s config.json), for the large-model benchmarks only. */
+export const LLAMA_SHAPES: Record<string, BenchShape> = {
+  'llama-7b': {
+    hf: { vocab_size: 32000, hidden_size: 4096, intermediate_size: 11008, num_hidden_layers: 32, num_attention_heads: 32, num_key_value_heads: 32, tie_word_embeddings: false },
+  },
+  'llama-13b': {
+    hf: { vocab_size: 32000, hidden_size: 5120, intermediate_size: 13824, num_hidden_layers: 40, num_attention_heads: 40, num_key_value_heads: 40, tie_word_embeddings: false },
+  },
+};
+
 /** One training measurement: a shape on a backend, micro batch mb x seq tokens per step. */
 export interface TrainCase {
   shape: string;
@@ -31,4 +41,8 @@ export interface TrainCase {
   seq: number;
   warmup: number;
   steps: number;
+  /** Load the model from this HF folder (its shape is `shape`) instead of making random weights in memory. */
+  modelDir?: string;
+  /** With modelDir: quantize its decoder linears on load (QLoRA's NF4 with double quant, or LLM.int8). */
+  quantize?: 'nf4' | 'int8';
 }

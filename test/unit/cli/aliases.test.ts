@@ -71,6 +71,8 @@ test('an axolotl config as the only argument', () => {
 test('the other tools\' keys work on the command line and are listed in --help', () => {
   const o = optionsFromArgv(['--model_name_or_path', 'x', '--lora_target', 'q_proj,k_proj', '--gradient_accumulation_steps', '2']);
   assert.deepEqual([o.baseModel, o.loraTargetModules, o.batchSize], ['x', ['q_proj', 'k_proj'], 8], 'accumulation × the default micro batch 4');
+  assert.equal(optionsFromArgv(['--quantization_bit', '4']).quantization.loadIn4bit, true);
+  assert.throws(() => optionsFromArgv(['--quantization_bit', '2']), /quantization_bit: 2 is not supported; supported: 4, 8/);
   const help = helpText(finetuneCommand);
   for (const alias of ALIASES.filter((a) => a.flag in finetuneCommand.flags)) assert.match(help, new RegExp(`--${alias.key} `));
 });
