@@ -3,6 +3,7 @@
 // (records 0-99 evaluate, 100-998 train; LoRA r=8 alpha=16 dropout 0.05 on q,v; lr 3e-3; 8 x 2; 3 epochs =
 // 168 steps; warmup 16; eval every 20 steps). Prints our eval curve beside the reference's and writes JSON.
 //   node --import tsx bench/finetune-quality.ts [--backend auto|js|cpu|cuda] [--max_steps N] [--out FILE]
+//                                               [--load_in_4bit (NF4 + double quant) | --load_in_8bit]
 
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -15,7 +16,15 @@ import type { EvalLog } from '../src/train/loop.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const shared = process.env.ALPACA_SHARED_DIR ?? resolve(root, '..', 'shared');
-const { values } = parseArgs({ options: { backend: { type: 'string', default: 'auto' }, max_steps: { type: 'string', default: '0' }, out: { type: 'string', default: join(root, 'bench', 'results', 'finetune-quality.json') } } });
+const { values } = parseArgs({
+  options: {
+    backend: { type: 'string', default: 'auto' }, max_steps: { type: 'string', default: '0' },
+    out: { type: 'string', default: join(root, 'bench', 'results', 'finetune-quality.json') },
+    load_in_4bit: { type: 'boolean', default: false }, load_in_8bit: { type: 'boolean', default: false },
+  },
+});
+const quantization = values.load_in_4bit ? { loadIn4bit: true, bnb4bitUseDoubleQuant: true } : { loadIn8bit: values.load_in_8bit };
+const base = values.load_in_4bit ? 'NF4 + double quant' : values.load_in_8bit ? 'LLM.int8' : 'bf16';
 
 const reference = JSON.parse(readFileSync(join(shared, 'fixtures', 'pretrained', 'finetune_quality_reference.json'), 'utf8'));
 const lora = reference.runs.find((r: { kind: string }) => r.kind === 'lora');
@@ -32,7 +41,7 @@ const result = await finetune({
   batchSize: lora.micro_batch * lora.grad_accum, microBatchSize: lora.micro_batch, numEpochs: lora.epochs, maxSteps: Number(values.max_steps),
   learningRate: lora.lr, warmupSteps: lora.warmup, maxGradNorm: 1.0, loraR: 8, loraAlpha: 16, loraDropout: 0.05,
   loraTargetModules: ['q_proj', 'v_proj'], evalSteps: 20, saveSteps: 0, loggingSteps: 10, loadBestModelAtEnd: false, seed: 42,
-  progress: process.stderr.isTTY === true,
+  progress: process.stderr.isTTY === true, quantization,
 });
 const seconds = (performance.now() - started) / 1000;
 
@@ -47,7 +56,7 @@ const target = lora.history.at(-1).eval_loss as number;
 console.log(`final eval loss ${final.toFixed(4)} vs reference ${target.toFixed(4)} (difference ${(final - target).toFixed(4)}; the bar is 0.03) in ${(seconds / 60).toFixed(1)} min`);
 mkdirSync(dirname(values.out!), { recursive: true });
 writeFileSync(values.out!, JSON.stringify({
-  recipe: 'lora r=8 alpha=16 dropout 0.05 q,v; lr 3e-3; micro 8 x accumulation 2; 3 epochs; warmup 16; linear; clip 1.0',
+  recipe: 'lora r=8 alpha=16 dropout 0.05 q,v; lr 3e-3; micro 8 x accumulation 2; 3 epochs; warmup 16; linear; clip 1.0', base,
   backend: result.model.be.name, cpu: `${cpus().length} x ${cpus()[0]?.model ?? 'unknown'}`,
   steps: result.steps, seconds, final_eval_loss: final, reference_final_eval_loss: target, difference: final - target,
   curve: [...ours].map(([step, loss]) => ({ step, eval_loss: loss })), reference_curve: lora.history,
