@@ -6,6 +6,13 @@
 // - Activation gradients overwrite their destination (`=`); parameter gradients accumulate (`+=`).
 // - Float tensors may be stored as f32, bf16 or f16; compute is float32. Integer tensors (token ids,
 //   targets, masks) are i32. Optimizer state, adapters and gradients are f32.
+// - Activations may be 16-bit: kernels read bf16/f16 widened to float32 and round each result once to its
+//   destination's dtype (to nearest even). Each such argument has its own dtype. They are: fill/copy/copyTime's
+//   tensors; add's out, a, b; axpy's dst, src; scale's t; dropout's out, inp; embeddingForward's out;
+//   embeddingBackward's dout; matmulForward's out, inp; matmulBackward's dinp, dout, inp; rmsnorm's out, inp,
+//   dinp, dout; rope's x; attention's out, q, k, v, dout, dq, dk, dv; swiglu's out, gate, up, dout, dgate, dup.
+//   Everything else is f32: what accumulates (dweight, dbias, dtable, rmsnorm's dweight, sumSquares' out),
+//   lse, rstd, cos, sin, crossEntropy's losses, logits and dlogits, and adamw's tensors. Weights as stated below.
 // - Dimension letters: B batch, T time, C channels in, OC channels out, N rows (usually B*T),
 //   NH query heads, NKV key/value heads, HD head dim, V vocab.
 // - Linear weights use nn.Linear's layout: (OC, C), so out = inp @ weight^T + bias.

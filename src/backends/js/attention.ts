@@ -1,9 +1,10 @@
 // Causal multi-head attention with GQA and key padding for the js backend: the textbook algorithm,
 // scores materialised one query row at a time. Layouts: q (B, Tq, NH, HD), k/v (B, Tkv, NKV, HD).
 // A query with no allowed key is HF eager's fully masked row: uniform over all Tk keys (lse = NaN).
+// q, k, v, out and their gradients may be f32, bf16 or f16 (read widened, written rounded); lse is f32.
 
 import type { Tensor } from '../../engine/tensor.ts';
-import { f32, i32 } from './memory.ts';
+import { f32, i32, store, target, values } from './memory.ts';
 
 let rowScratch = new Float64Array(0);
 
@@ -16,7 +17,7 @@ export function attentionForward(
   out: Tensor, lse: Tensor, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null,
   B: number, Tq: number, Tk: number, Tkv: number, NH: number, NKV: number, HD: number,
 ): void {
-  const o = f32(out), L = f32(lse), Q = f32(q), K = f32(k), Vv = f32(v);
+  const Q = values(q), K = values(k), Vv = values(v), o = target(out), L = f32(lse);
   const m = mask ? i32(mask) : null;
   const group = NH / NKV;
   const scale = 1 / Math.sqrt(HD);
@@ -62,6 +63,7 @@ export function attentionForward(
       }
     }
   }
+  store(out, o);
 }
 
 // Training shape (Tq = Tk = Tkv = T). With P = softmax(S): dV = P^T dO, dP = dO V^T, dS = P (dP - rowsum(dO * O)),
@@ -71,8 +73,8 @@ export function attentionBackward(
   q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null,
   B: number, T: number, NH: number, NKV: number, HD: number,
 ): void {
-  const dQ = f32(dq), dK = f32(dk), dV = f32(dv), dO = f32(dout), O = f32(out), L = f32(lse);
-  const Q = f32(q), K = f32(k), Vv = f32(v);
+  const dO = values(dout), O = values(out), L = f32(lse), Q = values(q), K = values(k), Vv = values(v);
+  const dQ = target(dq), dK = target(dk), dV = target(dv);
   const m = mask ? i32(mask) : null;
   const group = NH / NKV;
   const scale = 1 / Math.sqrt(HD);
@@ -108,4 +110,7 @@ export function attentionBackward(
       }
     }
   }
+  store(dq, dQ);
+  store(dk, dK);
+  store(dv, dV);
 }

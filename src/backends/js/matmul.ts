@@ -1,21 +1,23 @@
 // Linear layers for the js backend, nn.Linear layout: weight (OC, C), out = inp @ weight^T + bias.
 // Reference code: straightforward loops with contiguous inner dots, readable before fast. Dense weights only
-// (quantized ones: quant.ts).
+// (quantized ones: quant.ts). out, inp, dout and dinp may be f32, bf16 or f16 (read widened, written rounded);
+// dweight and dbias accumulate in f32.
 
 import type { Tensor } from '../../engine/tensor.ts';
-import { f32, readF32 } from './memory.ts';
+import { f32, readF32, store, target, values } from './memory.ts';
 
 const weightScratch = { buf: new Float32Array(0) };
 const biasScratch = { buf: new Float32Array(0) };
 
 // out (N, OC) = inp (N, C) @ weight (OC, C)^T + bias (OC)
 export function matmulForward(out: Tensor, inp: Tensor, weight: Tensor, bias: Tensor | null, N: number, C: number, OC: number): void {
-  const o = f32(out), x = f32(inp);
+  const x = values(inp), o = target(out);
   const w = readF32(weight, weightScratch);
   const b = bias ? readF32(bias, biasScratch) : null;
   for (let n = 0; n < N; n++) {
     for (let oc = 0; oc < OC; oc++) o[n * OC + oc] = dotRow(x, n * C, w, oc * C, C) + (b ? b[oc]! : 0);
   }
+  store(out, o);
 }
 
 /** sum of x[xr + c] * w[wr + c] over c < C, in four float64 partial sums (shared with quant.ts). */
@@ -37,9 +39,9 @@ export function matmulBackward(
   dinp: Tensor | null, dweight: Tensor | null, dbias: Tensor | null,
   dout: Tensor, inp: Tensor, weight: Tensor, N: number, C: number, OC: number,
 ): void {
-  const g = f32(dout);
+  const g = values(dout);
   if (dinp) {
-    const dx = f32(dinp);
+    const dx = target(dinp);
     const w = readF32(weight, weightScratch);
     dx.fill(0, 0, N * C);
     for (let n = 0; n < N; n++) {
@@ -51,9 +53,10 @@ export function matmulBackward(
         for (let c = 0; c < C; c++) dx[dxr + c]! += gv * w[wr + c]!;
       }
     }
+    store(dinp, dx);
   }
   if (dweight) {
-    const dw = f32(dweight), x = f32(inp);
+    const dw = f32(dweight), x = values(inp);
     for (let n = 0; n < N; n++) {
       const xr = n * C;
       for (let oc = 0; oc < OC; oc++) {

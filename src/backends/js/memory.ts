@@ -58,6 +58,24 @@ export function readF32(t: Tensor, scratch: { buf: Float32Array }): Float32Array
   return halfToF32(t.handle as Uint16Array, t.dtype, scratch.buf.subarray(0, t.size));
 }
 
+/** Float32 values of a float tensor to read: its storage when f32, else a fresh widened copy. */
+export function values(t: Tensor): Float32Array {
+  return readF32(t, { buf: new Float32Array(t.size) });
+}
+
+/**
+ * Float32 storage for an op to write t through: t's own when f32, else a widened copy that `store` rounds
+ * back to t's dtype (round to nearest even) once the op is done.
+ */
+export function target(t: Tensor): Float32Array {
+  return t.dtype === 'f32' ? (t.handle as Float32Array) : values(t);
+}
+
+/** Ends a write begun with `target`. */
+export function store(t: Tensor, v: Float32Array): void {
+  if (t.dtype !== 'f32') writeF32(t, v);
+}
+
 /** Store float32 values into a tensor of any float dtype. */
 export function writeF32(t: Tensor, values: Float32Array): void {
   if (t.dtype === 'f32') (t.handle as Float32Array).set(values);

@@ -16,6 +16,7 @@ struct TensorArg {
   long n;
   float* f() const { return (float*)p; }
   int32_t* i() const { return (int32_t*)p; }
+  Act act() const { return Act{p, dtype}; }
 };
 
 class Args {

@@ -28,29 +28,29 @@ napi_value copy(napi_env env, napi_callback_info info) {
 // add(out, a, b): out.size elements
 napi_value add(napi_env env, napi_callback_info info) {
   Args a(env, info, "add");
-  TensorArg out = a.tensor(0, "out", 0, kF32);
-  TensorArg x = a.tensor(1, "a", out.n, kF32);
-  TensorArg y = a.tensor(2, "b", out.n, kF32);
-  if (a.ok()) k_add(out.f(), x.f(), y.f(), out.n);
+  TensorArg out = a.tensor(0, "out", 0, kFloat);
+  TensorArg x = a.tensor(1, "a", out.n, kFloat);
+  TensorArg y = a.tensor(2, "b", out.n, kFloat);
+  if (a.ok()) k_add(out.act(), x.act(), y.act(), out.n);
   return nullptr;
 }
 
 // axpy(dst, src, s): dst += s * src
 napi_value axpy(napi_env env, napi_callback_info info) {
   Args a(env, info, "axpy");
-  TensorArg dst = a.tensor(0, "dst", 0, kF32);
-  TensorArg src = a.tensor(1, "src", dst.n, kF32);
+  TensorArg dst = a.tensor(0, "dst", 0, kFloat);
+  TensorArg src = a.tensor(1, "src", dst.n, kFloat);
   double s = a.number(2, "scale");
-  if (a.ok()) k_axpy(dst.f(), src.f(), (float)s, dst.n);
+  if (a.ok()) k_axpy(dst.act(), src.act(), (float)s, dst.n);
   return nullptr;
 }
 
 // scale(t, s)
 napi_value scale(napi_env env, napi_callback_info info) {
   Args a(env, info, "scale");
-  TensorArg t = a.tensor(0, "t", 0, kF32);
+  TensorArg t = a.tensor(0, "t", 0, kFloat);
   double s = a.number(1, "scale");
-  if (a.ok()) k_scale(t.f(), (float)s, t.n);
+  if (a.ok()) k_scale(t.act(), (float)s, t.n);
   return nullptr;
 }
 
@@ -70,11 +70,11 @@ napi_value copy_time(napi_env env, napi_callback_info info) {
 // dropout(out, inp, p, seed)
 napi_value dropout(napi_env env, napi_callback_info info) {
   Args a(env, info, "dropout");
-  TensorArg out = a.tensor(0, "out", 0, kF32);
-  TensorArg inp = a.tensor(1, "inp", out.n, kF32);
+  TensorArg out = a.tensor(0, "out", 0, kFloat);
+  TensorArg inp = a.tensor(1, "inp", out.n, kFloat);
   double p = a.number(2, "p");
   uint32_t seed = a.u32(3, "seed");
-  if (a.ok()) k_dropout(out.f(), inp.f(), out.n, p, seed);
+  if (a.ok()) k_dropout(out.act(), inp.act(), out.n, p, seed);
   return nullptr;
 }
 

@@ -1,5 +1,6 @@
 // JavaScript entry points of the layer ops: embedding, matmul, RMSNorm, rope, attention, SwiGLU.
-// Each checks dtypes and sizes (and token ids) before any memory is touched.
+// Each checks dtypes and sizes (and token ids) before any memory is touched. Activations may be f32, bf16 or
+// f16 (kFloat); what accumulates (dtable, dweight, dbias) and lse, rstd, cos, sin are f32 (backend.ts).
 #include "../kernels/kernels.h"
 #include "args.h"
 #include "bindings.h"
@@ -10,14 +11,14 @@ namespace {
 napi_value embedding_forward(napi_env env, napi_callback_info info) {
   Args a(env, info, "embeddingForward");
   long N = a.dim(3, "N"), C = a.dim(4, "C");
-  TensorArg out = a.tensor(0, "out", N * C, kF32);
+  TensorArg out = a.tensor(0, "out", N * C, kFloat);
   TensorArg ids = a.tensor(1, "ids", N, kI32);
   TensorArg table = a.tensor(2, "table", C, kFloat);
   long V = C > 0 ? table.n / C : 0;
   for (long n = 0; a.ok() && n < N; n++)
     if (ids.i()[n] < 0 || ids.i()[n] >= V)
       a.fail("token id %d at position %ld is outside the vocabulary (size %ld)", ids.i()[n], n, V);
-  if (a.ok()) k_embedding_forward(out.f(), ids.i(), table.p, table.dtype, N, C);
+  if (a.ok()) k_embedding_forward(out.act(), ids.i(), table.p, table.dtype, N, C);
   return nullptr;
 }
 
@@ -26,13 +27,13 @@ napi_value embedding_backward(napi_env env, napi_callback_info info) {
   Args a(env, info, "embeddingBackward");
   long N = a.dim(3, "N"), C = a.dim(4, "C");
   TensorArg dtable = a.tensor(0, "dtable", C, kF32);
-  TensorArg dout = a.tensor(1, "dout", N * C, kF32);
+  TensorArg dout = a.tensor(1, "dout", N * C, kFloat);
   TensorArg ids = a.tensor(2, "ids", N, kI32);
   long V = C > 0 ? dtable.n / C : 0;
   for (long n = 0; a.ok() && n < N; n++)
     if (ids.i()[n] < 0 || ids.i()[n] >= V)
       a.fail("token id %d at position %ld is outside the vocabulary (size %ld)", ids.i()[n], n, V);
-  if (a.ok()) k_embedding_backward(dtable.f(), dout.f(), ids.i(), N, C);
+  if (a.ok()) k_embedding_backward(dtable.f(), dout.act(), ids.i(), N, C);
   return nullptr;
 }
 
@@ -40,11 +41,11 @@ napi_value embedding_backward(napi_env env, napi_callback_info info) {
 napi_value matmul_forward(napi_env env, napi_callback_info info) {
   Args a(env, info, "matmulForward");
   long N = a.dim(4, "N"), C = a.dim(5, "C"), OC = a.dim(6, "OC");
-  TensorArg out = a.tensor(0, "out", N * OC, kF32);
-  TensorArg inp = a.tensor(1, "inp", N * C, kF32);
+  TensorArg out = a.tensor(0, "out", N * OC, kFloat);
+  TensorArg inp = a.tensor(1, "inp", N * C, kFloat);
   TensorArg w = a.weight(2, "weight", C, OC);
   TensorArg bias = a.optional(3, "bias", OC, kFloat);
-  if (a.ok()) k_matmul_forward(out.f(), inp.f(), w.p, w.dtype, bias.p, bias.dtype, N, C, OC);
+  if (a.ok()) k_matmul_forward(out.act(), inp.act(), w.p, w.dtype, bias.p, bias.dtype, N, C, OC);
   return nullptr;
 }
 
@@ -52,16 +53,16 @@ napi_value matmul_forward(napi_env env, napi_callback_info info) {
 napi_value matmul_backward(napi_env env, napi_callback_info info) {
   Args a(env, info, "matmulBackward");
   long N = a.dim(6, "N"), C = a.dim(7, "C"), OC = a.dim(8, "OC");
-  TensorArg dinp = a.optional(0, "dinp", N * C, kF32);
+  TensorArg dinp = a.optional(0, "dinp", N * C, kFloat);
   TensorArg dw = a.optional(1, "dweight", OC * C, kF32);
   TensorArg db = a.optional(2, "dbias", OC, kF32);
-  TensorArg dout = a.tensor(3, "dout", N * OC, kF32);
-  TensorArg inp = dw.p ? a.tensor(4, "inp", N * C, kF32) : a.optional(4, "inp", 0, kAnyDtype);
+  TensorArg dout = a.tensor(3, "dout", N * OC, kFloat);
+  TensorArg inp = dw.p ? a.tensor(4, "inp", N * C, kFloat) : a.optional(4, "inp", 0, kAnyDtype);
   TensorArg w = dinp.p ? a.weight(5, "weight", C, OC) : TensorArg{nullptr, F32, 0};
   if (a.ok() && dw.p && a.quant(5, "weight"))
     a.fail("the weight is quantized (%s) and frozen, so it has no dweight: full fine-tuning needs 16/32-bit base weights",
            quant_name(a.quant(5, "weight")->q.type));
-  if (a.ok()) k_matmul_backward(dinp.f(), dw.f(), db.f(), dout.f(), inp.f(), w.p, w.dtype, N, C, OC);
+  if (a.ok()) k_matmul_backward(dinp.act(), dw.f(), db.f(), dout.act(), inp.act(), w.p, w.dtype, N, C, OC);
   return nullptr;
 }
 
@@ -70,11 +71,11 @@ napi_value rmsnorm_forward(napi_env env, napi_callback_info info) {
   Args a(env, info, "rmsnormForward");
   long N = a.dim(4, "N"), C = a.dim(5, "C");
   double eps = a.number(6, "eps");
-  TensorArg out = a.tensor(0, "out", N * C, kF32);
+  TensorArg out = a.tensor(0, "out", N * C, kFloat);
   TensorArg rstd = a.tensor(1, "rstd", N, kF32);
-  TensorArg inp = a.tensor(2, "inp", N * C, kF32);
+  TensorArg inp = a.tensor(2, "inp", N * C, kFloat);
   TensorArg w = a.tensor(3, "weight", C, kFloat);
-  if (a.ok()) k_rmsnorm_forward(out.f(), rstd.f(), inp.f(), w.p, w.dtype, N, C, (float)eps);
+  if (a.ok()) k_rmsnorm_forward(out.act(), rstd.f(), inp.act(), w.p, w.dtype, N, C, (float)eps);
   return nullptr;
 }
 
@@ -82,13 +83,13 @@ napi_value rmsnorm_forward(napi_env env, napi_callback_info info) {
 napi_value rmsnorm_backward(napi_env env, napi_callback_info info) {
   Args a(env, info, "rmsnormBackward");
   long N = a.dim(6, "N"), C = a.dim(7, "C");
-  TensorArg dinp = a.tensor(0, "dinp", N * C, kF32);
+  TensorArg dinp = a.tensor(0, "dinp", N * C, kFloat);
   TensorArg dw = a.optional(1, "dweight", C, kF32);
-  TensorArg dout = a.tensor(2, "dout", N * C, kF32);
-  TensorArg inp = a.tensor(3, "inp", N * C, kF32);
+  TensorArg dout = a.tensor(2, "dout", N * C, kFloat);
+  TensorArg inp = a.tensor(3, "inp", N * C, kFloat);
   TensorArg w = a.tensor(4, "weight", C, kFloat);
   TensorArg rstd = a.tensor(5, "rstd", N, kF32);
-  if (a.ok()) k_rmsnorm_backward(dinp.f(), dw.f(), dout.f(), inp.f(), w.p, w.dtype, rstd.f(), N, C);
+  if (a.ok()) k_rmsnorm_backward(dinp.act(), dw.f(), dout.act(), inp.act(), w.p, w.dtype, rstd.f(), N, C);
   return nullptr;
 }
 
@@ -98,10 +99,10 @@ napi_value rope(napi_env env, napi_callback_info info) {
   long B = a.dim(3, "B"), T = a.dim(4, "T"), H = a.dim(5, "H"), HD = a.dim(6, "HD");
   bool inverse = a.flag(7, "inverse");
   if (a.ok() && HD % 2) a.fail("HD must be even, got %ld", HD);
-  TensorArg x = a.tensor(0, "x", B * T * H * HD, kF32);
+  TensorArg x = a.tensor(0, "x", B * T * H * HD, kFloat);
   TensorArg cos = a.tensor(1, "cos", T * HD / 2, kF32);
   TensorArg sin = a.tensor(2, "sin", T * HD / 2, kF32);
-  if (a.ok()) k_rope(x.f(), cos.f(), sin.f(), B, T, H, HD, inverse);
+  if (a.ok()) k_rope(x.act(), cos.f(), sin.f(), B, T, H, HD, inverse);
   return nullptr;
 }
 
@@ -112,13 +113,13 @@ napi_value attention_forward(napi_env env, napi_callback_info info) {
   long NH = a.dim(10, "NH"), NKV = a.dim(11, "NKV"), HD = a.dim(12, "HD");
   if (a.ok() && (Tq > Tk || Tk > Tkv)) a.fail("needs Tq <= Tk <= Tkv, got %ld, %ld, %ld", Tq, Tk, Tkv);
   if (a.ok() && (NKV == 0 || NH % NKV)) a.fail("NH (%ld) must be a multiple of NKV (%ld)", NH, NKV);
-  TensorArg out = a.tensor(0, "out", B * Tq * NH * HD, kF32);
+  TensorArg out = a.tensor(0, "out", B * Tq * NH * HD, kFloat);
   TensorArg lse = a.tensor(1, "lse", B * NH * Tq, kF32);
-  TensorArg q = a.tensor(2, "q", B * Tq * NH * HD, kF32);
-  TensorArg k = a.tensor(3, "k", B * Tkv * NKV * HD, kF32);
-  TensorArg v = a.tensor(4, "v", B * Tkv * NKV * HD, kF32);
+  TensorArg q = a.tensor(2, "q", B * Tq * NH * HD, kFloat);
+  TensorArg k = a.tensor(3, "k", B * Tkv * NKV * HD, kFloat);
+  TensorArg v = a.tensor(4, "v", B * Tkv * NKV * HD, kFloat);
   TensorArg mask = a.optional(5, "mask", B * Tkv, kI32);
-  if (a.ok()) k_attention_forward(out.f(), lse.f(), q.f(), k.f(), v.f(), mask.i(), B, Tq, Tk, Tkv, NH, NKV, HD);
+  if (a.ok()) k_attention_forward(out.act(), lse.f(), q.act(), k.act(), v.act(), mask.i(), B, Tq, Tk, Tkv, NH, NKV, HD);
   return nullptr;
 }
 
@@ -128,13 +129,14 @@ napi_value attention_backward(napi_env env, napi_callback_info info) {
   long B = a.dim(10, "B"), T = a.dim(11, "T"), NH = a.dim(12, "NH"), NKV = a.dim(13, "NKV"), HD = a.dim(14, "HD");
   if (a.ok() && (NKV == 0 || NH % NKV)) a.fail("NH (%ld) must be a multiple of NKV (%ld)", NH, NKV);
   long qn = B * T * NH * HD, kn = B * T * NKV * HD;
-  TensorArg dq = a.tensor(0, "dq", qn, kF32), dk = a.tensor(1, "dk", kn, kF32), dv = a.tensor(2, "dv", kn, kF32);
-  TensorArg dout = a.tensor(3, "dout", qn, kF32), out = a.tensor(4, "out", qn, kF32);
+  TensorArg dq = a.tensor(0, "dq", qn, kFloat), dk = a.tensor(1, "dk", kn, kFloat), dv = a.tensor(2, "dv", kn, kFloat);
+  TensorArg dout = a.tensor(3, "dout", qn, kFloat), out = a.tensor(4, "out", qn, kFloat);
   TensorArg lse = a.tensor(5, "lse", B * NH * T, kF32);
-  TensorArg q = a.tensor(6, "q", qn, kF32), k = a.tensor(7, "k", kn, kF32), v = a.tensor(8, "v", kn, kF32);
+  TensorArg q = a.tensor(6, "q", qn, kFloat), k = a.tensor(7, "k", kn, kFloat), v = a.tensor(8, "v", kn, kFloat);
   TensorArg mask = a.optional(9, "mask", B * T, kI32);
   if (a.ok())
-    k_attention_backward(dq.f(), dk.f(), dv.f(), dout.f(), out.f(), lse.f(), q.f(), k.f(), v.f(), mask.i(), B, T, NH, NKV, HD);
+    k_attention_backward(dq.act(), dk.act(), dv.act(), dout.act(), out.act(), lse.f(), q.act(), k.act(), v.act(), mask.i(), B, T,
+                         NH, NKV, HD);
   return nullptr;
 }
 
@@ -142,8 +144,8 @@ napi_value attention_backward(napi_env env, napi_callback_info info) {
 napi_value swiglu_forward(napi_env env, napi_callback_info info) {
   Args a(env, info, "swigluForward");
   long n = a.dim(3, "n");
-  TensorArg out = a.tensor(0, "out", n, kF32), gate = a.tensor(1, "gate", n, kF32), up = a.tensor(2, "up", n, kF32);
-  if (a.ok()) k_swiglu_forward(out.f(), gate.f(), up.f(), n);
+  TensorArg out = a.tensor(0, "out", n, kFloat), gate = a.tensor(1, "gate", n, kFloat), up = a.tensor(2, "up", n, kFloat);
+  if (a.ok()) k_swiglu_forward(out.act(), gate.act(), up.act(), n);
   return nullptr;
 }
 
@@ -151,9 +153,9 @@ napi_value swiglu_forward(napi_env env, napi_callback_info info) {
 napi_value swiglu_backward(napi_env env, napi_callback_info info) {
   Args a(env, info, "swigluBackward");
   long n = a.dim(5, "n");
-  TensorArg dgate = a.tensor(0, "dgate", n, kF32), dup = a.tensor(1, "dup", n, kF32), dout = a.tensor(2, "dout", n, kF32);
-  TensorArg gate = a.tensor(3, "gate", n, kF32), up = a.tensor(4, "up", n, kF32);
-  if (a.ok()) k_swiglu_backward(dgate.f(), dup.f(), dout.f(), gate.f(), up.f(), n);
+  TensorArg dgate = a.tensor(0, "dgate", n, kFloat), dup = a.tensor(1, "dup", n, kFloat), dout = a.tensor(2, "dout", n, kFloat);
+  TensorArg gate = a.tensor(3, "gate", n, kFloat), up = a.tensor(4, "up", n, kFloat);
+  if (a.ok()) k_swiglu_backward(dgate.act(), dup.act(), dout.act(), gate.act(), up.act(), n);
   return nullptr;
 }
 

@@ -2,7 +2,8 @@
 // tile) at a time, softmax is online, the backward recomputes probabilities from the log-sum-exp.
 
 // Layouts: q (B, Tq, NH, HD), k/v (B, Tkv, NKV, HD). A query with no allowed key attends uniformly to all
-// Tk keys (HF eager's fully masked row), lse = NaN.
+// Tk keys (HF eager's fully masked row), lse = NaN. q, k, v, out and the gradients may be 16-bit (Act): rows are
+// widened as they are loaded into the float32 tiles and rounded once as results are stored.
 #include <cmath>
 
 #include "../pool.h"
@@ -61,29 +62,28 @@ static AI void mm(float* C, long ldc, const float* A, long lda, const float* B, 
 }
 
 struct Attn {
-  float *out, *lse, *dq, *dk, *dv;
-  const float *q, *k, *v, *dout;
+  Act out;
+  float* lse;
+  Act dq, dk, dv, q, k, v, dout;
   const int32_t* mask;
   long B, Tq, Tk, Tkv, NH, NKV, HD, HDp, qblocks;
   float scale;
 };
 
 // dst (rows, HDp) = rows t0.. of head h of x (B, T, H, HD), zero-padded to HDp columns
-static AI void load_rows(float* __restrict dst, const float* __restrict x, long T, long H, long HD, long HDp, long b, long h,
-                         long t0, long rows) {
+static AI void load_rows(float* __restrict dst, Act x, long T, long H, long HD, long HDp, long b, long h, long t0, long rows) {
   for (long r = 0; r < rows; r++) {
-    const float* src = x + ((b * T + t0 + r) * H + h) * HD;
-    for (long d = 0; d < HD; d++) dst[r * HDp + d] = src[d];
+    widen(dst + r * HDp, x.p, x.dt, ((b * T + t0 + r) * H + h) * HD, HD);
     for (long d = HD; d < HDp; d++) dst[r * HDp + d] = 0;
   }
 }
 
-// dstT (HD, BK) = the same rows transposed, zero past `rows`
-static AI void load_rows_t(float* __restrict dstT, const float* __restrict x, long T, long H, long HD, long b, long h, long t0,
-                           long rows) {
+// dstT (HD, BK) = the same rows transposed, zero past `rows`; row (HD) is scratch
+static AI void load_rows_t(float* __restrict dstT, Act x, long T, long H, long HD, long b, long h, long t0, long rows,
+                           float* __restrict row) {
   for (long r = 0; r < rows; r++) {
-    const float* src = x + ((b * T + t0 + r) * H + h) * HD;
-    for (long d = 0; d < HD; d++) dstT[d * BK + r] = src[d];
+    widen(row, x.p, x.dt, ((b * T + t0 + r) * H + h) * HD, HD);
+    for (long d = 0; d < HD; d++) dstT[d * BK + r] = row[d];
   }
   for (long d = 0; rows < BK && d < HD; d++)
     for (long r = rows; r < BK; r++) dstT[d * BK + r] = 0;
@@ -95,7 +95,7 @@ static AI bool key_allowed(const Attn& a, long b, long j) { return !a.mask || a.
 HOT void forward_task(void* c, long item0, long item1, int tid) {
   const Attn& a = *(const Attn*)c;
   const long HD = a.HD, HDp = a.HDp;
-  float* Qs = pool_scratch(tid, BQ * HDp * 2 + HD * BK + BK * HDp + BQ * BK + 3 * BQ + BK);
+  float* Qs = pool_scratch(tid, BQ * HDp * 2 + HD * BK + BK * HDp + BQ * BK + 3 * BQ + BK + 2 * HDp);
   float* O = Qs + BQ * HDp;
   float* Kt = O + BQ * HDp;
   float* Vs = Kt + HD * BK;
@@ -104,6 +104,7 @@ HOT void forward_task(void* c, long item0, long item1, int tid) {
   float* L = M + BQ;
   float* corr = L + BQ;
   float* allowed = corr + BQ;
+  float* row = allowed + BK;  // (HDp) for loading, (HDp) for a uniform row's sum
   for (long item = item0; item < item1; item++) {
     long b = item / (a.NH * a.qblocks), h = (item / a.qblocks) % a.NH, i0 = (item % a.qblocks) * BQ;
     long nq = lmin(BQ, a.Tq - i0), kh = h / (a.NH / a.NKV);
@@ -113,7 +114,7 @@ HOT void forward_task(void* c, long item0, long item1, int tid) {
     for (long i = 0; i < nq; i++) M[i] = -INFINITY, L[i] = 0;
     for (long j0 = 0; j0 <= pos0 + nq - 1; j0 += BK) {
       long nk = lmin(BK, pos0 + nq - j0);
-      load_rows_t(Kt, a.k, a.Tkv, a.NKV, HD, b, kh, j0, nk);
+      load_rows_t(Kt, a.k, a.Tkv, a.NKV, HD, b, kh, j0, nk, row);
       load_rows(Vs, a.v, a.Tkv, a.NKV, HD, HDp, b, kh, j0, nk);
       for (long jj = 0; jj < nk; jj++) allowed[jj] = key_allowed(a, b, j0 + jj) ? 1.f : 0.f;
       mm<false>(S, BK, Qs, HDp, Kt, BK, nq, BK, HD, false);
@@ -145,20 +146,23 @@ HOT void forward_task(void* c, long item0, long item1, int tid) {
       mm<false>(O, HDp, S, BK, Vs, HDp, nq, HDp, nk, true);
     }
     for (long i = 0; i < nq; i++) {
-      float* dst = a.out + ((b * a.Tq + i0 + i) * a.NH + h) * HD;
+      long dst = ((b * a.Tq + i0 + i) * a.NH + h) * HD;
+      float* o = O + i * HDp;
       float* lse = a.lse + (b * a.NH + h) * a.Tq + i0 + i;
       if (L[i] > 0) {
-        for (long d = 0; d < HD; d++) dst[d] = O[i * HDp + d] / L[i];
+        for (long d = 0; d < HD; d++) o[d] /= L[i];
         *lse = M[i] + std::log(L[i]);
-        continue;
+      } else {
+        float* sum = row + HDp;
+        for (long d = 0; d < HD; d++) sum[d] = 0;
+        for (long j = 0; j < a.Tk; j++) {
+          widen(row, a.v.p, a.v.dt, ((b * a.Tkv + j) * a.NKV + kh) * HD, HD);
+          for (long d = 0; d < HD; d++) sum[d] += row[d];
+        }
+        for (long d = 0; d < HD; d++) o[d] = sum[d] / (float)a.Tk;
+        *lse = NAN;
       }
-      for (long d = 0; d < HD; d++) dst[d] = 0;
-      for (long j = 0; j < a.Tk; j++) {
-        const float* vr = a.v + ((b * a.Tkv + j) * a.NKV + kh) * HD;
-        for (long d = 0; d < HD; d++) dst[d] += vr[d];
-      }
-      for (long d = 0; d < HD; d++) dst[d] /= (float)a.Tk;
-      *lse = NAN;
+      narrow(a.out.p, a.out.dt, dst, o, HD);
     }
   }
 }
@@ -168,7 +172,7 @@ HOT void forward_task(void* c, long item0, long item1, int tid) {
 HOT void backward_task(void* c, long item0, long item1, int tid) {
   const Attn& a = *(const Attn*)c;
   const long HD = a.HD, HDp = a.HDp, T = a.Tq, group = a.NH / a.NKV;
-  float* Qs = pool_scratch(tid, 3 * BQ * HDp + 2 * HD * BK + BK * HDp + 2 * BQ * BK + 3 * BQ + BK + 2 * T * HDp);
+  float* Qs = pool_scratch(tid, 3 * BQ * HDp + 2 * HD * BK + BK * HDp + 2 * BQ * BK + 3 * BQ + BK + 2 * T * HDp + 2 * HDp);
   float* dOs = Qs + BQ * HDp;
   float* dQs = dOs + BQ * HDp;
   float* Kt = dQs + BQ * HDp;
@@ -182,6 +186,7 @@ HOT void backward_task(void* c, long item0, long item1, int tid) {
   float* allowed = uniform + BQ;
   float* dKa = allowed + BK;
   float* dVa = dKa + T * HDp;
+  float* row = dVa + T * HDp;  // (HDp) for loading, (HDp) for a row of out
   const float inv_t = 1.f / (float)T;
   for (long item = item0; item < item1; item++) {
     long b = item / a.NKV, kh = item % a.NKV;
@@ -195,7 +200,8 @@ HOT void backward_task(void* c, long item0, long item1, int tid) {
         bool any_uniform = false;
         for (long i = 0; i < nq; i++) {
           long off = ((b * T + i0 + i) * a.NH + h) * HD;
-          D[i] = dot_f(a.dout + off, a.out + off, HD);
+          widen(row + HDp, a.out.p, a.out.dt, off, HD);
+          D[i] = dot_f(dOs + i * HDp, row + HDp, HD);
           lse[i] = a.lse[(b * a.NH + h) * T + i0 + i];
           uniform[i] = std::isnan(lse[i]) ? 1.f : 0.f;
           any_uniform = any_uniform || uniform[i] != 0.f;
@@ -204,8 +210,8 @@ HOT void backward_task(void* c, long item0, long item1, int tid) {
         long last_key = any_uniform ? T - 1 : i0 + nq - 1;
         for (long j0 = 0; j0 <= last_key; j0 += BK) {
           long nk = lmin(BK, last_key + 1 - j0);
-          load_rows_t(Kt, a.k, T, a.NKV, HD, b, kh, j0, nk);
-          load_rows_t(Vt, a.v, T, a.NKV, HD, b, kh, j0, nk);
+          load_rows_t(Kt, a.k, T, a.NKV, HD, b, kh, j0, nk, row);
+          load_rows_t(Vt, a.v, T, a.NKV, HD, b, kh, j0, nk, row);
           load_rows(Ks, a.k, T, a.NKV, HD, HDp, b, kh, j0, nk);
           for (long jj = 0; jj < nk; jj++) allowed[jj] = key_allowed(a, b, j0 + jj) ? 1.f : 0.f;
           mm<false>(P, BK, Qs, HDp, Kt, BK, nq, BK, HD, false);
@@ -225,30 +231,30 @@ HOT void backward_task(void* c, long item0, long item1, int tid) {
           mm<true>(dKa + j0 * HDp, HDp, dS, BK, Qs, HDp, nk, HDp, nq, true);
           mm<false>(dQs, HDp, dS, BK, Ks, HDp, nq, HDp, nk, true);
         }
-        for (long i = 0; i < nq; i++) memcpy(a.dq + ((b * T + i0 + i) * a.NH + h) * HD, dQs + i * HDp, HD * sizeof(float));
+        for (long i = 0; i < nq; i++) narrow(a.dq.p, a.dq.dt, ((b * T + i0 + i) * a.NH + h) * HD, dQs + i * HDp, HD);
       }
     }
     for (long j = 0; j < T; j++) {
       long off = ((b * T + j) * a.NKV + kh) * HD;
-      memcpy(a.dk + off, dKa + j * HDp, HD * sizeof(float));
-      memcpy(a.dv + off, dVa + j * HDp, HD * sizeof(float));
+      narrow(a.dk.p, a.dk.dt, off, dKa + j * HDp, HD);
+      narrow(a.dv.p, a.dv.dt, off, dVa + j * HDp, HD);
     }
   }
 }
 
 }  // namespace
 
-void k_attention_forward(float* out, float* lse, const float* q, const float* k, const float* v, const int32_t* mask, long B,
-                         long Tq, long Tk, long Tkv, long NH, long NKV, long HD) {
-  Attn a{out, lse, nullptr, nullptr, nullptr, q, k, v, nullptr, mask, B, Tq, Tk, Tkv, NH, NKV, HD, (HD + 15) / 16 * 16,
+void k_attention_forward(Act out, float* lse, Act q, Act k, Act v, const int32_t* mask, long B, long Tq, long Tk, long Tkv,
+                         long NH, long NKV, long HD) {
+  const Act none{nullptr, F32};
+  Attn a{out, lse, none, none, none, q, k, v, none, mask, B, Tq, Tk, Tkv, NH, NKV, HD, (HD + 15) / 16 * 16,
          (Tq + BQ - 1) / BQ, (float)(1.0 / std::sqrt((double)HD))};
   pool_run(B * NH * a.qblocks, 1, forward_task, &a);
 }
 
-void k_attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* out, const float* lse,
-                          const float* q, const float* k, const float* v, const int32_t* mask, long B, long T, long NH,
-                          long NKV, long HD) {
-  Attn a{const_cast<float*>(out), const_cast<float*>(lse), dq, dk, dv, q, k, v, dout, mask, B, T, T, T, NH, NKV, HD,
+void k_attention_backward(Act dq, Act dk, Act dv, Act dout, Act out, const float* lse, Act q, Act k, Act v,
+                          const int32_t* mask, long B, long T, long NH, long NKV, long HD) {
+  Attn a{out, const_cast<float*>(lse), dq, dk, dv, q, k, v, dout, mask, B, T, T, T, NH, NKV, HD,
          (HD + 15) / 16 * 16, 0, (float)(1.0 / std::sqrt((double)HD))};
   pool_run(B * NKV, 1, backward_task, &a);
 }

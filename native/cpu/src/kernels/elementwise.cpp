@@ -1,5 +1,6 @@
 // Elementwise kernels: fill, dtype conversion, add/axpy/scale, dropout, time-step copies.
-// Memory-bound loops split across the pool in large chunks.
+// Memory-bound loops split across the pool in large chunks. add/axpy/scale/dropout take 16-bit operands through
+// 256-element float32 blocks (Mixed); the all-f32 case keeps its direct loops.
 #include <cmath>
 #include <cstring>
 
@@ -30,6 +31,46 @@ HOT void scale_task(void* c, long b, long e, int) {
   Binary& k = *(Binary*)c;
   for (long i = b; i < e; i++) k.out[i] *= k.s;
 }
+
+enum MixedOp { M_ADD, M_AXPY, M_SCALE, M_DROPOUT };
+
+struct Mixed {
+  Act out, a, b;
+  float s;
+  int op;
+  uint32_t seed, threshold;  // dropout
+  double keep_scale;
+};
+
+// hash32 of src/engine/random.ts
+static AI uint32_t hash32(uint32_t seed, uint32_t index) {
+  uint32_t x = (index * 0x9e3779b1u) ^ seed;
+  x = (x ^ (x >> 16)) * 0x85ebca6bu;
+  x = (x ^ (x >> 13)) * 0xc2b2ae35u;
+  return x ^ (x >> 16);
+}
+
+HOT void mixed_task(void* c, long b, long e, int) {
+  const Mixed& k = *(const Mixed*)c;
+  float o[256], x[256], y[256];
+  for (long i0 = b; i0 < e; i0 += 256) {
+    long n = lmin(256, e - i0);
+    if (k.op != M_SCALE) widen(x, k.a.p, k.a.dt, i0, n);
+    if (k.op == M_ADD) widen(y, k.b.p, k.b.dt, i0, n);
+    if (k.op == M_AXPY || k.op == M_SCALE) widen(o, k.out.p, k.out.dt, i0, n);
+    for (long i = 0; i < n; i++) {
+      if (k.op == M_ADD) o[i] = x[i] + y[i];
+      else if (k.op == M_AXPY) o[i] += k.s * x[i];
+      else if (k.op == M_SCALE) o[i] *= k.s;
+      else o[i] = hash32(k.seed, (uint32_t)(i0 + i)) >= k.threshold ? (float)((double)x[i] * k.keep_scale) : 0.f;
+    }
+    narrow(k.out.p, k.out.dt, i0, o, n);
+  }
+}
+
+bool all_f32(Act a, Act b, Act c) { return a.dt == F32 && b.dt == F32 && c.dt == F32; }
+
+void run_mixed(Mixed k, long n) { pool_run(n, pool_grain(n, 1), mixed_task, &k); }
 
 struct Fill {
   void* p;
@@ -86,14 +127,6 @@ struct Dropout {
   uint32_t seed;
 };
 
-// hash32 of src/engine/random.ts
-static AI uint32_t hash32(uint32_t seed, uint32_t index) {
-  uint32_t x = (index * 0x9e3779b1u) ^ seed;
-  x = (x ^ (x >> 16)) * 0x85ebca6bu;
-  x = (x ^ (x >> 13)) * 0xc2b2ae35u;
-  return x ^ (x >> 16);
-}
-
 HOT void dropout_task(void* c, long b, long e, int) {
   Dropout& k = *(Dropout*)c;
   float* __restrict out = k.out;
@@ -126,25 +159,30 @@ void k_convert(void* dst, int ddt, const void* src, int sdt, long n) {
   pool_run(n, pool_grain(n, 1), convert_task, &k);
 }
 
-void k_add(float* out, const float* a, const float* b, long n) {
-  Binary k{out, a, b, 0};
+void k_add(Act out, Act a, Act b, long n) {
+  if (!all_f32(out, a, b)) return run_mixed(Mixed{out, a, b, 0, M_ADD, 0, 0, 0}, n);
+  Binary k{out.f(), a.f(), b.f(), 0};
   pool_run(n, pool_grain(n, 1), add_task, &k);
 }
 
-void k_axpy(float* dst, const float* src, float s, long n) {
-  Binary k{dst, src, nullptr, s};
+void k_axpy(Act dst, Act src, float s, long n) {
+  if (!all_f32(dst, src, dst)) return run_mixed(Mixed{dst, src, dst, s, M_AXPY, 0, 0, 0}, n);
+  Binary k{dst.f(), src.f(), nullptr, s};
   pool_run(n, pool_grain(n, 1), axpy_task, &k);
 }
 
-void k_scale(float* t, float s, long n) {
-  Binary k{t, nullptr, nullptr, s};
+void k_scale(Act t, float s, long n) {
+  if (t.dt != F32) return run_mixed(Mixed{t, t, t, s, M_SCALE, 0, 0, 0}, n);
+  Binary k{t.f(), nullptr, nullptr, s};
   pool_run(n, pool_grain(n, 1), scale_task, &k);
 }
 
-void k_dropout(float* out, const float* inp, long n, double p, uint32_t seed) {
+void k_dropout(Act out, Act inp, long n, double p, uint32_t seed) {
   double threshold = std::ceil(p * 4294967296.0);
-  if (threshold > 4294967295.0) return k_fill(out, F32, n, 0);  // no hash reaches p * 2^32
-  Dropout k{out, inp, threshold > 0 ? (uint32_t)threshold : 0u, 1.0 / (1.0 - p), seed};
+  if (threshold > 4294967295.0) return k_fill(out.p, out.dt, n, 0);  // no hash reaches p * 2^32
+  uint32_t th = threshold > 0 ? (uint32_t)threshold : 0u;
+  if (!all_f32(out, inp, inp)) return run_mixed(Mixed{out, inp, inp, 0, M_DROPOUT, seed, th, 1.0 / (1.0 - p)}, n);
+  Dropout k{out.f(), inp.f(), th, 1.0 / (1.0 - p), seed};
   pool_run(n, pool_grain(n, 1), dropout_task, &k);
 }
 

@@ -1,11 +1,45 @@
 // Which GEMM the linear layers use: see gemm_blas_preferred; ALPACA_CPU_GEMM=own|openblas (or the
-// addon's setGemm) overrides it, e.g. to test both.
+// addon's setGemm) overrides it, e.g. to test both. A 16-bit A is widened into float32 panels of rows first.
 #include "gemm.h"
 
 #include <cstring>
+#include <vector>
+
+#include "../pool.h"
+#include "half.h"
+#include "simd.h"
 
 namespace {
+
 bool use_blas = gemm_blas_preferred();
+std::vector<float> a_panel;
+const long kPanel = 1L << 21;  // floats of A widened at once
+
+struct WidenRows {
+  float* dst;
+  long dst_ld;
+  const void* src;
+  int dtype;
+  long off, src_ld, cols;
+};
+
+HOT void widen_rows_task(void* c, long b, long e, int) {
+  const WidenRows& k = *(const WidenRows*)c;
+  for (long r = b; r < e; r++) widen(k.dst + r * k.dst_ld, k.src, k.dtype, k.off + r * k.src_ld, k.cols);
+}
+
+void gemm_f32(long M, long N, long K, const Operand& A, const Operand& B, bool accumulate, float* C, long ldc) {
+  if (use_blas)
+    gemm_blas(M, N, K, A, B, accumulate, C, ldc);
+  else
+    gemm_own(M, N, K, A, B, accumulate, C, ldc);
+}
+
+}  // namespace
+
+void widen_rows(float* dst, long dst_ld, const void* src, int dtype, long off, long src_ld, long rows, long cols) {
+  WidenRows k{dst, dst_ld, src, dtype, off, src_ld, cols};
+  pool_run(rows, pool_grain(rows, cols), widen_rows_task, &k);
 }
 
 bool gemm_blas_preferred() {
@@ -19,9 +53,18 @@ const char* gemm_select(bool prefer_blas) {
 
 const char* gemm_name() { return use_blas ? "openblas" : "own"; }
 
+// Rows [m0, m0 + mc) of a 16-bit A: stored rows, or stored columns when A is transposed (stored (K, M)).
 void gemm(long M, long N, long K, const Operand& A, const Operand& B, bool accumulate, float* C, long ldc) {
-  if (use_blas)
-    gemm_blas(M, N, K, A, B, accumulate, C, ldc);
-  else
-    gemm_own(M, N, K, A, B, accumulate, C, ldc);
+  if (A.dtype == F32 || M <= 0 || N <= 0 || K <= 0) return gemm_f32(M, N, K, A, B, accumulate, C, ldc);
+  long mc = lmin(M, lmax(1, kPanel / K));
+  if ((long)a_panel.size() < mc * K) a_panel.resize(mc * K);
+  float* buf = a_panel.data();
+  for (long m0 = 0; m0 < M; m0 += mc) {
+    long n = lmin(mc, M - m0);
+    if (A.trans)
+      widen_rows(buf, n, A.p, A.dtype, m0, A.ld, K, n);
+    else
+      widen_rows(buf, K, A.p, A.dtype, m0 * A.ld, A.ld, n, K);
+    gemm_f32(n, N, K, Operand{buf, F32, A.trans ? n : K, A.trans}, B, accumulate, C + m0 * ldc, ldc);
+  }
 }

@@ -1,5 +1,6 @@
 // General matrix multiply for the linear layers: C (M, N) = A (M, K) B (K, N), or C += that.
-// Float32 compute; B may be stored as bf16/f16 or quantized (weights), A is float32. Not a full BLAS.
+// Float32 compute; B may be stored as bf16/f16 or quantized (weights), A as f32, bf16 or f16 (activations),
+// C is float32. Not a full BLAS.
 #pragma once
 
 // A logical (rows, cols) matrix: element (r, c) at p[trans ? c * ld + r : r * ld + c]. A quantized B (dtype a
@@ -13,7 +14,10 @@ struct Operand {
 
 void gemm(long M, long N, long K, const Operand& A, const Operand& B, bool accumulate, float* C, long ldc);
 
-// The addon's own blocked kernel (gemm-own.cpp) and OpenBLAS's sgemm (gemm-blas.cpp).
+// Widens rows [0, rows) of `cols` elements: dst[r * dst_ld ..] = float32 of src[off + r * src_ld ..] (pooled).
+void widen_rows(float* dst, long dst_ld, const void* src, int dtype, long off, long src_ld, long rows, long cols);
+
+// The addon's own blocked kernel (gemm-own.cpp) and OpenBLAS's sgemm (gemm-blas.cpp): A float32 only.
 void gemm_own(long M, long N, long K, const Operand& A, const Operand& B, bool accumulate, float* C, long ldc);
 void gemm_blas(long M, long N, long K, const Operand& A, const Operand& B, bool accumulate, float* C, long ldc);
 

@@ -75,3 +75,23 @@ static inline __attribute__((always_inline)) void widen(float* d, const void* sr
     for (long i = 0; i < n; i++) d[i] = f16_to_f32(s[i]);
   }
 }
+
+// dst[off..off+n) stored as dtype (F32, BF16 or F16) = s[0..n), rounded to nearest even.
+static inline __attribute__((always_inline)) void narrow(void* dst, int dtype, long off, const float* s, long n) {
+  if (dtype == F32) {
+    memmove((float*)dst + off, s, n * 4);
+  } else if (dtype == BF16) {
+    uint16_t* d = (uint16_t*)dst + off;
+    for (long i = 0; i < n; i++) d[i] = f32_to_bf16(s[i]);
+  } else {
+    uint16_t* d = (uint16_t*)dst + off;
+    for (long i = 0; i < n; i++) d[i] = f32_to_f16(s[i]);
+  }
+}
+
+// A float tensor's memory and dtype (F32, BF16 or F16): the activations backend.ts lets be 16-bit.
+struct Act {
+  void* p;
+  int dt;
+  float* f() const { return (float*)p; }  // only when dt == F32
+};

@@ -8,35 +8,35 @@
 // ---- elementwise (elementwise.cpp) ----
 void k_fill(void* p, int dtype, long n, double value);
 void k_convert(void* dst, int dst_dtype, const void* src, int src_dtype, long n);  // any float dtypes, or equal dtypes
-void k_add(float* out, const float* a, const float* b, long n);
-void k_axpy(float* dst, const float* src, float s, long n);
-void k_scale(float* t, float s, long n);
-void k_dropout(float* out, const float* inp, long n, double p, uint32_t seed);
+// Act arguments may be 16-bit (half.h); the rest is f32.
+void k_add(Act out, Act a, Act b, long n);
+void k_axpy(Act dst, Act src, float s, long n);
+void k_scale(Act t, float s, long n);
+void k_dropout(Act out, Act inp, long n, double p, uint32_t seed);
 void k_copy_time(void* dst, const void* src, long elem_bytes, long B, long W, long Tdst, long dst_t0, long Tsrc, long src_t0,
                  long count);
 
 // ---- layers (layers.cpp) ----
-void k_embedding_forward(float* out, const int32_t* ids, const void* table, int table_dtype, long N, long C);
-void k_embedding_backward(float* dtable, const float* dout, const int32_t* ids, long N, long C);
-void k_rmsnorm_forward(float* out, float* rstd, const float* inp, const void* w, int w_dtype, long N, long C, float eps);
-void k_rmsnorm_backward(float* dinp, float* dweight, const float* dout, const float* inp, const void* w, int w_dtype,
-                        const float* rstd, long N, long C);
-void k_rope(float* x, const float* cos, const float* sin, long B, long T, long H, long HD, bool inverse);
-void k_swiglu_forward(float* out, const float* gate, const float* up, long n);
-void k_swiglu_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up, long n);
+void k_embedding_forward(Act out, const int32_t* ids, const void* table, int table_dtype, long N, long C);
+void k_embedding_backward(float* dtable, Act dout, const int32_t* ids, long N, long C);
+void k_rmsnorm_forward(Act out, float* rstd, Act inp, const void* w, int w_dtype, long N, long C, float eps);
+void k_rmsnorm_backward(Act dinp, float* dweight, Act dout, Act inp, const void* w, int w_dtype, const float* rstd, long N,
+                        long C);
+void k_rope(Act x, const float* cos, const float* sin, long B, long T, long H, long HD, bool inverse);
+void k_swiglu_forward(Act out, Act gate, Act up, long n);
+void k_swiglu_backward(Act dgate, Act dup, Act dout, Act gate, Act up, long n);
 
 // ---- linear (matmul.cpp, on gemm.h; w_dtype may be a quant.h QuantType with w its QuantDesc*) ----
-void k_matmul_forward(float* out, const float* inp, const void* w, int w_dtype, const void* bias, int bias_dtype, long N,
-                      long C, long OC);
-void k_matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const void* w,
-                       int w_dtype, long N, long C, long OC);
+void k_matmul_forward(Act out, Act inp, const void* w, int w_dtype, const void* bias, int bias_dtype, long N, long C,
+                      long OC);
+void k_matmul_backward(Act dinp, float* dweight, float* dbias, Act dout, Act inp, const void* w, int w_dtype, long N, long C,
+                       long OC);
 
 // ---- attention (attention.cpp) ----
-void k_attention_forward(float* out, float* lse, const float* q, const float* k, const float* v, const int32_t* mask, long B,
-                         long Tq, long Tk, long Tkv, long NH, long NKV, long HD);
-void k_attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* out, const float* lse,
-                          const float* q, const float* k, const float* v, const int32_t* mask, long B, long T, long NH,
-                          long NKV, long HD);
+void k_attention_forward(Act out, float* lse, Act q, Act k, Act v, const int32_t* mask, long B, long Tq, long Tk, long Tkv,
+                         long NH, long NKV, long HD);
+void k_attention_backward(Act dq, Act dk, Act dv, Act dout, Act out, const float* lse, Act q, Act k, Act v,
+                          const int32_t* mask, long B, long T, long NH, long NKV, long HD);
 
 // ---- loss and optimizer (loss-optim.cpp) ----
 void k_cross_entropy(float* losses, float* dlogits, const float* logits, const int32_t* targets, long N, long V,

@@ -1,7 +1,10 @@
 // nn.Linear forward and backward on gemm() (matvec() for a few rows): out = inp @ weight^T + bias, and the
 // input, weight and bias gradients. The weight may be stored as bf16/f16 or quantized (w then points at its
-// QuantDesc: 4-bit weights are dequantized tile by tile into the same paths, int8 ones run LLM.int8); everything
-// else is float32.
+// QuantDesc: 4-bit weights are dequantized tile by tile into the same paths, int8 ones run LLM.int8). out, inp,
+// dout and dinp may be 16-bit: a 16-bit out or dinp is computed in float32 row chunks and rounded once (staged);
+// dweight and dbias are float32.
+#include <vector>
+
 #include "../pool.h"
 #include "gemm.h"
 #include "matvec.h"
@@ -15,10 +18,21 @@ struct Bias {
   float* out;
   const float* bias;
   long OC;
-  const float* dout;
+  Act dout;
   float* dbias;
   long N;
 };
+
+const long kStage = 1L << 22;  // floats of a staged output (and input) chunk
+std::vector<float> stage_out, stage_inp;
+
+float* grow(std::vector<float>& v, long n) {
+  if ((long)v.size() < n) v.resize(n);
+  return v.data();
+}
+
+// Element `off` of an activation, as a pointer of its dtype.
+Act at(Act a, long off) { return Act{(char*)a.p + off * (a.dt == F32 ? 4 : 2), a.dt}; }
 
 HOT void bias_rows_task(void* c, long b, long e, int) {
   Bias& k = *(Bias*)c;
@@ -28,46 +42,70 @@ HOT void bias_rows_task(void* c, long b, long e, int) {
 // dbias[oc] += column sums of dout, for a range of columns
 HOT void bias_grad_task(void* c, long b, long e, int tid) {
   Bias& k = *(Bias*)c;
-  float* acc = pool_scratch(tid, e - b);
+  float* acc = pool_scratch(tid, 2 * (e - b));
+  float* row = acc + (e - b);
   for (long i = 0; i < e - b; i++) acc[i] = 0;
   for (long n = 0; n < k.N; n++) {
-    const float* g = k.dout + n * k.OC + b;
-    for (long i = 0; i < e - b; i++) acc[i] += g[i];
+    widen(row, k.dout.p, k.dout.dt, n * k.OC + b, e - b);
+    for (long i = 0; i < e - b; i++) acc[i] += row[i];
   }
   for (long i = 0; i < e - b; i++) k.dbias[b + i] += acc[i];
 }
 
 }  // namespace
 
-void k_matmul_forward(float* out, const float* inp, const void* w, int w_dtype, const void* bias, int bias_dtype, long N,
-                      long C, long OC) {
+void k_matmul_forward(Act out, Act inp, const void* w, int w_dtype, const void* bias, int bias_dtype, long N, long C,
+                      long OC) {
+  bool reads_f32 = w_dtype == Q_INT8 || N <= kMatvecRows;  // paths whose inp must be float32
+  if (out.dt != F32 || (inp.dt != F32 && reads_f32)) {
+    long mc = lmin(N, lmax(1, kStage / lmax(1, lmax(C, OC))));
+    float* o = grow(stage_out, mc * OC);
+    float* x = inp.dt == F32 ? nullptr : grow(stage_inp, mc * C);
+    for (long m0 = 0; m0 < N; m0 += mc) {
+      long n = lmin(mc, N - m0);
+      if (x) k_convert(x, F32, at(inp, m0 * C).p, inp.dt, n * C);
+      k_matmul_forward(Act{o, F32}, x ? Act{x, F32} : at(inp, m0 * C), w, w_dtype, bias, bias_dtype, n, C, OC);
+      k_convert(at(out, m0 * OC).p, out.dt, o, F32, n * OC);
+    }
+    return;
+  }
   float* b32 = nullptr;
   if (bias) {
     b32 = pool_scratch2(0, OC);
     widen(b32, bias, bias_dtype, 0, OC);
   }
   if (w_dtype == Q_INT8) {
-    int8_matmul_forward(out, inp, *(const QuantDesc*)w, b32, N, C, OC);
+    int8_matmul_forward(out.f(), inp.f(), *(const QuantDesc*)w, b32, N, C, OC);
     return;
   }
   if (N <= kMatvecRows) {
     if (is_quant(w_dtype))
-      matvec_quant(out, inp, *(const QuantDesc*)w, b32, N, C, OC);
+      matvec_quant(out.f(), inp.f(), *(const QuantDesc*)w, b32, N, C, OC);
     else
-      matvec(out, inp, w, w_dtype, b32, N, C, OC);
+      matvec(out.f(), inp.f(), w, w_dtype, b32, N, C, OC);
     return;
   }
   if (bias) {
-    Bias k{out, b32, OC, nullptr, nullptr, N};
+    Bias k{out.f(), b32, OC, Act{nullptr, F32}, nullptr, N};
     pool_run(N, pool_grain(N, OC), bias_rows_task, &k);
   }
-  gemm(N, OC, C, Operand{inp, F32, C, false}, Operand{w, w_dtype, C, true}, bias != nullptr, out, OC);
+  gemm(N, OC, C, Operand{inp.p, inp.dt, C, false}, Operand{w, w_dtype, C, true}, bias != nullptr, out.f(), OC);
 }
 
-void k_matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const void* w,
-                       int w_dtype, long N, long C, long OC) {
-  if (dinp) gemm(N, C, OC, Operand{dout, F32, OC, false}, Operand{w, w_dtype, C, false}, false, dinp, C);
-  if (dweight) gemm(OC, C, N, Operand{dout, F32, OC, true}, Operand{inp, F32, C, false}, true, dweight, C);
+void k_matmul_backward(Act dinp, float* dweight, float* dbias, Act dout, Act inp, const void* w, int w_dtype, long N, long C,
+                       long OC) {
+  if (dinp.p && dinp.dt == F32) {
+    gemm(N, C, OC, Operand{dout.p, dout.dt, OC, false}, Operand{w, w_dtype, C, false}, false, dinp.f(), C);
+  } else if (dinp.p) {
+    long mc = lmin(N, lmax(1, kStage / lmax(1, C)));
+    float* d = grow(stage_out, mc * C);
+    for (long m0 = 0; m0 < N; m0 += mc) {
+      long n = lmin(mc, N - m0);
+      gemm(n, C, OC, Operand{at(dout, m0 * OC).p, dout.dt, OC, false}, Operand{w, w_dtype, C, false}, false, d, C);
+      k_convert(at(dinp, m0 * C).p, dinp.dt, d, F32, n * C);
+    }
+  }
+  if (dweight) gemm(OC, C, N, Operand{dout.p, dout.dt, OC, true}, Operand{inp.p, inp.dt, C, false}, true, dweight, C);
   if (dbias) {
     Bias k{nullptr, nullptr, OC, dout, dbias, N};
     pool_run(OC, pool_grain(OC, N), bias_grad_task, &k);
