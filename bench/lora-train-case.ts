@@ -1,14 +1,14 @@
 // One case of bench/cpu-backend.ts (or bench/quant-train.ts), in its own process: LoRA training steps (forward,
 // backward, clip 1.0, AdamW) of a random-weight LLaMA on one backend, timed after warm-up; prints one JSON line.
 // The model is made in memory, or loaded from `modelDir` (quantized on load with `quantize`).
-//   node --import tsx bench/lora-train-case.ts '<json: {shape, backend, weightDtype, mb, seq, warmup, steps}>'
+//   node --import tsx bench/lora-train-case.ts '<json: {shape, backend, weightDtype, mb, seq, warmup, steps, checkpointing?}>'
 
 import { JsBackend } from '../src/backends/js/index.ts';
 import { CpuBackend } from '../src/backends/native/cpu.ts';
 import { loadCpuAddon } from '../src/backends/native/cpu-addon.ts';
 import type { Backend } from '../src/engine/backend.ts';
 import { Rng } from '../src/engine/random.ts';
-import { forwardBackward } from '../src/model/compute.ts';
+import { forwardBackward, reserveActivations } from '../src/model/compute.ts';
 import { loadModel } from '../src/model/load.ts';
 import { bnbConfigOf } from '../src/model/quantization-options.ts';
 import { createLoraAdapter, initLoraAdapter, loraParameters, zeroLoraGrads } from '../src/model/lora.ts';
@@ -42,6 +42,7 @@ const scratch = be.alloc([1], 'f32', 'scratch');
 const inputIds = new Int32Array(c.mb * c.seq);
 for (let i = 0; i < inputIds.length; i++) inputIds[i] = 3 + rng.int(config.vocabSize - 3);
 const batch = { B: c.mb, T: c.seq, inputIds, attentionMask: null, labels: null };
+reserveActivations(model, c.mb, c.seq, { adapter, dropout: 0.05, seed: 0 }, { checkpointing: c.checkpointing ?? false });
 
 async function step(i: number): Promise<number> {
   zeroLoraGrads(be, adapter);

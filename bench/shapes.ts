@@ -41,6 +41,8 @@ export interface TrainCase {
   seq: number;
   warmup: number;
   steps: number;
+  /** Gradient checkpointing (our backends only). */
+  checkpointing?: boolean;
   /** Load the model from this HF folder (its shape is `shape`) instead of making random weights in memory. */
   modelDir?: string;
   /** With modelDir: quantize its decoder linears on load (QLoRA's NF4 with double quant, or LLM.int8). */

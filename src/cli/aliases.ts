@@ -92,7 +92,7 @@ export const AGREEING: Readonly<Record<string, string>> = { stage: 'sft', do_tra
 
 /** Switches we recognise but do not support (where a command lacks the flag): true is refused with this line. */
 export const UNSUPPORTED: Readonly<Record<string, string>> = {
-  gradient_checkpointing: 'not supported yet: every layer keeps its activations; lower --micro_batch_size or --cutoff_len to use less memory',
+  gradient_checkpointing: 'a training setting: finetune --gradient_checkpointing',
   load_in_4bit: 'not supported by this command yet',
   load_in_8bit: 'not supported by this command yet',
 };

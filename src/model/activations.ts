@@ -1,26 +1,118 @@
-// The buffers one forward/backward pass over a (B, T) batch needs, allocated once per shape in the
-// 'activations' arena and reused across micro-batches. Saved tensors are per layer; scratch is shared.
+// What one forward/backward pass over a (B, T) batch keeps, written down as data (activationPlan: every buffer,
+// its shape and dtype, whether it is saved per layer), and the Activations object built from views of those
+// buffers. The plan depends on what trains and on checkpointing; it needs no backend, so a planner can price it.
+// Not the buffers' lifetime (compute.ts keeps them, sized once for the largest shape).
 
-import type { Backend } from '../engine/backend.ts';
+import type { DType } from '../engine/dtype.ts';
 import type { Tensor } from '../engine/tensor.ts';
 import type { LlamaConfig } from './llama-config.ts';
-import type { LoraAdapter, Projection } from './lora.ts';
+import type { Projection } from './lora.ts';
+
+/** Rows of logits materialised at once, in training and scoring, so (N, V) logits never exist: a multiple of 128;
+ * (256, V) f32 is 33 MB at V = 32000, 131 MB at LLaMA 3's 128256. */
+export const HEAD_CHUNK_ROWS = 256;
+
+export interface ActivationSettings {
+  /** The pass runs a backward (training); false: forward only (eval, scoring, probes). */
+  withGrad: boolean;
+  /** LoRA targets and rank (every layer gets every target); [] when no adapter is used. */
+  loraTargets: readonly Projection[];
+  loraR: number;
+  /** Keep only each layer's input; the backward recomputes the layer's forward. */
+  checkpointing: boolean;
+}
+
+export interface PlannedBuffer {
+  name: string; // 'layers.3.q', 'logits', 'grad.dq', ...
+  dims: string; // '(N, NH*HD)': N = B*T
+  shape: number[];
+  dtype: DType;
+  /** Kept from a layer's forward to its backward (one per layer); false: shared by all layers or not per layer. */
+  saved: boolean;
+}
+
+/** Per layer: what the backward reads. Normalized inputs (xn1, xn2) and h = silu(gate)*up are recomputed. */
+function layerBuffers(cfg: LlamaConfig, B: number, T: number, s: ActivationSettings): [string, string, number[]][] {
+  const N = B * T, C = cfg.hiddenSize, F = cfg.intermediateSize, NH = cfg.numHeads, QD = NH * cfg.headDim, KD = cfg.numKvHeads * cfg.headDim;
+  return [
+    ['rstd1', '(N)', [N]],
+    ['q', '(N, NH*HD)', [N, QD]], // after rope
+    ['k', '(N, NKV*HD)', [N, KD]], // after rope
+    ['v', '(N, NKV*HD)', [N, KD]],
+    ['att', '(N, NH*HD)', [N, QD]], // attention output: o_proj's input and the backward's row term dO·O
+    ['lse', '(B, NH, T)', [B, NH, T]],
+    ['xMid', '(N, C)', [N, C]], // residual after attention
+    ['rstd2', '(N)', [N]],
+    ['gate', '(N, F)', [N, F]],
+    ['up', '(N, F)', [N, F]],
+    ...s.loraTargets.map((p): [string, string, number[]] => [`lora.${p}`, '(N, r)', [N, s.loraR]]), // scaling * dropout(x) A^T
+  ];
+}
+
+/**
+ * Every buffer a pass needs. Training saves each layer's set; with checkpointing only each layer's input xIn is
+ * saved and the rest is one working set (layer 0's names) that the backward refills; a forward-only pass uses
+ * layer 0's names for every layer, so it fits in a training pass's buffers.
+ */
+export function activationPlan(cfg: LlamaConfig, B: number, T: number, s: ActivationSettings): PlannedBuffer[] {
+  const N = B * T, C = cfg.hiddenSize, F = cfg.intermediateSize, V = cfg.vocabSize, HD = cfg.headDim;
+  const QD = cfg.numHeads * HD, KD = cfg.numKvHeads * HD;
+  const out: PlannedBuffer[] = [];
+  const add = (name: string, dims: string, shape: number[], saved = false, dtype: DType = 'f32') => out.push({ name, dims, shape, dtype, saved });
+  add('ids', '(N)', [N], false, 'i32');
+  add('mask', '(B, T)', [B, T], false, 'i32');
+  add('targets', '(N)', [N], false, 'i32');
+  add('cos', '(T, HD/2)', [T, HD / 2]);
+  add('sin', '(T, HD/2)', [T, HD / 2]);
+  const perLayer = s.withGrad ? cfg.numLayers : 1;
+  for (let l = 0; l < perLayer; l++) add(`layers.${l}.xIn`, '(N, C)', [N, C], s.withGrad);
+  const sets = s.withGrad && !s.checkpointing ? cfg.numLayers : 1;
+  for (let l = 0; l < sets; l++) for (const [name, dims, shape] of layerBuffers(cfg, B, T, s)) add(`layers.${l}.${name}`, dims, shape, s.withGrad && !s.checkpointing);
+  add('xn', '(N, C)', [N, C]); // normalized layer input (input_layernorm or post_attention_layernorm output)
+  add('h', '(N, F)', [N, F]); // silu(gate) * up, down_proj's input
+  add('xOut', '(N, C)', [N, C]);
+  add('rstdF', '(N)', [N]);
+  add('xnF', '(N, C)', [N, C]);
+  add('losses', '(N)', [N]);
+  add('logits', `(min(N, ${HEAD_CHUNK_ROWS}), V)`, [Math.min(N, HEAD_CHUNK_ROWS), V]);
+  if (s.loraTargets.length) {
+    const wide = Math.max(C, F, QD);
+    add('lora.xd', '(N, max(C, F, NH*HD))', [N, wide]);
+    add('lora.y', '(N, max(C, F, NH*HD))', [N, wide]);
+    if (s.withGrad) add('lora.dt', '(N, r)', [N, s.loraR]);
+  }
+  if (s.withGrad) {
+    for (const name of ['dres', 'dtmp', 'dxn']) add(`grad.${name}`, '(N, C)', [N, C]);
+    for (const name of ['dq', 'datt']) add(`grad.${name}`, '(N, NH*HD)', [N, QD]);
+    for (const name of ['dk', 'dv']) add(`grad.${name}`, '(N, NKV*HD)', [N, KD]);
+    for (const name of ['dgate', 'dup', 'dh']) add(`grad.${name}`, '(N, F)', [N, F]);
+  }
+  return out;
+}
+
+const BYTES: Partial<Record<DType, number>> = { f32: 4, i32: 4, bf16: 2, f16: 2 };
+
+export function bufferBytes(b: PlannedBuffer): number {
+  return b.shape.reduce((n, d) => n * d, 1) * BYTES[b.dtype]!;
+}
+
+/** Bytes per token a pass keeps saved across all layers (the part that grows with layers × tokens). */
+export function savedBytesPerToken(cfg: LlamaConfig, s: ActivationSettings, T = 1): number {
+  return activationPlan(cfg, 1, T, s).filter((b) => b.saved).reduce((n, b) => n + bufferBytes(b), 0) / T;
+}
 
 export interface LayerActivations {
   xIn: Tensor; // (N, C) residual stream entering the layer
   rstd1: Tensor; // (N)
-  xn1: Tensor; // (N, C) input_layernorm output
   q: Tensor; // (N, NH*HD) after rope
   k: Tensor; // (N, NKV*HD) after rope
   v: Tensor; // (N, NKV*HD)
   att: Tensor; // (N, NH*HD) attention output, before o_proj
   lse: Tensor; // (B, NH, T)
   xMid: Tensor; // (N, C) residual after attention
-  rstd2: Tensor;
-  xn2: Tensor; // (N, C) post_attention_layernorm output
+  rstd2: Tensor; // (N)
   gate: Tensor; // (N, F)
   up: Tensor; // (N, F)
-  h: Tensor; // (N, F) silu(gate) * up
   loraT: Map<Projection, Tensor>; // (N, r) scaled LoRA intermediates
 }
 
@@ -28,21 +120,26 @@ export interface Activations {
   B: number;
   T: number;
   N: number;
+  /** The backward recomputes each layer's forward from its saved xIn. */
+  checkpointing: boolean;
   ids: Tensor; // (N) i32
   mask: Tensor; // (B, T) i32
   targets: Tensor; // (N) i32, labels shifted left, -100 ignored
   cos: Tensor; // (T, HD/2)
   sin: Tensor;
   layers: LayerActivations[];
+  xn: Tensor; // (N, C) normalized layer input, recomputed in the backward
+  h: Tensor; // (N, F) silu(gate) * up, recomputed in the backward
   xOut: Tensor; // (N, C) after the last layer
   rstdF: Tensor;
   xnF: Tensor; // (N, C) final norm output
   losses: Tensor; // (N)
   logits: Tensor; // (headRows, V) one chunk of rows at a time
   headRows: number;
+  /** Gradient scratch (N, C | NH*HD | NKV*HD | F); null in a forward-only pass. */
   scratch: {
     dres: Tensor; // (N, C) gradient of the residual stream
-    dtmp: Tensor; // (N, max(C, F))
+    dtmp: Tensor; // (N, C)
     dxn: Tensor; // (N, C)
     dq: Tensor;
     dk: Tensor;
@@ -51,50 +148,34 @@ export interface Activations {
     dgate: Tensor;
     dup: Tensor;
     dh: Tensor;
-    loraXd: Tensor; // (N, max in)
-    loraY: Tensor; // (N, max out)
-    loraDt: Tensor; // (N, r)
-    sumSq: Tensor; // (1)
-  };
+  } | null;
+  /** LoRA branch scratch; null without an adapter (dt also null in a forward-only pass). */
+  lora: { xd: Tensor; y: Tensor; dt: Tensor | null } | null; // (N, max in), (N, max out), (N, r)
 }
 
-/** Rows of logits materialised at once: keeps the (rows, V) chunk near 4M floats. */
-export function headChunkRows(N: number, V: number): number {
-  return Math.max(1, Math.min(N, Math.floor((1 << 22) / V)));
-}
-
-export function allocActivations(be: Backend, config: LlamaConfig, B: number, T: number, adapter: LoraAdapter | null, withGrad: boolean): Activations {
-  const N = B * T;
-  const C = config.hiddenSize, F = config.intermediateSize, V = config.vocabSize;
-  const QD = config.numHeads * config.headDim, KD = config.numKvHeads * config.headDim;
-  const f = (...shape: number[]) => be.alloc(shape, 'f32', 'activations');
-  const r = adapter?.settings.r ?? 1;
+/** The Activations of a plan, given its buffers by name (views sized for this B, T). */
+export function assembleActivations(cfg: LlamaConfig, B: number, T: number, s: ActivationSettings, get: (name: string) => Tensor): Activations {
+  const sets = s.withGrad && !s.checkpointing ? cfg.numLayers : 1;
   const layers: LayerActivations[] = [];
-  for (let l = 0; l < config.numLayers; l++) {
-    const loraT = new Map<Projection, Tensor>();
-    // every layer gets every target, so the buffers depend only on (targets, r): the cache key in compute.ts
-    for (const p of adapter?.settings.targets ?? []) loraT.set(p, f(N, r));
+  for (let l = 0; l < cfg.numLayers; l++) {
+    const set = `layers.${l % sets}.`;
+    const loraT = new Map<Projection, Tensor>(s.loraTargets.map((p) => [p, get(`${set}lora.${p}`)]));
+    const g = (name: string) => get(set + name);
     layers.push({
-      xIn: f(N, C), rstd1: f(N), xn1: f(N, C), q: f(N, QD), k: f(N, KD), v: f(N, KD), att: f(N, QD),
-      lse: f(B, config.numHeads, T), xMid: f(N, C), rstd2: f(N), xn2: f(N, C), gate: f(N, F), up: f(N, F), h: f(N, F), loraT,
+      xIn: get(`layers.${s.withGrad ? l : 0}.xIn`), rstd1: g('rstd1'), q: g('q'), k: g('k'), v: g('v'), att: g('att'), lse: g('lse'),
+      xMid: g('xMid'), rstd2: g('rstd2'), gate: g('gate'), up: g('up'), loraT,
     });
   }
-  const headRows = headChunkRows(N, V);
-  const wide = Math.max(C, F, QD);
-  const g = (...shape: number[]) => (withGrad ? f(...shape) : f(1));
+  const N = B * T;
   return {
-    B, T, N,
-    ids: be.alloc([N], 'i32', 'activations'),
-    mask: be.alloc([B, T], 'i32', 'activations'),
-    targets: be.alloc([N], 'i32', 'activations'),
-    cos: f(T, config.headDim / 2),
-    sin: f(T, config.headDim / 2),
-    layers,
-    xOut: f(N, C), rstdF: f(N), xnF: f(N, C), losses: f(N), logits: f(headRows, V), headRows,
-    scratch: {
-      dres: g(N, C), dtmp: g(N, wide), dxn: g(N, C), dq: g(N, QD), dk: g(N, KD), dv: g(N, KD), datt: g(N, QD),
-      dgate: g(N, F), dup: g(N, F), dh: g(N, F),
-      loraXd: f(N, wide), loraY: f(N, wide), loraDt: f(N, r), sumSq: f(1),
-    },
+    B, T, N, checkpointing: s.withGrad && s.checkpointing,
+    ids: get('ids'), mask: get('mask'), targets: get('targets'), cos: get('cos'), sin: get('sin'), layers,
+    xn: get('xn'), h: get('h'), xOut: get('xOut'), rstdF: get('rstdF'), xnF: get('xnF'), losses: get('losses'), logits: get('logits'),
+    headRows: Math.min(N, HEAD_CHUNK_ROWS),
+    scratch: s.withGrad ? {
+      dres: get('grad.dres'), dtmp: get('grad.dtmp'), dxn: get('grad.dxn'), dq: get('grad.dq'), dk: get('grad.dk'), dv: get('grad.dv'),
+      datt: get('grad.datt'), dgate: get('grad.dgate'), dup: get('grad.dup'), dh: get('grad.dh'),
+    } : null,
+    lora: s.loraTargets.length ? { xd: get('lora.xd'), y: get('lora.y'), dt: s.withGrad ? get('lora.dt') : null } : null,
   };
 }

@@ -1,20 +1,55 @@
-// The model-level calls the commands use: score a batch (loss, optional logits) and run one
-// forward + backward for training. Activations are cached per (B, T) shape.
+// The model-level calls the commands use: score a batch (loss, optional logits) and run one forward + backward
+// for training. Activation buffers live per model for the run: each planned buffer is allocated once for the
+// largest shape asked (reserveActivations, or the largest batch seen) and viewed for smaller ones; a
+// forward-only pass uses a subset of a training pass's buffers, so it never evicts them.
 
-import { allocActivations, type Activations } from './activations.ts';
+import type { Tensor } from '../engine/tensor.ts';
+import { activationPlan, assembleActivations, type ActivationSettings, type Activations } from './activations.ts';
 import { uploadBatch, type TokenBatch } from './batch.ts';
 import { backward, forward, head, type LoraUse, type Model } from './llama.ts';
 
-const cache = new WeakMap<Model, { key: string; acts: Activations }>();
+export interface TrainingMemory {
+  /** Recompute each layer's forward in its backward, keeping only the layer inputs (--gradient_checkpointing). */
+  checkpointing: boolean;
+}
 
+const pools = new WeakMap<Model, { buffers: Map<string, Tensor>; training: TrainingMemory }>();
+
+function poolOf(m: Model) {
+  let pool = pools.get(m);
+  if (!pool) pools.set(m, (pool = { buffers: new Map(), training: { checkpointing: false } }));
+  return pool;
+}
+
+function settingsFor(m: Model, lora: LoraUse | null, withGrad: boolean): ActivationSettings {
+  const s = lora?.adapter.settings;
+  return { withGrad, loraTargets: s?.targets ?? [], loraR: s?.r ?? 1, checkpointing: poolOf(m).training.checkpointing };
+}
+
+/** Views of the model's buffers for a (B, T) pass, growing (freeing and reallocating) only a buffer too small. */
 function activationsFor(m: Model, B: number, T: number, lora: LoraUse | null, withGrad: boolean): Activations {
-  const key = `${B}x${T}:${lora ? lora.adapter.settings.targets.join(',') + lora.adapter.settings.r : 'none'}:${withGrad}`;
-  const hit = cache.get(m);
-  if (hit?.key === key) return hit.acts;
-  if (hit) m.be.freeArena('activations');
-  const acts = allocActivations(m.be, m.config, B, T, lora?.adapter ?? null, withGrad);
-  cache.set(m, { key, acts });
-  return acts;
+  const { buffers } = poolOf(m);
+  const s = settingsFor(m, lora, withGrad);
+  const views = new Map<string, Tensor>();
+  for (const b of activationPlan(m.config, B, T, s)) {
+    const n = b.shape.reduce((x, d) => x * d, 1);
+    let t = buffers.get(b.name);
+    if (!t || t.size < n || t.dtype !== b.dtype) {
+      if (t) m.be.free(t);
+      buffers.set(b.name, (t = m.be.alloc([n], b.dtype, 'activations')));
+    }
+    views.set(b.name, m.be.view(t, 0, b.shape));
+  }
+  return assembleActivations(m.config, B, T, s, (name) => views.get(name)!);
+}
+
+/**
+ * Sets how training keeps activations and allocates the buffers of a training pass of the largest shape the
+ * run will see (micro batch size × longest padded row), so that no later batch reallocates.
+ */
+export function reserveActivations(m: Model, B: number, T: number, lora: LoraUse | null, training: TrainingMemory): void {
+  poolOf(m).training = training;
+  activationsFor(m, B, T, lora, true);
 }
 
 export interface LossResult {

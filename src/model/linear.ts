@@ -20,12 +20,12 @@ export interface LoraRuntime {
   seed: number; // dropout mask seed for this call
 }
 
-/** Buffers a LoRA branch needs per call: t (N, r) saved, xd (N, C) and y (N, OC) scratch. */
+/** Buffers a LoRA branch needs per call: t (N, r) saved, xd (N, C), y (N, OC) and dt (N, r; backward only) scratch. */
 export interface LoraScratch {
   t: Tensor;
   xd: Tensor;
   y: Tensor;
-  dt: Tensor;
+  dt: Tensor | null;
 }
 
 export function linearForward(
@@ -34,14 +34,18 @@ export function linearForward(
 ): void {
   be.matmulForward(out, x, p.weight, p.bias, N, C, OC);
   if (!lora || !s) return;
-  const { A, B } = lora.pair;
-  const r = A.shape[0]!;
+  loraIntermediate(be, x, N, C, lora, s);
+  be.matmulForward(s.y, s.t, lora.pair.B, null, N, lora.pair.A.shape[0]!, OC);
+  be.axpy(out, s.y, 1);
+}
+
+/** s.t (N, r) = scaling * dropout(x) A^T: what the forward keeps of the LoRA branch (also the recompute). */
+export function loraIntermediate(be: Backend, x: Tensor, N: number, C: number, lora: LoraRuntime, s: LoraScratch): void {
+  const A = lora.pair.A;
   const xd = lora.dropout > 0 ? s.xd : x;
   if (lora.dropout > 0) be.dropout(xd, x, lora.dropout, lora.seed);
-  be.matmulForward(s.t, xd, A, null, N, C, r);
+  be.matmulForward(s.t, xd, A, null, N, C, A.shape[0]!);
   be.scale(s.t, lora.scaling);
-  be.matmulForward(s.y, s.t, B, null, N, r, OC);
-  be.axpy(out, s.y, 1);
 }
 
 /**
@@ -56,14 +60,15 @@ export function linearBackward(
   if (!lora || !s) return;
   const { A, B, dA, dB } = lora.pair;
   const r = A.shape[0]!;
-  be.matmulBackward(s.dt, dB, null, dy, s.t, B, N, r, OC);
-  be.scale(s.dt, lora.scaling);
+  const dt = s.dt!;
+  be.matmulBackward(dt, dB, null, dy, s.t, B, N, r, OC);
+  be.scale(dt, lora.scaling);
   const xd = lora.dropout > 0 ? s.xd : x;
   if (lora.dropout > 0) be.dropout(xd, x, lora.dropout, lora.seed);
   const dxd = s.xd; // reuse: xd is no longer needed once dA is accumulated below
-  be.matmulBackward(null, dA, null, s.dt, xd, A, N, C, r);
+  be.matmulBackward(null, dA, null, dt, xd, A, N, C, r);
   if (!dx) return;
-  be.matmulBackward(dxd, null, null, s.dt, xd, A, N, C, r);
+  be.matmulBackward(dxd, null, null, dt, xd, A, N, C, r);
   if (lora.dropout > 0) be.dropout(dxd, dxd, lora.dropout, lora.seed);
   be.axpy(dx, dxd, 1);
 }

@@ -8,7 +8,7 @@ import type { Tensor } from '../engine/tensor.ts';
 import type { Activations } from './activations.ts';
 import type { LlamaConfig } from './llama-config.ts';
 import type { BaseQuantization } from './quantized-base.ts';
-import { linearBackward, linearForward, type LinearParams, type LoraRuntime, type LoraScratch } from './linear.ts';
+import { linearBackward, linearForward, loraIntermediate, type LinearParams, type LoraRuntime, type LoraScratch } from './linear.ts';
 import { PROJECTIONS, type LoraAdapter, type Projection } from './lora.ts';
 
 // Gradient fields (d*) are set only for weights being trained (full fine-tuning); null/undefined = frozen.
@@ -52,41 +52,57 @@ function loraRuntime(use: LoraUse | null, layer: number, p: Projection): LoraRun
 
 function loraScratch(be: Backend, a: Activations, layer: number, p: Projection, C: number, OC: number): LoraScratch | null {
   const t = a.layers[layer]!.loraT.get(p);
-  if (!t) return null;
-  const r = t.shape[1]!;
-  const s = a.scratch;
-  return { t, xd: be.view(s.loraXd, 0, [a.N, C]), y: be.view(s.loraY, 0, [a.N, OC]), dt: be.view(s.loraDt, 0, [a.N, r]) };
+  if (!t || !a.lora) return null;
+  const s = a.lora;
+  return { t, xd: be.view(s.xd, 0, [a.N, C]), y: be.view(s.y, 0, [a.N, OC]), dt: s.dt && be.view(s.dt, 0, [a.N, t.shape[1]!]) };
+}
+
+/** The backward needs projection p's input when its weight trains or it has a LoRA branch. */
+function needsInput(m: Model, lora: LoraUse | null, l: number, p: Projection): boolean {
+  return m.weights.layers[l]!.proj[p].dWeight != null || loraRuntime(lora, l, p) !== null;
+}
+
+/**
+ * Layer l's forward from L.xIn into `out` (the next layer's input, (N, C)). With out = null it refills the
+ * layer's saved set for the backward (gradient checkpointing) and skips down_proj but for its LoRA intermediate.
+ */
+function layerForward(m: Model, a: Activations, lora: LoraUse | null, l: number, out: Tensor | null): void {
+  const { be, config: cfg, weights: w } = m;
+  const { B, T, N } = a;
+  const C = cfg.hiddenSize, F = cfg.intermediateSize, HD = cfg.headDim;
+  const NH = cfg.numHeads, NKV = cfg.numKvHeads, QD = NH * HD, KD = NKV * HD;
+  const L = a.layers[l]!, W = w.layers[l]!;
+  const lin = (p: Projection, y: Tensor, x: Tensor, inF: number, outF: number) =>
+    linearForward(be, y, x, W.proj[p], N, inF, outF, loraRuntime(lora, l, p), loraScratch(be, a, l, p, inF, outF));
+  be.rmsnormForward(a.xn, L.rstd1, L.xIn, W.inputNorm, N, C, cfg.rmsNormEps);
+  lin('q_proj', L.q, a.xn, C, QD);
+  lin('k_proj', L.k, a.xn, C, KD);
+  lin('v_proj', L.v, a.xn, C, KD);
+  be.rope(L.q, a.cos, a.sin, B, T, NH, HD, false);
+  be.rope(L.k, a.cos, a.sin, B, T, NKV, HD, false);
+  be.attentionForward(L.att, L.lse, L.q, L.k, L.v, a.mask, B, T, T, T, NH, NKV, HD);
+  lin('o_proj', L.xMid, L.att, QD, C);
+  be.add(L.xMid, L.xMid, L.xIn);
+  be.rmsnormForward(a.xn, L.rstd2, L.xMid, W.postNorm, N, C, cfg.rmsNormEps);
+  lin('gate_proj', L.gate, a.xn, C, F);
+  lin('up_proj', L.up, a.xn, C, F);
+  be.swigluForward(a.h, L.gate, L.up, N * F);
+  if (out) {
+    lin('down_proj', out, a.h, F, C);
+    be.add(out, out, L.xMid);
+    return;
+  }
+  const down = loraRuntime(lora, l, 'down_proj'), ds = loraScratch(be, a, l, 'down_proj', F, C);
+  if (down && ds) loraIntermediate(be, a.h, N, F, down, ds);
 }
 
 /** Runs the decoder over a.ids / a.mask up to the final norm (a.xnF). */
 export function forward(m: Model, a: Activations, lora: LoraUse | null): void {
   const { be, config: cfg, weights: w } = m;
-  const { B, T, N } = a;
-  const C = cfg.hiddenSize, F = cfg.intermediateSize, HD = cfg.headDim;
-  const NH = cfg.numHeads, NKV = cfg.numKvHeads, QD = NH * HD, KD = NKV * HD;
-  be.embeddingForward(a.layers[0]!.xIn, a.ids, w.embed, N, C);
-  const lin = (l: number, p: Projection, out: Tensor, x: Tensor, inF: number, outF: number) =>
-    linearForward(be, out, x, w.layers[l]!.proj[p], N, inF, outF, loraRuntime(lora, l, p), loraScratch(be, a, l, p, inF, outF));
-  for (let l = 0; l < cfg.numLayers; l++) {
-    const L = a.layers[l]!, W = w.layers[l]!;
-    be.rmsnormForward(L.xn1, L.rstd1, L.xIn, W.inputNorm, N, C, cfg.rmsNormEps);
-    lin(l, 'q_proj', L.q, L.xn1, C, QD);
-    lin(l, 'k_proj', L.k, L.xn1, C, KD);
-    lin(l, 'v_proj', L.v, L.xn1, C, KD);
-    be.rope(L.q, a.cos, a.sin, B, T, NH, HD, false);
-    be.rope(L.k, a.cos, a.sin, B, T, NKV, HD, false);
-    be.attentionForward(L.att, L.lse, L.q, L.k, L.v, a.mask, B, T, T, T, NH, NKV, HD);
-    lin(l, 'o_proj', L.xMid, L.att, QD, C);
-    be.add(L.xMid, L.xMid, L.xIn);
-    be.rmsnormForward(L.xn2, L.rstd2, L.xMid, W.postNorm, N, C, cfg.rmsNormEps);
-    lin(l, 'gate_proj', L.gate, L.xn2, C, F);
-    lin(l, 'up_proj', L.up, L.xn2, C, F);
-    be.swigluForward(L.h, L.gate, L.up, N * F);
-    const next = l + 1 < cfg.numLayers ? a.layers[l + 1]!.xIn : a.xOut;
-    lin(l, 'down_proj', next, L.h, F, C);
-    be.add(next, next, L.xMid);
-  }
-  be.rmsnormForward(a.xnF, a.rstdF, a.xOut, w.norm, N, C, cfg.rmsNormEps);
+  const C = cfg.hiddenSize;
+  be.embeddingForward(a.layers[0]!.xIn, a.ids, w.embed, a.N, C);
+  for (let l = 0; l < cfg.numLayers; l++) layerForward(m, a, lora, l, l + 1 < cfg.numLayers ? a.layers[l + 1]!.xIn : a.xOut);
+  be.rmsnormForward(a.xnF, a.rstdF, a.xOut, w.norm, a.N, C, cfg.rmsNormEps);
 }
 
 /**
@@ -110,7 +126,7 @@ export async function head(
     const losses = be.view(a.losses, row0, [rows]);
     const targets = be.view(a.targets, row0, [rows]);
     be.crossEntropy(losses, withGrad ? logits : null, logits, targets, rows, V, gradScale);
-    if (withGrad) be.matmulBackward(be.view(a.scratch.dxn, row0 * C, [rows, C]), w.dLmHead ?? null, null, logits, x, w.lmHead, rows, C, V);
+    if (withGrad) be.matmulBackward(be.view(a.scratch!.dxn, row0 * C, [rows, C]), w.dLmHead ?? null, null, logits, x, w.lmHead, rows, C, V);
   }
   const losses = (await be.download(a.losses)) as Float32Array;
   let sum = 0;
@@ -118,24 +134,31 @@ export async function head(
   return sum;
 }
 
-/** Backpropagates from a.scratch.dxn (set by head) to the LoRA (and any trained) parameter gradients. */
+/**
+ * Backpropagates from a.scratch.dxn (set by head) to the LoRA (and any trained) parameter gradients. The
+ * normalized inputs and h are recomputed from what the forward saved (bit for bit: the same ops on the same values).
+ */
 export function backward(m: Model, a: Activations, lora: LoraUse | null): void {
   const { be, config: cfg, weights: w } = m;
   const { B, T, N } = a;
   const C = cfg.hiddenSize, F = cfg.intermediateSize, HD = cfg.headDim;
   const NH = cfg.numHeads, NKV = cfg.numKvHeads, QD = NH * HD, KD = NKV * HD;
-  const s = a.scratch;
-  const dtmpC = be.view(s.dtmp, 0, [N, C]);
+  const s = a.scratch!;
+  const dtmpC = s.dtmp;
   const lin = (l: number, p: Projection, dx: Tensor | null, dy: Tensor, x: Tensor, inF: number, outF: number) =>
     linearBackward(be, dx, dy, x, w.layers[l]!.proj[p], N, inF, outF, loraRuntime(lora, l, p), loraScratch(be, a, l, p, inF, outF));
+  const needs = (l: number, ...ps: Projection[]) => ps.some((p) => needsInput(m, lora, l, p));
   be.rmsnormBackward(s.dres, w.dNorm ?? null, s.dxn, a.xOut, w.norm, a.rstdF, N, C);
   for (let l = cfg.numLayers - 1; l >= 0; l--) {
     const L = a.layers[l]!, W = w.layers[l]!;
+    if (a.checkpointing) layerForward(m, a, lora, l, null);
     // MLP: dres is the gradient of the layer output = xMid + down(h)
-    lin(l, 'down_proj', s.dh, s.dres, L.h, F, C);
+    if (needs(l, 'down_proj')) be.swigluForward(a.h, L.gate, L.up, N * F);
+    lin(l, 'down_proj', s.dh, s.dres, a.h, F, C);
     be.swigluBackward(s.dgate, s.dup, s.dh, L.gate, L.up, N * F);
-    lin(l, 'gate_proj', s.dxn, s.dgate, L.xn2, C, F);
-    lin(l, 'up_proj', dtmpC, s.dup, L.xn2, C, F);
+    if (needs(l, 'gate_proj', 'up_proj')) be.rmsnormForward(a.xn, L.rstd2, L.xMid, W.postNorm, N, C, cfg.rmsNormEps);
+    lin(l, 'gate_proj', s.dxn, s.dgate, a.xn, C, F);
+    lin(l, 'up_proj', dtmpC, s.dup, a.xn, C, F);
     be.axpy(s.dxn, dtmpC, 1);
     be.rmsnormBackward(dtmpC, W.dPostNorm ?? null, s.dxn, L.xMid, W.postNorm, L.rstd2, N, C);
     be.axpy(s.dres, dtmpC, 1);
@@ -144,10 +167,11 @@ export function backward(m: Model, a: Activations, lora: LoraUse | null): void {
     be.attentionBackward(s.dq, s.dk, s.dv, s.datt, L.att, L.lse, L.q, L.k, L.v, a.mask, B, T, NH, NKV, HD);
     be.rope(s.dq, a.cos, a.sin, B, T, NH, HD, true);
     be.rope(s.dk, a.cos, a.sin, B, T, NKV, HD, true);
-    lin(l, 'q_proj', s.dxn, s.dq, L.xn1, C, QD);
-    lin(l, 'k_proj', dtmpC, s.dk, L.xn1, C, KD);
+    if (needs(l, 'q_proj', 'k_proj', 'v_proj')) be.rmsnormForward(a.xn, L.rstd1, L.xIn, W.inputNorm, N, C, cfg.rmsNormEps);
+    lin(l, 'q_proj', s.dxn, s.dq, a.xn, C, QD);
+    lin(l, 'k_proj', dtmpC, s.dk, a.xn, C, KD);
     be.axpy(s.dxn, dtmpC, 1);
-    lin(l, 'v_proj', dtmpC, s.dv, L.xn1, C, KD);
+    lin(l, 'v_proj', dtmpC, s.dv, a.xn, C, KD);
     be.axpy(s.dxn, dtmpC, 1);
     be.rmsnormBackward(dtmpC, W.dInputNorm ?? null, s.dxn, L.xIn, W.inputNorm, L.rstd1, N, C);
     be.axpy(s.dres, dtmpC, 1);

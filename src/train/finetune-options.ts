@@ -28,6 +28,8 @@ export interface FinetuneOptions {
   trainOnInputs: boolean;
   addEosToken: boolean;
   groupByLength: boolean;
+  /** transformers' gradient_checkpointing: keep each layer's input only and recompute the layer in the backward. */
+  gradientCheckpointing: boolean;
   /** A checkpoint-N folder (continues exactly), an output_dir holding checkpoints (the latest), or an adapter folder (its weights). */
   resumeFromCheckpoint: string | null;
   promptTemplateName: string;
@@ -79,6 +81,7 @@ export const FINETUNE_DEFAULTS: Omit<FinetuneOptions, 'baseModel'> = {
   trainOnInputs: true,
   addEosToken: false,
   groupByLength: false,
+  gradientCheckpointing: false,
   resumeFromCheckpoint: null,
   promptTemplateName: 'alpaca',
   dataset: {},

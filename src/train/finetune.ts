@@ -62,7 +62,7 @@ function paramsBlock(o: FinetuneOptions, gradAccum: number): string {
     ['lr_scheduler', o.lrScheduler], ['weight_decay', o.weightDecay], ['max_grad_norm', o.maxGradNorm], ['cutoff_len', o.cutoffLen],
     ['val_set_size', o.valSetSize], ['lora_r', o.loraR], ['lora_alpha', o.loraAlpha], ['lora_dropout', o.loraDropout],
     ['lora_target_modules', `[${o.loraTargetModules.join(', ')}]`], ['use_rslora', o.useRslora], ['lora_init', o.loraInit],
-    ['train_on_inputs', o.trainOnInputs], ['add_eos_token', o.addEosToken], ['group_by_length', o.groupByLength],
+    ['train_on_inputs', o.trainOnInputs], ['add_eos_token', o.addEosToken], ['group_by_length', o.groupByLength], ['gradient_checkpointing', o.gradientCheckpointing],
     ['shuffle', o.shuffle], ['seed', o.seed], ['backend', typeof o.backend === 'string' ? o.backend : o.backend.name], ['resume_from_checkpoint', o.resumeFromCheckpoint ?? false],
     ['prompt_template', o.promptTemplateName], ['logging_steps', o.loggingSteps], ['eval_steps', o.evalSteps],
     ['save_steps', o.saveSteps], ['save_total_limit', o.saveTotalLimit], ['load_best_model_at_end', o.loadBestModelAtEnd],
@@ -129,7 +129,7 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneResult> {
     microBatchSize: o.microBatchSize, gradAccumSteps: gradAccum, order: !o.shuffle ? 'file' : o.groupByLength ? 'length' : 'shuffle',
     seed: o.seed, numEpochs: o.numEpochs, maxSteps: o.maxSteps, learningRate: o.learningRate, warmupSteps: o.warmupSteps,
     scheduler: o.lrScheduler, adamw: { ...TORCH_ADAMW_DEFAULTS, weightDecay: o.weightDecay }, maxGradNorm: o.maxGradNorm,
-    loraDropout: o.loraDropout, padId: 0,
+    loraDropout: o.loraDropout, padId: 0, gradientCheckpointing: o.gradientCheckpointing,
   };
   const trainer = new Trainer(model, adapter, data.train, settings);
   const recipe = makeRecipe(settings, lora, data.train);

@@ -3,6 +3,7 @@
 // Its RunState is plain JSON so a checkpoint can carry it. Not the files themselves (finetune.ts does them).
 
 import { checkpointName } from './checkpoint.ts';
+import { boundingPeakGib } from './run-facts.ts';
 import type { EvalResult, StepResult, Trainer } from './trainer.ts';
 
 export interface TrainLog {
@@ -13,6 +14,8 @@ export interface TrainLog {
   learning_rate: number; // of the last step
   grad_norm: number; // of the last step, before clipping
   tokens_per_second: number;
+  /** Measured so far: device memory on cuda, process peak RSS on cpu/js (run-facts.ts); absent in older histories. */
+  peak_memory_gib?: number;
 }
 
 export interface EvalLog {
@@ -74,7 +77,7 @@ export async function runLoop(
     if (r.step % cadence.loggingSteps === 0 || trainer.done) {
       const entry: TrainLog = {
         kind: 'train', step: r.step, epoch: r.epoch, loss: p.lossSum / p.steps, learning_rate: r.learningRate,
-        grad_norm: r.gradNorm, tokens_per_second: p.inputTokens / Math.max(p.seconds, 1e-9),
+        grad_norm: r.gradNorm, tokens_per_second: p.inputTokens / Math.max(p.seconds, 1e-9), peak_memory_gib: boundingPeakGib(trainer.model.be),
       };
       run.pending = { lossSum: 0, steps: 0, inputTokens: 0, seconds: 0 };
       run.history.push(entry);

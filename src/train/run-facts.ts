@@ -16,11 +16,22 @@ export interface RunFactsInput {
 
 const GIB = 1024 ** 3;
 
-/** Peak resident memory of this process and, on cuda, the most device memory the backend held. */
-export function peakMemory(be: Backend): string {
-  const host = `${((process.resourceUsage().maxRSS * 1024) / GIB).toFixed(2)} GiB host (peak RSS)`;
+/** Peak resident memory of this process (GiB) and, on cuda, the most device memory the backend held (else null). */
+export function peakMemoryGib(be: Backend): { host: number; device: number | null } {
   const device = (be as { memory?: () => { peak: number } }).memory?.();
-  return device ? `${(device.peak / GIB).toFixed(2)} GiB GPU, ${host}` : host;
+  return { host: (process.resourceUsage().maxRSS * 1024) / GIB, device: device ? device.peak / GIB : null };
+}
+
+/** The peak that bounds the run: device memory where the backend reports it, else host RSS (metrics.jsonl's peak_memory_gib). */
+export function boundingPeakGib(be: Backend): number {
+  const p = peakMemoryGib(be);
+  return Number((p.device ?? p.host).toFixed(3));
+}
+
+export function peakMemory(be: Backend): string {
+  const { host, device } = peakMemoryGib(be);
+  const rss = `${host.toFixed(2)} GiB host (peak RSS)`;
+  return device !== null ? `${device.toFixed(2)} GiB GPU, ${rss}` : rss;
 }
 
 /** "2026-12-01 20:10 UTC" */

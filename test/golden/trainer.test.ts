@@ -59,6 +59,7 @@ async function reproduceTrainer(t: TestContext, backend: Backend): Promise<void>
   });
   const metricsLines = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   assert.deepEqual(metricsLines.map((e) => e.loss), logs.map((e) => e.loss));
+  assert.ok(metricsLines.every((e) => e.kind !== 'train' || e.peak_memory_gib > 0), 'every log line carries the measured peak memory');
 
   const expected = readSafetensors(join(dir, 'final_adapter.safetensors'));
   const saved = readPeftAdapter(out).tensors;

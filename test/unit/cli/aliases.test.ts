@@ -87,7 +87,7 @@ test('refusals name the key and what to do', () => {
   assert.match(unknown, /\n {2}template: not a setting of finetune; use prompt_template_name/);
   assert.match(unknown, /\n {2}bf16: not a setting of finetune; leave it out/);
   assert.match(unknown, /\n {2}lora_rr: not a setting of finetune; did you mean lora_r\?/);
-  assert.match(refused('gradient_checkpointing: true\n'), /gradient_checkpointing is not supported yet/);
+  withFile('gc.yaml', 'gradient_checkpointing: true\n', (path) => assert.equal(optionsFromArgv([path]).gradientCheckpointing, true));
   assert.match(refused('stage: dpo\n'), /stage dpo is not supported; finetune does stage sft only/);
   assert.match(refused('lora_target_linear: true\nlora_target_modules: [q_proj]\n'), /lora_target_linear .* sets --lora_target_modules .*give one of them/);
   assert.match(refused('datasets:\n  - path: a.json\n    type: sharegpt\n'), /type: sharegpt is not supported; supported: alpaca, completion/);
