@@ -1,5 +1,6 @@
-// Benchmark: the cpu backend's linear layers on quantized weights (NF4, NF4 double-quantized, LLM.int8) against
-// f32 and bf16 weights of the same shape: decode (N = 1, the matvec path), forward and dinp at N rows (GEMM path).
+// Benchmark: the cpu backend's linear layers on quantized weights (NF4 with float32 values or rounded to bf16 / f16
+// as a quant_state dtype asks, NF4 double-quantized, LLM.int8) against f32 and bf16 weights of the same shape:
+// decode (N = 1, the matvec path), forward and dinp at N rows (GEMM path).
 // Prints the best ms per call of repeated runs (on a shared machine the least disturbed one) and the weight's bytes;
 // random weights, since speed does not depend on the values.
 //   node --import tsx bench/cpu-quant.ts [--oc 4096] [--c 4096] [--rows 256] [--json out/bench/cpu-quant.json]
@@ -38,11 +39,12 @@ function weight(kind: string): { w: Tensor; bytes: number } {
     q = { type: 'int8', shape: [OC, C], weight: new Int8Array(bytes(n).buffer), scb: random(OC, 0.2).map(Math.abs), threshold: 6 };
     return { w: be.uploadQuantized(q, 'weights'), bytes: n + 4 * OC };
   }
-  const blocks = Math.ceil(n / 64);
-  const absmax = kind === 'nf4' ? random(blocks, 0.2).map(Math.abs)
+  const blocks = Math.ceil(n / 64), nested = kind === 'nf4-dq';
+  const absmax = !nested ? random(blocks, 0.2).map(Math.abs)
     : { codes: bytes(blocks), nestedAbsmax: random(Math.ceil(blocks / 256)).map(Math.abs), nestedMap: random(256, 2).sort(), nestedBlocksize: 256, offset: 0.05 };
-  q = { type: 'nf4', shape: [OC, C], blocksize: 64, packed: bytes(Math.ceil(n / 2)), absmax };
-  return { w: be.uploadQuantized(q, 'weights'), bytes: n / 2 + (kind === 'nf4' ? 4 * blocks : blocks + 4 * Math.ceil(blocks / 256) + 1024) };
+  const dtype = kind === 'nf4-bf16' || nested ? 'bf16' : kind === 'nf4-f16' ? 'f16' : 'f32';
+  q = { type: 'nf4', shape: [OC, C], blocksize: 64, packed: bytes(Math.ceil(n / 2)), absmax, dtype };
+  return { w: be.uploadQuantized(q, 'weights'), bytes: n / 2 + (!nested ? 4 * blocks : blocks + 4 * Math.ceil(blocks / 256) + 1024) };
 }
 
 /** The fastest of repeated calls of `fn` in ms (at least 5 calls, and at least ~1 s in all). */
@@ -67,7 +69,7 @@ be.upload(gN, random(ROWS * OC));
 
 console.log(`cpu backend: ${be.describe()}, quantized kernels ${addon.info().quantIsa}; weight [${OC}, ${C}], ${ROWS} rows`);
 const rows: Record<string, string | number>[] = [];
-for (const kind of ['f32', 'bf16', 'nf4', 'nf4-dq', 'int8']) {
+for (const kind of ['f32', 'bf16', 'nf4', 'nf4-bf16', 'nf4-f16', 'nf4-dq', 'int8']) {
   const { w, bytes: size } = weight(kind);
   const decode = time(() => be.matmulForward(y1, x1, w, null, 1, C, OC));
   const forward = time(() => be.matmulForward(yN, xN, w, null, ROWS, C, OC));

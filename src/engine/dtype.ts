@@ -91,3 +91,9 @@ export function f32ToHalf(values: Float32Array, dtype: 'bf16' | 'f16', out: Uint
   for (let i = 0; i < values.length; i++) out[i] = convert(values[i]!);
   return out;
 }
+
+/** value's nearest float32, then (bf16/f16) that value's nearest in dtype, round to nearest even as torch's casts. */
+export function roundingTo(dtype: 'f32' | 'bf16' | 'f16'): (value: number) => number {
+  if (dtype === 'bf16') return (v) => bf16ToF32(f32ToBf16(v));
+  return dtype === 'f16' ? (v) => f16ToF32(f32ToF16(v)) : Math.fround;
+}

@@ -13,13 +13,17 @@ export interface NestedAbsmax {
   offset: number; // the mean of the absmax before quantizing
 }
 
-/** 4-bit blocks over the row-major flattened weight; two codes a byte, the first in the high nibble. */
+/**
+ * 4-bit blocks over the row-major flattened weight; two codes a byte, the first in the high nibble. A value is
+ * code × absmax in float32, rounded to `dtype` (bitsandbytes' quant_state.dtype, the dtype it was quantized from).
+ */
 export interface Quantized4bit {
   type: 'nf4' | 'fp4';
   shape: readonly [number, number]; // (OC, C)
   blocksize: number; // 64 or 128 (bitsandbytes also allows 32..4096)
   packed: Uint8Array; // (ceil(OC*C / 2))
   absmax: Float32Array | NestedAbsmax; // (ceil(OC*C / blocksize))
+  dtype: 'f32' | 'bf16' | 'f16';
 }
 
 /** LLM.int8 row-wise weight: w[o, c] ≈ weight[o, c] * scb[o] / 127; activations columns with |x| ≥ threshold go through in float. */
@@ -73,6 +77,7 @@ export function checkQuantized(q: QuantizedWeight): void {
     return;
   }
   need(Number.isInteger(q.blocksize) && q.blocksize > 0, `blocksize must be a positive integer, got ${q.blocksize}`);
+  need(['f32', 'bf16', 'f16'].includes(q.dtype), `dtype must be f32, bf16 or f16, got ${q.dtype}`);
   const blocks = Math.ceil(n / q.blocksize);
   need(q.packed.length === Math.ceil(n / 2), `packed has ${q.packed.length} bytes, expected ${Math.ceil(n / 2)}`);
   const a = q.absmax;

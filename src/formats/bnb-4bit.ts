@@ -2,6 +2,7 @@
 // its pure-torch backend computes them, so codes and absmax match bitsandbytes byte for byte. The reference
 // math and the host form only: kernels that compute with these weights live in the backends.
 
+import { roundingTo } from '../engine/dtype.ts';
 import { blockAbsmax, code4bit, type NestedAbsmax, type Quantized4bit } from '../engine/quantized.ts';
 import { dynamicMap } from './bnb-codes.ts';
 import { torchMeanF32 } from './torch-sum.ts';
@@ -14,10 +15,12 @@ const NESTED_BLOCKSIZE = 256;
 /**
  * Quantizes a row-major (OC, C) float32 weight into blocks of `blocksize` values: each scaled by its absmax into
  * [-1, 1] and coded as the nearest table value (ties go to the lower one). `doubleQuant` codes the absmax with
- * the dynamic map in blocks of 256 around their mean, as bitsandbytes' compress_statistics does.
+ * the dynamic map in blocks of 256 around their mean, as bitsandbytes' compress_statistics does. `dtype`: the one the
+ * weight's values are in (bitsandbytes' quant_state.dtype), which dequantized values are rounded to.
  */
 export function quantize4bit(
   weight: Float32Array, shape: readonly [number, number], type: 'nf4' | 'fp4', blocksize = 64, doubleQuant = false,
+  dtype: Quantized4bit['dtype'] = 'f32',
 ): Quantized4bit {
   if (!BLOCKSIZES_4BIT.includes(blocksize)) throw new Error(`4-bit blocksize ${blocksize} is not one of ${BLOCKSIZES_4BIT.join(', ')}`);
   if (weight.length !== shape[0] * shape[1]) throw new Error(`quantize4bit: ${weight.length} values do not fill shape [${shape.join(', ')}]`);
@@ -28,18 +31,18 @@ export function quantize4bit(
   padded.set(scaled);
   const codes = nearestCodes(padded, code);
   for (let i = 0; i < packed.length; i++) packed[i] = (codes[2 * i]! << 4) | codes[2 * i + 1]!;
-  return { type, shape: [shape[0], shape[1]], blocksize, packed, absmax: doubleQuant ? quantizeAbsmax(absmax) : absmax };
+  return { type, shape: [shape[0], shape[1]], blocksize, packed, absmax: doubleQuant ? quantizeAbsmax(absmax) : absmax, dtype };
 }
 
-/** The float32 weight (OC * C values, row-major): code value × its block's absmax. */
+/** The weight (OC * C values, row-major) as bitsandbytes' dequantize_4bit: code value × its block's absmax, rounded to q.dtype. */
 export function dequantize4bit(q: Quantized4bit): Float32Array {
   const n = q.shape[0] * q.shape[1];
-  const code = code4bit(q.type);
+  const code = code4bit(q.type), round = roundingTo(q.dtype);
   const absmax = absmaxOf(q);
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) {
     const byte = q.packed[i >> 1]!;
-    out[i] = f(code[i & 1 ? byte & 15 : byte >> 4]! * absmax[Math.floor(i / q.blocksize)]!);
+    out[i] = round(code[i & 1 ? byte & 15 : byte >> 4]! * absmax[Math.floor(i / q.blocksize)]!);
   }
   return out;
 }

@@ -35,6 +35,7 @@ const SIDE_4BIT = ['absmax', 'quant_map', 'nested_absmax', 'nested_quant_map', '
 const QUANT_STATE = /^(.+\.weight)\.quant_state\.bitsandbytes__(nf4|fp4)$/;
 const SCB = /^(.+)\.SCB$/;
 const STATE_DTYPES: Readonly<Record<string, StorageDType>> = { float32: 'F32', bfloat16: 'BF16', float16: 'F16' };
+const ENGINE_DTYPES = { F32: 'f32', BF16: 'bf16', F16: 'f16' } as const;
 
 /** What a quantized weight is stored as: its kind, shape, and the dtype bitsandbytes dequantizes it to. */
 interface Entry {
@@ -218,7 +219,8 @@ class BnbCheckpoint implements BnbCheckpointReader {
           offset: Math.fround(s.nested_offset!),
         }
       : (r(`${name}.absmax`) as Float32Array);
-    return { type: s.quant_type, shape: e.shape, blocksize: s.blocksize, packed: r(name) as Uint8Array, absmax };
+    const dtype = ENGINE_DTYPES[e.dtype as keyof typeof ENGINE_DTYPES];
+    return { type: s.quant_type, shape: e.shape, blocksize: s.blocksize, packed: r(name) as Uint8Array, absmax, dtype };
   }
 
   close(): void {

@@ -38,6 +38,7 @@ export interface OpenBaseOptions {
   dtype?: 'F32' | 'BF16' | 'F16';
 }
 
+const ENGINE_DTYPES: Readonly<Partial<Record<StorageDType, 'f32' | 'bf16' | 'f16'>>> = { F32: 'f32', BF16: 'bf16', F16: 'f16' };
 const LINEAR = new RegExp(`^model\\.layers\\.\\d+\\.(self_attn|mlp)\\.(${PROJECTIONS.join('|')})\\.weight$`);
 
 /** Whether `name` is a decoder linear's weight (model.layers.N.self_attn.q_proj.weight, …). */
@@ -144,7 +145,10 @@ class Base implements QuantizedBase {
     const shape = [h.shape[0]!, h.shape[1]!] as const;
     const dtype = this.loadDtype ?? h.dtype;
     const values = dtype === h.dtype ? toFloat32(h) : toFloat32(fromFloat32(toFloat32(h), h.shape, dtype));
-    return config.bits === 8 ? quantizeInt8Rows(values, shape, config.threshold) : quantize4bit(values, shape, config.quantType, 64, config.doubleQuant);
+    if (config.bits === 8) return quantizeInt8Rows(values, shape, config.threshold);
+    const quantDtype = ENGINE_DTYPES[dtype];
+    if (!quantDtype) throw new UserError(`weight ${name} has dtype ${dtype}; expected F32, BF16 or F16 to quantize it to 4 bits`);
+    return quantize4bit(values, shape, config.quantType, 64, config.doubleQuant, quantDtype);
   }
 
   close(): void {

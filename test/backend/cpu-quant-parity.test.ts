@@ -1,6 +1,6 @@
 // Linear layers on quantized frozen weights (engine/quantized.ts): the cpu backend against the js backend (the spec)
-// for NF4/FP4 (blocksize 64 and 128, with and without double quantization) and LLM.int8 (threshold 6 with outlier
-// columns, and 0), forward and dinp, at awkward sizes (C odd and not a multiple of the block, OC odd) and row counts
+// for NF4/FP4 (blocksize 64 and 128, with and without double quantization, values in float32 or rounded to bf16/f16)
+// and LLM.int8 (threshold 6 with outlier columns, and 0), forward and dinp, at awkward sizes (C odd and not a multiple of the block, OC odd) and row counts
 // that take each path: N = 1 and 3 (matvec), 5 and 150 (GEMM, split over threads; the int8 kernel in row blocks).
 // Also the js reference against itself on the dequantized weights, LLM.int8's steps on a hand-sized case, the
 // model's linear layer with a LoRA branch on a quantized base, and the errors for what a quantized weight refuses.
@@ -18,7 +18,7 @@ import { loadCpuAddon, type QuantIsa } from '../../src/backends/native/cpu-addon
 import { CpuBackend } from '../../src/backends/native/cpu.ts';
 import { CudaBackend } from '../../src/backends/native/cuda.ts';
 import type { Backend } from '../../src/engine/backend.ts';
-import { f16ToF32, f32ToF16 } from '../../src/engine/dtype.ts';
+import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../../src/engine/dtype.ts';
 import type { Quantized4bit, QuantizedInt8, QuantizedWeight } from '../../src/engine/quantized.ts';
 import { Rng } from '../../src/engine/random.ts';
 import { linearBackward, linearForward } from '../../src/model/linear.ts';
@@ -84,20 +84,22 @@ const FP4 = [0, 0.0625, 8, 12, 4, 6, 2, 3, 0, -0.0625, -8, -12, -4, -6, -2, -3].
 
 const nearest = (table: readonly number[], v: number) => table.reduce((best, t, i) => (Math.abs(t - v) < Math.abs(table[best]! - v) ? i : best), 0);
 
-function quantize4(w: Float32Array, OC: number, C: number, type: 'nf4' | 'fp4', blocksize: number, doubleQuant: boolean, nestedBlocksize = 256): Quantized4bit {
+function quantize4(
+  w: Float32Array, OC: number, C: number, type: 'nf4' | 'fp4', blocksize: number, doubleQuant: boolean, nestedBlocksize = 256, dtype: Quantized4bit['dtype'] = 'f32',
+): Quantized4bit {
   const n = OC * C, blocks = Math.ceil(n / blocksize);
   const absmax = new Float32Array(blocks);
   for (let i = 0; i < n; i++) absmax[Math.floor(i / blocksize)] = Math.max(absmax[Math.floor(i / blocksize)]!, Math.abs(w[i]!));
   const table = type === 'nf4' ? NF4 : FP4;
   const packed = new Uint8Array(Math.ceil(n / 2));
   for (let i = 0; i < n; i++) packed[i >> 1]! |= nearest(table, w[i]! / absmax[Math.floor(i / blocksize)]!) << (i & 1 ? 0 : 4);
-  if (!doubleQuant) return { type, shape: [OC, C], blocksize, packed, absmax };
+  if (!doubleQuant) return { type, shape: [OC, C], blocksize, packed, absmax, dtype };
   const offset = fr(absmax.reduce((a, b) => a + b, 0) / blocks);
   const nestedMap = Float32Array.from({ length: 256 }, (_, i) => -1 + (2 * i) / 255);
   const nestedAbsmax = new Float32Array(Math.ceil(blocks / nestedBlocksize));
   for (let b = 0; b < blocks; b++) nestedAbsmax[Math.floor(b / nestedBlocksize)] = Math.max(nestedAbsmax[Math.floor(b / nestedBlocksize)]!, Math.abs(absmax[b]! - offset));
   const codes = Uint8Array.from(absmax, (a, b) => Math.round(((a - offset) / nestedAbsmax[Math.floor(b / nestedBlocksize)]! + 1) * 127.5));
-  return { type, shape: [OC, C], blocksize, packed, absmax: { codes, nestedAbsmax, nestedMap, nestedBlocksize, offset } };
+  return { type, shape: [OC, C], blocksize, packed, absmax: { codes, nestedAbsmax, nestedMap, nestedBlocksize, offset }, dtype };
 }
 
 function quantize8(w: Float32Array, OC: number, C: number, threshold: number): QuantizedInt8 {
@@ -211,6 +213,20 @@ test('4-bit block sizes that are not powers of two (bitsandbytes writes none, th
   await parity(c, quantize4(randomValues(OC * C, 0.05), OC, C, 'nf4', 48, true, 100), 'nf4 blocksize 48 nested 100', (N, C) => randomValues(N * C));
 });
 
+for (const dtype of ['bf16', 'f16'] as const) {
+  test(`4-bit values rounded to ${dtype} (bitsandbytes' quant_state dtype): forward and dinp, cpu = js`, async (t) => {
+    const c = needCpu(t);
+    if (!c) return;
+    const [OC, C] = SHAPES[1]!;
+    for (const [type, blocksize, doubleQuant] of [['nf4', 64, true], ['fp4', 128, false]] as const) {
+      const name = `${type} blocksize ${blocksize}${doubleQuant ? ' double-quantized' : ''} ${dtype}`;
+      await parity(c, quantize4(randomValues(OC * C, 0.05), OC, C, type, blocksize, doubleQuant, 256, dtype), name, (N, C) => randomValues(N * C));
+    }
+    // |values| down to 1e-6: float16's subnormals (below 6.1e-5)
+    await parity(c, quantize4(randomValues(7 * 100, 1e-4), 7, 100, 'nf4', 64, false, 256, dtype), `nf4 tiny ${dtype}`, (N, C) => randomValues(N * C));
+  });
+}
+
 for (const threshold of [6, 0]) {
   test(`int8 threshold ${threshold}: forward bit for bit, dinp, cpu = js`, async (t) => {
     const c = needCpu(t);
@@ -233,20 +249,21 @@ async function dense(w: Float32Array, OC: number, C: number, x: Float32Array, g:
 
 test('js: a 4-bit weight computes as the dense float32 weight it dequantizes to, bit for bit', async () => {
   const [OC, C, N] = [9, 77, 6];
-  for (const doubleQuant of [false, true]) {
-    const q = quantize4(randomValues(OC * C, 0.1), OC, C, 'nf4', 64, doubleQuant);
+  const rounded = { f32: fr, bf16: (v: number) => bf16ToF32(f32ToBf16(v)), f16: (v: number) => f16ToF32(f32ToF16(v)) };
+  for (const [doubleQuant, dtype] of [[false, 'f32'], [true, 'f32'], [true, 'bf16'], [false, 'f16']] as const) {
+    const q = quantize4(randomValues(OC * C, 0.1), OC, C, 'nf4', 64, doubleQuant, 256, dtype);
     const x = randomValues(N * C), g = randomValues(N * OC);
     const got = await runOn(js, q, x, g, null, N);
     const want = await dense(got.weight, OC, C, x, g, N);
     compare(got.out, want.out, 0, 'forward');
     compare(got.dinp, want.dinp, 0, 'dinp');
-    // the dequantized values: code * absmax, block by block over the flattened weight
+    // the dequantized values: code * absmax in float32, block by block over the flattened weight, rounded to dtype
     const code = (i: number) => (q.packed[i >> 1]! >> (i & 1 ? 0 : 4)) & 15;
     const absmax = (b: number) => {
       const a = q.absmax;
       return a instanceof Float32Array ? a[b]! : fr(fr(a.nestedMap[a.codes[b]!]! * a.nestedAbsmax[Math.floor(b / a.nestedBlocksize)]!) + a.offset);
     };
-    for (const i of [0, 1, 63, 64, 76, 77, 78, OC * C - 1]) assert.equal(got.weight[i], fr(fr(NF4[code(i)]!) * absmax(Math.floor(i / 64))), `element ${i}`);
+    for (const i of [0, 1, 63, 64, 76, 77, 78, OC * C - 1]) assert.equal(got.weight[i], rounded[dtype](fr(NF4[code(i)]!) * absmax(Math.floor(i / 64))), `${dtype} element ${i}`);
   }
 });
 
@@ -335,6 +352,7 @@ test('a quantized weight has no dweight, views, uploads or elementwise ops; free
     be.freeArena('scratch');
   }
   assert.throws(() => js.uploadQuantized({ ...q, packed: q.packed.subarray(1) }, 'scratch'), /packed has 127 bytes, expected 128/);
+  assert.throws(() => js.uploadQuantized({ ...q, dtype: 'i32' as 'f32' }, 'scratch'), /dtype must be f32, bf16 or f16, got i32/);
 });
 
 test('the cuda backend refuses a quantized weight and names the cpu backend', () => {

@@ -1,8 +1,9 @@
 // Quantized linear weights on the js backend (engine/quantized.ts): a tensor whose handle is its own copy of the
-// host parts, dequantized a row at a time, never whole. NF4/FP4: x @ dequant(W)^T in float32; int8: bitsandbytes'
-// MatMul8bitLt forward (LLM.int8) with its float32 rounding step by step. The spec the cpu kernels are tested against.
+// host parts, dequantized a row at a time, never whole. NF4/FP4: x @ dequant(W)^T in float32, the dequantized values
+// rounded to the weight's dtype as bitsandbytes' dequantize_4bit does; int8: bitsandbytes' MatMul8bitLt forward
+// (LLM.int8) with its float32 rounding step by step. The spec the cpu kernels are tested against.
 
-import { f16ToF32, f32ToF16 } from '../../engine/dtype.ts';
+import { f16ToF32, f32ToF16, roundingTo } from '../../engine/dtype.ts';
 import { blockAbsmax, checkQuantized, code4bit, type Quantized4bit, type QuantizedInt8, type QuantizedWeight } from '../../engine/quantized.ts';
 import { shapeString, type Arena, type Tensor } from '../../engine/tensor.ts';
 import { dotRow } from './matmul.ts';
@@ -30,7 +31,7 @@ export function makeQuantTensor(q: QuantizedWeight, arena: Arena): Tensor {
     const a = q.absmax;
     const absmax = a instanceof Float32Array ? a.slice()
       : { codes: a.codes.slice(), nestedAbsmax: a.nestedAbsmax.slice(), nestedMap: a.nestedMap.slice(), nestedBlocksize: a.nestedBlocksize, offset: a.offset };
-    copy = { type: q.type, shape: [OC, C], blocksize: q.blocksize, packed: q.packed.slice(), absmax };
+    copy = { type: q.type, shape: [OC, C], blocksize: q.blocksize, packed: q.packed.slice(), absmax, dtype: q.dtype };
   }
   const t: QuantTensor = { shape: [OC, C], dtype: q.type, arena, size: OC * C, handle: copy };
   return t;
@@ -43,9 +44,9 @@ function quantOf(t: Tensor, C: number, OC: number, op: string): QuantizedWeight 
   return q;
 }
 
-/** out[0..n) = code value * block absmax of the flattened weight's elements [off, off + n). */
+/** out[0..n) = code value * block absmax, rounded to q.dtype, of the flattened weight's elements [off, off + n). */
 export function dequantize4bitRange(q: Quantized4bit, off: number, n: number, out: Float32Array): void {
-  const code = code4bit(q.type);
+  const code = code4bit(q.type), round = roundingTo(q.dtype);
   const bs = q.blocksize;
   const end = off + n;
   let i = off, k = 0;
@@ -55,7 +56,7 @@ export function dequantize4bitRange(q: Quantized4bit, off: number, n: number, ou
     const absmax = blockAbsmax(q, b);
     for (; i < stop; i++) {
       const byte = q.packed[i >> 1]!;
-      out[k++] = code[i & 1 ? byte & 15 : byte >> 4]! * absmax; // Float32Array stores the float32 product
+      out[k++] = round(code[i & 1 ? byte & 15 : byte >> 4]! * absmax);
     }
   }
 }

@@ -22,10 +22,13 @@ export interface CpuAddon {
   free(t: H): void;
   upload(t: H, data: Float32Array | Uint16Array | Int32Array): void;
   download(t: H): Float32Array | Int32Array;
-  /** A 4-bit weight (engine/quantized.ts); absmax null means double-quantized (codes, nestedAbsmax, nestedMap given). */
+  /**
+   * A 4-bit weight (engine/quantized.ts); absmax null means double-quantized (codes, nestedAbsmax, nestedMap given);
+   * dtype: the DTYPE_CODE its dequantized values are rounded to.
+   */
   upload4bit(
     type: 'nf4' | 'fp4', OC: N, C: N, blocksize: N, packed: Uint8Array, absmax: Float32Array | null,
-    absmaxCodes: Uint8Array | null, nestedAbsmax: Float32Array | null, nestedMap: Float32Array | null, nestedBlocksize: N, offset: N,
+    absmaxCodes: Uint8Array | null, nestedAbsmax: Float32Array | null, nestedMap: Float32Array | null, nestedBlocksize: N, offset: N, dtype: N,
   ): H;
   uploadInt8(OC: N, C: N, weight: Int8Array, scb: Float32Array, threshold: N): H;
   /**

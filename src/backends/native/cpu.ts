@@ -42,10 +42,10 @@ export class CpuBackend implements Backend {
     if (q.type === 'int8') {
       handle = this.addon.uploadInt8(OC, C, q.weight, q.scb, q.threshold);
     } else if (q.absmax instanceof Float32Array) {
-      handle = this.addon.upload4bit(q.type, OC, C, q.blocksize, q.packed, q.absmax, null, null, null, 0, 0);
+      handle = this.addon.upload4bit(q.type, OC, C, q.blocksize, q.packed, q.absmax, null, null, null, 0, 0, DTYPE_CODE[q.dtype]);
     } else {
       const a = q.absmax;
-      handle = this.addon.upload4bit(q.type, OC, C, q.blocksize, q.packed, null, a.codes, a.nestedAbsmax, a.nestedMap, a.nestedBlocksize, a.offset);
+      handle = this.addon.upload4bit(q.type, OC, C, q.blocksize, q.packed, null, a.codes, a.nestedAbsmax, a.nestedMap, a.nestedBlocksize, a.offset, DTYPE_CODE[q.dtype]);
     }
     return this.track({ shape: [OC, C], dtype: q.type, arena, size: OC * C, handle });
   }

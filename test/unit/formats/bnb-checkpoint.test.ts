@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import type { NestedAbsmax, Quantized4bit, QuantizedInt8 } from '../../../src/engine/quantized.ts';
 import { UserError } from '../../../src/errors.ts';
-import { quantize4bit } from '../../../src/formats/bnb-4bit.ts';
+import { dequantize4bit, quantize4bit } from '../../../src/formats/bnb-4bit.ts';
 import { isQuantized, openBnbCheckpoint, readQuantizedLinears } from '../../../src/formats/bnb-checkpoint.ts';
 import { parseQuantizationConfig } from '../../../src/formats/bnb-config.ts';
 import { quantizeInt8Rows } from '../../../src/formats/bnb-int8.ts';
@@ -52,6 +52,9 @@ test('NF4 checkpoint: config, logical names, and every weight dequantized bit-ex
     }
     const q = reader.readWeight(Q) as Quantized4bit;
     assert.equal(q.type, 'nf4');
+    assert.equal(q.dtype, 'bf16', 'the quant_state dtype');
+    const dequantized = golden.get(`dequantized.${Q}`)!.data as Float32Array;
+    sameBytes(new Uint32Array(dequantize4bit(q).buffer), new Uint32Array(dequantized.slice().buffer), `${Q} dequantize4bit (rounded to bf16)`);
     assert.equal(q.blocksize, 64);
     assert.deepEqual(q.shape, [64, 64]);
     const nested = q.absmax as NestedAbsmax;

@@ -81,7 +81,7 @@ test('bitsandbytes\' own 4-bit bytes dequantize bit-exact', (t) => {
           offset: tensor(`${c.name}.nested_offset`)[0] as number,
         }
       : (tensor(`${c.name}.absmax`) as Float32Array);
-    const q: Quantized4bit = { type: c.quant_type, shape: c.shape, blocksize: c.blocksize, packed: tensor(`${c.name}.packed`) as Uint8Array, absmax };
+    const q: Quantized4bit = { type: c.quant_type, shape: c.shape, blocksize: c.blocksize, packed: tensor(`${c.name}.packed`) as Uint8Array, absmax, dtype: 'f32' };
     assertBits(dequantize4bit(q), tensor(`${c.name}.dequantized`), `${c.name}.dequantized from bitsandbytes' bytes`);
   }
 });

@@ -1,6 +1,7 @@
-// quant.h's dequantization: NF4/FP4 codes times their block's absmax (undoing double quantization block by block),
-// 16 codes at a time through a 16-entry table in registers (AVX-512: one permute; AVX2: two and a blend), the rest
-// and other CPUs element by element; int8 rows times their scale. Bit for bit the js backend's (backends/js/quant.ts).
+// quant.h's dequantization: NF4/FP4 codes times their block's absmax (undoing double quantization block by block)
+// rounded to the weight's dtype, as a block's 16 values computed once (one vector), then indexed 16 codes at a time
+// (AVX-512: one permute; AVX2: two and a blend), the rest and other CPUs element by element; int8 rows times their
+// scale. Bit for bit the js backend's (backends/js/quant.ts).
 #include <cstring>
 
 #include "quant.h"
@@ -12,8 +13,8 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 #define QUANT_X86 1
-#define AVX2 __attribute__((target("avx2,fma")))
-#define AVX512 __attribute__((target("avx512f,avx512bw,avx2,fma")))
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx2,fma,f16c")))
 #endif
 
 namespace {
@@ -31,7 +32,7 @@ int detect() {
 #ifdef QUANT_X86
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")) return 2;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 1;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) return 1;
 #endif
   return 0;
 }
@@ -39,11 +40,53 @@ int detect() {
 int level = detect();  // quant_isa_level(): set before any kernel runs, changed only between ops
 
 
-// d[k] = lut[code of element i + k] * a for k < n
-inline void codes_scalar(float* d, const uint8_t* packed, const float* lut, float a, long i, long n) {
+// v rounded to dt (F32: as it is), to nearest even as torch's casts.
+inline float round_to(float v, int dt) { return dt == BF16 ? bf16_to_f32(f32_to_bf16(v)) : dt == F16 ? f16_to_f32(f32_to_f16(v)) : v; }
+
+#ifdef QUANT_X86
+// round_to for 8 or 16 lanes, bit for bit: bf16 by half.h's integer rounding, f16 by the hardware's (nearest even).
+AVX2 inline __m256 round_avx2(__m256 v, int dt) {
+  if (dt == F16) return _mm256_cvtph_ps(_mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  if (dt != BF16) return v;
+  __m256i x = _mm256_castps_si256(v), one = _mm256_set1_epi32(1);
+  __m256i r = _mm256_add_epi32(x, _mm256_add_epi32(_mm256_set1_epi32(0x7fff), _mm256_and_si256(_mm256_srli_epi32(x, 16), one)));
+  __m256i nan = _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_UNORD_Q));  // NaN stays NaN, quiet bit set
+  r = _mm256_blendv_epi8(r, _mm256_or_si256(x, _mm256_set1_epi32(0x400000)), nan);
+  return _mm256_castsi256_ps(_mm256_and_si256(r, _mm256_set1_epi32((int)0xffff0000)));
+}
+
+AVX512 inline __m512 round_avx512(__m512 v, int dt) {
+  if (dt == F16) return _mm512_cvtph_ps(_mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  if (dt != BF16) return v;
+  __m512i x = _mm512_castps_si512(v);
+  __m512i r = _mm512_add_epi32(x, _mm512_add_epi32(_mm512_set1_epi32(0x7fff), _mm512_and_si512(_mm512_srli_epi32(x, 16), _mm512_set1_epi32(1))));
+  r = _mm512_mask_or_epi32(r, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), x, _mm512_set1_epi32(0x400000));
+  return _mm512_castsi512_ps(_mm512_and_si512(r, _mm512_set1_epi32((int)0xffff0000)));
+}
+
+AVX2 void values_avx2(float* t, const float* lut, float a, int dt) {
+  for (int h = 0; h < 16; h += 8) _mm256_storeu_ps(t + h, round_avx2(_mm256_mul_ps(_mm256_loadu_ps(lut + h), _mm256_set1_ps(a)), dt));
+}
+
+AVX512 void values_avx512(float* t, const float* lut, float a, int dt) {
+  _mm512_storeu_ps(t, round_avx512(_mm512_mul_ps(_mm512_loadu_ps(lut), _mm512_set1_ps(a)), dt));
+}
+#endif
+
+// t[k] = round_to(lut[k] * a, dt): a block's 16 possible values.
+inline void block_values(float* t, const float* lut, float a, int dt) {
+#ifdef QUANT_X86
+  if (level == 2) return values_avx512(t, lut, a, dt);
+  if (level == 1) return values_avx2(t, lut, a, dt);
+#endif
+  for (int k = 0; k < 16; k++) t[k] = round_to(lut[k] * a, dt);
+}
+
+// d[k] = t[code of element i + k] for k < n
+inline void codes_scalar(float* d, const uint8_t* packed, const float* t, long i, long n) {
   for (long k = 0; k < n; k++, i++) {
     uint8_t byte = packed[i >> 1];
-    d[k] = lut[(i & 1) ? (byte & 15) : (byte >> 4)] * a;
+    d[k] = t[(i & 1) ? (byte & 15) : (byte >> 4)];
   }
 }
 
@@ -56,57 +99,58 @@ AVX2 inline __m128i unpack16(const uint8_t* p) {
 }
 
 // n16 groups of 16 codes from byte p (an even element).
-AVX2 void codes_avx2(float* d, const uint8_t* p, const float* lut, float a, long n16) {
-  const __m256 lo = _mm256_loadu_ps(lut), hi = _mm256_loadu_ps(lut + 8), av = _mm256_set1_ps(a);
+AVX2 void codes_avx2(float* d, const uint8_t* p, const float* t, long n16) {
+  const __m256 lo = _mm256_loadu_ps(t), hi = _mm256_loadu_ps(t + 8);
   for (long g = 0; g < n16; g++) {
     __m128i idx = unpack16(p + 8 * g);
     for (int h = 0; h < 2; h++) {
       __m256i i32 = _mm256_cvtepu8_epi32(h ? _mm_srli_si128(idx, 8) : idx);
       __m256 v = _mm256_blendv_ps(_mm256_permutevar8x32_ps(lo, i32), _mm256_permutevar8x32_ps(hi, i32),
                                   _mm256_castsi256_ps(_mm256_slli_epi32(i32, 28)));
-      _mm256_storeu_ps(d + 16 * g + 8 * h, _mm256_mul_ps(v, av));
+      _mm256_storeu_ps(d + 16 * g + 8 * h, v);
     }
   }
 }
 
-AVX512 void codes_avx512(float* d, const uint8_t* p, const float* lut, float a, long n16) {
-  const __m512 table = _mm512_loadu_ps(lut), av = _mm512_set1_ps(a);
-  for (long g = 0; g < n16; g++) {
-    __m512i i32 = _mm512_cvtepu8_epi32(unpack16(p + 8 * g));
-    _mm512_storeu_ps(d + 16 * g, _mm512_mul_ps(_mm512_permutexvar_ps(i32, table), av));
-  }
+AVX512 void codes_avx512(float* d, const uint8_t* p, const float* t, long n16) {
+  const __m512 table = _mm512_loadu_ps(t);
+  for (long g = 0; g < n16; g++) _mm512_storeu_ps(d + 16 * g, _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(unpack16(p + 8 * g)), table));
 }
 #endif
 
 // Elements [i, i + n) of one block (absmax a).
-inline void codes(float* d, const uint8_t* packed, const float* lut, float a, long i, long n) {
+inline void codes(float* d, const uint8_t* packed, const float* lut, float a, int dt, long i, long n) {
+  alignas(64) float t[16];
+  block_values(t, lut, a, dt);
   if (i & 1) {  // a low nibble first: one element to reach a byte boundary
-    codes_scalar(d, packed, lut, a, i, 1);
+    codes_scalar(d, packed, t, i, 1);
     d++, i++, n--;
   }
   long n16 = n / 16;
 #ifdef QUANT_X86
   if (n16 > 0 && level == 2) {
-    codes_avx512(d, packed + i / 2, lut, a, n16);
+    codes_avx512(d, packed + i / 2, t, n16);
   } else if (n16 > 0 && level == 1) {
-    codes_avx2(d, packed + i / 2, lut, a, n16);
+    codes_avx2(d, packed + i / 2, t, n16);
   } else {
     n16 = 0;
   }
 #else
   n16 = 0;
 #endif
-  codes_scalar(d + 16 * n16, packed, lut, a, i + 16 * n16, n - 16 * n16);
+  codes_scalar(d + 16 * n16, packed, t, i + 16 * n16, n - 16 * n16);
 }
 
 #ifdef QUANT_X86
-// Dot products of 4-bit weight rows [o0, o1) with NR (1..4) input rows, dequantizing in registers: 32 codes at a
-// time from 16 bytes, through the table, times the block's absmax, into one FMA per input row. out[r * OC + o] +=.
+// Dot products of 4-bit weight rows [o0, o1) with NR (1..4) input rows, dequantizing in registers: each block's 16
+// values (code * absmax, rounded) once, then 32 codes at a time from 16 bytes through them, into one FMA per input
+// row. out[r * OC + o] +=.
 template <int NR>
 AVX512 void rows_4bit_avx512(const QuantDesc& q, const float* lut, const float* inp, long o0, long o1, float* out, long OC) {
   const long C = q.C, bs = q.blocksize;
-  const __m512 table = _mm512_loadu_ps(lut);
+  const __m512 lutv = _mm512_loadu_ps(lut);
   const __m128i m = _mm_set1_epi8(0x0f);
+  alignas(64) float t[16];  // the block's values for the odd first and the last elements
   for (long o = o0; o < o1; o++) {
     __m512 acc[NR];
     float tail[NR];
@@ -124,17 +168,18 @@ AVX512 void rows_4bit_avx512(const QuantDesc& q, const float* lut, const float* 
         a = no_fuse(q.nested_map[q.absmax_codes[b]] * q.nested_absmax[nested]) + q.offset;
         if (--left == 0) nested++, left = q.nested_blocksize;
       }
-      const __m512 av = _mm512_set1_ps(a);
+      const __m512 table = round_avx512(_mm512_mul_ps(lutv, _mm512_set1_ps(a)), q.dtype);
+      _mm512_store_ps(t, table);
       if (i & 1) {
-        float v = lut[q.packed[i >> 1] & 15] * a;
+        float v = t[q.packed[i >> 1] & 15];
         for (int r = 0; r < NR; r++) tail[r] += v * x[r * C + i];
         i++;
       }
       for (; i + 32 <= stop; i += 32) {
         __m128i bytes = _mm_loadu_si128((const __m128i*)(q.packed + i / 2));
         __m128i hi = _mm_and_si128(_mm_srli_epi16(bytes, 4), m), lo = _mm_and_si128(bytes, m);
-        __m512 v0 = _mm512_mul_ps(_mm512_permutexvar_ps(_mm512_cvtepu8_epi32(_mm_unpacklo_epi8(hi, lo)), table), av);
-        __m512 v1 = _mm512_mul_ps(_mm512_permutexvar_ps(_mm512_cvtepu8_epi32(_mm_unpackhi_epi8(hi, lo)), table), av);
+        __m512 v0 = _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(_mm_unpacklo_epi8(hi, lo)), table);
+        __m512 v1 = _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(_mm_unpackhi_epi8(hi, lo)), table);
         for (int r = 0; r < NR; r++) {
           acc[r] = _mm512_fmadd_ps(v0, _mm512_loadu_ps(x + r * C + i), acc[r]);
           acc[r] = _mm512_fmadd_ps(v1, _mm512_loadu_ps(x + r * C + i + 16), acc[r]);
@@ -142,7 +187,7 @@ AVX512 void rows_4bit_avx512(const QuantDesc& q, const float* lut, const float* 
       }
       for (; i < stop; i++) {
         uint8_t byte = q.packed[i >> 1];
-        float v = lut[(i & 1) ? (byte & 15) : (byte >> 4)] * a;
+        float v = t[(i & 1) ? (byte & 15) : (byte >> 4)];
         for (int r = 0; r < NR; r++) tail[r] += v * x[r * C + i];
       }
     }
@@ -195,7 +240,7 @@ void dequant_range(float* d, const QuantDesc& q, long off, long n) {
       absmax = no_fuse(q.nested_map[q.absmax_codes[b]] * q.nested_absmax[nested]) + q.offset;
       if (--left == 0) nested++, left = q.nested_blocksize;
     }
-    codes(d, q.packed, lut, absmax, i, stop - i);
+    codes(d, q.packed, lut, absmax, q.dtype, i, stop - i);
     d += stop - i;
     i = stop;
   }

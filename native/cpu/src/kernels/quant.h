@@ -28,6 +28,7 @@ struct QuantDesc {
   long nested_blocksize;
   float offset;
   int blocksize_log2, nested_log2;  // log2 of the block sizes when powers of two (bitsandbytes': always), else -1
+  int dtype;  // F32, BF16 or F16 (half.h): each code * absmax is rounded to it, bitsandbytes' quant_state.dtype
   // LLM.int8: value = w * scb[row] / 127; activation columns with |x| >= threshold go through in float.
   const int8_t* w8;
   const float* scb;
@@ -35,7 +36,7 @@ struct QuantDesc {
 };
 
 // d[0..n) = the weight's flattened elements [off, off + n) in float32 as the linear layers read them: 4-bit
-// code value * block absmax; int8 w * (scb / 127) (bitsandbytes' backward form).
+// code value * block absmax rounded to dtype; int8 w * (scb / 127) (bitsandbytes' backward form).
 void dequant_range(float* d, const QuantDesc& q, long off, long n);
 // int8 rows r0..r1 as bitsandbytes' int8_vectorwise_dequant: (w * scb) / 127 (download, forward outlier columns).
 void dequant_int8_vectorwise(float* d, const QuantDesc& q, long r0, long r1);
