@@ -58,12 +58,14 @@ HOT void mixed_task(void* c, long b, long e, int) {
     if (k.op != M_SCALE) widen(x, k.a.p, k.a.dt, i0, n);
     if (k.op == M_ADD) widen(y, k.b.p, k.b.dt, i0, n);
     if (k.op == M_AXPY || k.op == M_SCALE) widen(o, k.out.p, k.out.dt, i0, n);
-    for (long i = 0; i < n; i++) {
-      if (k.op == M_ADD) o[i] = x[i] + y[i];
-      else if (k.op == M_AXPY) o[i] += k.s * x[i];
-      else if (k.op == M_SCALE) o[i] *= k.s;
-      else o[i] = hash32(k.seed, (uint32_t)(i0 + i)) >= k.threshold ? (float)((double)x[i] * k.keep_scale) : 0.f;
-    }
+    if (k.op == M_ADD)
+      for (long i = 0; i < n; i++) o[i] = x[i] + y[i];
+    else if (k.op == M_AXPY)
+      for (long i = 0; i < n; i++) o[i] += k.s * x[i];
+    else if (k.op == M_SCALE)
+      for (long i = 0; i < n; i++) o[i] *= k.s;
+    else
+      for (long i = 0; i < n; i++) o[i] = hash32(k.seed, (uint32_t)(i0 + i)) >= k.threshold ? (float)((double)x[i] * k.keep_scale) : 0.f;
     narrow(k.out.p, k.out.dt, i0, o, n);
   }
 }

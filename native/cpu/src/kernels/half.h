@@ -76,13 +76,18 @@ static inline __attribute__((always_inline)) void widen(float* d, const void* sr
   }
 }
 
-// dst[off..off+n) stored as dtype (F32, BF16 or F16) = s[0..n), rounded to nearest even.
+// dst[off..off+n) stored as dtype (F32, BF16 or F16) = s[0..n), rounded to nearest even. bf16: f32_to_bf16
+// written as a select of both outcomes, so the loop vectorizes.
 static inline __attribute__((always_inline)) void narrow(void* dst, int dtype, long off, const float* s, long n) {
   if (dtype == F32) {
     memmove((float*)dst + off, s, n * 4);
   } else if (dtype == BF16) {
     uint16_t* d = (uint16_t*)dst + off;
-    for (long i = 0; i < n; i++) d[i] = f32_to_bf16(s[i]);
+    for (long i = 0; i < n; i++) {
+      uint32_t x = f32_to_bits(s[i]);
+      uint32_t nan = (x >> 16) | 0x40, rounded = (x + 0x7fffu + ((x >> 16) & 1)) >> 16;
+      d[i] = (uint16_t)((x & 0x7fffffffu) > 0x7f800000u ? nan : rounded);
+    }
   } else {
     uint16_t* d = (uint16_t*)dst + off;
     for (long i = 0; i < n; i++) d[i] = f32_to_f16(s[i]);
