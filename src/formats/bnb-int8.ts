@@ -8,19 +8,27 @@ import type { QuantizedInt8 } from '../engine/quantized.ts';
 const f = Math.fround;
 const INV_127 = f(7.874015718698502e-3); // the factor bitsandbytes dequantizes with
 
-/** Row-wise int8 of a row-major (OC, C) weight: scb[o] = max |w[o, :]| in float16, weight = round(w · 127 / scb). */
-export function quantizeInt8Rows(weight: Float32Array, shape: readonly [number, number], threshold = 6): QuantizedInt8 {
+/** Quantizes the rows of a row-major (OC, C) weight: the int8 weight and each row's scb. */
+export type RowQuantizer = (weight: Float32Array, OC: number, C: number) => { weight: Int8Array; scb: Float32Array };
+
+/**
+ * Row-wise int8 of a row-major (OC, C) weight: scb[o] = max |w[o, :]| in float16, weight = round(w · 127 / scb).
+ * `rows`: quantizeRows below (the spec) or a native one that gives the same bytes.
+ */
+export function quantizeInt8Rows(weight: Float32Array, shape: readonly [number, number], threshold = 6, rows: RowQuantizer = quantizeRows): QuantizedInt8 {
   const [OC, C] = shape;
   if (weight.length !== OC * C) throw new Error(`quantizeInt8Rows: ${weight.length} values do not fill shape [${shape.join(', ')}]`);
-  const half = Float32Array.from(weight, (v) => f16ToF32(f32ToF16(v)));
+  return { type: 'int8', shape: [OC, C], ...rows(weight, OC, C), threshold };
+}
+
+/** The spec of a RowQuantizer: the weight rounded to float16, then each row by quantizeRow. */
+export const quantizeRows: RowQuantizer = (weight, OC, C) => {
+  const half = roundedToF16(weight);
   const out = new Int8Array(OC * C);
   const scb = new Float32Array(OC);
-  for (let o = 0; o < OC; o++) {
-    const row = half.subarray(o * C, (o + 1) * C);
-    scb[o] = quantizeRow(row, out.subarray(o * C, (o + 1) * C));
-  }
-  return { type: 'int8', shape: [OC, C], weight: out, scb, threshold };
-}
+  for (let o = 0; o < OC; o++) scb[o] = quantizeRow(half.subarray(o * C, (o + 1) * C), out.subarray(o * C, (o + 1) * C));
+  return { weight: out, scb };
+};
 
 /** The float32 weight bitsandbytes' int8_vectorwise_dequant gives: weight · scb / 127, rounded at each step. */
 export function dequantizeInt8(q: QuantizedInt8): Float32Array {
@@ -70,10 +78,27 @@ function outlierColumns(x: Float32Array, N: number, C: number, threshold: number
 /** round(v · 127 / absmax) into `out` (half to even, 127 / absmax as torch computes it); returns the absmax. */
 function quantizeRow(row: Float32Array, out: Int8Array): number {
   let absmax = 0;
-  for (const v of row) absmax = Math.max(absmax, Math.abs(v));
+  for (let c = 0; c < row.length; c++) absmax = Math.max(absmax, Math.abs(row[c]!));
+  if (absmax === 0) return 0; // out is all zeros already
   const scale = f(f(1 / absmax) * 127);
-  for (let c = 0; c < row.length; c++) out[c] = absmax === 0 ? 0 : roundHalfEven(f(row[c]! * scale));
+  for (let c = 0; c < row.length; c++) out[c] = roundHalfEven(f(row[c]! * scale));
   return absmax;
+}
+
+/**
+ * Each value rounded to float16 and back, as f16ToF32(f32ToF16(v)): halves in the normal range round the float32
+ * mantissa to 10 bits in place (nearest even); the rest (subnormal, overflowing, inf, NaN) take that slow path.
+ */
+function roundedToF16(values: Float32Array): Float32Array {
+  const out = new Float32Array(values.length);
+  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  const outBits = new Uint32Array(out.buffer);
+  for (let i = 0; i < values.length; i++) {
+    const b = bits[i]!, a = b & 0x7fffffff;
+    if (a >= 0x38800000 && a < 0x477fe000) outBits[i] = (b & 0x80000000) | ((a + 0xfff + ((a >>> 13) & 1)) & ~0x1fff);
+    else out[i] = f16ToF32(f32ToF16(values[i]!));
+  }
+  return out;
 }
 
 function roundHalfEven(x: number): number {

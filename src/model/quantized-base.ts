@@ -3,6 +3,7 @@
 // transformers' load_in_4bit / load_in_8bit does; embeddings, norms and lm_head stay as stored. A reader, one
 // tensor at a time, so no second copy of the model exists; not the upload (load.ts) nor the math (formats/bnb-*).
 
+import { nativeQuantizers } from '../backends/native/cpu-quantize.ts';
 import type { QuantizedWeight } from '../engine/quantized.ts';
 import { UserError } from '../errors.ts';
 import { dequantize4bit, quantize4bit } from '../formats/bnb-4bit.ts';
@@ -145,10 +146,11 @@ class Base implements QuantizedBase {
     const shape = [h.shape[0]!, h.shape[1]!] as const;
     const dtype = this.loadDtype ?? h.dtype;
     const values = dtype === h.dtype ? toFloat32(h) : toFloat32(fromFloat32(toFloat32(h), h.shape, dtype));
-    if (config.bits === 8) return quantizeInt8Rows(values, shape, config.threshold);
+    const native = nativeQuantizers(); // host work: whatever backend the model goes to
+    if (config.bits === 8) return quantizeInt8Rows(values, shape, config.threshold, native?.int8Rows);
     const quantDtype = ENGINE_DTYPES[dtype];
     if (!quantDtype) throw new UserError(`weight ${name} has dtype ${dtype}; expected F32, BF16 or F16 to quantize it to 4 bits`);
-    return quantize4bit(values, shape, config.quantType, 64, config.doubleQuant, quantDtype);
+    return quantize4bit(values, shape, config.quantType, 64, config.doubleQuant, quantDtype, native?.blocks4bit);
   }
 
   close(): void {

@@ -40,6 +40,10 @@ export interface CpuAddon {
   setGemm(name: 'openblas' | 'own'): 'openblas' | 'own';
   /** Caps the quantized kernels' SIMD level (tests run each copy); returns the level now in use. */
   setQuantIsa(name: QuantIsa): QuantIsa;
+  /** Host 4-bit blocks (formats/bnb-4bit.ts' quantizeBlocks): packed (ceil(n / 2)) and absmax (ceil(n / blocksize)) filled. */
+  quantize4bit(weight: Float32Array, blocksize: N, bounds: Float32Array, order: Uint8Array, packed: Uint8Array, absmax: Float32Array): void;
+  /** Host int8 rows (formats/bnb-int8.ts' quantizeRows): q (OC * C) and scb (OC) filled. */
+  quantizeInt8Rows(weight: Float32Array, OC: N, C: N, q: Int8Array, scb: Float32Array): void;
 
   fill(t: H, value: N): void;
   copy(dst: H, src: H): void;

@@ -12,3 +12,4 @@ extern const Binding elementwise_bindings[];
 extern const Binding layer_bindings[];
 extern const Binding loss_optim_bindings[];
 extern const Binding runtime_bindings[];
+extern const Binding quantize_bindings[];
