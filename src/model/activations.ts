@@ -97,8 +97,8 @@ export function bufferBytes(b: PlannedBuffer): number {
 }
 
 /** Bytes per token a pass keeps saved across all layers (the part that grows with layers × tokens). */
-export function savedBytesPerToken(cfg: LlamaConfig, s: ActivationSettings, T = 1): number {
-  return activationPlan(cfg, 1, T, s).filter((b) => b.saved).reduce((n, b) => n + bufferBytes(b), 0) / T;
+export function savedBytesPerToken(cfg: LlamaConfig, s: ActivationSettings): number {
+  return activationPlan(cfg, 1, 1, s).filter((b) => b.saved).reduce((n, b) => n + bufferBytes(b), 0);
 }
 
 export interface LayerActivations {
