@@ -4,6 +4,7 @@
 // Each case runs in its own process (lora-train-case.ts) so its peak RSS is its own.
 //   node --import tsx bench/cpu-backend.ts [--shapes a,b] [--backends js,cpu,torch] [--weights f32,bf16]
 //                                          [--steps 5] [--warmup 2] [--mb 4] [--seq 256] [--checkpointing]
+//                                          [--activation_dtypes f32,bf16]
 //                                          [--json out/bench/cpu-backend.json]
 // js is ~100x slower, so it runs a micro batch of 1 x 64 tokens (one step after one warm-up); torch (a
 // slow Debian build here) runs at most 3 steps after one warm-up.
@@ -25,6 +26,7 @@ const backends = arg('backends', 'js,cpu,torch').split(',');
 const weights = arg('weights', 'f32,bf16').split(',') as TrainCase['weightDtype'][];
 const steps = Number(arg('steps', '5')), warmup = Number(arg('warmup', '2'));
 const mb = Number(arg('mb', '4')), seq = Number(arg('seq', '256')), checkpointing = process.argv.includes('--checkpointing');
+const activationDtypes = arg('activation_dtypes', 'f32').split(',') as NonNullable<TrainCase['activationDtype']>[];
 const jsonPath = resolve(arg('json', resolve(here, '..', 'out', 'bench', 'cpu-backend.json')));
 // The first of these whose python imports torch (Debian's python3-torch lives under /usr/bin/python3).
 const pythons = process.env.PYTHON ? [process.env.PYTHON] : ['python3', '/usr/bin/python3'];
@@ -56,7 +58,7 @@ for (const shape of shapes) {
   for (const backend of backends) {
     const cases: TrainCase[] =
       backend === 'js' ? [{ shape, backend, weightDtype: 'f32', mb: 1, seq: 64, warmup: 1, steps: 1 }]
-      : backend === 'cpu' ? weights.map((w) => ({ shape, backend, weightDtype: w, mb, seq, warmup, steps, checkpointing }))
+      : backend === 'cpu' ? weights.flatMap((w) => activationDtypes.map((a) => ({ shape, backend, weightDtype: w, mb, seq, warmup, steps, checkpointing, activationDtype: a })))
       : backend === 'torch' && python ? [{ shape, backend, weightDtype: 'f32', mb, seq, warmup: 1, steps: Math.min(steps, 3) }]
       : [];
     for (const c of cases) {
@@ -82,7 +84,7 @@ mkdirSync(dirname(jsonPath), { recursive: true });
 writeFileSync(jsonPath, JSON.stringify({ threads, results, skipped }, null, 2) + '\n');
 
 const rows = results.map((r) => [
-  r.shape, r.backend, r.weightDtype, `${r.mb} x ${r.seq}${r.checkpointing ? ' ckpt' : ''}`, r.tokens_per_s.toFixed(1), r.step_s.toFixed(3), r.peak_rss_gib.toFixed(2),
+  r.shape, r.backend, r.weightDtype, `${r.mb} x ${r.seq}${r.checkpointing ? ' ckpt' : ''}${r.activationDtype && r.activationDtype !== 'f32' ? ` ${r.activationDtype} act` : ''}`, r.tokens_per_s.toFixed(1), r.step_s.toFixed(3), r.peak_rss_gib.toFixed(2),
   r.backend === 'cpu' ? ratio(r.tokens_per_s, speed(r.shape, 'torch')) : '-',
   r.backend === 'cpu' ? ratio(r.tokens_per_s, speed(r.shape, 'js')) : '-',
 ]);

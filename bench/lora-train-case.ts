@@ -42,7 +42,7 @@ const scratch = be.alloc([1], 'f32', 'scratch');
 const inputIds = new Int32Array(c.mb * c.seq);
 for (let i = 0; i < inputIds.length; i++) inputIds[i] = 3 + rng.int(config.vocabSize - 3);
 const batch = { B: c.mb, T: c.seq, inputIds, attentionMask: null, labels: null };
-reserveActivations(model, c.mb, c.seq, { adapter, dropout: 0.05, seed: 0 }, { checkpointing: c.checkpointing ?? false });
+reserveActivations(model, c.mb, c.seq, { adapter, dropout: 0.05, seed: 0 }, { checkpointing: c.checkpointing ?? false, dtype: c.activationDtype });
 
 async function step(i: number): Promise<number> {
   zeroLoraGrads(be, adapter);

@@ -43,6 +43,8 @@ export interface TrainCase {
   steps: number;
   /** Gradient checkpointing (our backends only). */
   checkpointing?: boolean;
+  /** Activations' storage (--activation_dtype; our backends only); default f32. */
+  activationDtype?: 'f32' | 'bf16' | 'f16';
   /** Load the model from this HF folder (its shape is `shape`) instead of making random weights in memory. */
   modelDir?: string;
   /** With modelDir: quantize its decoder linears on load (QLoRA's NF4 with double quant, or LLM.int8). */

@@ -2,6 +2,7 @@
 // line and an optional --config FILE (command line wins). Parsing only; the work is train/finetune.ts,
 // and --example runs the built-in example (example/run-example.ts).
 
+import { ACTIVATION_DTYPES, type ActivationDTypeChoice } from '../model/activation-dtype.ts';
 import { BACKEND_NAMES, type BackendName } from '../backends/select.ts';
 import { runExample } from '../example/run-example.ts';
 import { parseTargets } from '../model/lora-io.ts';
@@ -38,6 +39,7 @@ const SPECS: FlagSpecs = {
   train_on_inputs: { type: 'boolean', default: D.trainOnInputs, help: 'train on the prompt too (false: only on the response)' },
   group_by_length: { type: 'boolean', default: D.groupByLength, help: 'batch examples of similar length (faster, with a loss curve that zigzags)' },
   gradient_checkpointing: { type: 'boolean', default: D.gradientCheckpointing, help: 'keep only each layer\'s input, recompute the layer in the backward: less activation memory, ~1/3 more compute, same results' },
+  activation_dtype: { type: 'string', default: D.activationDtype, help: 'auto, f32, bf16 or f16: how activations are stored (auto: bf16 on a bf16 base on --backend cpu, else f32); compute stays float32' },
   resume_from_checkpoint: { type: 'string', help: 'a checkpoint-N folder, an output_dir with checkpoints (the latest), or an adapter folder' },
   ...QUANT_FLAGS,
   wandb_project: { type: 'string', default: '', help: 'accepted for compatibility; progress goes to output_dir/report.html and metrics.jsonl' },
@@ -96,6 +98,7 @@ export function optionsFromFlags(f: ParsedFlags): FinetuneOptions {
     addEosToken: f.add_eos_token as boolean,
     groupByLength: f.group_by_length as boolean,
     gradientCheckpointing: f.gradient_checkpointing as boolean,
+    activationDtype: oneOf<ActivationDTypeChoice>('activation_dtype', f.activation_dtype as string, ACTIVATION_DTYPES),
     resumeFromCheckpoint: resume && resume !== 'false' && resume !== 'False' ? resume : null,
     promptTemplateName: f.prompt_template_name as string,
     dataset: datasetOptionsFromFlags('finetune', f),

@@ -4,6 +4,7 @@
 // Not the buffers' lifetime (compute.ts keeps them, sized once for the largest shape).
 
 import type { DType } from '../engine/dtype.ts';
+import type { ActivationDType } from './activation-dtype.ts';
 import type { Tensor } from '../engine/tensor.ts';
 import type { LlamaConfig } from './llama-config.ts';
 import type { Projection } from './lora.ts';
@@ -20,6 +21,8 @@ export interface ActivationSettings {
   loraR: number;
   /** Keep only each layer's input; the backward recomputes the layer's forward. */
   checkpointing: boolean;
+  /** Storage of the activations (residual stream, q/k/v, attention, MLP, norm outputs); default f32. rstd, lse, LoRA, logits and gradients stay f32. */
+  dtype?: ActivationDType;
 }
 
 export interface PlannedBuffer {
@@ -64,15 +67,20 @@ export function activationPlan(cfg: LlamaConfig, B: number, T: number, s: Activa
   add('targets', '(N)', [N], false, 'i32');
   add('cos', '(T, HD/2)', [T, HD / 2]);
   add('sin', '(T, HD/2)', [T, HD / 2]);
+  const act = s.dtype ?? 'f32';
   const perLayer = s.withGrad ? cfg.numLayers : 1;
-  for (let l = 0; l < perLayer; l++) add(`layers.${l}.xIn`, '(N, C)', [N, C], s.withGrad);
+  for (let l = 0; l < perLayer; l++) add(`layers.${l}.xIn`, '(N, C)', [N, C], s.withGrad, act);
   const sets = s.withGrad && !s.checkpointing ? cfg.numLayers : 1;
-  for (let l = 0; l < sets; l++) for (const [name, dims, shape] of layerBuffers(cfg, B, T, s)) add(`layers.${l}.${name}`, dims, shape, s.withGrad && !s.checkpointing);
-  add('xn', '(N, C)', [N, C]); // normalized layer input (input_layernorm or post_attention_layernorm output)
-  add('h', '(N, F)', [N, F]); // silu(gate) * up, down_proj's input
-  add('xOut', '(N, C)', [N, C]);
+  for (let l = 0; l < sets; l++) {
+    for (const [name, dims, shape] of layerBuffers(cfg, B, T, s)) {
+      add(`layers.${l}.${name}`, dims, shape, s.withGrad && !s.checkpointing, /^(rstd|lse|lora)/.test(name) ? 'f32' : act);
+    }
+  }
+  add('xn', '(N, C)', [N, C], false, act); // normalized layer input (input_layernorm or post_attention_layernorm output)
+  add('h', '(N, F)', [N, F], false, act); // silu(gate) * up, down_proj's input
+  add('xOut', '(N, C)', [N, C], false, act);
   add('rstdF', '(N)', [N]);
-  add('xnF', '(N, C)', [N, C]);
+  add('xnF', '(N, C)', [N, C], false, act);
   add('losses', '(N)', [N]);
   add('logits', `(min(N, ${HEAD_CHUNK_ROWS}), V)`, [Math.min(N, HEAD_CHUNK_ROWS), V]);
   if (s.loraTargets.length) {

@@ -4,6 +4,7 @@
 // forward-only pass uses a subset of a training pass's buffers, so it never evicts them.
 
 import type { Tensor } from '../engine/tensor.ts';
+import type { ActivationDType } from './activation-dtype.ts';
 import { activationPlan, assembleActivations, type ActivationSettings, type Activations } from './activations.ts';
 import { uploadBatch, type TokenBatch } from './batch.ts';
 import { backward, forward, head, type LoraUse, type Model } from './llama.ts';
@@ -11,6 +12,8 @@ import { backward, forward, head, type LoraUse, type Model } from './llama.ts';
 export interface TrainingMemory {
   /** Recompute each layer's forward in its backward, keeping only the layer inputs (--gradient_checkpointing). */
   checkpointing: boolean;
+  /** Activations' storage (--activation_dtype, resolved); scoring in the same run uses it too. Default f32. */
+  dtype?: ActivationDType;
 }
 
 const pools = new WeakMap<Model, { buffers: Map<string, Tensor>; training: TrainingMemory }>();
@@ -23,7 +26,8 @@ function poolOf(m: Model) {
 
 function settingsFor(m: Model, lora: LoraUse | null, withGrad: boolean): ActivationSettings {
   const s = lora?.adapter.settings;
-  return { withGrad, loraTargets: s?.targets ?? [], loraR: s?.r ?? 1, checkpointing: poolOf(m).training.checkpointing };
+  const { checkpointing, dtype } = poolOf(m).training;
+  return { withGrad, loraTargets: s?.targets ?? [], loraR: s?.r ?? 1, checkpointing, dtype };
 }
 
 /** Views of the model's buffers for a (B, T) pass, growing (freeing and reallocating) only a buffer too small. */

@@ -1,6 +1,7 @@
 // The settings of a fine-tuning run, as the library takes them: the seed's finetune.py arguments (same
 // defaults) plus ours. Names are camelCase here; the CLI maps its snake_case flags onto them.
 
+import type { ActivationDTypeChoice } from '../model/activation-dtype.ts';
 import type { BackendName } from '../backends/select.ts';
 import type { Backend } from '../engine/backend.ts';
 import type { DatasetOptions } from '../data/dataset.ts';
@@ -30,6 +31,8 @@ export interface FinetuneOptions {
   groupByLength: boolean;
   /** transformers' gradient_checkpointing: keep each layer's input only and recompute the layer in the backward. */
   gradientCheckpointing: boolean;
+  /** Storage of activations: auto = bf16 on a bf16 base on the cpu backend, else f32 (model/activation-dtype.ts). */
+  activationDtype: ActivationDTypeChoice;
   /** A checkpoint-N folder (continues exactly), an output_dir holding checkpoints (the latest), or an adapter folder (its weights). */
   resumeFromCheckpoint: string | null;
   promptTemplateName: string;
@@ -82,6 +85,7 @@ export const FINETUNE_DEFAULTS: Omit<FinetuneOptions, 'baseModel'> = {
   addEosToken: false,
   groupByLength: false,
   gradientCheckpointing: false,
+  activationDtype: 'auto',
   resumeFromCheckpoint: null,
   promptTemplateName: 'alpaca',
   dataset: {},

@@ -9,6 +9,7 @@ import { makeAdapterConfig } from '../formats/peft-adapter.ts';
 import { adapterToTensors } from '../model/lora-io.ts';
 import { createLoraAdapter, initLoraAdapter, loraParameters, type LoraAdapter, type LoraSettings } from '../model/lora.ts';
 import { loadModel } from '../model/load.ts';
+import { resolveActivationDtype } from '../model/activation-dtype.ts';
 import { loadLlamaConfig } from '../model/llama-config.ts';
 import { bnbConfigOf } from '../model/quantization-options.ts';
 import { describeQuantization, quantizationRecord } from '../model/quantized-base.ts';
@@ -62,7 +63,7 @@ function paramsBlock(o: FinetuneOptions, gradAccum: number): string {
     ['lr_scheduler', o.lrScheduler], ['weight_decay', o.weightDecay], ['max_grad_norm', o.maxGradNorm], ['cutoff_len', o.cutoffLen],
     ['val_set_size', o.valSetSize], ['lora_r', o.loraR], ['lora_alpha', o.loraAlpha], ['lora_dropout', o.loraDropout],
     ['lora_target_modules', `[${o.loraTargetModules.join(', ')}]`], ['use_rslora', o.useRslora], ['lora_init', o.loraInit],
-    ['train_on_inputs', o.trainOnInputs], ['add_eos_token', o.addEosToken], ['group_by_length', o.groupByLength], ['gradient_checkpointing', o.gradientCheckpointing],
+    ['train_on_inputs', o.trainOnInputs], ['add_eos_token', o.addEosToken], ['group_by_length', o.groupByLength], ['gradient_checkpointing', o.gradientCheckpointing], ['activation_dtype', o.activationDtype],
     ['shuffle', o.shuffle], ['seed', o.seed], ['backend', typeof o.backend === 'string' ? o.backend : o.backend.name], ['resume_from_checkpoint', o.resumeFromCheckpoint ?? false],
     ['prompt_template', o.promptTemplateName], ['logging_steps', o.loggingSteps], ['eval_steps', o.evalSteps],
     ['save_steps', o.saveSteps], ['save_total_limit', o.saveTotalLimit], ['load_best_model_at_end', o.loadBestModelAtEnd],
@@ -117,6 +118,8 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneResult> {
 
   const model = await loadModel(be, baseDir, { quantize: bnbConfigOf(o.quantization) });
   if (model.quantization) log(`base model: ${describeQuantization(model.quantization)}; LoRA adapters and their optimizer state stay float32`);
+  const activationDtype = resolveActivationDtype(o.activationDtype, model);
+  if (o.activationDtype === 'auto') log(`activations: ${activationDtype} (--activation_dtype auto on ${be.name})`);
   const lora: LoraSettings = { r: o.loraR, alpha: o.loraAlpha, dropout: o.loraDropout, targets: o.loraTargetModules, useRslora: o.useRslora };
   let adapter: LoraAdapter;
   if (resume) {
@@ -129,7 +132,7 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneResult> {
     microBatchSize: o.microBatchSize, gradAccumSteps: gradAccum, order: !o.shuffle ? 'file' : o.groupByLength ? 'length' : 'shuffle',
     seed: o.seed, numEpochs: o.numEpochs, maxSteps: o.maxSteps, learningRate: o.learningRate, warmupSteps: o.warmupSteps,
     scheduler: o.lrScheduler, adamw: { ...TORCH_ADAMW_DEFAULTS, weightDecay: o.weightDecay }, maxGradNorm: o.maxGradNorm,
-    loraDropout: o.loraDropout, padId: 0, gradientCheckpointing: o.gradientCheckpointing,
+    loraDropout: o.loraDropout, padId: 0, gradientCheckpointing: o.gradientCheckpointing, activationDtype,
   };
   const trainer = new Trainer(model, adapter, data.train, settings);
   const recipe = makeRecipe(settings, lora, data.train);

@@ -2,6 +2,7 @@
 // micro-batches with the loss normalised by the step's counted tokens, global-norm clipping, the scheduled
 // learning rate, AdamW. Also evaluation (token-mean loss). Not the cadence of logs, evals and saves (loop.ts).
 
+import type { ActivationDType } from '../model/activation-dtype.ts';
 import { hash32 } from '../engine/random.ts';
 import type { Tensor } from '../engine/tensor.ts';
 import { collate } from '../data/collate.ts';
@@ -33,6 +34,8 @@ export interface TrainerSettings extends PlanSettings {
   padId: number;
   /** Keep only each layer's input and recompute its forward in the backward (less memory, ~1/3 more compute). */
   gradientCheckpointing?: boolean;
+  /** Activations' storage (--activation_dtype, resolved); default f32. */
+  activationDtype?: ActivationDType;
 }
 
 export interface StepResult {
@@ -81,7 +84,7 @@ export class Trainer {
     // the largest micro-batch: microBatchSize rows of the longest example, padded as collate pads it
     const longest = train.reduce((a, e) => (e.input_ids.length > a.input_ids.length ? e : a));
     const maxT = collateExamples([longest], settings.padId).T;
-    reserveActivations(model, settings.microBatchSize, maxT, { adapter, dropout: settings.loraDropout, seed: 0 }, { checkpointing: settings.gradientCheckpointing ?? false });
+    reserveActivations(model, settings.microBatchSize, maxT, { adapter, dropout: settings.loraDropout, seed: 0 }, { checkpointing: settings.gradientCheckpointing ?? false, dtype: settings.activationDtype });
     this.stepsPerEpoch = stepsPerEpoch(train.length, settings);
     this.totalSteps = settings.maxSteps > 0 ? settings.maxSteps : scheduledSteps(train.length, settings, settings.numEpochs);
   }

@@ -7,7 +7,7 @@ import { f16ToF32, f32ToF16, roundingTo } from '../../engine/dtype.ts';
 import { blockAbsmax, checkQuantized, code4bit, type Quantized4bit, type QuantizedInt8, type QuantizedWeight } from '../../engine/quantized.ts';
 import { shapeString, type Arena, type Tensor } from '../../engine/tensor.ts';
 import { dotRow } from './matmul.ts';
-import { f32, readF32 } from './memory.ts';
+import { readF32, store, target, values } from './memory.ts';
 
 const fr = Math.fround;
 
@@ -96,23 +96,24 @@ const biasScratch = { buf: new Float32Array(0) };
 // out (N, OC) = inp (N, C) @ dequant(weight (OC, C))^T + bias, or LLM.int8 for an int8 weight
 export function quantMatmulForward(out: Tensor, inp: Tensor, weight: Tensor, bias: Tensor | null, N: number, C: number, OC: number): void {
   const q = quantOf(weight, C, OC, 'matmulForward');
-  const o = f32(out), x = f32(inp);
+  const x = values(inp), o = target(out);
   const b = bias ? readF32(bias, biasScratch) : null;
   if (q.type === 'int8') {
     int8Forward(o, x, q, b, N, C, OC);
-    return;
+  } else {
+    const row = new Float32Array(C);
+    for (let oc = 0; oc < OC; oc++) {
+      dequantize4bitRange(q, oc * C, C, row);
+      for (let n = 0; n < N; n++) o[n * OC + oc] = dotRow(x, n * C, row, 0, C) + (b ? b[oc]! : 0);
+    }
   }
-  const row = new Float32Array(C);
-  for (let oc = 0; oc < OC; oc++) {
-    dequantize4bitRange(q, oc * C, C, row);
-    for (let n = 0; n < N; n++) o[n * OC + oc] = dotRow(x, n * C, row, 0, C) + (b ? b[oc]! : 0);
-  }
+  store(out, o);
 }
 
 // dinp (N, C) = dout (N, OC) @ dequant(weight (OC, C)), overwrite; the same sums in the same order as matmul.ts
 export function quantMatmulBackwardInput(dinp: Tensor, dout: Tensor, weight: Tensor, N: number, C: number, OC: number): void {
   const q = quantOf(weight, C, OC, 'matmulBackward');
-  const dx = f32(dinp), g = f32(dout);
+  const g = values(dout), dx = target(dinp);
   const row = new Float32Array(C);
   dx.fill(0, 0, N * C);
   for (let oc = 0; oc < OC; oc++) {
@@ -124,6 +125,7 @@ export function quantMatmulBackwardInput(dinp: Tensor, dout: Tensor, weight: Ten
       for (let c = 0; c < C; c++) dx[dxr + c]! += gv * row[c]!;
     }
   }
+  store(dinp, dx);
 }
 
 /**
