@@ -16,6 +16,8 @@ import { CpuBackend } from '../../src/backends/native/cpu.ts';
 import type { Backend } from '../../src/engine/backend.ts';
 import type { DType } from '../../src/engine/dtype.ts';
 import { Rng } from '../../src/engine/random.ts';
+import { quantize4bit } from '../../src/formats/bnb-4bit.ts';
+import { quantizeInt8Rows } from '../../src/formats/bnb-int8.ts';
 import type { Tensor } from '../../src/engine/tensor.ts';
 import { ATTENTION_SHAPES, MODEL_SHAPES, paddingMask } from '../helpers/parity-shapes.ts';
 
@@ -209,6 +211,24 @@ for (const h of HALVES) {
         await expectClose(dinp, `matmulBackward dinp ${tag}`, h);
         await expectClose(dw, `matmulBackward dweight (${tag})`, null);
         await expectClose(db, `matmulBackward dbias (${tag})`, null);
+      }
+    }
+  });
+
+  test(`${h} activations: matmul with quantized weights (nf4 + double quant, int8; GEMM and matvec)`, async (t) => {
+    const c = needCpu(t);
+    if (!c) return;
+    for (const [N, C, OC] of [[3, 128, 96], [70, 256, 160]] as const) {
+      const wv = randomValues(OC * C, 0.1);
+      for (const q of [quantize4bit(wv, [OC, C], 'nf4', 64, true), quantizeInt8Rows(wv, [OC, C], 6)]) {
+        const tag = `${h} ${N}x${C}x${OC} ${q.type} weight`;
+        const w = { js: js.uploadQuantized(q, 'scratch'), cpu: GEMMS.map(() => c.uploadQuantized(q, 'scratch')) };
+        const inp = randn(c, [N, C], h), out = output(c, [N, OC], h);
+        both(c, (be, s) => be.matmulForward(s(out), s(inp), s(w), null, N, C, OC));
+        await expectClose(out, `matmulForward ${tag}`, h);
+        const dout = randn(c, [N, OC], h), dinp = output(c, [N, C], h);
+        both(c, (be, s) => be.matmulBackward(s(dinp), null, null, s(dout), s(inp), s(w), N, C, OC));
+        await expectClose(dinp, `matmulBackward dinp ${tag}`, h);
       }
     }
   });
