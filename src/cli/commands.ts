@@ -8,6 +8,7 @@ import { finetuneCommand } from './finetune.ts';
 import { generateCommand } from './generate.ts';
 import { inspectDataCommand } from './inspect-data.ts';
 import { inspectModelCommand } from './inspect-model.ts';
+import { planCommand } from './plan.ts';
 import { scoreCommand } from './score.ts';
 import { serveCommand } from './serve.ts';
 import { tokenizeCommand } from './tokenize.ts';
@@ -18,6 +19,7 @@ export const commands: Command[] = [
   tokenizeCommand,
   inspectDataCommand,
   inspectModelCommand,
+  planCommand,
   exportGgufCommand,
   exportHfCommand,
   exportStateDictCommand,

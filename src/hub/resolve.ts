@@ -71,6 +71,16 @@ export async function resolveModelDir(idOrPath: string, log: (line: string) => v
   return dir;
 }
 
+/** A folder holding --base_model's config.json: the path itself, or the Hub snapshot of an id with only config.json fetched (the planner's). */
+export async function resolveModelConfigDir(idOrPath: string, log: (line: string) => void, revision = 'main'): Promise<string> {
+  if (!isHubId(idOrPath)) return idOrPath;
+  const { dir } = await snapshot('model', idOrPath, revision, (files) => {
+    if (!files.includes('config.json')) throw new UserError(`--base_model ${idOrPath}: the repository has no config.json`);
+    return ['config.json'];
+  }, log);
+  return dir;
+}
+
 /** A local adapter folder for --lora_weights: the path itself, or the Hub snapshot of a PEFT adapter id (e.g. tloen/alpaca-lora-7b). */
 export async function resolveAdapterDir(idOrPath: string, log: (line: string) => void, revision = 'main'): Promise<string> {
   if (!isHubId(idOrPath)) return idOrPath;

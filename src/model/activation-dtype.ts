@@ -3,6 +3,8 @@
 // Not the allocation (activations.ts plans the buffers, compute.ts keeps them).
 
 import type { Backend } from '../engine/backend.ts';
+import type { TensorDType } from '../engine/dtype.ts';
+import { UserError } from '../errors.ts';
 import type { Model } from './llama.ts';
 
 export const ACTIVATION_DTYPES = ['auto', 'f32', 'bf16', 'f16'] as const;
@@ -17,10 +19,14 @@ const HALF_ACTIVATIONS: ReadonlySet<Backend['name']> = new Set(['js', 'cpu']);
  * the reference, cuda keeps f32). An explicit 16-bit choice on a backend that cannot keep it is an error.
  */
 export function resolveActivationDtype(choice: ActivationDTypeChoice, m: Model): ActivationDType {
-  const backend = m.be.name;
-  if (choice === 'auto') return backend === 'cpu' && m.weights.layers[0]?.proj.q_proj.weight.dtype === 'bf16' ? 'bf16' : 'f32';
+  return activationDtypeFor(choice, m.be.name, m.weights.layers[0]?.proj.q_proj.weight.dtype ?? 'f32');
+}
+
+/** resolveActivationDtype without a model: the backend's name and the dtype its decoder linears are held in (the planner's). */
+export function activationDtypeFor(choice: ActivationDTypeChoice, backend: Backend['name'], linearDtype: TensorDType): ActivationDType {
+  if (choice === 'auto') return backend === 'cpu' && linearDtype === 'bf16' ? 'bf16' : 'f32';
   if (choice !== 'f32' && !HALF_ACTIVATIONS.has(backend)) {
-    throw new Error(`--activation_dtype ${choice}: the ${backend} backend keeps activations in float32; pass --activation_dtype f32 (or auto), or use --backend cpu`);
+    throw new UserError(`--activation_dtype ${choice}: the ${backend} backend keeps activations in float32; pass --activation_dtype f32 (or auto), or use --backend cpu`);
   }
   return choice;
 }

@@ -8,7 +8,7 @@ import type { BnbConfig } from '../formats/bnb-config.ts';
 import { openCheckpoint, type CheckpointReader } from '../formats/hf-checkpoint.ts';
 import { ITEM_SIZE, type StorageDType } from '../formats/host-tensor.ts';
 import { checkCheckpointWeights, expectedWeights } from '../formats/weight-names.ts';
-import { loadLlamaConfig } from './llama-config.ts';
+import { loadLlamaConfig, type LlamaConfig } from './llama-config.ts';
 import { describeConfig, isDecoderLinear, isSkipped, openQuantizedBase } from './quantized-base.ts';
 
 export type GroupName = 'embeddings' | 'attention' | 'mlp' | 'norms' | 'lm_head' | 'other';
@@ -110,6 +110,12 @@ export async function inspectModel(dir: string, request: BnbConfig | null = null
     base.close();
     raw.close();
   }
+}
+
+/** The weights' estimated bytes per backend for a checkpoint of `config` stored densely in `stored`, quantized on load as `request` asks. */
+export function estimateWeightMemory(config: LlamaConfig, stored: StorageDType, request: BnbConfig | null): MemoryEstimate {
+  const weights: Weight[] = expectedWeights(config).map(({ name, shape }) => ({ name, shape, stored: { kind: 'dense', dtype: stored } }));
+  return request ? estimate(loadName(request), weights, (w) => onLoad(w, request)) : estimate('as stored', weights, (w) => w.stored);
 }
 
 export function groupOf(name: string): GroupName {

@@ -21,6 +21,7 @@ import { resolveDataFile, resolveModelDir } from '../hub/resolve.ts';
 import { checkpointName, checkpointRunId, rotateCheckpoints, writeCheckpoint } from './checkpoint.ts';
 import { checkOptions, FINETUNE_DEFAULTS, gradientAccumulationSteps, type FinetuneOptions } from './finetune-options.ts';
 import { newRunState, recordEval, runLoop, type LogEntry, type RunState } from './loop.ts';
+import { describePlan, planRun } from './memory-plan.ts';
 import { MetricsFile } from './metrics.ts';
 import { optimizerTensors } from './optimizer-state.ts';
 import { newRunId, prepareOutputDir } from './output-dir.ts';
@@ -115,6 +116,9 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneResult> {
     o.warmupSteps = Math.ceil(total * o.warmupRatio); // transformers' get_warmup_steps
   }
   log(paramsBlock(o, gradAccum));
+  // a run the planner cannot price (cuda with a quantized base) is refused below, in the loader's words
+  const plan = await planRun({ ...o, baseModel: baseDir, backend: be.name }, log).catch((e: unknown) => (e instanceof UserError ? null : Promise.reject(e)));
+  if (plan) log(describePlan(plan));
 
   const model = await loadModel(be, baseDir, { quantize: bnbConfigOf(o.quantization) });
   if (model.quantization) log(`base model: ${describeQuantization(model.quantization)}; LoRA adapters and their optimizer state stay float32`);

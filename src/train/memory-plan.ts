@@ -1,0 +1,203 @@
+// The planner: a fine-tuning run's peak memory, predicted from the model's shape and the run's settings and split
+// into weights, trainable tensors (parameters, gradients, AdamW moments), activations and transient workspace, on
+// cpu/js (peak RSS, the process's own baseline included) and cuda (device memory the addon reserves). Activations
+// are activations.ts's plan, priced; not a measurement (test/unit/train/memory-plan.test.ts holds it to one).
+
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import type { Backend } from '../engine/backend.ts';
+import { UserError } from '../errors.ts';
+import type { StorageDType } from '../formats/host-tensor.ts';
+import { expectedWeights, projectionFeatures, type Projection } from '../formats/weight-names.ts';
+import { modelFiles, resolveModelConfigDir } from '../hub/resolve.ts';
+import { activationDtypeFor, type ActivationDType, type ActivationDTypeChoice } from '../model/activation-dtype.ts';
+import { activationPlan, bufferBytes } from '../model/activations.ts';
+import { estimateWeightMemory, inspectModel, type MemoryEstimate } from '../model/inspect.ts';
+import { loadLlamaConfig, parseLlamaConfig, type LlamaConfig } from '../model/llama-config.ts';
+import { bnbConfigOf, type QuantizationOptions } from '../model/quantization-options.ts';
+
+const MIB = 2 ** 20, GIB = 2 ** 30;
+
+/**
+ * Peak RSS of `alpaca-lora` before it loads a model: node, tsx, the CLI's modules, the cpu addon and its thread
+ * pool. Measured as maxRSS of `alpaca-lora plan --backend auto` and of memory-plan-case.ts {"baseline": true}
+ * (node 20, x86-64 Linux, 2 threads): 96-104 MiB over five runs.
+ */
+export const PROCESS_BASELINE_BYTES = 100 * MIB;
+
+/** The cpu kernels' scratch that does not grow with the batch (the pool's per-thread buffers, GEMM packing): 4-6 MiB measured after one step, with room for OpenBLAS's. */
+const CPU_FIXED_SCRATCH_BYTES = 8 * MIB;
+
+/** cuBLASLt's workspace (native/cuda/cublaslt.cu kWorkspace). */
+const CUBLASLT_WORKSPACE_BYTES = 32 * MIB;
+
+export interface MemoryPlanSettings {
+  backend: Backend['name'];
+  microBatchSize: number;
+  /** Padded row length: cutoff_len rounded up to a multiple of 8, as collate pads. */
+  seqLen: number;
+  /** null: full fine-tuning (every weight a float32 master with a gradient and moments). */
+  lora: { targets: readonly Projection[]; r: number } | null;
+  checkpointing: boolean;
+  activationDtype: ActivationDType;
+}
+
+/** Bytes per part; total is their sum. */
+export interface MemoryPlan {
+  settings: MemoryPlanSettings;
+  weights: number;
+  trainable: number;
+  activations: number;
+  workspace: number;
+  /** The process itself (cpu/js); 0 on cuda, whose measure is the addon's reservations. */
+  baseline: number;
+  total: number;
+}
+
+/**
+ * The plan for `config` whose weights take `weights` bytes per backend (model/inspect.ts's estimate, as stored or
+ * quantized on load). cuda terms are arena reservations (slabs), as native/cuda/memory.cu carves them.
+ */
+export function planMemory(config: LlamaConfig, weights: MemoryEstimate, s: MemoryPlanSettings): MemoryPlan {
+  const weightBytes = weights[s.backend];
+  if (weightBytes === null) throw new UserError(`--backend ${s.backend} has no kernels for quantized weights: plan (and run) with --backend cpu`);
+  const cuda = s.backend === 'cuda';
+  const reserve = (sizes: number[]) => (cuda ? slabBytes(sizes) : sizes.reduce((a, b) => a + b, 0));
+  const shapes = expectedWeights(config).map((w) => w.shape.reduce((a, b) => a * b, 1));
+  const params = shapes.reduce((a, b) => a + b, 0);
+
+  const trainableSizes = s.lora
+    ? Array.from({ length: config.numLayers }, () => s.lora!.targets.flatMap((p) => {
+      const { inFeatures, outFeatures } = projectionFeatures(config, p);
+      return [s.lora!.r * inFeatures * 4, outFeatures * s.lora!.r * 4];
+    })).flat()
+    : shapes.map((n) => n * 4);
+  // parameters, gradients, AdamW's two moments (one arena each, the moments' shared); full fine-tuning's masters replace the weights
+  const trainable = 2 * reserve(trainableSizes) + reserve(trainableSizes.flatMap((n) => [n, n]));
+  const weightsPart = s.lora ? (cuda ? slabBytes(shapes.map((n) => (n * weightBytes) / params)) : weightBytes) : 0;
+
+  const B = s.microBatchSize, T = s.seqLen, N = B * T;
+  const plan = activationPlan(config, B, T, {
+    withGrad: true, loraTargets: s.lora?.targets ?? [], loraR: s.lora?.r ?? 1, checkpointing: s.checkpointing, dtype: s.activationDtype,
+  });
+  const activations = reserve(plan.map(bufferBytes));
+
+  const wide = Math.max(config.hiddenSize, config.intermediateSize, config.numHeads * config.headDim);
+  let workspace: number;
+  if (cuda) {
+    // bf16 copies of a product's input (the forward's kept, the backward's), attention's row terms; slots grow by 1/4
+    workspace = CUBLASLT_WORKSPACE_BYTES + 1.25 * (2 * N * wide * 2 + B * config.numHeads * T * 4);
+  } else {
+    // loading: host copies not yet collected, 6 bytes per value of the largest tensor (measured on a 12M-parameter
+    // checkpoint: 3 for bf16, 5.6-5.8 quantizing on load); training: the kernels' scratch, and 16-bit activations staged in float32 (an output
+    // and a GEMM panel, at most 4 Mi floats each)
+    const load = Math.max(...shapes) * 6;
+    const staged = s.activationDtype === 'f32' ? 0 : 2 * Math.min(2 ** 22, N * wide) * 4;
+    workspace = Math.max(load, CPU_FIXED_SCRATCH_BYTES + staged);
+  }
+  const baseline = cuda ? 0 : PROCESS_BASELINE_BYTES;
+  const total = weightsPart + trainable + activations + workspace + baseline;
+  return { settings: s, weights: weightsPart, trainable, activations, workspace, baseline, total };
+}
+
+/** Bytes cudaMalloc'd for blocks allocated in this order: slabs from 4 MiB doubling to 256 MiB, blocks over 64 MiB alone. */
+function slabBytes(sizes: number[]): number {
+  let total = 0, room = 0, next = 4 * MIB;
+  for (const bytes of sizes) {
+    const size = Math.max(256, Math.ceil(bytes / 256) * 256);
+    if (size > 64 * MIB) {
+      total += size;
+    } else if (size > room) {
+      const slab = Math.max(next, size);
+      if (next < 256 * MIB) next *= 2;
+      total += slab;
+      room = slab - size;
+    } else {
+      room -= size;
+    }
+  }
+  return total;
+}
+
+/** What the planner needs of a run: finetune's options, plus the dtype of a config.json alone's weights. */
+export interface PlanRequest {
+  baseModel: string;
+  backend: Backend['name'];
+  microBatchSize: number;
+  cutoffLen: number;
+  loraR: number;
+  loraTargetModules: readonly Projection[];
+  fullFinetune?: boolean;
+  gradientCheckpointing: boolean;
+  activationDtype: ActivationDTypeChoice;
+  quantization: Partial<QuantizationOptions>;
+  /** The stored dtype of a config.json alone's weights (default its torch_dtype, else float32). */
+  weightDtype?: 'f32' | 'bf16' | 'f16';
+}
+
+const STORAGE: Record<string, StorageDType> = { f32: 'F32', float32: 'F32', bf16: 'BF16', bfloat16: 'BF16', f16: 'F16', float16: 'F16' };
+
+/** The plan of a run on a model folder (its checkpoint's headers), a config.json alone, or a Hub id (only its config.json is fetched). */
+export async function planRun(r: PlanRequest, log: (line: string) => void): Promise<MemoryPlan> {
+  const request = bnbConfigOf(r.quantization);
+  let config: LlamaConfig, weights: MemoryEstimate, linear: string;
+  const isFile = r.baseModel.endsWith('.json') && existsSync(r.baseModel) && statSync(r.baseModel).isFile();
+  const dir = isFile ? null : await resolveModelConfigDir(r.baseModel, log);
+  if (dir && modelFiles(readdirSync(dir)).some((f) => /\.(safetensors|bin)$/.test(f))) {
+    if (r.weightDtype) throw new UserError(`--weight_dtype applies to a config.json alone; ${r.baseModel} holds weights, whose stored dtype is used`);
+    config = loadLlamaConfig(dir, { flag: '--base_model' });
+    const summary = await inspectModel(dir, request);
+    weights = summary.memory[request && !summary.quantization ? 1 : 0]!;
+    linear = request || summary.quantization ? 'quantized' : summary.groups.find((g) => g.name === 'attention')!.storedAs[0]!;
+  } else {
+    config = isFile ? parseLlamaConfig(JSON.parse(readFileSync(r.baseModel, 'utf8')), r.baseModel) : loadLlamaConfig(dir!, { flag: '--base_model' });
+    const stored = STORAGE[r.weightDtype ?? config.torchDtype ?? 'float32'] ?? 'F32';
+    weights = estimateWeightMemory(config, stored, request);
+    linear = request ? 'quantized' : stored.toLowerCase();
+  }
+  if (r.fullFinetune && request) throw new UserError('full fine-tuning trains every base weight; a quantized base is frozen: drop --load_in_4bit/--load_in_8bit');
+  return planMemory(config, weights, {
+    backend: r.backend,
+    microBatchSize: r.microBatchSize,
+    seqLen: Math.ceil(r.cutoffLen / 8) * 8,
+    lora: r.fullFinetune ? null : { targets: r.loraTargetModules, r: r.loraR },
+    checkpointing: r.gradientCheckpointing,
+    activationDtype: activationDtypeFor(r.activationDtype, r.backend, linear === 'bf16' ? 'bf16' : 'f32'),
+  });
+}
+
+const gib = (n: number) => (n / GIB).toFixed(2);
+
+/** One line, for the start of a run. */
+export function describePlan(p: MemoryPlan): string {
+  const measure = p.settings.backend === 'cuda' ? 'device memory' : 'peak RSS';
+  const base = p.baseline ? ` + process ${gib(p.baseline)}` : '';
+  return `memory plan (${p.settings.backend} ${measure}): ${gib(p.total)} GiB = weights ${gib(p.weights)} + trainable ${gib(p.trainable)} + ` +
+    `activations ${gib(p.activations)} (${p.settings.activationDtype}) + workspace ${gib(p.workspace)}${base}`;
+}
+
+/** The plan as a table, for `alpaca-lora plan`. */
+export function renderPlan(p: MemoryPlan): string {
+  const s = p.settings;
+  const what = s.lora ? `LoRA [${s.lora.targets.join(', ')}] r${s.lora.r}` : 'full fine-tuning';
+  const rows: [string, number, string][] = [
+    ['weights', p.weights, s.lora ? 'the base, frozen' : 'in the trainable masters'],
+    ['trainable', p.trainable, 'float32 parameters, gradients, AdamW moments'],
+    ['activations', p.activations, `${s.activationDtype}${s.checkpointing ? ', each layer\'s input only (checkpointing)' : ''}`],
+    ['workspace', p.workspace, s.backend === 'cuda' ? 'cuBLASLt, bf16 input copies, attention' : 'the larger of loading\'s host copy and the kernels\' scratch'],
+    ...(p.baseline ? [['process', p.baseline, 'node, the CLI and the addon'] as [string, number, string]] : []),
+  ];
+  return [
+    `${s.backend}, micro batch ${s.microBatchSize} x ${s.seqLen} tokens, ${what}`,
+    ...rows.map(([name, bytes, note]) => `  ${name.padEnd(12)} ${gib(bytes).padStart(8)} GiB  ${note}`),
+    `  ${'total'.padEnd(12)} ${gib(p.total).padStart(8)} GiB  predicted ${s.backend === 'cuda' ? 'device memory' : 'peak RSS'}`,
+  ].join('\n');
+}
+
+/** The plan as `--json` prints it (GiB). */
+export function planJson(p: MemoryPlan): Record<string, number | string> {
+  const g = (n: number) => Number((n / GIB).toFixed(3));
+  return {
+    total_gib: g(p.total), weights_gib: g(p.weights), trainable_gib: g(p.trainable), activations_gib: g(p.activations),
+    workspace_gib: g(p.workspace), baseline_gib: g(p.baseline), backend: p.settings.backend,
+  };
+}
