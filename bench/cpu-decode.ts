@@ -3,7 +3,7 @@
 
 // 64-token prompt, then 128 new tokens. Models: ../shared's pretrained tiny-english, and random mid-134m
 // weights written as an HF folder with tiny-english's tokenizer. Each case runs in its own process (decode-case.ts).
-//   node --import tsx bench/cpu-decode.ts [--models tiny-english,mid-134m] [--precisions f32,bf16]
+//   node --import tsx bench/cpu-decode.ts [--models tiny-english,mid-134m] [--precisions f32,bf16[,nf4,int8]]
 //                                         [--backends js,cpu,llama.cpp] [--json out/bench/cpu-decode.json]
 
 import { spawnSync } from 'node:child_process';
@@ -71,13 +71,15 @@ try {
     }
     const vocabSize = loadLlamaConfig(dir).vocabSize;
     for (const precision of precisions) {
+      const quantized = precision === 'nf4' || precision === 'int8'; // our cpu backend only: llama.cpp has no NF4/LLM.int8
       let gguf: string | undefined;
-      if (backends.includes('llama.cpp')) {
+      if (backends.includes('llama.cpp') && !quantized) {
         gguf = join(work, `${model}-${precision}.gguf`);
         await exportGguf({ baseModel: dir, outfile: gguf, outtype: precision });
       }
       for (const backend of backends) {
         if (backend === 'js' && (model !== 'tiny-english' || precision !== 'f32')) continue; // ~100x slower: one case
+        if (quantized && backend !== 'cpu') continue;
         // llama.cpp's threads spin while they wait, which a busy machine punishes: it also runs on one thread
         for (const t of backend === 'llama.cpp' ? [...new Set([1, threads])] : [threads]) {
           runCase({ model, dir, gguf, backend, precision, promptTokens: 64, newTokens: backend === 'js' ? 16 : 128, threads: t, vocabSize });

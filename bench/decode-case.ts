@@ -11,13 +11,14 @@ import type { Backend } from '../src/engine/backend.ts';
 import { Rng } from '../src/engine/random.ts';
 import { createDecoder, decodeStep } from '../src/model/decode.ts';
 import { loadModel } from '../src/model/load.ts';
+import { bnbConfigOf } from '../src/model/quantization-options.ts';
 
 export interface DecodeCase {
   model: string; // label
   dir: string; // HF folder
   gguf?: string; // llama.cpp: the GGUF export of dir at this precision
   backend: 'js' | 'cpu' | 'llama.cpp';
-  precision: 'f32' | 'bf16';
+  precision: 'f32' | 'bf16' | 'nf4' | 'int8'; // nf4 (+ double quant) and int8: the bf16 folder quantized on load
   promptTokens: number;
   newTokens: number;
   threads: number;
@@ -46,7 +47,8 @@ async function ours(): Promise<{ seconds: number; tokens: number[]; details: str
     be = cpu;
     details = cpu.describe();
   }
-  const model = await loadModel(be, c.dir, { dtype: c.precision });
+  const quantize = c.precision === 'nf4' ? { loadIn4bit: true, bnb4bitUseDoubleQuant: true } : { loadIn8bit: c.precision === 'int8' };
+  const model = await loadModel(be, c.dir, c.precision === 'f32' || c.precision === 'bf16' ? { dtype: c.precision } : { dtype: 'bf16', quantize: bnbConfigOf(quantize) });
   const d = createDecoder(model, null, 1, c.promptTokens + c.newTokens, c.promptTokens);
   let next = argmax(await decodeStep(d, { ids: Int32Array.from(prompt), rows: 1, Tq: prompt.length }));
   const tokens = [next];

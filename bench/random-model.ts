@@ -57,16 +57,33 @@ export function randomModel(be: Backend, config: LlamaConfig, dtype: WeightDtype
 
 /**
  * Writes an HF folder (config.json, bf16 model.safetensors, and `tokenizerModel` as tokenizer.model when given).
- * Each tensor is made only when the writer reaches it (its own seed), so a 13B model never sits in memory.
+ * Each tensor is made only when the writer reaches it, so a 13B model never sits in memory; large tensors repeat
+ * a 4 Mi-value random pool from a per-tensor offset (memory speed: the values do not matter to a benchmark).
  */
 export async function writeRandomHfModel(dir: string, shape: BenchShape, tokenizerModel: string | null, seed = 1): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const config = benchConfig(shape, dir);
   writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...hfConfig(shape), torch_dtype: 'bfloat16' }, null, 2));
   if (tokenizerModel) copyFileSync(tokenizerModel, join(dir, 'tokenizer.model'));
-  const entries: [string, PendingTensor][] = expectedWeights(config).map(({ name, shape: s }, i) => {
+  const rng = new Rng(seed);
+  const pool = f32ToHalf(values(rng, POOL, 'weight'), 'bf16');
+  const entries: [string, PendingTensor][] = expectedWeights(config).map(({ name, shape: s }) => {
     const n = s.reduce((a, b) => a * b, 1);
-    return [name, { dtype: 'BF16', shape: s, load: () => f32ToHalf(values(new Rng(seed * 100_003 + i), n, name), 'bf16') }];
+    const offset = rng.int(POOL);
+    return [name, { dtype: 'BF16', shape: s, load: () => (n < POOL || name.endsWith('norm.weight') ? f32ToHalf(values(new Rng(offset), n, name), 'bf16') : tiled(pool, n, offset)) }];
   });
   await writeSafetensors(join(dir, 'model.safetensors'), entries);
+}
+
+const POOL = 1 << 22;
+
+function tiled(pool: Uint16Array, n: number, offset: number): Uint16Array {
+  const out = new Uint16Array(n);
+  for (let i = 0; i < n; ) {
+    const from = (offset + i) % pool.length;
+    const count = Math.min(pool.length - from, n - i);
+    out.set(pool.subarray(from, from + count), i);
+    i += count;
+  }
+  return out;
 }
