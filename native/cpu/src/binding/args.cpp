@@ -112,6 +112,23 @@ QuantRef* Args::quant(size_t i, const char* name) {
   return r;
 }
 
+void* Args::typed(size_t i, const char* name, napi_typedarray_type type, const char* type_name, long n, bool optional) {
+  if (failed_) return nullptr;
+  napi_valuetype vt = napi_undefined;
+  napi_typeof(env, value(i), &vt);
+  if (optional && (vt == napi_null || vt == napi_undefined)) return nullptr;
+  bool is_typed = false;
+  napi_typedarray_type got;
+  size_t length = 0;
+  void* p = nullptr;
+  napi_is_typedarray(env, value(i), &is_typed);
+  if (!is_typed || napi_get_typedarray_info(env, value(i), &got, &length, &p, nullptr, nullptr) != napi_ok || got != type)
+    fail("%s must be a %s", name, type_name);
+  else if ((long)length != n)
+    fail("%s has %zu values, expected %ld", name, length, n);
+  return failed_ ? nullptr : p;
+}
+
 TensorArg Args::weight(size_t i, const char* name, long C, long OC) {
   if (QuantRef* r = quant(i, name)) {
     if (failed_) return TensorArg{nullptr, F32, 0};

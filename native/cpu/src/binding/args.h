@@ -32,6 +32,9 @@ class Args {
   // The same, or {nullptr} when the argument is null or undefined.
   TensorArg optional_weight(size_t i, const char* name, long C, long OC);
   QuantRef* quant(size_t i, const char* name);  // a quantized weight handle, or nullptr (not failing) otherwise
+  // Argument i's memory when it is a typed array of `type` (named `type_name` in errors) holding exactly n
+  // elements; nullptr for null/undefined when `optional`.
+  void* typed(size_t i, const char* name, napi_typedarray_type type, const char* type_name, long n, bool optional = false);
   long dim(size_t i, const char* name);
   double number(size_t i, const char* name);
   uint32_t u32(size_t i, const char* name);

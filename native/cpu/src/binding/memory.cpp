@@ -161,25 +161,6 @@ void finalize_quant(napi_env env, void* data, void*) {
   delete r;
 }
 
-// Argument i as a typed array of `type` with exactly `n` elements (or nullptr when null and `optional`).
-const void* typed(Args& a, size_t i, const char* name, napi_typedarray_type type, const char* type_name, long n,
-                  bool optional = false) {
-  if (!a.ok()) return nullptr;
-  napi_valuetype vt = napi_undefined;
-  napi_typeof(a.env, a.value(i), &vt);
-  if (optional && (vt == napi_null || vt == napi_undefined)) return nullptr;
-  bool is_typed = false;
-  napi_typedarray_type got;
-  size_t length = 0;
-  void* p = nullptr;
-  napi_is_typedarray(a.env, a.value(i), &is_typed);
-  if (!is_typed || napi_get_typedarray_info(a.env, a.value(i), &got, &length, &p, nullptr, nullptr) != napi_ok || got != type)
-    a.fail("%s must be a %s", name, type_name);
-  else if ((long)length != n)
-    a.fail("%s has %zu values, expected %ld", name, length, n);
-  return a.ok() ? p : nullptr;
-}
-
 // Copies the parts (fields of q, with their sizes in bytes) into one buffer, each 64-byte aligned, points q's
 // fields at the copies and wraps q in a handle.
 napi_value wrap_quant(Args& a, QuantDesc& q, std::initializer_list<std::pair<const void**, size_t>> parts) {
@@ -223,15 +204,15 @@ napi_value upload_4bit(napi_env env, napi_callback_info info) {
   QuantDesc q{};
   q.type = strcmp(name, "nf4") == 0 ? Q_NF4 : Q_FP4;
   q.OC = OC, q.C = C, q.blocksize = bs, q.blocksize_log2 = log2_exact(bs), q.nested_log2 = -1, q.dtype = (int)dtype;
-  q.packed = (const uint8_t*)typed(a, 4, "packed", napi_uint8_array, "Uint8Array", (n + 1) / 2);
-  q.absmax = (const float*)typed(a, 5, "absmax", napi_float32_array, "Float32Array", blocks, true);
+  q.packed = (const uint8_t*)a.typed(4, "packed", napi_uint8_array, "Uint8Array", (n + 1) / 2);
+  q.absmax = (const float*)a.typed(5, "absmax", napi_float32_array, "Float32Array", blocks, true);
   long nb = 1;
   if (a.ok() && !q.absmax) {
     nb = a.dim(9, "nestedBlocksize");
     if (a.ok() && nb <= 0) a.fail("nestedBlocksize must be positive");
-    q.absmax_codes = (const uint8_t*)typed(a, 6, "absmaxCodes", napi_uint8_array, "Uint8Array", blocks);
-    q.nested_absmax = (const float*)typed(a, 7, "nestedAbsmax", napi_float32_array, "Float32Array", (blocks + nb - 1) / nb);
-    q.nested_map = (const float*)typed(a, 8, "nestedMap", napi_float32_array, "Float32Array", 256);
+    q.absmax_codes = (const uint8_t*)a.typed(6, "absmaxCodes", napi_uint8_array, "Uint8Array", blocks);
+    q.nested_absmax = (const float*)a.typed(7, "nestedAbsmax", napi_float32_array, "Float32Array", (blocks + nb - 1) / nb);
+    q.nested_map = (const float*)a.typed(8, "nestedMap", napi_float32_array, "Float32Array", 256);
     q.nested_blocksize = nb, q.nested_log2 = log2_exact(nb);
     q.offset = (float)a.number(10, "offset");
   }
@@ -255,8 +236,8 @@ napi_value upload_int8(napi_env env, napi_callback_info info) {
   QuantDesc q{};
   q.type = Q_INT8;
   q.OC = OC, q.C = C, q.threshold = (float)threshold;
-  q.w8 = (const int8_t*)typed(a, 2, "weight", napi_int8_array, "Int8Array", OC * C);
-  q.scb = (const float*)typed(a, 3, "scb", napi_float32_array, "Float32Array", OC);
+  q.w8 = (const int8_t*)a.typed(2, "weight", napi_int8_array, "Int8Array", OC * C);
+  q.scb = (const float*)a.typed(3, "scb", napi_float32_array, "Float32Array", OC);
   if (!a.ok()) return nullptr;
   return wrap_quant(a, q, {{(const void**)&q.w8, (size_t)(OC * C)}, {(const void**)&q.scb, (size_t)OC * 4}});
 }
