@@ -9,9 +9,8 @@
 // and the NaN log-sum-exp of fully masked rows match exactly.
 
 import assert from 'node:assert/strict';
-import { after, afterEach, test, type TestContext } from 'node:test';
+import { after, afterEach, test } from 'node:test';
 import { JsBackend } from '../../src/backends/js/index.ts';
-import { loadCpuAddon } from '../../src/backends/native/cpu-addon.ts';
 import { CpuBackend } from '../../src/backends/native/cpu.ts';
 import type { Backend } from '../../src/engine/backend.ts';
 import type { DType } from '../../src/engine/dtype.ts';
@@ -20,13 +19,13 @@ import { quantize4bit } from '../../src/formats/bnb-4bit.ts';
 import { quantizeInt8Rows } from '../../src/formats/bnb-int8.ts';
 import type { Tensor } from '../../src/engine/tensor.ts';
 import { ATTENTION_SHAPES, MODEL_SHAPES, paddingMask } from '../helpers/parity-shapes.ts';
+import { cpuBackend, needCpu, uniformValues } from '../helpers/cpu-backend.ts';
 
 type Half = 'bf16' | 'f16';
 const HALVES: readonly Half[] = ['bf16', 'f16'];
 const RTOL = 1e-5;
-const addon = loadCpuAddon();
 const js = new JsBackend();
-const cpu = 'unavailable' in addon ? null : new CpuBackend(addon);
+const cpu = cpuBackend;
 const rng = new Rng(77);
 const initialGemm = cpu?.addon.info().gemm;
 const GEMMS = cpu ? (['openblas', 'own'] as const).filter((g) => cpu.addon.setGemm(g) === g) : [];
@@ -40,25 +39,13 @@ after(() => {
   if (cpu && initialGemm) cpu.addon.setGemm(initialGemm);
 });
 
-function needCpu(t: TestContext): CpuBackend | null {
-  if (cpu) return cpu;
-  const reason = `the cpu backend is not available: ${'unavailable' in addon ? addon.unavailable : ''}`;
-  if (process.env.CI === 'true') throw new Error(reason);
-  t.skip(reason);
-  return null;
-}
-
 /** One tensor on js and on cpu once per GEMM kernel. */
 interface Pair {
   js: Tensor;
   cpu: Tensor[];
 }
 
-function randomValues(n: number, scale = 1): Float32Array {
-  const v = new Float32Array(n), a = 2 * Math.sqrt(3) * scale;
-  for (let i = 0; i < n; i++) v[i] = (rng.next() - 0.5) * a;
-  return v;
-}
+const randomValues = (n: number, scale = 1) => uniformValues(rng, n, scale);
 
 function pair(c: CpuBackend, shape: number[], dtype: DType, values: Float32Array | Int32Array): Pair {
   const p = { js: js.alloc(shape, dtype, 'scratch'), cpu: GEMMS.map(() => c.alloc(shape, dtype, 'scratch')) };

@@ -11,20 +11,19 @@
 
 import assert from 'node:assert/strict';
 import { availableParallelism } from 'node:os';
-import { after, afterEach, test, type TestContext } from 'node:test';
+import { after, afterEach, test } from 'node:test';
 import { JsBackend } from '../../src/backends/js/index.ts';
-import { loadCpuAddon } from '../../src/backends/native/cpu-addon.ts';
 import { CpuBackend } from '../../src/backends/native/cpu.ts';
 import type { Backend } from '../../src/engine/backend.ts';
 import type { DType } from '../../src/engine/dtype.ts';
 import { Rng } from '../../src/engine/random.ts';
 import type { Tensor } from '../../src/engine/tensor.ts';
 import { ATTENTION_SHAPES, DECODE_SHAPES, MODEL_SHAPES, paddingMask } from '../helpers/parity-shapes.ts';
+import { cpuBackend, needCpu, uniformValues } from '../helpers/cpu-backend.ts';
 
 const RTOL = 1e-5;
-const addon = loadCpuAddon();
 const js = new JsBackend();
-const cpu = 'unavailable' in addon ? null : new CpuBackend(addon);
+const cpu = cpuBackend;
 const rng = new Rng(2024);
 
 /** A thread count and GEMM kernel the cpu backend runs an op in. */
@@ -60,28 +59,13 @@ after(() => {
   if (cpu && initial) use(cpu, { threads: initial.threads, gemm: initial.gemm });
 });
 
-/** The cpu backend, or null after marking the test skipped (failed under CI=true, where .ci/run builds it). */
-function needCpu(t: TestContext): CpuBackend | null {
-  if (cpu) return cpu;
-  const reason = `the cpu backend is not available: ${'unavailable' in addon ? addon.unavailable : ''}`;
-  if (process.env.CI === 'true') throw new Error(reason);
-  console.log(`# skip: ${reason}`);
-  t.skip(reason);
-  return null;
-}
-
 /** The same tensor on js and on the cpu backend once per variant (cpu[i] runs in VARIANTS[i]). */
 interface Pair {
   js: Tensor;
   cpu: Tensor[];
 }
 
-/** Uniform values of standard deviation `scale` (cheaper to draw by the million than normal ones). */
-function randomValues(n: number, scale = 1): Float32Array {
-  const v = new Float32Array(n), a = 2 * Math.sqrt(3) * scale;
-  for (let i = 0; i < n; i++) v[i] = (rng.next() - 0.5) * a;
-  return v;
-}
+const randomValues = (n: number, scale = 1) => uniformValues(rng, n, scale);
 
 function upload(c: Backend, p: Pair, data: Float32Array | Uint16Array | Int32Array): void {
   js.upload(p.js, data);

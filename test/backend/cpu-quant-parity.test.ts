@@ -12,21 +12,21 @@
 
 import assert from 'node:assert/strict';
 import { availableParallelism } from 'node:os';
-import { after, test, type TestContext } from 'node:test';
+import { after, test } from 'node:test';
 import { JsBackend } from '../../src/backends/js/index.ts';
-import { loadCpuAddon, type QuantIsa } from '../../src/backends/native/cpu-addon.ts';
+import type { QuantIsa } from '../../src/backends/native/cpu-addon.ts';
 import { CpuBackend } from '../../src/backends/native/cpu.ts';
 import { CudaBackend } from '../../src/backends/native/cuda.ts';
 import type { Backend } from '../../src/engine/backend.ts';
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../../src/engine/dtype.ts';
-import type { Quantized4bit, QuantizedInt8, QuantizedWeight } from '../../src/engine/quantized.ts';
+import { FP4_CODE, NF4_CODE, type Quantized4bit, type QuantizedInt8, type QuantizedWeight } from '../../src/engine/quantized.ts';
 import { Rng } from '../../src/engine/random.ts';
 import { linearBackward, linearForward } from '../../src/model/linear.ts';
+import { cpuBackend, needCpu, uniformValues } from '../helpers/cpu-backend.ts';
 
 const RTOL = 1e-5;
-const addon = loadCpuAddon();
 const js = new JsBackend();
-const cpu = 'unavailable' in addon ? null : new CpuBackend(addon);
+const cpu = cpuBackend;
 const rng = new Rng(4242);
 const fr = Math.fround;
 
@@ -62,25 +62,11 @@ after(() => {
   if (cpu && initial) use(cpu, { threads: initial.threads, gemm: initial.gemm, isa: initial.quantIsa });
 });
 
-function needCpu(t: TestContext): CpuBackend | null {
-  if (cpu) return cpu;
-  const reason = `the cpu backend is not available: ${'unavailable' in addon ? addon.unavailable : ''}`;
-  if (process.env.CI === 'true') throw new Error(reason);
-  t.skip(reason);
-  return null;
-}
-
-function randomValues(n: number, scale = 1): Float32Array {
-  const v = new Float32Array(n), a = 2 * Math.sqrt(3) * scale;
-  for (let i = 0; i < n; i++) v[i] = (rng.next() - 0.5) * a;
-  return v;
-}
+const randomValues = (n: number, scale = 1) => uniformValues(rng, n, scale);
 
 // ---- a plain quantizer for test weights ----
-const NF4 = [-1, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453, -0.28444138169288635, -0.18477343022823334,
-  -0.09105003625154495, 0, 0.07958029955625534, 0.16093020141124725, 0.24611230194568634, 0.33791524171829224,
-  0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1];
-const FP4 = [0, 0.0625, 8, 12, 4, 6, 2, 3, 0, -0.0625, -8, -12, -4, -6, -2, -3].map((v) => v / 12);
+const NF4 = Array.from(NF4_CODE);
+const FP4 = Array.from(FP4_CODE);
 
 const nearest = (table: readonly number[], v: number) => table.reduce((best, t, i) => (Math.abs(t - v) < Math.abs(table[best]! - v) ? i : best), 0);
 
