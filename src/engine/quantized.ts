@@ -1,6 +1,8 @@
 // A frozen linear weight (OC, C) stored the way bitsandbytes stores it, as host data: 4-bit NF4/FP4 blocks
-// (± double-quantized absmax) or LLM.int8 rows. What backends upload and formats read/write; no math here
-// beyond checking that the parts fit the shape.
+// (± double-quantized absmax) or LLM.int8 rows, the 4-bit code tables, and bitsandbytes' dequantization of that
+// host data (checked to fit its shape). What backends upload and formats read/write; quantizers and kernels live elsewhere.
+
+import { roundingTo } from './dtype.ts';
 
 export type QuantType = 'nf4' | 'fp4' | 'int8';
 
@@ -38,6 +40,8 @@ export interface QuantizedInt8 {
 export type QuantizedWeight = Quantized4bit | QuantizedInt8;
 
 const fr = Math.fround;
+/** 1/127 in float32, the factor bitsandbytes dequantizes int8 with (7.874015718698502e-3). */
+export const INV_127 = fr(1 / 127);
 
 /** NF4: quantiles of N(0, 1), code 0 = -1 … code 15 = 1 (bitsandbytes' get_4bit_type('nf4')). */
 export const NF4_CODE: Float32Array = Float32Array.of(
@@ -59,6 +63,47 @@ export function blockAbsmax(q: Quantized4bit, b: number): number {
   const a = q.absmax;
   if (a instanceof Float32Array) return a[b]!;
   return fr(fr(a.nestedMap[a.codes[b]!]! * a.nestedAbsmax[Math.floor(b / a.nestedBlocksize)]!) + fr(a.offset));
+}
+
+/** out[0..n) = code value × block absmax, rounded to q.dtype, of the flattened weight's elements [off, off + n). */
+export function dequantize4bitRange(q: Quantized4bit, off: number, n: number, out: Float32Array): void {
+  const code = code4bit(q.type), round = roundingTo(q.dtype);
+  const bs = q.blocksize;
+  const end = off + n;
+  let i = off, k = 0;
+  while (i < end) {
+    const b = Math.floor(i / bs);
+    const stop = Math.min(end, (b + 1) * bs);
+    const absmax = blockAbsmax(q, b);
+    for (; i < stop; i++) {
+      const byte = q.packed[i >> 1]!;
+      out[k++] = round(code[i & 1 ? byte & 15 : byte >> 4]! * absmax);
+    }
+  }
+}
+
+/**
+ * Row o of an int8 weight as float32. 'vectorwise': (w * scb) / 127 as int8_vectorwise_dequant (forward outlier
+ * columns, download); 'backward': w * (scb / 127) as MatMul8bitLt's backward builds its weight.
+ */
+export function dequantizeInt8Row(q: QuantizedInt8, o: number, out: Float32Array, form: 'vectorwise' | 'backward'): void {
+  const C = q.shape[1];
+  const w = q.weight.subarray(o * C, (o + 1) * C);
+  const scb = q.scb[o]!;
+  if (form === 'vectorwise') for (let c = 0; c < C; c++) out[c] = fr(w[c]! * scb) * INV_127;
+  else {
+    const s = fr(scb * INV_127);
+    for (let c = 0; c < C; c++) out[c] = w[c]! * s;
+  }
+}
+
+/** The whole weight (OC * C values, row-major) as bitsandbytes dequantizes it: dequantize_4bit, or int8_vectorwise_dequant. */
+export function dequantize(q: QuantizedWeight): Float32Array {
+  const [OC, C] = q.shape;
+  const out = new Float32Array(OC * C);
+  if (q.type !== 'int8') dequantize4bitRange(q, 0, OC * C, out);
+  else for (let o = 0; o < OC; o++) dequantizeInt8Row(q, o, out.subarray(o * C, (o + 1) * C), 'vectorwise');
+  return out;
 }
 
 /** Throws, naming the part, unless every part of q has the length its shape and blocksize call for. */

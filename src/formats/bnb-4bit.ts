@@ -2,8 +2,7 @@
 // its pure-torch backend computes them, so codes and absmax match bitsandbytes byte for byte. The reference
 // math and the host form only: kernels that compute with these weights live in the backends.
 
-import { roundingTo } from '../engine/dtype.ts';
-import { blockAbsmax, code4bit, type NestedAbsmax, type Quantized4bit } from '../engine/quantized.ts';
+import { code4bit, type NestedAbsmax, type Quantized4bit } from '../engine/quantized.ts';
 import { dynamicMap } from './bnb-codes.ts';
 import { torchMeanF32 } from './torch-sum.ts';
 
@@ -36,25 +35,6 @@ export function quantize4bit(
   if (weight.length !== shape[0] * shape[1]) throw new Error(`quantize4bit: ${weight.length} values do not fill shape [${shape.join(', ')}]`);
   const { packed, absmax } = blocks(weight, codeBounds(code4bit(type)), blocksize);
   return { type, shape: [shape[0], shape[1]], blocksize, packed, absmax: doubleQuant ? quantizeAbsmax(absmax) : absmax, dtype };
-}
-
-/** The weight (OC * C values, row-major) as bitsandbytes' dequantize_4bit: code value × its block's absmax, rounded to q.dtype. */
-export function dequantize4bit(q: Quantized4bit): Float32Array {
-  const n = q.shape[0] * q.shape[1];
-  const code = code4bit(q.type), round = roundingTo(q.dtype);
-  const absmax = absmaxOf(q);
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    const byte = q.packed[i >> 1]!;
-    out[i] = round(code[i & 1 ? byte & 15 : byte >> 4]! * absmax[Math.floor(i / q.blocksize)]!);
-  }
-  return out;
-}
-
-/** Each block's absmax, undoing double quantization. */
-export function absmaxOf(q: Quantized4bit): Float32Array {
-  const a = q.absmax;
-  return a instanceof Float32Array ? a : Float32Array.from(a.codes, (_, b) => blockAbsmax(q, b));
 }
 
 /**

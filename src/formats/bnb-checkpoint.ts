@@ -4,12 +4,10 @@
 // This reader shows each such linear once, under its `weight` name, and hides the side tensors. Not the math (bnb-4bit.ts, bnb-int8.ts).
 
 import { join } from 'node:path';
-import type { QuantizedWeight } from '../engine/quantized.ts';
 import { UserError } from '../errors.ts';
-import { dequantize4bit, BLOCKSIZES_4BIT } from './bnb-4bit.ts';
-import { code4bit } from '../engine/quantized.ts';
+import { BLOCKSIZES_4BIT } from './bnb-4bit.ts';
+import { code4bit, dequantize, type QuantizedWeight } from '../engine/quantized.ts';
 import { loadQuantizationConfig, type BnbConfig } from './bnb-config.ts';
-import { dequantizeInt8 } from './bnb-int8.ts';
 import { openCheckpoint, type CheckpointReader, type OpenOptions } from './hf-checkpoint.ts';
 import { fromFloat32, type HostTensor, type StorageDType } from './host-tensor.ts';
 import type { TensorInfo } from './safetensors.ts';
@@ -197,7 +195,7 @@ class BnbCheckpoint implements BnbCheckpointReader {
   read(name: string): HostTensor {
     const w = this.readWeight(name);
     if (!isQuantized(w)) return w;
-    const values = w.type === 'int8' ? dequantizeInt8(w) : dequantize4bit(w);
+    const values = dequantize(w);
     return fromFloat32(values, [...w.shape], this.quantized.get(name)!.dtype);
   }
 

@@ -1,12 +1,11 @@
 // LLM.int8 as bitsandbytes' pure-torch backend defines it: a weight quantized row by row to int8 (from the weight
-// in float16, as Int8Params does), its dequantization, and the reference forward of an 8-bit linear with outlier
-// columns. The reference math only, float32/float64 on the host; kernels live in the backends.
+// in float16, as Int8Params does) and the reference forward of an 8-bit linear with outlier columns; dequantizing
+// is engine/quantized.ts's. The reference math only, float32/float64 on the host; kernels live in the backends.
 
 import { f16ToF32, f32ToF16 } from '../engine/dtype.ts';
-import type { QuantizedInt8 } from '../engine/quantized.ts';
+import { dequantize, type QuantizedInt8 } from '../engine/quantized.ts';
 
 const f = Math.fround;
-const INV_127 = f(7.874015718698502e-3); // the factor bitsandbytes dequantizes with
 
 /** Quantizes the rows of a row-major (OC, C) weight: the int8 weight and each row's scb. */
 export type RowQuantizer = (weight: Float32Array, OC: number, C: number) => { weight: Int8Array; scb: Float32Array };
@@ -30,12 +29,6 @@ export const quantizeRows: RowQuantizer = (weight, OC, C) => {
   return { weight: out, scb };
 };
 
-/** The float32 weight bitsandbytes' int8_vectorwise_dequant gives: weight · scb / 127, rounded at each step. */
-export function dequantizeInt8(q: QuantizedInt8): Float32Array {
-  const C = q.shape[1];
-  return Float32Array.from(q.weight, (w, i) => f(f(w * q.scb[Math.floor(i / C)]!) * INV_127));
-}
-
 /**
  * The 8-bit linear y = x · wᵀ + bias for x (N, C) → (N, OC), as MatMul8bitLt: activation columns holding any
  * |x| ≥ threshold (threshold > 0) multiply the dequantized weight in full precision; the rest of each row is
@@ -46,7 +39,7 @@ export function int8Linear(x: Float32Array, N: number, q: QuantizedInt8, bias: F
   const [OC, C] = q.shape;
   if (x.length !== N * C) throw new Error(`int8Linear: x has ${x.length} values, expected ${N} × ${C}`);
   const outlier = outlierColumns(x, N, C, threshold);
-  const w = dequantizeInt8(q);
+  const w = dequantize(q);
   const xq = new Int8Array(N * C);
   const rowAbsmax = new Float32Array(N);
   for (let t = 0; t < N; t++) {

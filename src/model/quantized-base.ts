@@ -4,12 +4,12 @@
 // tensor at a time, so no second copy of the model exists; not the upload (load.ts) nor the math (formats/bnb-*).
 
 import { nativeQuantizers } from '../backends/native/cpu-quantize.ts';
-import type { QuantizedWeight } from '../engine/quantized.ts';
+import { dequantize, type QuantizedWeight } from '../engine/quantized.ts';
 import { UserError } from '../errors.ts';
-import { dequantize4bit, quantize4bit } from '../formats/bnb-4bit.ts';
+import { quantize4bit } from '../formats/bnb-4bit.ts';
 import { openBnbCheckpoint, type BnbCheckpointReader, type LinearWeight } from '../formats/bnb-checkpoint.ts';
 import type { BnbConfig } from '../formats/bnb-config.ts';
-import { dequantizeInt8, quantizeInt8Rows } from '../formats/bnb-int8.ts';
+import { quantizeInt8Rows } from '../formats/bnb-int8.ts';
 import type { CheckpointReader } from '../formats/hf-checkpoint.ts';
 import { fromFloat32, toFloat32, type HostTensor, type StorageDType } from '../formats/host-tensor.ts';
 import type { TensorInfo } from '../formats/safetensors.ts';
@@ -135,7 +135,7 @@ class Base implements QuantizedBase {
   read(name: string): HostTensor {
     if (!this.quantized.has(name)) return this.reader.read(name);
     const w = this.readWeight(name) as QuantizedWeight;
-    const values = w.type === 'int8' ? dequantizeInt8(w) : dequantize4bit(w);
+    const values = dequantize(w);
     return fromFloat32(values, [...w.shape], this.dequantizedDtype(name));
   }
 

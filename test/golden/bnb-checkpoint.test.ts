@@ -13,11 +13,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { JsBackend } from '../../src/backends/js/index.ts';
 import type { BnbConfig } from '../../src/formats/bnb-config.ts';
-import { dequantize4bit } from '../../src/formats/bnb-4bit.ts';
 import { UserError } from '../../src/errors.ts';
 import { toFloat32, type HostTensor } from '../../src/formats/host-tensor.ts';
 import { readSafetensors } from '../../src/formats/safetensors.ts';
-import type { Quantized4bit } from '../../src/engine/quantized.ts';
+import { dequantize, type Quantized4bit } from '../../src/engine/quantized.ts';
 import { scoreBatch } from '../../src/model/compute.ts';
 import { enableFullFinetune } from '../../src/model/full-finetune.ts';
 import type { Model } from '../../src/model/llama.ts';
@@ -87,7 +86,7 @@ for (const backend of testBackends()) {
       for (const l of dense.weights.layers.keys()) {
         for (const [p, lin] of Object.entries(dense.weights.layers[l]!.proj)) {
           const block = p === 'gate_proj' || p === 'up_proj' || p === 'down_proj' ? 'mlp' : 'self_attn';
-          be.upload(lin.weight, dequantize4bit(reader.readWeight(`model.layers.${l}.${block}.${p}.weight`) as Quantized4bit));
+          be.upload(lin.weight, dequantize(reader.readWeight(`model.layers.${l}.${block}.${p}.weight`) as Quantized4bit));
         }
       }
     } finally {

@@ -3,16 +3,14 @@
 // rounded to the weight's dtype as bitsandbytes' dequantize_4bit does; int8: bitsandbytes' MatMul8bitLt forward
 // (LLM.int8) with its float32 rounding step by step. The spec the cpu kernels are tested against.
 
-import { f16ToF32, f32ToF16, roundingTo } from '../../engine/dtype.ts';
-import { blockAbsmax, checkQuantized, code4bit, type Quantized4bit, type QuantizedInt8, type QuantizedWeight } from '../../engine/quantized.ts';
+import { f16ToF32, f32ToF16 } from '../../engine/dtype.ts';
+import { checkQuantized, dequantize, dequantize4bitRange, dequantizeInt8Row, type QuantizedInt8, type QuantizedWeight } from '../../engine/quantized.ts';
 import { shapeString, type Arena, type Tensor } from '../../engine/tensor.ts';
 import { dotRow } from './matmul.ts';
 import { readF32, store, target, values } from './memory.ts';
 
 const fr = Math.fround;
 
-/** 1/127 as bitsandbytes' float32 constants (int8_vectorwise_dequant's 7.874015718698502e-3, and 1.0 / 127.0). */
-const INV_127 = fr(1 / 127);
 /** int8_mm_dequant's 1/127² as bitsandbytes' default (torch) backend writes it; its CUDA kernel uses 6.200012e-05. */
 const MM_DEQUANT = fr(6.200124e-5);
 
@@ -44,38 +42,6 @@ function quantOf(t: Tensor, C: number, OC: number, op: string): QuantizedWeight 
   return q;
 }
 
-/** out[0..n) = code value * block absmax, rounded to q.dtype, of the flattened weight's elements [off, off + n). */
-export function dequantize4bitRange(q: Quantized4bit, off: number, n: number, out: Float32Array): void {
-  const code = code4bit(q.type), round = roundingTo(q.dtype);
-  const bs = q.blocksize;
-  const end = off + n;
-  let i = off, k = 0;
-  while (i < end) {
-    const b = Math.floor(i / bs);
-    const stop = Math.min(end, (b + 1) * bs);
-    const absmax = blockAbsmax(q, b);
-    for (; i < stop; i++) {
-      const byte = q.packed[i >> 1]!;
-      out[k++] = round(code[i & 1 ? byte & 15 : byte >> 4]! * absmax);
-    }
-  }
-}
-
-/**
- * Row o of an int8 weight as float32. 'vectorwise': (w * scb) / 127 as int8_vectorwise_dequant (forward outlier
- * columns, download); 'backward': w * (scb / 127) as MatMul8bitLt's backward builds its weight.
- */
-function dequantizeInt8Row(q: QuantizedInt8, o: number, out: Float32Array, form: 'vectorwise' | 'backward'): void {
-  const C = q.shape[1];
-  const w = q.weight.subarray(o * C, (o + 1) * C);
-  const scb = q.scb[o]!;
-  if (form === 'vectorwise') for (let c = 0; c < C; c++) out[c] = fr(w[c]! * scb) * INV_127;
-  else {
-    const s = fr(scb * INV_127);
-    for (let c = 0; c < C; c++) out[c] = w[c]! * s;
-  }
-}
-
 /** Row o of the weight in float32, as the forward (4-bit) or backward (both) reads it. */
 function weightRow(q: QuantizedWeight, o: number, out: Float32Array, form: 'vectorwise' | 'backward'): void {
   if (q.type === 'int8') dequantizeInt8Row(q, o, out, form);
@@ -84,11 +50,7 @@ function weightRow(q: QuantizedWeight, o: number, out: Float32Array, form: 'vect
 
 /** The whole weight in float32 (download): 4-bit values, or int8_vectorwise_dequant's. */
 export function dequantizeAll(t: Tensor): Float32Array {
-  const q = t.handle as QuantizedWeight;
-  const [OC, C] = q.shape;
-  const out = new Float32Array(OC * C);
-  for (let o = 0; o < OC; o++) weightRow(q, o, out.subarray(o * C, (o + 1) * C), 'vectorwise');
-  return out;
+  return dequantize(t.handle as QuantizedWeight);
 }
 
 const biasScratch = { buf: new Float32Array(0) };

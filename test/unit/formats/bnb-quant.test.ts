@@ -7,10 +7,10 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import type { NestedAbsmax, Quantized4bit } from '../../../src/engine/quantized.ts';
-import { dequantize4bit, quantize4bit } from '../../../src/formats/bnb-4bit.ts';
-import { FP4_CODE, NF4_CODE } from '../../../src/engine/quantized.ts';
+import { quantize4bit } from '../../../src/formats/bnb-4bit.ts';
+import { dequantize, FP4_CODE, NF4_CODE } from '../../../src/engine/quantized.ts';
 import { dynamicMap } from '../../../src/formats/bnb-codes.ts';
-import { dequantizeInt8, int8Linear, quantizeInt8Rows } from '../../../src/formats/bnb-int8.ts';
+import { int8Linear, quantizeInt8Rows } from '../../../src/formats/bnb-int8.ts';
 import { readSafetensors } from '../../../src/formats/safetensors.ts';
 import type { HostData, HostTensor } from '../../../src/formats/host-tensor.ts';
 import { assertClose, maxAbs } from '../../helpers/golden.ts';
@@ -65,7 +65,7 @@ test('every 4-bit case quantizes byte-exact and dequantizes bit-exact', (t) => {
     } else {
       assertBits(q.absmax as Float32Array, tensor(`${c.name}.absmax`), `${c.name}.absmax`);
     }
-    assertBits(dequantize4bit(q), tensor(`${c.name}.dequantized`), `${c.name}.dequantized`);
+    assertBits(dequantize(q), tensor(`${c.name}.dequantized`), `${c.name}.dequantized`);
   }
 });
 
@@ -82,7 +82,7 @@ test('bitsandbytes\' own 4-bit bytes dequantize bit-exact', (t) => {
         }
       : (tensor(`${c.name}.absmax`) as Float32Array);
     const q: Quantized4bit = { type: c.quant_type, shape: c.shape, blocksize: c.blocksize, packed: tensor(`${c.name}.packed`) as Uint8Array, absmax, dtype: 'f32' };
-    assertBits(dequantize4bit(q), tensor(`${c.name}.dequantized`), `${c.name}.dequantized from bitsandbytes' bytes`);
+    assertBits(dequantize(q), tensor(`${c.name}.dequantized`), `${c.name}.dequantized from bitsandbytes' bytes`);
   }
 });
 
@@ -92,7 +92,7 @@ test('4-bit edge cases: an odd count pads with the code of 0, zero blocks, bad a
   assert.equal(q.packed.length, 18);
   assert.equal(q.packed[16], 0xf0, '1 → nf4 code 15, -1 → code 0');
   assert.equal(q.packed[17], 0xc7, '0.5 → code 12 (0.4407, nearer than 0.5626), padding 0 → code 7');
-  assert.deepEqual([...dequantize4bit(q).slice(30)], [0, 0, 1, -1, Math.fround(0.44070982933044434)]);
+  assert.deepEqual([...dequantize(q).slice(30)], [0, 0, 1, -1, Math.fround(0.44070982933044434)]);
   const zeros = quantize4bit(new Float32Array(3), [1, 3], 'fp4', 64);
   assert.equal((zeros.absmax as Float32Array)[0], Math.fround(1e-38), 'a short block floors its absmax at 1e-38');
   assert.deepEqual([...zeros.packed], [0, 0]);
@@ -106,7 +106,7 @@ test('LLM.int8: CB and SCB exact, dequantized within half a step', (t) => {
   const q = quantizeInt8Rows(w, [48, 64]);
   assertBits(q.weight, tensor('int8.CB'), 'int8.CB');
   assertBits(q.scb, tensor('int8.SCB'), 'int8.SCB');
-  const d = dequantizeInt8(q);
+  const d = dequantize(q);
   for (let i = 0; i < d.length; i++) {
     const halfStep = q.scb[Math.floor(i / 64)]! / 254;
     assert.ok(Math.abs(d[i]! - w[i]!) <= halfStep * 1.001 + Math.abs(w[i]!) * 2 ** -11, `int8.w element ${i}: ${d[i]} vs ${w[i]}`);
