@@ -112,6 +112,17 @@ QuantRef* Args::quant(size_t i, const char* name) {
   return r;
 }
 
+std::string Args::text(size_t i, const char* name) {
+  size_t len = 0;
+  if (failed_ || napi_get_value_string_utf8(env, value(i), nullptr, 0, &len) != napi_ok) {
+    fail("%s must be a string", name);
+    return "";
+  }
+  std::string s(len, '\0');
+  napi_get_value_string_utf8(env, value(i), &s[0], len + 1, &len);
+  return s;
+}
+
 void* Args::typed(size_t i, const char* name, napi_typedarray_type type, const char* type_name, long n, bool optional) {
   if (failed_) return nullptr;
   napi_valuetype vt = napi_undefined;

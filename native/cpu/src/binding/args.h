@@ -4,6 +4,7 @@
 #include <node_api.h>
 
 #include <cstdint>
+#include <string>
 
 #include "quant-ref.h"
 #include "tensor-ref.h"
@@ -37,6 +38,7 @@ class Args {
   void* typed(size_t i, const char* name, napi_typedarray_type type, const char* type_name, long n, bool optional = false);
   long dim(size_t i, const char* name);
   double number(size_t i, const char* name);
+  std::string text(size_t i, const char* name);  // a string argument ("" after a failure)
   uint32_t u32(size_t i, const char* name);
   bool flag(size_t i, const char* name);
   napi_value value(size_t i) const { return i < argc_ ? argv_[i] : nullptr; }

@@ -191,18 +191,15 @@ napi_value wrap_quant(Args& a, QuantDesc& q, std::initializer_list<std::pair<con
 //            F16) the one dequantized values are rounded to
 napi_value upload_4bit(napi_env env, napi_callback_info info) {
   Args a(env, info, "upload4bit");
-  char name[8] = {0};
-  size_t len = 0;
-  if (napi_get_value_string_utf8(env, a.value(0), name, sizeof name, &len) != napi_ok ||
-      (strcmp(name, "nf4") != 0 && strcmp(name, "fp4") != 0))
-    a.fail("type must be 'nf4' or 'fp4'");
+  std::string type = a.text(0, "type");
+  if (a.ok() && type != "nf4" && type != "fp4") a.fail("type must be 'nf4' or 'fp4'");
   long OC = a.dim(1, "OC"), C = a.dim(2, "C"), bs = a.dim(3, "blocksize"), dtype = a.dim(11, "dtype");
   if (a.ok() && (OC <= 0 || C <= 0 || bs <= 0)) a.fail("OC, C and blocksize must be positive");
   if (a.ok() && dtype != F32 && dtype != BF16 && dtype != F16) a.fail("dtype must be f32, bf16 or f16 (%ld)", dtype);
   if (!a.ok()) return nullptr;
   long n = OC * C, blocks = (n + bs - 1) / bs;
   QuantDesc q{};
-  q.type = strcmp(name, "nf4") == 0 ? Q_NF4 : Q_FP4;
+  q.type = type == "nf4" ? Q_NF4 : Q_FP4;
   q.OC = OC, q.C = C, q.blocksize = bs, q.blocksize_log2 = log2_exact(bs), q.nested_log2 = -1, q.dtype = (int)dtype;
   q.packed = (const uint8_t*)a.typed(4, "packed", napi_uint8_array, "Uint8Array", (n + 1) / 2);
   q.absmax = (const float*)a.typed(5, "absmax", napi_float32_array, "Float32Array", blocks, true);

@@ -1,6 +1,6 @@
 // JavaScript entry points that configure the addon: thread count, GEMM choice, the quantized kernels' SIMD level,
 // and a summary of them.
-#include <string_view>
+#include <string>
 
 #include "../kernels/gemm.h"
 #include "../kernels/quant.h"
@@ -66,21 +66,17 @@ napi_value set_threads(napi_env env, napi_callback_info cb) {
 // setGemm('openblas' | 'own') -> the kernel now in use
 napi_value set_gemm(napi_env env, napi_callback_info cb) {
   Args a(env, cb, "setGemm");
-  char name[16] = {0};
-  size_t len = 0;
-  if (a.ok() && napi_get_value_string_utf8(env, a.value(0), name, sizeof name, &len) != napi_ok) a.fail("name must be a string");
+  std::string name = a.text(0, "name");
   if (!a.ok()) return nullptr;
-  return string(env, gemm_select(std::string_view(name) != "own"));
+  return string(env, gemm_select(name != "own"));
 }
 
 // setQuantIsa('avx512' | 'avx2' | 'generic') -> the SIMD level the quantized kernels now run with (at most the CPU's)
 napi_value set_quant_isa_fn(napi_env env, napi_callback_info cb) {
   Args a(env, cb, "setQuantIsa");
-  char name[16] = {0};
-  size_t len = 0;
-  if (a.ok() && napi_get_value_string_utf8(env, a.value(0), name, sizeof name, &len) != napi_ok) a.fail("name must be a string");
+  std::string name = a.text(0, "name");
   if (!a.ok()) return nullptr;
-  return string(env, set_quant_isa(name));
+  return string(env, set_quant_isa(name.c_str()));
 }
 
 }  // namespace
