@@ -7,10 +7,9 @@
 // CI=true a build that finds no OpenBLAS fails.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { findNodeDir, findNodeGyp } from '../node-gyp.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const strict = process.argv.includes('--strict');
@@ -20,31 +19,12 @@ function give_up(reason) {
   process.exit(strict ? 1 : 0);
 }
 
-// node-gyp: npm's own copy (npm passes its path) or one installed beside this project.
-function nodeGyp() {
-  if (process.env.npm_config_node_gyp && existsSync(process.env.npm_config_node_gyp)) return process.env.npm_config_node_gyp;
-  const npmCopy = resolve(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
-  if (existsSync(npmCopy)) return npmCopy;
-  try {
-    return createRequire(import.meta.url).resolve('node-gyp/bin/node-gyp.js');
-  } catch {
-    return null;
-  }
-}
-
-// Node's headers are installed beside the node binary (Debian: /usr/include/node), so nothing is downloaded.
-function nodeDir() {
-  if (process.env.npm_config_nodedir) return process.env.npm_config_nodedir;
-  const dir = resolve(dirname(process.execPath), '..');
-  return existsSync(join(dir, 'include', 'node', 'node_api.h')) ? dir : null;
-}
-
 if (process.env.ALPACA_SKIP_NATIVE === '1') give_up('ALPACA_SKIP_NATIVE=1');
 const cxx = process.env.CXX ?? 'c++';
 if (spawnSync(cxx, ['--version'], { stdio: 'ignore' }).status !== 0) give_up(`no C++ compiler (${cxx}) was found; install g++ (apt-get install g++)`);
-const gyp = nodeGyp();
+const gyp = findNodeGyp();
 if (!gyp) give_up('node-gyp was not found (it ships with npm)');
-const dir = nodeDir();
+const dir = findNodeDir();
 if (!dir) give_up(`no Node.js headers (include/node/node_api.h) next to ${process.execPath}`);
 const blas = spawnSync('sh', [join(here, 'detect-openblas.sh')], { encoding: 'utf8' }).stdout.trim() === '1';
 if (!blas && process.env.CI === 'true' && process.env.ALPACA_NO_OPENBLAS !== '1') {

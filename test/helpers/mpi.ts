@@ -1,0 +1,23 @@
+// Running a script under mpirun from a test: whether MPI is here (skip with the reason, or fail under
+// CI=true), and the environment that lets Open MPI run as root in containers.
+
+import { spawnSync } from 'node:child_process';
+import type { TestContext } from 'node:test';
+import { loadMpiAddon } from '../../src/distributed/mpi-addon.ts';
+
+/** True when mpirun and the addon are here; else skips (fails under CI=true) with the reason. */
+export function needMpi(t: TestContext): boolean {
+  const addon = loadMpiAddon();
+  const reason = spawnSync('mpirun', ['--version'], { stdio: 'ignore' }).status !== 0
+    ? 'mpirun was not found (apt-get install openmpi-bin libopenmpi-dev)'
+    : 'unavailable' in addon ? addon.unavailable : null;
+  if (reason === null) return true;
+  if (process.env.CI === 'true') throw new Error(reason);
+  t.skip(reason);
+  return false;
+}
+
+/** The environment for mpirun: ours, plus Open MPI's consent to run as root (containers, CI). */
+export function mpiEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return { ...process.env, OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1', OMPI_MCA_btl_vader_single_copy_mechanism: 'none', ...extra };
+}
