@@ -11,8 +11,8 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { loadLlamaConfig } from '../src/arch/llama-config.ts';
 import { exportGguf } from '../src/export/export-gguf.ts';
-import { loadLlamaConfig } from '../src/model/llama-config.ts';
 import type { DecodeCase } from './decode-case.ts';
 import { writeRandomHfModel } from './random-model.ts';
 import { SHAPES } from './shapes.ts';

@@ -5,14 +5,14 @@
 // Not the comparison table (bench/cuda-table.ts).
 //   node --import tsx bench/cuda-train.ts [--only NAME] [--steps 10] [--warm 3]    (ALPACA_CUDA_PRECISION: bf16)
 
+import { parseLlamaConfig, type LlamaConfig } from '../src/arch/llama-config.ts';
+import { projectionFeatures } from '../src/arch/projections.ts';
 import { createCudaBackend, type CudaBackend } from '../src/backends/native/cuda.ts';
 import { f32ToBf16 } from '../src/engine/dtype.ts';
 import { Rng } from '../src/engine/random.ts';
 import type { Tensor } from '../src/engine/tensor.ts';
-import { projectionFeatures } from '../src/formats/weight-names.ts';
 import { forwardBackward } from '../src/model/compute.ts';
 import { createDecoder, decodeStep, freeDecoder } from '../src/model/decode.ts';
-import { parseLlamaConfig, type LlamaConfig } from '../src/model/llama-config.ts';
 import type { LinearParams } from '../src/model/linear.ts';
 import type { LayerWeights, Model } from '../src/model/llama.ts';
 import { createLoraAdapter, initLoraAdapter, loraParameters, PROJECTIONS, zeroLoraGrads, type Projection } from '../src/model/lora.ts';

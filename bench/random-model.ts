@@ -3,14 +3,15 @@
 
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseLlamaConfig, type LlamaConfig } from '../src/arch/llama-config.ts';
+import { projectionFeatures, PROJECTIONS, type Projection } from '../src/arch/projections.ts';
 import type { Backend } from '../src/engine/backend.ts';
 import { f32ToHalf } from '../src/engine/dtype.ts';
 import { Rng } from '../src/engine/random.ts';
 import type { Tensor } from '../src/engine/tensor.ts';
 import type { PendingTensor } from '../src/formats/output-tensor.ts';
 import { writeSafetensors } from '../src/formats/safetensors-write.ts';
-import { expectedWeights, projectionFeatures, PROJECTIONS, type Projection } from '../src/formats/weight-names.ts';
-import { parseLlamaConfig, type LlamaConfig } from '../src/model/llama-config.ts';
+import { expectedWeights } from '../src/formats/weight-names.ts';
 import type { LinearParams } from '../src/model/linear.ts';
 import type { LayerWeights, Model } from '../src/model/llama.ts';
 import type { BenchShape } from './shapes.ts';

@@ -5,7 +5,7 @@ export { selectBackend } from './backends/select.ts';
 export type { Backend } from './engine/backend.ts';
 export { UserError } from './errors.ts';
 
-export { loadLlamaConfig, parseLlamaConfig, type LlamaConfig } from './model/llama-config.ts';
+export { loadLlamaConfig, parseLlamaConfig, type LlamaConfig } from './arch/llama-config.ts';
 export { loadModel, type LoadOptions } from './model/load.ts';
 export { inspectModel, type ModelSummary } from './model/inspect.ts';
 export { bnbConfigOf, QUANTIZATION_DEFAULTS, type QuantizationOptions } from './model/quantization-options.ts';

@@ -2,7 +2,7 @@
 // it sets and how its value maps. An alias works in a config file and on the command line, for every command
 // that has its flag. Keys we do not support at all are in UNSUPPORTED, with what to do instead.
 
-import { PROJECTIONS } from '../formats/weight-names.ts';
+import { PROJECTIONS } from '../arch/projections.ts';
 import { UsageError, type FlagType, type ParsedFlags } from './args.ts';
 
 type Value = string | number | boolean | string[];

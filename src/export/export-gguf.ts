@@ -5,6 +5,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import type { LlamaConfig } from '../arch/llama-config.ts';
 import { UserError } from '../errors.ts';
 import type { BnbConfig } from '../formats/bnb-config.ts';
 import { GgufFile } from '../formats/gguf.ts';
@@ -13,7 +14,6 @@ import { dequantize } from '../formats/gguf-quant.ts';
 import { viewAs, type HostTensor } from '../formats/host-tensor.ts';
 import { permuteRotaryRows, rotaryHeads } from '../formats/meta-checkpoint.ts';
 import { renameWeight } from '../formats/weight-names.ts';
-import type { LlamaConfig } from '../model/llama-config.ts';
 import { ggufLoraMetadata, ggufLoraTensors } from './gguf-lora.ts';
 import { ggufArchitecture, ggufModelMetadata, ggufTensors, type OutType } from './gguf-model.ts';
 import { ggufVocabMetadata } from './gguf-vocab.ts';

@@ -4,6 +4,7 @@
 // from config.json. The library form of the command.
 
 import { join } from 'node:path';
+import type { LlamaConfig } from '../arch/llama-config.ts';
 import { UserError } from '../errors.ts';
 import type { BnbConfig } from '../formats/bnb-config.ts';
 import type { HostTensor } from '../formats/host-tensor.ts';
@@ -12,7 +13,6 @@ import type { PendingTensor } from '../formats/output-tensor.ts';
 import { TorchFile } from '../formats/torch-pickle.ts';
 import { writeTorchStateDict } from '../formats/torch-write.ts';
 import { renameWeight } from '../formats/weight-names.ts';
-import type { LlamaConfig } from '../model/llama-config.ts';
 import { writeFileAtomic } from '../util/atomic-write.ts';
 import { mergeNote, openMerged, type MergedCheckpoint } from './merged-checkpoint.ts';
 import { copyPresent } from './model-files.ts';

@@ -3,11 +3,11 @@
 // weight `<gguf name>.lora_a` (r, in) and `.lora_b` (out, r), B's rows in llama.cpp's q/k order.
 
 import { basename, resolve } from 'node:path';
+import type { LlamaConfig } from '../arch/llama-config.ts';
 import { GgufValueType, type GgufValue } from '../formats/gguf.ts';
 import { gguf, type GgufTensorOut } from '../formats/gguf-write.ts';
 import { permuteRotaryRows, rotaryHeads } from '../formats/meta-checkpoint.ts';
 import { renameWeight } from '../formats/weight-names.ts';
-import type { LlamaConfig } from '../model/llama-config.ts';
 import { encode, ggufArchitecture } from './gguf-model.ts';
 import type { HostLora } from './host-lora.ts';
 

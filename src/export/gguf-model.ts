@@ -5,6 +5,7 @@
 // and Llama 3 rope scaling as a rope_freqs tensor. Not the vocabulary (gguf-vocab.ts) or the file format.
 
 import { basename, resolve } from 'node:path';
+import type { LlamaConfig } from '../arch/llama-config.ts';
 import { f32ToHalf } from '../engine/dtype.ts';
 import { UserError } from '../errors.ts';
 import type { GgmlType, GgufValue } from '../formats/gguf.ts';
@@ -14,7 +15,6 @@ import { gguf, type GgufTensorOut } from '../formats/gguf-write.ts';
 import { permuteRotaryRows, rotaryHeads } from '../formats/meta-checkpoint.ts';
 import { bytesOf } from '../formats/host-tensor.ts';
 import { renameWeight } from '../formats/weight-names.ts';
-import type { LlamaConfig } from '../model/llama-config.ts';
 import { ropeInvFreq } from '../model/rope.ts';
 import { mixTensorType, type Mix } from './gguf-mix.ts';
 import type { MergedCheckpoint } from './merged-checkpoint.ts';

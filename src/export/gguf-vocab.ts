@@ -5,10 +5,10 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { LlamaConfig } from '../arch/llama-config.ts';
 import { UserError } from '../errors.ts';
 import { GgufValueType, type GgufValue } from '../formats/gguf.ts';
 import { gguf } from '../formats/gguf-write.ts';
-import type { LlamaConfig } from '../model/llama-config.ts';
 import { parseSentencePieceModel } from '../tokenizer/sentencepiece-model.ts';
 import { readTokenizerSettings, type TokenizerSettings } from '../tokenizer/tokenizer-config.ts';
 

@@ -2,10 +2,11 @@
 // float32 A (r, in) and B (out, r) and the scaling, and the delta W' - W = scaling * B A. Not the engine's
 // LoraAdapter (model/lora.ts), which lives on a backend for training.
 
+import type { LlamaConfig } from '../arch/llama-config.ts';
+import { PROJECTION_INFO, projectionFeatures, type Projection } from '../arch/projections.ts';
 import { toFloat32 } from '../formats/host-tensor.ts';
 import { adapterTargets, checkAdapterFitsBase, readPeftAdapter, type AdapterConfig, type PeftAdapter } from '../formats/peft-adapter.ts';
-import { PROJECTION_INFO, peftKey, projectionFeatures, type Projection } from '../formats/weight-names.ts';
-import type { LlamaConfig } from '../model/llama-config.ts';
+import { peftKey } from '../formats/weight-names.ts';
 import { loraDelta, loraScaling } from '../model/lora.ts';
 
 export interface HostLoraPair {

@@ -3,12 +3,12 @@
 // linears are quantized (stored so, or asked for on load) is merged into their dequantized weights, as PEFT's
 // merge_and_unload does on a 4-bit model. Not a writer (see export-hf.ts, export-gguf.ts) nor the checks (verify.ts).
 
+import { loadLlamaConfig, type LlamaConfig } from '../arch/llama-config.ts';
 import type { BnbConfig } from '../formats/bnb-config.ts';
 import type { CheckpointReader } from '../formats/hf-checkpoint.ts';
 import { fromFloat32, toFloat32, type HostTensor, type StorageDType } from '../formats/host-tensor.ts';
 import type { TensorInfo } from '../formats/safetensors.ts';
 import { checkCheckpointWeights, expectedWeights } from '../formats/weight-names.ts';
-import { loadLlamaConfig, type LlamaConfig } from '../model/llama-config.ts';
 import { describeConfig, openQuantizedBase, type BaseQuantization } from '../model/quantized-base.ts';
 import { pairDelta, readHostLora, type HostLora } from './host-lora.ts';
 

@@ -4,6 +4,7 @@
 // This reader shows each such linear once, under its `weight` name, and hides the side tensors. Not the math (bnb-4bit.ts, bnb-int8.ts).
 
 import { join } from 'node:path';
+import { PROJECTION_INFO, PROJECTIONS } from '../arch/projections.ts';
 import { UserError } from '../errors.ts';
 import { BLOCKSIZES_4BIT } from './bnb-4bit.ts';
 import { code4bit, dequantize, type QuantizedWeight } from '../engine/quantized.ts';
@@ -11,7 +12,6 @@ import { loadQuantizationConfig, type BnbConfig } from './bnb-config.ts';
 import { openCheckpoint, type CheckpointReader, type OpenOptions } from './hf-checkpoint.ts';
 import { fromFloat32, type HostTensor, type StorageDType } from './host-tensor.ts';
 import type { TensorInfo } from './safetensors.ts';
-import { PROJECTION_INFO, PROJECTIONS } from './weight-names.ts';
 
 /** A linear's weight as the checkpoint holds it. */
 export type LinearWeight = HostTensor | QuantizedWeight;

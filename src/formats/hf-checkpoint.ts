@@ -1,14 +1,15 @@
 // Opening the weights of a Hugging Face model folder, whichever way they are stored: model.safetensors,
 // sharded safetensors with model.safetensors.index.json, pytorch_model.bin, or sharded .bin with its index.
-// Tensors are read one at a time from the right file. Not config.json (see model/llama-config.ts).
+// Tensors are read one at a time from the right file. Not config.json (see arch/llama-config.ts).
 
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../errors.ts';
 import type { HostTensor } from './host-tensor.ts';
 import { SafetensorsFile } from './safetensors.ts';
 import type { TensorInfo } from './safetensors.ts';
 import { TorchFile } from './torch-pickle.ts';
+import { checkFolder } from '../util/check-folder.ts';
 
 /** One file of tensors; SafetensorsFile and TorchFile both are. */
 interface TensorFile {
@@ -67,14 +68,6 @@ export async function openCheckpoint(dir: string, options: OpenOptions = {}): Pr
     throw err;
   }
   return new Checkpoint(dir, layout.file, files, weightMap);
-}
-
-/** The folder must exist and be a folder; a Hub id or a weights file gets a message saying what to pass. */
-export function checkFolder(dir: string, label: string): void {
-  if (!existsSync(dir)) {
-    throw new UserError(`${label} does not exist: pass a local folder, or a Hub id (org/name) to fetch into the Hugging Face cache (HF_HUB_OFFLINE=1: the cache only)`);
-  }
-  if (!statSync(dir).isDirectory()) throw new UserError(`${label} is a file: pass the folder that holds it and config.json`);
 }
 
 function readWeightMap(indexPath: string): Map<string, string> {

@@ -3,8 +3,8 @@
 // order of rotary pairs: HF's rotate-half halves vs Meta's interleaved pairs (GGUF uses Meta's).
 // Weight names are in weight-names.ts; writing the .pth is torch-write.ts.
 
+import type { LlamaConfig } from '../arch/llama-config.ts';
 import { UserError } from '../errors.ts';
-import type { LlamaConfig } from '../model/llama-config.ts';
 
 export interface MetaParams {
   dim: number;

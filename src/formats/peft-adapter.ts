@@ -5,16 +5,16 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { LlamaConfig } from '../arch/llama-config.ts';
+import { PROJECTIONS, PROJECTION_INFO, projectionFeatures, type Projection } from '../arch/projections.ts';
 import { UserError } from '../errors.ts';
-import type { LlamaConfig } from '../model/llama-config.ts';
 import { writeFileAtomic } from '../util/atomic-write.ts';
 import type { HostTensor } from './host-tensor.ts';
 import { pythonJson } from './python-json.ts';
 import { readSafetensors } from './safetensors.ts';
 import { writeSafetensors } from './safetensors-write.ts';
 import { readTorchFile } from './torch-pickle.ts';
-import { PROJECTIONS, PROJECTION_INFO, parsePeftKey, peftKey, projectionFeatures } from './weight-names.ts';
-import type { Projection } from './weight-names.ts';
+import { parsePeftKey, peftKey } from './weight-names.ts';
 
 export interface AdapterConfig {
   readonly r: number;

@@ -2,24 +2,11 @@
 // PEFT's LoRA keys, the tensors a config implies, and the check that a checkpoint holds exactly those.
 // Names only: Meta's q/k row permutation and GGUF's layouts belong to their format files.
 
+import type { LlamaConfig } from '../arch/llama-config.ts';
+import { PROJECTION_INFO, PROJECTIONS, projectionFeatures, type Projection } from '../arch/projections.ts';
 import { UserError } from '../errors.ts';
-import type { LlamaConfig } from '../model/llama-config.ts';
 import type { StorageDType } from './host-tensor.ts';
 import type { TensorInfo } from './safetensors.ts';
-
-export const PROJECTIONS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
-export type Projection = (typeof PROJECTIONS)[number];
-
-/** The block a projection lives in, and which `biases` flag governs its bias. */
-export const PROJECTION_INFO: Readonly<Record<Projection, { block: 'self_attn' | 'mlp'; bias: 'q' | 'k' | 'v' | 'o' | 'mlp' }>> = {
-  q_proj: { block: 'self_attn', bias: 'q' },
-  k_proj: { block: 'self_attn', bias: 'k' },
-  v_proj: { block: 'self_attn', bias: 'v' },
-  o_proj: { block: 'self_attn', bias: 'o' },
-  gate_proj: { block: 'mlp', bias: 'mlp' },
-  up_proj: { block: 'mlp', bias: 'mlp' },
-  down_proj: { block: 'mlp', bias: 'mlp' },
-};
 
 export type Naming = 'hf' | 'meta' | 'gguf';
 
@@ -91,19 +78,6 @@ export function parsePeftKey(key: string): { layer: number; projection: Projecti
   const projection = m[3] as Projection;
   if (!Object.hasOwn(PROJECTION_INFO, projection) || PROJECTION_INFO[projection].block !== m[2]) return null;
   return { layer: Number(m[1]), projection, matrix: m[4] as LoraMatrix };
-}
-
-/** (in, out) features of a projection's weight, which is stored (out, in). */
-export function projectionFeatures(config: LlamaConfig, p: Projection): { inFeatures: number; outFeatures: number } {
-  const C = config.hiddenSize;
-  const F = config.intermediateSize;
-  const q = config.numHeads * config.headDim;
-  const kv = config.numKvHeads * config.headDim;
-  const features: Record<Projection, [number, number]> = {
-    q_proj: [C, q], k_proj: [C, kv], v_proj: [C, kv], o_proj: [q, C], gate_proj: [C, F], up_proj: [C, F], down_proj: [F, C],
-  };
-  const [inFeatures, outFeatures] = features[p];
-  return { inFeatures, outFeatures };
 }
 
 /** Every tensor the config implies, in HF order, with its shape. */

@@ -3,10 +3,10 @@
 // buffers. The plan depends on what trains and on checkpointing; it needs no backend, so a planner can price it.
 // Not the buffers' lifetime (compute.ts keeps them, sized once for the largest shape).
 
+import type { LlamaConfig } from '../arch/llama-config.ts';
 import type { DType } from '../engine/dtype.ts';
 import type { ActivationDType } from './activation-dtype.ts';
 import type { Tensor } from '../engine/tensor.ts';
-import type { LlamaConfig } from './llama-config.ts';
 import type { Projection } from './lora.ts';
 
 /** Rows of logits materialised at once, in training and scoring, so (N, V) logits never exist: a multiple of 128;

@@ -1,10 +1,10 @@
 // Full fine-tuning: every base weight becomes a float32 master with a gradient, and the list of
 // (name, param, grad) the optimizer steps. LoRA training never calls this.
 
+import { PROJECTION_INFO, PROJECTIONS } from '../arch/projections.ts';
 import type { Backend } from '../engine/backend.ts';
 import { isQuantDType } from '../engine/dtype.ts';
 import type { Tensor } from '../engine/tensor.ts';
-import { PROJECTION_INFO, PROJECTIONS } from '../formats/weight-names.ts';
 import type { TrainableParam } from '../train/optimizer.ts';
 import { UserError } from '../errors.ts';
 import type { Model } from './llama.ts';

@@ -4,11 +4,11 @@
 
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { loadLlamaConfig, type LlamaConfig } from '../arch/llama-config.ts';
 import type { BnbConfig } from '../formats/bnb-config.ts';
 import { openCheckpoint, type CheckpointReader } from '../formats/hf-checkpoint.ts';
 import { ITEM_SIZE, type StorageDType } from '../formats/host-tensor.ts';
 import { checkCheckpointWeights, expectedWeights } from '../formats/weight-names.ts';
-import { loadLlamaConfig, type LlamaConfig } from './llama-config.ts';
 import { describeConfig, isDecoderLinear, isSkipped, openQuantizedBase } from './quantized-base.ts';
 
 export type GroupName = 'embeddings' | 'attention' | 'mlp' | 'norms' | 'lm_head' | 'other';

@@ -2,9 +2,9 @@
 // key-padding mask (B, Tkv), each row's next position, and row reordering for beam search.
 // Not the forward step that fills it (see decode.ts). Lives in the 'scratch' arena; free it with freeKvCache.
 
+import type { LlamaConfig } from '../arch/llama-config.ts';
 import type { Backend } from '../engine/backend.ts';
 import type { Tensor } from '../engine/tensor.ts';
-import type { LlamaConfig } from './llama-config.ts';
 
 export interface KvCache {
   readonly B: number;

@@ -2,11 +2,11 @@
 // Covers LLaMA 1/2/3, Mistral and Qwen2 math: RMSNorm, rotate-half RoPE, GQA causal attention with key
 // padding, SwiGLU, tied or untied head, cross-entropy with ignore index -100. Loading weights is in load.ts.
 
+import type { LlamaConfig } from '../arch/llama-config.ts';
 import type { Backend } from '../engine/backend.ts';
 import { hash32 } from '../engine/random.ts';
 import type { Tensor } from '../engine/tensor.ts';
 import type { Activations } from './activations.ts';
-import type { LlamaConfig } from './llama-config.ts';
 import type { BaseQuantization } from './quantized-base.ts';
 import { linearBackward, linearForward, loraIntermediate, type LinearParams, type LoraRuntime, type LoraScratch } from './linear.ts';
 import { PROJECTIONS, type LoraAdapter, type Projection } from './lora.ts';

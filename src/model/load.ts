@@ -3,15 +3,16 @@
 // asks for another. Decoder linears stored quantized by bitsandbytes, or quantized on load when `quantize`
 // asks, are uploaded as stored (Backend.uploadQuantized), or dequantized when `dequantize` asks.
 
+import { loadLlamaConfig } from '../arch/llama-config.ts';
+import { PROJECTION_INFO, PROJECTIONS, type Projection } from '../arch/projections.ts';
 import type { Backend } from '../engine/backend.ts';
 import type { DType } from '../engine/dtype.ts';
 import type { Tensor } from '../engine/tensor.ts';
 import { isQuantized } from '../formats/bnb-checkpoint.ts';
 import type { BnbConfig } from '../formats/bnb-config.ts';
 import { toFloat32, type HostTensor } from '../formats/host-tensor.ts';
-import { checkCheckpointWeights, PROJECTION_INFO, PROJECTIONS, type Projection } from '../formats/weight-names.ts';
+import { checkCheckpointWeights } from '../formats/weight-names.ts';
 import { UserError } from '../errors.ts';
-import { loadLlamaConfig } from './llama-config.ts';
 import { openQuantizedBase } from './quantized-base.ts';
 import type { LinearParams } from './linear.ts';
 import type { LayerWeights, LlamaWeights, Model } from './llama.ts';

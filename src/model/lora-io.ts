@@ -1,11 +1,11 @@
 // Moving LoRA weights between the backend and PEFT's tensor naming: build an adapter from a PEFT
 // adapter's tensors, and collect an adapter's tensors for writing. File I/O is formats/peft-adapter.ts.
 
+import type { LlamaConfig } from '../arch/llama-config.ts';
 import type { Backend } from '../engine/backend.ts';
 import { UserError } from '../errors.ts';
 import { toFloat32, type HostTensor } from '../formats/host-tensor.ts';
 import { adapterTargets, checkAdapterFitsBase, readPeftAdapter, type AdapterConfig } from '../formats/peft-adapter.ts';
-import type { LlamaConfig } from './llama-config.ts';
 import { createLoraAdapter, isProjection, peftKey, type LoraAdapter, type LoraSettings, type Projection } from './lora.ts';
 
 /** The projections a PEFT target_modules list names (e.g. ["q_proj", "v_proj"]); others are an error. */

@@ -2,11 +2,12 @@
 // Holds the float32 master weights and their gradients on the backend; init, merge and PEFT naming.
 // Not the forward math (see linear.ts) and not file I/O (see formats/peft-adapter.ts).
 
+import type { LlamaConfig } from '../arch/llama-config.ts';
+import { projectionFeatures, PROJECTIONS, type Projection } from '../arch/projections.ts';
 import type { Backend } from '../engine/backend.ts';
 import { Rng } from '../engine/random.ts';
 import type { Tensor } from '../engine/tensor.ts';
-import { peftKey, projectionFeatures, PROJECTIONS, type Projection } from '../formats/weight-names.ts';
-import type { LlamaConfig } from './llama-config.ts';
+import { peftKey } from '../formats/weight-names.ts';
 
 export { peftKey, PROJECTIONS, type Projection };
 

@@ -3,6 +3,7 @@
 // transformers' load_in_4bit / load_in_8bit does; embeddings, norms and lm_head stay as stored. A reader, one
 // tensor at a time, so no second copy of the model exists; not the upload (load.ts) nor the math (formats/bnb-*).
 
+import { PROJECTION_INFO, PROJECTIONS } from '../arch/projections.ts';
 import { nativeQuantizers } from '../backends/native/cpu-quantize.ts';
 import { dequantize, type QuantizedWeight } from '../engine/quantized.ts';
 import { UserError } from '../errors.ts';
@@ -13,7 +14,6 @@ import { quantizeInt8Rows } from '../formats/bnb-int8.ts';
 import type { CheckpointReader } from '../formats/hf-checkpoint.ts';
 import { fromFloat32, toFloat32, type HostTensor, type StorageDType } from '../formats/host-tensor.ts';
 import type { TensorInfo } from '../formats/safetensors.ts';
-import { PROJECTION_INFO, PROJECTIONS } from '../formats/weight-names.ts';
 
 export interface BaseQuantization {
   readonly config: BnbConfig;

@@ -3,7 +3,7 @@
 // float32 where torch computes in float32, so the tables match HF's bit for bit or within an ulp.
 // Not the rotation itself (a backend op). Every supported type has attention_factor 1, so tables are unscaled.
 
-import type { LlamaConfig } from './llama-config.ts';
+import type { LlamaConfig } from '../arch/llama-config.ts';
 
 const f = Math.fround;
 

@@ -3,6 +3,7 @@
 // saves the verified PEFT adapter in output_dir. Flag parsing is in cli/finetune.ts.
 
 import { join } from 'node:path';
+import { loadLlamaConfig } from '../arch/llama-config.ts';
 import { selectBackend } from '../backends/select.ts';
 import { UserError } from '../errors.ts';
 import { makeAdapterConfig } from '../formats/peft-adapter.ts';
@@ -10,7 +11,6 @@ import { adapterToTensors } from '../model/lora-io.ts';
 import { createLoraAdapter, initLoraAdapter, loraParameters, type LoraAdapter, type LoraSettings } from '../model/lora.ts';
 import { loadModel } from '../model/load.ts';
 import { resolveActivationDtype } from '../model/activation-dtype.ts';
-import { loadLlamaConfig } from '../model/llama-config.ts';
 import { bnbConfigOf } from '../model/quantization-options.ts';
 import { describeQuantization, quantizationRecord } from '../model/quantized-base.ts';
 import type { Model } from '../model/llama.ts';

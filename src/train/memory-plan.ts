@@ -4,15 +4,16 @@
 // are activations.ts's plan, priced; not a measurement (test/unit/train/memory-plan.test.ts holds it to one).
 
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { loadLlamaConfig, parseLlamaConfig, type LlamaConfig } from '../arch/llama-config.ts';
+import { projectionFeatures, type Projection } from '../arch/projections.ts';
 import type { Backend } from '../engine/backend.ts';
 import { UserError } from '../errors.ts';
 import type { StorageDType } from '../formats/host-tensor.ts';
-import { expectedWeights, projectionFeatures, type Projection } from '../formats/weight-names.ts';
+import { expectedWeights } from '../formats/weight-names.ts';
 import { modelFiles, resolveModelConfigDir } from '../hub/resolve.ts';
 import { activationDtypeFor, type ActivationDType, type ActivationDTypeChoice } from '../model/activation-dtype.ts';
 import { activationPlan, bufferBytes } from '../model/activations.ts';
 import { estimateWeightMemory, inspectModel, type MemoryEstimate } from '../model/inspect.ts';
-import { loadLlamaConfig, parseLlamaConfig, type LlamaConfig } from '../model/llama-config.ts';
 import { bnbConfigOf, type QuantizationOptions } from '../model/quantization-options.ts';
 
 const MIB = 2 ** 20, GIB = 2 ** 30;

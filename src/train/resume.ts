@@ -3,10 +3,10 @@
 
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import type { LlamaConfig } from '../arch/llama-config.ts';
 import type { Backend } from '../engine/backend.ts';
 import { UserError } from '../errors.ts';
 import { checkAdapterFitsBase, readPeftAdapter } from '../formats/peft-adapter.ts';
-import type { LlamaConfig } from '../model/llama-config.ts';
 import { adapterFromTensors, settingsFromConfig } from '../model/lora-io.ts';
 import type { LoraAdapter, LoraSettings } from '../model/lora.ts';
 import { isCheckpoint, listCheckpoints } from './checkpoint.ts';

@@ -6,12 +6,12 @@ import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { loadLlamaConfig } from '../../src/arch/llama-config.ts';
 import { f32ToBf16 } from '../../src/engine/dtype.ts';
 import { openCheckpoint } from '../../src/formats/hf-checkpoint.ts';
 import type { CheckpointReader } from '../../src/formats/hf-checkpoint.ts';
 import type { HostTensor } from '../../src/formats/host-tensor.ts';
 import { checkCheckpointWeights, expectedWeights } from '../../src/formats/weight-names.ts';
-import { loadLlamaConfig } from '../../src/model/llama-config.ts';
 import { needShared, sharedPath } from '../helpers/shared.ts';
 
 async function allWeights(dir: string): Promise<{ source: string; weights: Map<string, HostTensor> }> {

@@ -12,6 +12,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { loadLlamaConfig } from '../../src/arch/llama-config.ts';
 import { JsBackend } from '../../src/backends/js/index.ts';
 import { exportGguf, readGgufAsHf } from '../../src/export/export-gguf.ts';
 import { exportHf } from '../../src/export/export-hf.ts';
@@ -23,7 +24,6 @@ import { bytesOf, fromFloat32, toFloat32 } from '../../src/formats/host-tensor.t
 import { readSafetensors } from '../../src/formats/safetensors.ts';
 import { writeSafetensors } from '../../src/formats/safetensors-write.ts';
 import { TorchFile } from '../../src/formats/torch-pickle.ts';
-import { loadLlamaConfig } from '../../src/model/llama-config.ts';
 import { fixtureDir, readGolden } from '../helpers/golden.ts';
 import { needShared, sharedPath } from '../helpers/shared.ts';
 

@@ -12,6 +12,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { loadLlamaConfig } from '../../src/arch/llama-config.ts';
 import { JsBackend } from '../../src/backends/js/index.ts';
 import { exportHf } from '../../src/export/export-hf.ts';
 import { exportStateDict, readMetaAsHf } from '../../src/export/export-state-dict.ts';
@@ -21,7 +22,6 @@ import { readSafetensors } from '../../src/formats/safetensors.ts';
 import { writeSafetensors } from '../../src/formats/safetensors-write.ts';
 import { TorchFile } from '../../src/formats/torch-pickle.ts';
 import { scoreBatch } from '../../src/model/compute.ts';
-import { loadLlamaConfig } from '../../src/model/llama-config.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { assertClose, fixtureDir, goldenFloat, readGolden, type Golden } from '../helpers/golden.ts';
 import { needShared } from '../helpers/shared.ts';

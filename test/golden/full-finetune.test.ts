@@ -10,9 +10,10 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { PROJECTIONS } from '../../src/arch/projections.ts';
 import { Rng } from '../../src/engine/random.ts';
 import type { Tensor } from '../../src/engine/tensor.ts';
-import { peftParamName, PROJECTIONS } from '../../src/formats/weight-names.ts';
+import { peftParamName } from '../../src/formats/weight-names.ts';
 import { shiftTargets } from '../../src/model/batch.ts';
 import { forwardBackward, scoreBatch } from '../../src/model/compute.ts';
 import { enableFullFinetune } from '../../src/model/full-finetune.ts';

@@ -9,6 +9,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { PROJECTION_INFO, type Projection } from '../../src/arch/projections.ts';
 import { readSafetensors } from '../../src/formats/safetensors.ts';
 import { toFloat32 } from '../../src/formats/host-tensor.ts';
 import type { Backend } from '../../src/engine/backend.ts';
@@ -18,7 +19,7 @@ import { adapterFromTensors, loadLoraAdapter } from '../../src/model/lora-io.ts'
 import { loraParameters, zeroLoraGrads, type LoraAdapter } from '../../src/model/lora.ts';
 import { mergeLora } from '../../src/model/merge.ts';
 import type { Model } from '../../src/model/llama.ts';
-import { peftParamName, PROJECTION_INFO, type Projection } from '../../src/formats/weight-names.ts';
+import { peftParamName } from '../../src/formats/weight-names.ts';
 import { AdamW, clipGradNorm } from '../../src/train/optimizer.ts';
 import { testBackends } from '../helpers/backends.ts';
 import { assertClose, fixtureDir, goldenFloat, maxAbs, readGolden, type Golden } from '../helpers/golden.ts';

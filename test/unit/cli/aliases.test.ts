@@ -8,13 +8,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { PROJECTIONS } from '../../../src/arch/projections.ts';
 import { parseCommandLine, helpText } from '../../../src/cli/command-line.ts';
 import { nearest } from '../../../src/cli/did-you-mean.ts';
 import { finetuneCommand, optionsFromArgv } from '../../../src/cli/finetune.ts';
 import { commands } from '../../../src/cli/commands.ts';
 import { generateCommand } from '../../../src/cli/generate.ts';
 import { ALIASES } from '../../../src/cli/aliases.ts';
-import { PROJECTIONS } from '../../../src/formats/weight-names.ts';
 
 function withFile(name: string, text: string, body: (path: string) => void): void {
   const dir = mkdtempSync(join(tmpdir(), 'aliases-'));

@@ -5,11 +5,11 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { loadLlamaConfig } from '../../../src/arch/llama-config.ts';
 import { ggufModelMetadata, ggufTensors, llama3RopeFactors, tensorType } from '../../../src/export/gguf-model.ts';
 import { openMerged } from '../../../src/export/merged-checkpoint.ts';
 import { bytesOf } from '../../../src/formats/host-tensor.ts';
 import { permuteRotaryRows } from '../../../src/formats/meta-checkpoint.ts';
-import { loadLlamaConfig } from '../../../src/model/llama-config.ts';
 import { ropeInvFreq } from '../../../src/model/rope.ts';
 import { fixtureDir } from '../../helpers/golden.ts';
 import { needShared } from '../../helpers/shared.ts';

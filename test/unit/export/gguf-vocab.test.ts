@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { parseLlamaConfig } from '../../../src/arch/llama-config.ts';
 import { ggufVocabMetadata, TOKEN_TYPE } from '../../../src/export/gguf-vocab.ts';
-import { parseLlamaConfig } from '../../../src/model/llama-config.ts';
 import { needShared, sharedPath } from '../../helpers/shared.ts';
 import { tempDir } from '../formats/tmp.ts';
 

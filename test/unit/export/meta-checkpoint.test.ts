@@ -3,8 +3,8 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { parseLlamaConfig } from '../../../src/arch/llama-config.ts';
 import { ffnParams, metaIntermediateSize, metaParams, permuteRotaryRows } from '../../../src/formats/meta-checkpoint.ts';
-import { parseLlamaConfig } from '../../../src/model/llama-config.ts';
 
 test('multiple_of alone reproduces LLaMA 1/2 sizes; an ffn_dim_multiplier is inferred where it must be', () => {
   assert.deepEqual(ffnParams(4096, 11008, 'x'), { multiple_of: 256 }); // 7B

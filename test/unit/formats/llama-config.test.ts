@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { loadLlamaConfig, parseLlamaConfig } from '../../../src/arch/llama-config.ts';
+import type { LlamaConfig } from '../../../src/arch/llama-config.ts';
 import { UserError } from '../../../src/errors.ts';
-import { loadLlamaConfig, parseLlamaConfig } from '../../../src/model/llama-config.ts';
-import type { LlamaConfig } from '../../../src/model/llama-config.ts';
 import { needShared, sharedPath } from '../../helpers/shared.ts';
 import { tempDir } from './tmp.ts';
 

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { loadLlamaConfig, parseLlamaConfig } from '../../../src/arch/llama-config.ts';
 import { UserError } from '../../../src/errors.ts';
 import type { HostTensor } from '../../../src/formats/host-tensor.ts';
 import {
@@ -13,7 +14,6 @@ import {
 import type { PeftAdapter } from '../../../src/formats/peft-adapter.ts';
 import { writeTorchStateDict } from '../../../src/formats/torch-write.ts';
 import { peftKey } from '../../../src/formats/weight-names.ts';
-import { loadLlamaConfig, parseLlamaConfig } from '../../../src/model/llama-config.ts';
 import { needShared, sharedPath } from '../../helpers/shared.ts';
 import { tempDir } from './tmp.ts';
 

@@ -4,9 +4,9 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { loadLlamaConfig, parseLlamaConfig } from '../../../src/model/llama-config.ts';
+import { loadLlamaConfig, parseLlamaConfig } from '../../../src/arch/llama-config.ts';
+import type { LlamaConfig } from '../../../src/arch/llama-config.ts';
 import { ropeInvFreq, ropeTables } from '../../../src/model/rope.ts';
-import type { LlamaConfig } from '../../../src/model/llama-config.ts';
 import { needShared, sharedPath } from '../../helpers/shared.ts';
 
 /** transformers' formulas evaluated by torch in float32 (see rope-reference.py). */

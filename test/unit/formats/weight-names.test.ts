@@ -2,13 +2,13 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { loadLlamaConfig, parseLlamaConfig } from '../../../src/arch/llama-config.ts';
 import { UserError } from '../../../src/errors.ts';
 import type { TensorInfo } from '../../../src/formats/safetensors.ts';
 import { SafetensorsFile } from '../../../src/formats/safetensors.ts';
 import {
   checkCheckpointWeights, expectedWeights, parsePeftKey, peftKey, peftParamName, renameWeight,
 } from '../../../src/formats/weight-names.ts';
-import { loadLlamaConfig, parseLlamaConfig } from '../../../src/model/llama-config.ts';
 import { needShared, sharedPath } from '../../helpers/shared.ts';
 
 const GQA_BIASED = parseLlamaConfig({

@@ -4,13 +4,13 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { parseLlamaConfig } from '../../../src/arch/llama-config.ts';
 import { activationPlan, savedBytesPerToken } from '../../../src/model/activations.ts';
 import { forwardBackward, reserveActivations } from '../../../src/model/compute.ts';
 import { enableFullFinetune } from '../../../src/model/full-finetune.ts';
 import { loadModel } from '../../../src/model/load.ts';
 import { loadLoraAdapter } from '../../../src/model/lora-io.ts';
 import { loraParameters } from '../../../src/model/lora.ts';
-import { parseLlamaConfig } from '../../../src/model/llama-config.ts';
 import { fixtureDir, readGolden } from '../../helpers/golden.ts';
 import { testBackends } from '../../helpers/backends.ts';
 import { needShared } from '../../helpers/shared.ts';

@@ -3,9 +3,9 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { parseLlamaConfig } from '../../../src/arch/llama-config.ts';
 import { JsBackend } from '../../../src/backends/js/index.ts';
 import { dropoutKeep } from '../../../src/engine/random.ts';
-import { parseLlamaConfig } from '../../../src/model/llama-config.ts';
 import { scoreBatch } from '../../../src/model/compute.ts';
 import { loadModel } from '../../../src/model/load.ts';
 import { createLoraAdapter, initLoraAdapter, loraScaling } from '../../../src/model/lora.ts';

@@ -1,11 +1,12 @@
 // The model's shape and hyper-parameters as a typed, frozen object built from a HF config.json (llama,
 // mistral and qwen2, transformers 4 and 5 layouts). Unknown keys are ignored; a missing required key or
-// an unsupported feature is a UserError naming the file and the key. Not the weights, not the rope math (rope.ts).
+// an unsupported feature is a UserError naming the file and the key. The one home of the config type for
+// model/ and formats/ alike. Not the weights, not the rope math (model/rope.ts).
 
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../errors.ts';
-import { checkFolder } from '../formats/hf-checkpoint.ts';
+import { checkFolder } from '../util/check-folder.ts';
 import { deepFreeze, isObject } from '../util/json-object.ts';
 
 export type ModelType = 'llama' | 'mistral' | 'qwen2';
