@@ -12,7 +12,8 @@ import { f32ToBf16 } from '../src/engine/dtype.ts';
 import { Rng } from '../src/engine/random.ts';
 import type { Tensor } from '../src/engine/tensor.ts';
 import { forwardBackward } from '../src/model/compute.ts';
-import { createDecoder, decodeStep, freeDecoder } from '../src/model/decode.ts';
+import { createDecoder, decodeBatch, freeDecoder } from '../src/model/decode.ts';
+import { kvBlocksFor } from '../src/model/kv-cache.ts';
 import type { LinearParams } from '../src/model/linear.ts';
 import type { LayerWeights, Model } from '../src/model/llama.ts';
 import { createLoraAdapter, initLoraAdapter, loraParameters, PROJECTIONS, zeroLoraGrads, type Projection } from '../src/model/lora.ts';
@@ -128,9 +129,10 @@ async function decode(be: CudaBackend, m: Model, c: DecodeCase): Promise<Record<
   const V = m.config.vocabSize;
   const argmax = (logits: Float32Array) => logits.reduce((best, x, i) => (x > logits[best]! ? i : best), 0);
   const generate = async (prompt: number, tokens: number) => {
-    const d = createDecoder(m, null, 1, prompt + tokens, prompt);
-    let logits = await decodeStep(d, { ids: randomIds(prompt, V), rows: 1, Tq: prompt });
-    for (let i = 1; i < tokens; i++) logits = await decodeStep(d, { ids: Int32Array.of(argmax(logits)), rows: 1, Tq: 1 });
+    const d = createDecoder(m, kvBlocksFor(prompt + tokens));
+    const seq = { blocks: [], length: 0 };
+    let logits = await decodeBatch(d, [{ seq, ids: Array.from(randomIds(prompt, V)), lora: null, logits: true }]);
+    for (let i = 1; i < tokens; i++) logits = await decodeBatch(d, [{ seq, ids: [argmax(logits)], lora: null, logits: true }]);
     freeDecoder(d);
   };
   await generate(c.prompt, 8);

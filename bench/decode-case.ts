@@ -9,7 +9,8 @@ import { CpuBackend } from '../src/backends/native/cpu.ts';
 import { loadCpuAddon } from '../src/backends/native/cpu-addon.ts';
 import type { Backend } from '../src/engine/backend.ts';
 import { Rng } from '../src/engine/random.ts';
-import { createDecoder, decodeStep } from '../src/model/decode.ts';
+import { createDecoder, decodeBatch } from '../src/model/decode.ts';
+import { kvBlocksFor } from '../src/model/kv-cache.ts';
 import { loadModel } from '../src/model/load.ts';
 import { bnbConfigOf } from '../src/model/quantization-options.ts';
 
@@ -49,12 +50,13 @@ async function ours(): Promise<{ seconds: number; tokens: number[]; details: str
   }
   const quantize = c.precision === 'nf4' ? { loadIn4bit: true, bnb4bitUseDoubleQuant: true } : { loadIn8bit: c.precision === 'int8' };
   const model = await loadModel(be, c.dir, c.precision === 'f32' || c.precision === 'bf16' ? { dtype: c.precision } : { dtype: 'bf16', quantize: bnbConfigOf(quantize) });
-  const d = createDecoder(model, null, 1, c.promptTokens + c.newTokens, c.promptTokens);
-  let next = argmax(await decodeStep(d, { ids: Int32Array.from(prompt), rows: 1, Tq: prompt.length }));
+  const d = createDecoder(model, kvBlocksFor(c.promptTokens + c.newTokens));
+  const seq = { blocks: [], length: 0 };
+  let next = argmax(await decodeBatch(d, [{ seq, ids: prompt, lora: null, logits: true }]));
   const tokens = [next];
   const t0 = performance.now();
   while (tokens.length < c.newTokens) {
-    next = argmax(await decodeStep(d, { ids: Int32Array.of(next), rows: 1, Tq: 1 }));
+    next = argmax(await decodeBatch(d, [{ seq, ids: [next], lora: null, logits: true }]));
     tokens.push(next);
   }
   return { seconds: (performance.now() - t0) / 1000, tokens, details };

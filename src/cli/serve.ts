@@ -4,7 +4,7 @@
 import { selectBackend } from '../backends/select.ts';
 import { loadRuntime } from '../generate/runtime.ts';
 import type { ServerContext } from '../server/context.ts';
-import { GenerationQueue } from '../server/queue.ts';
+import { BatchScheduler, PREFILL_CHUNK } from '../generate/scheduler.ts';
 import { prepareChatTemplate } from '../server/chat.ts';
 import { startServer } from '../server/server.ts';
 import { bnbConfigOf } from '../model/quantization-options.ts';
@@ -17,6 +17,9 @@ function positiveInt(flags: ParsedFlags, name: string, min = 1): number {
   if (!Number.isInteger(v) || v < min) throw new UsageError(`serve: --${name} must be an integer >= ${min}, got ${v}`);
   return v;
 }
+
+/** Rows per batch by backend: js computes slowly enough that a few rows already fill a step. */
+const DEFAULT_BATCH: Record<string, number> = { js: 4, cpu: 16, cuda: 32 };
 
 export const serveCommand: Command = {
   name: 'serve',
@@ -31,7 +34,9 @@ export const serveCommand: Command = {
     share_gradio: { type: 'boolean', default: false, help: 'the seed\'s flag, accepted: the page is never tunnelled to the internet (no public link); --host 0.0.0.0 serves the network' },
     port: { type: 'number', default: 7860, help: 'port (0: any free port)' },
     api_key: { type: 'string', help: 'require "Authorization: Bearer KEY" on the API (the page asks for it)' },
-    queue_size: { type: 'number', default: 64, help: 'requests that may wait behind the running one; more get 429' },
+    queue_size: { type: 'number', default: 64, help: 'requests that may wait to join the running batch; more get 429' },
+    max_batch_size: { type: 'number', help: `rows decoding together (continuous batching; prompts join in chunks of ${PREFILL_CHUNK} tokens per step; default: ${Object.entries(DEFAULT_BATCH).map(([b, n]) => `${n} on ${b}`).join(', ')})` },
+    max_kv_tokens: { type: 'number', help: 'KV cache tokens across running requests, each reserving prompt + max tokens (default: max_batch_size x 4096; allocated as used)' },
     max_prompt_tokens: { type: 'number', help: 'longest prompt accepted (default: the model\'s max_position_embeddings)' },
     max_tokens: { type: 'number', default: 2048, help: 'most new tokens a request may ask for' },
     max_n: { type: 'number', default: 8, help: 'most choices (prompts x n) per request' },
@@ -47,13 +52,16 @@ export const serveCommand: Command = {
     const port = flags.port as number;
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`serve: --port must be an integer in 0..65535, got ${port}`);
     const limits = { maxTokens: positiveInt(flags, 'max_tokens'), maxN: positiveInt(flags, 'max_n'), maxBodyBytes: 1 << 20, maxPromptTokens: 0 };
-    const queue = new GenerationQueue(positiveInt(flags, 'queue_size', 0));
+    const queueCapacity = positiveInt(flags, 'queue_size', 0);
     const quantize = bnbConfigOf(quantizationFromFlags(flags));
     const rt = await loadRuntime({
       backend: selectBackend(flags.backend as string), baseModel, dtype: dtype as 'auto', quantize,
       loraWeights: flags.lora_weights as string[], tokenizer: flags.tokenizer as string | undefined, promptTemplate: flags.prompt_template as string,
     });
     noteQuantization(rt.model.quantization);
+    const maxBatchSize = flags.max_batch_size === undefined ? DEFAULT_BATCH[rt.model.be.name] ?? 8 : positiveInt(flags, 'max_batch_size');
+    const maxKvTokens = flags.max_kv_tokens === undefined ? maxBatchSize * 4096 : positiveInt(flags, 'max_kv_tokens');
+    const queue = new BatchScheduler(rt.model, { maxBatchSize, maxKvTokens, queueCapacity });
     limits.maxPromptTokens = flags.max_prompt_tokens === undefined ? rt.model.config.maxPositionEmbeddings : positiveInt(flags, 'max_prompt_tokens');
     const broken = prepareChatTemplate(rt);
     if (broken) console.error(`warning: the model's chat template does not parse (${broken.message}): /v1/chat/completions answers 500 until its chat_template is fixed`);

@@ -1,10 +1,11 @@
 // Beam search with transformers' semantics (its vectorised _beam_search): each step keeps the best
 // max(2, 1 + #eos) * numBeams continuations, the best numBeams that did not stop run on, the top numBeams
 // that stopped join the finished set scored logprob / length ** lengthPenalty, and the early-stopping
-// heuristic ends the search. Scores are float32 as in torch. One prompt at a time; no streaming.
+// heuristic ends the search. Scores are float32 as in torch. One prompt at a time, its beams one batch with a
+// KV cache of its own; no streaming.
 
-import { createDecoder, decodeStep, freeDecoder } from '../model/decode.ts';
-import { reorderKvCache } from '../model/kv-cache.ts';
+import { createDecoder, decodeBatch, freeDecoder } from '../model/decode.ts';
+import { kvBlocksFor, type KvPool, type KvSeq } from '../model/kv-cache.ts';
 import type { LoraUse, Model } from '../model/llama.ts';
 import { yieldToEventLoop, type GenerateHooks, type Generated } from './hooks.ts';
 import type { GenerationOptions } from './options.ts';
@@ -29,10 +30,11 @@ export async function beamSearch(
 ): Promise<Generated> {
   const nb = o.numBeams, V = m.config.vocabSize, P = prompt.length;
   const keep = Math.max(2, 1 + o.eosTokenIds.length) * nb;
-  const dec = createDecoder(m, lora, nb, P + o.maxNewTokens, Math.max(P, nb));
+  const dec = createDecoder(m, beamKvBlocks(P, o));
   try {
-    const first = await decodeStep(dec, { ids: Int32Array.from(prompt), rows: 1, Tq: P });
-    reorderKvCache(m.be, dec.cache, new Array<number>(nb).fill(0));
+    const promptSeq: KvSeq = { blocks: [], length: 0 };
+    const first = await decodeBatch(dec, [{ seq: promptSeq, ids: prompt, lora, logits: true }]);
+    let seqs = reorder(dec.pool, [promptSeq], new Array<number>(nb).fill(0));
     let logits: Float32Array = new Float32Array(nb * V);
     for (let b = 0; b < nb; b++) logits.set(first, b * V);
     let running: Hypothesis[] = Array.from({ length: nb }, (_, b) => ({ tokens: [], score: b === 0 ? 0 : NEG }));
@@ -58,14 +60,14 @@ export async function beamSearch(
         return { tokens: c.tokens, score: s, done: counts };
       });
       finished = [...finished, ...newlyFinished].sort((a, b) => b.score - a.score).slice(0, nb);
-      reorderKvCache(m.be, dec.cache, next.map((c) => c.beam));
+      seqs = reorder(dec.pool, seqs, next.map((c) => c.beam));
       running = next;
       improvable &&= canImprove(running[0]!.score, finished, len, o);
       const allFinished = finished.every((h) => h.done) && o.earlyStopping === true;
       if (!improvable || allFinished || cands.every((c) => c.hit)) break;
       await yieldToEventLoop();
       if (hooks.signal?.aborted) return { tokens: (finished[0]!.done ? finished[0]! : running[0]!).tokens, finishReason: 'cancelled' };
-      logits = await decodeStep(dec, { ids: Int32Array.from(running, (h) => h.tokens[len - 1]!), rows: nb, Tq: 1 });
+      logits = await decodeBatch(dec, seqs.map((seq, b) => ({ seq, ids: [running[b]!.tokens[len - 1]!], lora, logits: true })));
     }
     const best = finished[0]!;
     const lastId = best.tokens[best.tokens.length - 1]!;
@@ -74,6 +76,23 @@ export async function beamSearch(
   } finally {
     freeDecoder(dec);
   }
+}
+
+/** KV blocks a beam search holds at most: the prompt, and each beam twice while beams are reordered. */
+export function beamKvBlocks(promptTokens: number, o: GenerationOptions): number {
+  return kvBlocksFor(promptTokens) + 2 * o.numBeams * kvBlocksFor(promptTokens + o.maxNewTokens);
+}
+
+/** Beam b continues from seqs[from[b]]: fresh copies, then the old sequences are released. */
+function reorder(pool: KvPool, seqs: KvSeq[], from: readonly number[]): KvSeq[] {
+  if (from.length === seqs.length && from.every((f, b) => f === b)) return seqs;
+  const next = from.map((f) => {
+    const seq: KvSeq = { blocks: [], length: 0 };
+    pool.copy(seq, seqs[f]!);
+    return seq;
+  });
+  for (const s of seqs) pool.release(s);
+  return next;
 }
 
 /** The `keep` best (beam, token) pairs by accumulated log-probability, best first. */

@@ -15,6 +15,8 @@ export interface GenerateHooks {
   isStopped?: (tokens: readonly number[]) => boolean;
   /** Checked between steps; an aborted generation returns what it has, finishReason 'cancelled'. */
   signal?: AbortSignal;
+  /** The request has left the queue and joined the batch. */
+  onStart?: () => void;
 }
 
 /** Lets queued I/O (new requests, disconnects) run between steps of a synchronous backend. */

@@ -1,169 +1,150 @@
-// One forward step of incremental decoding: Tq new tokens in each of `rows` rows against the KV cache,
-// returning the logits of each row's last new token. Positions come from the attention mask (HF generate's
-// cumsum - 1), so left-padded rows start at 0. Not the training forward (llama.ts), not token choice (generate/).
+// One step of batched incremental decoding: each row (a sequence in the paged KV cache) feeds its new tokens
+// (a prefill chunk or one decoded token) at its own positions, with its own adapter or none; the step returns
+// the logits of the last new token of the rows that ask for them. Tokens of all rows form one (N, C) stream,
+// so every base projection is one GEMM; each adapter's LoRA delta is added to its rows (rows are grouped by
+// adapter); rope takes a per-token table; attention runs row by row against that row's keys.
+// The layer itself is llama.ts's decoderBlock. Not token choice (generate/) and not scheduling.
 
 import type { Tensor } from '../engine/tensor.ts';
-import { allocKvCache, freeKvCache, type KvCache } from './kv-cache.ts';
-import { linearForward, type LoraRuntime, type LoraScratch } from './linear.ts';
-import type { LoraUse, Model } from './llama.ts';
+import { KvPool, type KvSeq } from './kv-cache.ts';
+import { addLoraBranch } from './linear.ts';
+import { decoderBlock, type BlockCalls, type BlockTensors, type LoraUse, type Model } from './llama.ts';
 import type { Projection } from './lora.ts';
 import { ropeTables } from './rope.ts';
 
-/** Buffers for up to maxTokens = rows * Tq new tokens per step; smaller steps use views of them. */
-interface StepBuffers {
-  ids: Tensor; // (N) i32
-  x: Tensor; // (N, C) residual stream
-  xn: Tensor; // (N, C)
-  rstd: Tensor; // (N)
-  q: Tensor; // (N, NH*HD)
-  k: Tensor; // (N, NKV*HD)
-  v: Tensor; // (N, NKV*HD)
-  att: Tensor; // (N, NH*HD)
-  lse: Tensor; // (N * NH)
-  mid: Tensor; // (N, C) residual after attention
-  gate: Tensor; // (N, F)
-  up: Tensor; // (N, F)
-  h: Tensor; // (N, F)
-  cos: Tensor; // (N, HD/2)
-  sin: Tensor;
-  loraT: Tensor; // (N, r)
-  loraY: Tensor; // (N, max out)
-  last: Tensor; // (B, C) each row's last position
-  lastN: Tensor; // (B, C) after the final norm
-  lastRstd: Tensor; // (B)
-  logits: Tensor; // (B, V)
+export interface DecodeRow {
+  seq: KvSeq;
+  ids: readonly number[]; // the new tokens, at positions seq.length, seq.length + 1, ...
+  lora: LoraUse | null;
+  logits: boolean; // return the logits of its last new token
 }
 
 export interface Decoder {
   readonly model: Model;
-  readonly lora: LoraUse | null;
-  readonly cache: KvCache;
-  readonly maxTokens: number;
-  readonly buf: StepBuffers;
+  readonly pool: KvPool;
+  /** Step buffers by name, each allocated for the largest step seen and viewed for smaller ones. */
+  readonly buffers: Map<string, Tensor>;
 }
 
-/** A decoder for B rows of up to `capacity` tokens each, whose steps feed at most maxTokens tokens in all. */
-export function createDecoder(model: Model, lora: LoraUse | null, B: number, capacity: number, maxTokens: number): Decoder {
-  const { be, config: cfg } = model;
-  const N = Math.max(maxTokens, B);
-  const C = cfg.hiddenSize, F = cfg.intermediateSize, QD = cfg.numHeads * cfg.headDim, KD = cfg.numKvHeads * cfg.headDim;
-  const f = (...shape: number[]) => be.alloc(shape, 'f32', 'scratch');
-  const r = lora?.adapter.settings.r ?? 1;
-  const buf: StepBuffers = {
-    ids: be.alloc([N], 'i32', 'scratch'),
-    x: f(N, C), xn: f(N, C), rstd: f(N), q: f(N, QD), k: f(N, KD), v: f(N, KD), att: f(N, QD), lse: f(N * cfg.numHeads),
-    mid: f(N, C), gate: f(N, F), up: f(N, F), h: f(N, F), cos: f(N, cfg.headDim / 2), sin: f(N, cfg.headDim / 2),
-    loraT: f(N, r), loraY: f(N, Math.max(C, F, QD)),
-    last: f(B, C), lastN: f(B, C), lastRstd: f(B), logits: f(B, cfg.vocabSize),
-  };
-  return { model, lora, cache: allocKvCache(be, cfg, B, capacity), maxTokens: N, buf };
+/** A decoder whose KV cache holds at most maxKvBlocks blocks (kv-cache.ts) across its rows. */
+export function createDecoder(model: Model, maxKvBlocks: number): Decoder {
+  return { model, pool: new KvPool(model.be, model.config, maxKvBlocks), buffers: new Map() };
 }
 
 export function freeDecoder(d: Decoder): void {
-  const be = d.model.be;
-  freeKvCache(be, d.cache);
-  for (const t of Object.values(d.buf)) be.free(t);
+  d.pool.dispose();
+  for (const t of d.buffers.values()) d.model.be.free(t);
+  d.buffers.clear();
 }
 
-export interface StepInput {
-  ids: Int32Array; // (rows, Tq) the new tokens
-  rows: number; // the first `rows` cache rows take part (a prompt shared by beams is fed once, then copied)
-  Tq: number;
-  mask?: Int32Array; // (rows, Tq) 0 = left padding; all ones when absent
-}
-
-/** Feeds the new tokens, appends their keys and values to the cache, returns last-position logits (rows, V). */
-export async function decodeStep(d: Decoder, input: StepInput): Promise<Float32Array> {
-  const { model: m, cache, buf } = d;
-  const { be, config: cfg, weights: w } = m;
-  const { rows, Tq } = input;
-  const N = rows * Tq;
-  if (input.ids.length !== N) throw new Error(`decodeStep: ${input.ids.length} ids for ${rows} rows of ${Tq}`);
-  if (N > d.maxTokens || rows > cache.B) throw new Error(`decodeStep: ${rows} rows of ${Tq} exceed the decoder's buffers`);
-  if (cache.length + Tq > cache.capacity) throw new Error(`decodeStep: the KV cache holds ${cache.capacity} steps; ${cache.length + Tq} needed`);
-  const C = cfg.hiddenSize, F = cfg.intermediateSize, HD = cfg.headDim;
-  const NH = cfg.numHeads, NKV = cfg.numKvHeads, QD = NH * HD, KD = NKV * HD, Tkv = cache.capacity;
-  const view = (t: Tensor, ...shape: number[]) => be.view(t, 0, shape);
-  const x = view(buf.x, N, C), xn = view(buf.xn, N, C), rstd = view(buf.rstd, N);
-  const q = view(buf.q, N, QD), k = view(buf.k, N, KD), v = view(buf.v, N, KD), att = view(buf.att, N, QD);
-  const mid = view(buf.mid, N, C), gate = view(buf.gate, N, F), up = view(buf.up, N, F), h = view(buf.h, N, F);
-  const ids = view(buf.ids, N);
-  be.upload(ids, input.ids);
-  const rope = uploadPositions(d, input);
-  const lin = (l: number, p: Projection, out: Tensor, inp: Tensor, inF: number, outF: number) =>
-    linearForward(be, out, inp, w.layers[l]!.proj[p], N, inF, outF, ...loraFor(d, l, p, N, outF));
-
-  be.embeddingForward(x, ids, w.embed, N, C);
-  for (let l = 0; l < cfg.numLayers; l++) {
-    const W = w.layers[l]!;
-    be.rmsnormForward(xn, rstd, x, W.inputNorm, N, C, cfg.rmsNormEps);
-    lin(l, 'q_proj', q, xn, C, QD);
-    lin(l, 'k_proj', k, xn, C, KD);
-    lin(l, 'v_proj', v, xn, C, KD);
-    rope(q, NH);
-    rope(k, NKV);
-    const ck = view(cache.k[l]!, rows, Tkv, KD), cv = view(cache.v[l]!, rows, Tkv, KD);
-    be.copyTime(ck, k, rows, KD, Tkv, cache.length, Tq, 0, Tq);
-    be.copyTime(cv, v, rows, KD, Tkv, cache.length, Tq, 0, Tq);
-    be.attentionForward(att, view(buf.lse, rows * NH * Tq), q, ck, cv, view(cache.mask, rows, Tkv), rows, Tq, cache.length + Tq, Tkv, NH, NKV, HD);
-    lin(l, 'o_proj', mid, att, QD, C);
-    be.add(mid, mid, x);
-    be.rmsnormForward(xn, rstd, mid, W.postNorm, N, C, cfg.rmsNormEps);
-    lin(l, 'gate_proj', gate, xn, C, F);
-    lin(l, 'up_proj', up, xn, C, F);
-    be.swigluForward(h, gate, up, N * F);
-    lin(l, 'down_proj', x, h, F, C);
-    be.add(x, x, mid);
+/** The buffer `name` of at least `n` elements, regrown when too small. */
+function buffer(d: Decoder, name: string, n: number, dtype: 'f32' | 'i32' = 'f32'): Tensor {
+  let t = d.buffers.get(name);
+  if (!t || t.size < n) {
+    if (t) d.model.be.free(t);
+    d.buffers.set(name, (t = d.model.be.alloc([n], dtype, 'scratch')));
   }
-  cache.length += Tq;
-  const last = view(buf.last, rows, C), lastN = view(buf.lastN, rows, C), logits = view(buf.logits, rows, cfg.vocabSize);
-  be.copyTime(last, x, rows, C, 1, 0, Tq, Tq - 1, 1);
-  be.rmsnormForward(lastN, view(buf.lastRstd, rows), last, w.norm, rows, C, cfg.rmsNormEps);
-  be.matmulForward(logits, lastN, w.lmHead, null, rows, C, cfg.vocabSize);
-  return (await be.download(logits)) as Float32Array;
+  return t;
 }
 
 /**
- * Extends the cache's mask with the new tokens, gives each real token the next position of its row (padding
- * gets 1, as HF does), uploads the rope tables, and returns the in-place rotation for (N, H*HD) tensors:
- * one call when every row has the same positions, else one per row.
+ * Feeds every row's new tokens, appends their keys and values to the rows' caches, and returns the logits
+ * (R, V) of the R rows with `logits` set, in the order given.
  */
-function uploadPositions(d: Decoder, input: StepInput): (t: Tensor, H: number) => void {
-  const { model: m, cache, buf } = d;
-  const be = m.be;
-  const { rows, Tq } = input;
-  const HD = m.config.headDim, half = HD / 2;
-  const positions: number[] = [];
-  for (let b = 0; b < rows; b++) {
-    for (let t = 0; t < Tq; t++) {
-      const real = input.mask ? input.mask[b * Tq + t]! : 1;
-      cache.hostMask[b * cache.capacity + cache.length + t] = real ? 1 : 0;
-      positions.push(real ? cache.nextPosition[b]!++ : 1);
-    }
+export async function decodeBatch(d: Decoder, rows: readonly DecodeRow[]): Promise<Float32Array> {
+  const { model: m, pool } = d;
+  const { be, config: cfg, weights: w } = m;
+  const C = cfg.hiddenSize, F = cfg.intermediateSize, HD = cfg.headDim, V = cfg.vocabSize;
+  const NH = cfg.numHeads, NKV = cfg.numKvHeads, QD = NH * HD, KD = NKV * HD, half = HD / 2;
+  if (rows.some((r) => r.ids.length === 0)) throw new Error('decodeBatch: a row with no new tokens');
+  // token ranges grouped by adapter, so each adapter's delta is one call over contiguous rows of the stream
+  const adapters = [...new Set(rows.map((r) => r.lora))];
+  const order = rows.map((_, i) => i).sort((a, b) => adapters.indexOf(rows[a]!.lora) - adapters.indexOf(rows[b]!.lora) || a - b);
+  const start: number[] = [];
+  let N = 0;
+  for (const i of order) {
+    start[i] = N;
+    N += rows[i]!.ids.length;
   }
-  be.upload(cache.mask, cache.hostMask);
-  const shared = positions.every((p, i) => p === positions[i % Tq]);
-  const tableRows = shared ? Tq : rows * Tq;
-  const { cos, sin } = ropeTables(m.config, positions.slice(0, tableRows));
-  const cosT = be.view(buf.cos, 0, [tableRows, half]), sinT = be.view(buf.sin, 0, [tableRows, half]);
+  const groups = adapters.map((lora) => {
+    const members = order.filter((i) => rows[i]!.lora === lora);
+    return { lora, n0: start[members[0]!]!, n: members.reduce((s, i) => s + rows[i]!.ids.length, 0) };
+  });
+  for (const r of rows) pool.grow(r.seq, r.ids.length);
+
+  const ids = new Int32Array(N), cos = new Float32Array(N * half), sin = new Float32Array(N * half);
+  rows.forEach((r, i) => {
+    ids.set(r.ids, start[i]!);
+    const tables = ropeTables(cfg, Array.from(r.ids, (_, t) => r.seq.length + t));
+    cos.set(tables.cos, start[i]! * half);
+    sin.set(tables.sin, start[i]! * half);
+  });
+  const longest = Math.max(...rows.map((r) => r.seq.length + r.ids.length));
+  const rank = Math.max(1, ...rows.map((r) => r.lora?.adapter.settings.r ?? 1));
+  const view = (name: string, ...shape: number[]) => be.view(buffer(d, name, shape.reduce((a, b) => a * b, 1)), 0, shape);
+  const idsT = be.view(buffer(d, 'ids', N, 'i32'), 0, [N]);
+  be.upload(idsT, ids);
+  const cosT = view('cos', N, half), sinT = view('sin', N, half); // (N, HD/2): row n holds token n's position
   be.upload(cosT, cos);
   be.upload(sinT, sin);
-  return (t, H) => {
-    if (shared) return be.rope(t, cosT, sinT, rows, Tq, H, HD, false);
-    for (let b = 0; b < rows; b++) {
-      const row = be.view(t, b * Tq * H * HD, [Tq, H * HD]);
-      be.rope(row, be.view(buf.cos, b * Tq * half, [Tq, half]), be.view(buf.sin, b * Tq * half, [Tq, half]), 1, Tq, H, HD, false);
-    }
+  const x = view('x', N, C); // the residual stream, updated in place layer by layer
+  const t: Omit<BlockTensors, 'xIn'> = {
+    xn: view('xn', N, C), rstd1: view('rstd1', N), q: view('q', N, QD), k: view('k', N, KD), v: view('v', N, KD), att: view('att', N, QD),
+    xMid: view('xMid', N, C), rstd2: view('rstd2', N), gate: view('gate', N, F), up: view('up', N, F), h: view('h', N, F),
   };
-}
+  const lse = buffer(d, 'lse', N * NH);
+  const gk = buffer(d, 'gk', longest * KD), gv = buffer(d, 'gv', longest * KD); // a row's keys gathered from its blocks
+  const loraT = buffer(d, 'loraT', N * rank), loraY = buffer(d, 'loraY', N * Math.max(C, F, QD));
+  const P = KvPool.chunkTokens;
 
-/** The LoRA branch of one projection at generation (no dropout), with scratch views for N rows. */
-function loraFor(d: Decoder, l: number, p: Projection, N: number, outF: number): [LoraRuntime | null, LoraScratch | null] {
-  const pair = d.lora?.adapter.layers[l]?.get(p);
-  if (!d.lora || !pair) return [null, null];
-  const be = d.model.be;
-  const t = be.view(d.buf.loraT, 0, [N, pair.A.shape[0]!]);
-  const y = be.view(d.buf.loraY, 0, [N, outF]);
-  // xd and dt serve only dropout and the backward; forward at dropout 0 never touches them
-  return [{ pair, scaling: d.lora.adapter.scaling, dropout: 0, seed: 0 }, { t, xd: y, y, dt: t }];
+  be.embeddingForward(x, idsT, w.embed, N, C);
+  for (let l = 0; l < cfg.numLayers; l++) {
+    const W = w.layers[l]!;
+    const cache = (kv: 'k' | 'v', chunk: number) => pool.chunks[chunk]![kv][l]!; // (P, KD)
+    const calls: BlockCalls = {
+      linear: (p: Projection, out, inp, inF, outF) => {
+        be.matmulForward(out, inp, W.proj[p].weight, W.proj[p].bias, N, inF, outF);
+        for (const g of groups) {
+          const pair = g.lora?.adapter.layers[l]?.get(p);
+          if (!g.lora || !pair) continue;
+          const y = be.view(loraY, 0, [g.n, outF]);
+          addLoraBranch(be, be.view(out, g.n0 * outF, [g.n, outF]), be.view(inp, g.n0 * inF, [g.n, inF]), g.n, inF, outF,
+            { pair, scaling: g.lora.adapter.scaling, dropout: 0, seed: 0 }, { t: be.view(loraT, 0, [g.n, pair.A.shape[0]!]), xd: y, y, dt: null });
+        }
+      },
+      attend: (b) => {
+        be.rope(b.q, cosT, sinT, 1, N, NH, HD, false);
+        be.rope(b.k, cosT, sinT, 1, N, NKV, HD, false);
+        rows.forEach((r, i) => {
+          const Tq = r.ids.length, Tk = r.seq.length + Tq, n0 = start[i]!;
+          for (const run of pool.runs(r.seq, r.seq.length, Tq)) {
+            const from = n0 + run.t - r.seq.length;
+            be.copyTime(cache('k', run.chunk), b.k, 1, KD, P, run.row, N, from, run.len);
+            be.copyTime(cache('v', run.chunk), b.v, 1, KD, P, run.row, N, from, run.len);
+          }
+          const runs = pool.runs(r.seq, 0, Tk);
+          const keys = (kv: 'k' | 'v', gathered: Tensor): Tensor => {
+            if (runs.length === 1) return be.view(cache(kv, runs[0]!.chunk), runs[0]!.row * KD, [Tk, KD]);
+            for (const run of runs) be.copyTime(gathered, cache(kv, run.chunk), 1, KD, Tk, run.t, P, run.row, run.len);
+            return gathered;
+          };
+          be.attentionForward(
+            be.view(b.att, n0 * QD, [Tq, QD]), be.view(lse, 0, [NH * Tq]), be.view(b.q, n0 * QD, [Tq, QD]),
+            keys('k', be.view(gk, 0, [Tk, KD])), keys('v', be.view(gv, 0, [Tk, KD])), null, 1, Tq, Tk, Tk, NH, NKV, HD,
+          );
+        });
+      },
+    };
+    decoderBlock(m, l, N, { ...t, xIn: x }, calls, x);
+  }
+  for (const r of rows) r.seq.length += r.ids.length;
+
+  const want = rows.map((r, i) => ({ r, i })).filter(({ r }) => r.logits);
+  const R = want.length;
+  if (R === 0) return new Float32Array(0);
+  const last = view('last', R, C), lastN = view('lastN', R, C), logits = view('logits', R, V);
+  want.forEach(({ r, i }, j) => be.copyTime(last, x, 1, C, R, j, N, start[i]! + r.ids.length - 1, 1));
+  be.rmsnormForward(lastN, view('lastRstd', R), last, w.norm, R, C, cfg.rmsNormEps);
+  be.matmulForward(logits, lastN, w.lmHead, null, R, C, V);
+  return (await be.download(logits)) as Float32Array;
 }

@@ -1,57 +1,126 @@
-// The key/value cache of incremental decoding: per layer K and V (B, Tkv, NKV, HD) in float32, the
-// key-padding mask (B, Tkv), each row's next position, and row reordering for beam search.
-// Not the forward step that fills it (see decode.ts). Lives in the 'scratch' arena; free it with freeKvCache.
+// The paged key/value cache of incremental decoding: per layer K (after rope) and V in blocks of
+// KV_BLOCK_TOKENS time steps, handed to sequences on demand from a pool that grows a chunk of blocks at a time
+// (up to its block budget) and gives its memory back when no sequence holds a block. A sequence is its block
+// list and its length; rows of different lengths hold only the blocks they fill. Not the step that fills it (decode.ts).
 
 import type { LlamaConfig } from '../arch/llama-config.ts';
 import type { Backend } from '../engine/backend.ts';
 import type { Tensor } from '../engine/tensor.ts';
 
-export interface KvCache {
-  readonly B: number;
-  readonly capacity: number; // Tkv: time steps allocated per row
-  length: number; // Tk: time steps filled (the same for every row; left padding fills with masked steps)
-  readonly k: Tensor[]; // per layer (B, Tkv, NKV, HD), after rope
-  readonly v: Tensor[]; // per layer (B, Tkv, NKV, HD)
-  readonly mask: Tensor; // (B, Tkv) i32, 1 = a real token
-  readonly hostMask: Int32Array; // the mask as uploaded
-  readonly nextPosition: Int32Array; // (B) real tokens so far = the position of the next one
-  readonly spare: Tensor; // (B, Tkv, NKV, HD) room for one layer while rows are reordered
+export const KV_BLOCK_TOKENS = 32;
+const CHUNK_BLOCKS = 16; // blocks allocated together per layer tensor
+
+/** One sequence's cache: block ids in time order, and the time steps filled. */
+export interface KvSeq {
+  blocks: number[];
+  length: number;
 }
 
-export function allocKvCache(be: Backend, config: LlamaConfig, B: number, capacity: number): KvCache {
-  const shape = [B, capacity, config.numKvHeads, config.headDim];
-  const layer = () => be.alloc(shape, 'f32', 'scratch');
-  const k: Tensor[] = [], v: Tensor[] = [];
-  for (let l = 0; l < config.numLayers; l++) {
-    k.push(layer());
-    v.push(layer());
+/** Time steps [t, t + len) of a sequence stored contiguously at row `row` of chunk `chunk`'s tensors. */
+export interface KvRun {
+  chunk: number;
+  row: number;
+  t: number;
+  len: number;
+}
+
+interface Chunk {
+  k: Tensor[]; // per layer (CHUNK_BLOCKS * KV_BLOCK_TOKENS, NKV * HD)
+  v: Tensor[];
+}
+
+export function kvBlocksFor(tokens: number): number {
+  return Math.ceil(tokens / KV_BLOCK_TOKENS);
+}
+
+export class KvPool {
+  readonly chunks: Chunk[] = [];
+  private free: number[] = []; // unused block ids, highest first (so the lowest is taken next)
+  private used = 0;
+
+  constructor(private readonly be: Backend, private readonly config: LlamaConfig, readonly maxBlocks: number) {}
+
+  /** Time steps per chunk tensor (its first dimension). */
+  static get chunkTokens(): number {
+    return CHUNK_BLOCKS * KV_BLOCK_TOKENS;
   }
-  const mask = be.alloc([B, capacity], 'i32', 'scratch');
-  const hostMask = new Int32Array(B * capacity);
-  be.upload(mask, hostMask);
-  return { B, capacity, length: 0, k, v, mask, hostMask, nextPosition: new Int32Array(B), spare: layer() };
-}
 
-export function freeKvCache(be: Backend, cache: KvCache): void {
-  for (const t of [...cache.k, ...cache.v, cache.mask, cache.spare]) be.free(t);
-}
-
-/** Row b of the cache becomes a copy of row rows[b] (beam search follows its surviving beams). */
-export function reorderKvCache(be: Backend, cache: KvCache, rows: readonly number[]): void {
-  const { B, capacity: Tkv, length } = cache;
-  if (rows.length !== B) throw new Error(`reorderKvCache: ${rows.length} rows for a cache of ${B}`);
-  if (rows.every((r, b) => r === b)) return;
-  const W = cache.k[0]!.size / (B * Tkv);
-  const row = (t: Tensor, b: number) => be.view(t, b * Tkv * W, [1, Tkv, W]);
-  for (const t of [...cache.k, ...cache.v]) {
-    rows.forEach((src, b) => be.copyTime(row(cache.spare, b), row(t, src), 1, W, Tkv, 0, Tkv, 0, length));
-    be.copyTime(t, cache.spare, B, W, Tkv, 0, Tkv, 0, length);
+  get blocksInUse(): number {
+    return this.used;
   }
-  const mask = cache.hostMask.slice();
-  const next = cache.nextPosition.slice();
-  rows.forEach((src, b) => {
-    cache.hostMask.set(mask.subarray(src * Tkv, (src + 1) * Tkv), b * Tkv);
-    cache.nextPosition[b] = next[src]!;
-  });
-  be.upload(cache.mask, cache.hostMask);
+
+  /** Makes room for `tokens` more time steps in seq; throws when the block budget is spent. */
+  grow(seq: KvSeq, tokens: number): void {
+    const need = kvBlocksFor(seq.length + tokens) - seq.blocks.length;
+    if (this.used + need > this.maxBlocks) throw new Error(`KV cache: ${need} more blocks needed, ${this.maxBlocks - this.used} left`);
+    for (let i = 0; i < need; i++) {
+      if (this.free.length === 0) this.addChunk();
+      seq.blocks.push(this.free.pop()!);
+    }
+    this.used += need;
+  }
+
+  release(seq: KvSeq): void {
+    this.free.push(...seq.blocks);
+    this.free.sort((a, b) => b - a);
+    this.used -= seq.blocks.length;
+    seq.blocks = [];
+    seq.length = 0;
+    if (this.used === 0) this.freeChunks();
+  }
+
+  /** Where steps [t0, t0 + count) of seq live, as maximal contiguous runs. */
+  runs(seq: KvSeq, t0: number, count: number): KvRun[] {
+    const out: KvRun[] = [];
+    for (let t = t0; t < t0 + count;) {
+      const id = seq.blocks[Math.floor(t / KV_BLOCK_TOKENS)]!;
+      const chunk = Math.floor(id / CHUNK_BLOCKS);
+      const row = (id % CHUNK_BLOCKS) * KV_BLOCK_TOKENS + (t % KV_BLOCK_TOKENS);
+      const len = Math.min(KV_BLOCK_TOKENS - (t % KV_BLOCK_TOKENS), t0 + count - t);
+      const last = out[out.length - 1];
+      if (last && last.chunk === chunk && last.row + last.len === row) last.len += len;
+      else out.push({ chunk, row, t, len });
+      t += len;
+    }
+    return out;
+  }
+
+  /** dst (empty) becomes a copy of src, block by block, in every layer (beam search follows its beams). */
+  copy(dst: KvSeq, src: KvSeq): void {
+    if (dst.length !== 0) throw new Error('KvPool.copy: the destination must be empty');
+    this.grow(dst, src.length);
+    const W = this.config.numKvHeads * this.config.headDim, P = KvPool.chunkTokens;
+    for (const r of this.runs(src, 0, src.length)) {
+      for (const d of this.runs(dst, r.t, r.len)) {
+        const from = r.row + (d.t - r.t);
+        for (let l = 0; l < this.config.numLayers; l++) {
+          for (const kv of ['k', 'v'] as const) {
+            this.be.copyTime(this.chunks[d.chunk]![kv][l]!, this.chunks[r.chunk]![kv][l]!, 1, W, P, d.row, P, from, d.len);
+          }
+        }
+      }
+    }
+    dst.length = src.length;
+  }
+
+  /** Frees every chunk; the sequences' blocks are gone with them. */
+  dispose(): void {
+    this.freeChunks();
+  }
+
+  private addChunk(): void {
+    const shape = [KvPool.chunkTokens, this.config.numKvHeads * this.config.headDim];
+    const layers = () => Array.from({ length: this.config.numLayers }, () => this.be.alloc(shape, 'f32', 'scratch'));
+    const first = this.chunks.length * CHUNK_BLOCKS;
+    this.chunks.push({ k: layers(), v: layers() });
+    for (let i = CHUNK_BLOCKS - 1; i >= 0; i--) this.free.push(first + i);
+    this.free.sort((a, b) => b - a);
+  }
+
+  private freeChunks(): void {
+    for (const c of this.chunks) for (const t of [...c.k, ...c.v]) this.be.free(t);
+    this.chunks.length = 0;
+    this.free = [];
+    this.used = 0;
+  }
 }

@@ -33,7 +33,11 @@ export function linearForward(
   lora: LoraRuntime | null, s: LoraScratch | null,
 ): void {
   be.matmulForward(out, x, p.weight, p.bias, N, C, OC);
-  if (!lora || !s) return;
+  if (lora && s) addLoraBranch(be, out, x, N, C, OC, lora, s);
+}
+
+/** out (N, OC) += the LoRA branch of x (N, C); decoding calls it once per adapter on that adapter's rows. */
+export function addLoraBranch(be: Backend, out: Tensor, x: Tensor, N: number, C: number, OC: number, lora: LoraRuntime, s: LoraScratch): void {
   loraIntermediate(be, x, N, C, lora, s);
   be.matmulForward(s.y, s.t, lora.pair.B, null, N, lora.pair.A.shape[0]!, OC);
   be.axpy(out, s.y, 1);

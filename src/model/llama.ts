@@ -62,38 +62,75 @@ function needsInput(m: Model, lora: LoraUse | null, l: number, p: Projection): b
   return m.weights.layers[l]!.proj[p].dWeight != null || loraRuntime(lora, l, p) !== null;
 }
 
+/** One decoder layer's tensors for N tokens: the training pass keeps a set per layer, decoding reuses one. */
+export interface BlockTensors {
+  xIn: Tensor; // (N, C) residual stream entering the layer
+  xn: Tensor; // (N, C) normalized input (scratch)
+  rstd1: Tensor; // (N)
+  q: Tensor; // (N, NH*HD)
+  k: Tensor; // (N, NKV*HD)
+  v: Tensor; // (N, NKV*HD)
+  att: Tensor; // (N, NH*HD)
+  xMid: Tensor; // (N, C) residual after attention
+  rstd2: Tensor; // (N)
+  gate: Tensor; // (N, F)
+  up: Tensor; // (N, F)
+  h: Tensor; // (N, F) silu(gate) * up
+}
+
+/** What differs between the training pass and the KV-cache step: the projections (LoRA use) and attention. */
+export interface BlockCalls {
+  /** y (N, outF) = x (N, inF) through projection p of the layer, with its LoRA branch(es). */
+  linear(p: Projection, y: Tensor, x: Tensor, inF: number, outF: number): void;
+  /** Rotates t.q and t.k by their positions and writes attention over the visible keys into t.att. */
+  attend(t: BlockTensors): void;
+}
+
 /**
- * Layer l's forward from L.xIn into `out` (the next layer's input, (N, C)). With out = null it refills the
- * layer's saved set for the backward (gradient checkpointing) and skips down_proj but for its LoRA intermediate.
+ * The decoder block, shared by training, scoring, prefill and decoding: from t.xIn into `out` (the next layer's
+ * input, (N, C)). With out = null it stops after SwiGLU (the backward's recompute of the saved set).
+ */
+export function decoderBlock(m: Model, l: number, N: number, t: BlockTensors, calls: BlockCalls, out: Tensor | null): void {
+  const { be, config: cfg } = m;
+  const C = cfg.hiddenSize, F = cfg.intermediateSize, QD = cfg.numHeads * cfg.headDim, KD = cfg.numKvHeads * cfg.headDim;
+  const W = m.weights.layers[l]!;
+  be.rmsnormForward(t.xn, t.rstd1, t.xIn, W.inputNorm, N, C, cfg.rmsNormEps);
+  calls.linear('q_proj', t.q, t.xn, C, QD);
+  calls.linear('k_proj', t.k, t.xn, C, KD);
+  calls.linear('v_proj', t.v, t.xn, C, KD);
+  calls.attend(t);
+  calls.linear('o_proj', t.xMid, t.att, QD, C);
+  be.add(t.xMid, t.xMid, t.xIn);
+  be.rmsnormForward(t.xn, t.rstd2, t.xMid, W.postNorm, N, C, cfg.rmsNormEps);
+  calls.linear('gate_proj', t.gate, t.xn, C, F);
+  calls.linear('up_proj', t.up, t.xn, C, F);
+  be.swigluForward(t.h, t.gate, t.up, N * F);
+  if (!out) return;
+  calls.linear('down_proj', out, t.h, F, C);
+  be.add(out, out, t.xMid);
+}
+
+/**
+ * Layer l's training/scoring forward from L.xIn into `out`. With out = null it refills the layer's saved set
+ * for the backward (gradient checkpointing) and skips down_proj but for its LoRA intermediate.
  */
 function layerForward(m: Model, a: Activations, lora: LoraUse | null, l: number, out: Tensor | null): void {
-  const { be, config: cfg, weights: w } = m;
+  const { be, config: cfg } = m;
   const { B, T, N } = a;
-  const C = cfg.hiddenSize, F = cfg.intermediateSize, HD = cfg.headDim;
-  const NH = cfg.numHeads, NKV = cfg.numKvHeads, QD = NH * HD, KD = NKV * HD;
-  const L = a.layers[l]!, W = w.layers[l]!;
-  const lin = (p: Projection, y: Tensor, x: Tensor, inF: number, outF: number) =>
-    linearForward(be, y, x, W.proj[p], N, inF, outF, loraRuntime(lora, l, p), loraScratch(be, a, l, p, inF, outF));
-  be.rmsnormForward(a.xn, L.rstd1, L.xIn, W.inputNorm, N, C, cfg.rmsNormEps);
-  lin('q_proj', L.q, a.xn, C, QD);
-  lin('k_proj', L.k, a.xn, C, KD);
-  lin('v_proj', L.v, a.xn, C, KD);
-  be.rope(L.q, a.cos, a.sin, B, T, NH, HD, false);
-  be.rope(L.k, a.cos, a.sin, B, T, NKV, HD, false);
-  be.attentionForward(L.att, L.lse, L.q, L.k, L.v, a.mask, B, T, T, T, NH, NKV, HD);
-  lin('o_proj', L.xMid, L.att, QD, C);
-  be.add(L.xMid, L.xMid, L.xIn);
-  be.rmsnormForward(a.xn, L.rstd2, L.xMid, W.postNorm, N, C, cfg.rmsNormEps);
-  lin('gate_proj', L.gate, a.xn, C, F);
-  lin('up_proj', L.up, a.xn, C, F);
-  be.swigluForward(a.h, L.gate, L.up, N * F);
-  if (out) {
-    lin('down_proj', out, a.h, F, C);
-    be.add(out, out, L.xMid);
-    return;
-  }
-  const down = loraRuntime(lora, l, 'down_proj'), ds = loraScratch(be, a, l, 'down_proj', F, C);
-  if (down && ds) loraIntermediate(be, a.h, N, F, down, ds);
+  const NH = cfg.numHeads, NKV = cfg.numKvHeads, HD = cfg.headDim;
+  const L = a.layers[l]!, W = m.weights.layers[l]!;
+  const calls: BlockCalls = {
+    linear: (p, y, x, inF, outF) => linearForward(be, y, x, W.proj[p], N, inF, outF, loraRuntime(lora, l, p), loraScratch(be, a, l, p, inF, outF)),
+    attend: (t) => {
+      be.rope(t.q, a.cos, a.sin, B, T, NH, HD, false);
+      be.rope(t.k, a.cos, a.sin, B, T, NKV, HD, false);
+      be.attentionForward(t.att, L.lse, t.q, t.k, t.v, a.mask, B, T, T, T, NH, NKV, HD);
+    },
+  };
+  decoderBlock(m, l, N, { ...L, xn: a.xn, h: a.h }, calls, out);
+  if (out) return;
+  const down = loraRuntime(lora, l, 'down_proj'), ds = loraScratch(be, a, l, 'down_proj', cfg.intermediateSize, cfg.hiddenSize);
+  if (down && ds) loraIntermediate(be, a.h, N, cfg.intermediateSize, down, ds);
 }
 
 /** Runs the decoder over a.ids / a.mask up to the final norm (a.xnF). */

@@ -1,8 +1,8 @@
-// What every request handler shares: the loaded runtime, the generation queue, the request limits and the
+// What every request handler shares: the loaded runtime, the batch scheduler and its queue, the request limits and the
 // optional API key. Types only.
 
 import type { Runtime } from '../generate/runtime.ts';
-import type { GenerationQueue } from './queue.ts';
+import type { BatchScheduler } from '../generate/scheduler.ts';
 
 export interface Limits {
   maxPromptTokens: number;
@@ -13,7 +13,7 @@ export interface Limits {
 
 export interface ServerContext {
   rt: Runtime;
-  queue: GenerationQueue;
+  queue: BatchScheduler; // the running batch and the requests waiting to join it
   limits: Limits;
   apiKey: string | null;
   startedAt: number; // unix seconds, the `created` of /v1/models

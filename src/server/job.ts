@@ -1,4 +1,4 @@
-// One generation request through the queue, tied to its HTTP response: the job is refused at once when
+// One generation request through the server's batch scheduler, tied to its HTTP response: refused at once when
 // the queue is full, and cancelled (waiting or running) when the client disconnects. Also SSE writing.
 
 import type { ServerResponse } from 'node:http';
@@ -6,7 +6,6 @@ import type { GenerationOptions } from '../generate/options.ts';
 import { generateText, type TextResult } from '../generate/text.ts';
 import type { LoraUse } from '../model/llama.ts';
 import type { ServerContext } from './context.ts';
-import { CancelledError } from './queue.ts';
 
 export interface JobSpec {
   lora: LoraUse | null;
@@ -26,21 +25,9 @@ export function submitJob(ctx: ServerContext, res: ServerResponse, spec: JobSpec
     if (!res.writableEnded) controller.abort();
   };
   const { rt } = ctx;
-  const run = ctx.queue.submit(
-    (signal) => {
-      spec.onStart?.();
-      return generateText(rt.model, spec.lora, rt.tokenizer, spec.prompts, spec.options, { signal, onText: spec.onText });
-    },
-    controller.signal,
-  );
+  const run = generateText(rt.model, spec.lora, rt.tokenizer, spec.prompts, spec.options, { signal: controller.signal, onText: spec.onText, onStart: spec.onStart }, ctx.queue);
   res.on('close', onClose);
-  return run.then(
-    (results) => (results.some((r) => r.finishReason === 'cancelled') ? null : results),
-    (err: unknown) => {
-      if (err instanceof CancelledError) return null;
-      throw err;
-    },
-  ).finally(() => res.off('close', onClose));
+  return run.then((results) => (results.some((r) => r.finishReason === 'cancelled') ? null : results)).finally(() => res.off('close', onClose));
 }
 
 export function startEventStream(res: ServerResponse): void {

@@ -12,7 +12,7 @@ import { UserError } from '../errors.ts';
 import type { ServerContext } from './context.ts';
 import { chatCompletions, completions, listModels, sendJson } from './openai.ts';
 import { pageGenerate, pageInfo } from './page-api.ts';
-import { QueueFullError } from './queue.ts';
+import { QueueFullError } from '../generate/admission.ts';
 import { errorBody, RequestError } from './request-error.ts';
 
 const PUBLIC_DIR = fileURLToPath(new URL('./public/', import.meta.url));

@@ -107,7 +107,8 @@ test('malformed requests get JSON errors naming the field, and the server stays 
 
 test('API key, a full queue (429) and a disconnected client freeing its slot', async (t) => {
   if (!needShared(t, ...BASE, 'tokenizer.model')) return;
-  const small = await startServe(['--base_model', sharedPath(...BASE), '--api_key', 'sesame', '--queue_size', '1']);
+  // one row per batch: the second request waits in the queue, the third finds it full
+  const small = await startServe(['--base_model', sharedPath(...BASE), '--api_key', 'sesame', '--queue_size', '1', '--max_batch_size', '1']);
   try {
     const auth = { Authorization: 'Bearer sesame' };
     const call = (body: unknown, signal?: AbortSignal, headers = auth) =>

@@ -1,13 +1,15 @@
-// The KV-cache decode path against PyTorch's logits (golden.safetensors base.logits / lora.logits): the
-// 2x12 batch (row 1 left-padded) fed all at once and one token at a time must give the same logits at every
-// real position. Positions follow the mask in decode and 0..T-1 in the golden; RoPE is relative, so they agree.
+// The KV-cache decode path against PyTorch's logits (golden.safetensors base.logits / lora.logits): each row
+// of the 2x12 batch (row 1 left-padded there) is one sequence of its real tokens; both rows fed at once, and
+// then one token at a time, must give torch's logits at every real position. Positions start at 0 at each
+// row's first real token in decode and are 0..T-1 in the golden; RoPE is relative, so they agree.
 
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { toFloat32 } from '../../src/formats/host-tensor.ts';
 import { readSafetensors } from '../../src/formats/safetensors.ts';
-import { createDecoder, decodeStep, freeDecoder } from '../../src/model/decode.ts';
+import { createDecoder, decodeBatch, freeDecoder } from '../../src/model/decode.ts';
+import type { KvSeq } from '../../src/model/kv-cache.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { loadLoraAdapter } from '../../src/model/lora-io.ts';
 import { testBackends } from '../helpers/backends.ts';
@@ -36,16 +38,22 @@ for (const backend of testBackends()) for (const name of ['llama-mha', 'llama-gq
       const want = toFloat32(golden.get(key)!);
       const at = (b: number, p: number) => want.subarray((b * T + p) * V, (b * T + p + 1) * V);
 
-      const whole = createDecoder(model, lora, B, T, B * T);
-      const last = await decodeStep(whole, { ids, rows: B, Tq: T, mask });
+      const real = (b: number) => Array.from({ length: T }, (_, p) => p).filter((p) => mask[b * T + p]);
+      const rows = Array.from({ length: B }, (_, b) => real(b));
+      const seqs = (): KvSeq[] => rows.map(() => ({ blocks: [], length: 0 }));
+
+      const whole = createDecoder(model, 64);
+      const wholeSeqs = seqs();
+      const last = await decodeBatch(whole, rows.map((ps, b) => ({ seq: wholeSeqs[b]!, ids: ps.map((p) => ids[b * T + p]!), lora, logits: true })));
       for (let b = 0; b < B; b++) closeTo(last.subarray(b * V, (b + 1) * V), at(b, T - 1), `${key} prefill row ${b}`);
       freeDecoder(whole);
 
-      const stepwise = createDecoder(model, lora, B, T, B);
+      const stepwise = createDecoder(model, 64);
+      const stepSeqs = seqs();
       for (let p = 0; p < T; p++) {
-        const column = (a: Int32Array) => Int32Array.from({ length: B }, (_, b) => a[b * T + p]!);
-        const logits = await decodeStep(stepwise, { ids: column(ids), rows: B, Tq: 1, mask: column(mask) });
-        for (let b = 0; b < B; b++) if (mask[b * T + p]) closeTo(logits.subarray(b * V, (b + 1) * V), at(b, p), `${key} row ${b} position ${p}`);
+        const fed = rows.map((ps, b) => ({ b, p })).filter(({ b }) => mask[b * T + p]);
+        const logits = await decodeBatch(stepwise, fed.map(({ b }) => ({ seq: stepSeqs[b]!, ids: [ids[b * T + p]!], lora, logits: true })));
+        fed.forEach(({ b }, j) => closeTo(logits.subarray(j * V, (j + 1) * V), at(b, p), `${key} row ${b} position ${p}`));
       }
       freeDecoder(stepwise);
     }

@@ -1,4 +1,4 @@
-// generate() behaviour on a fixture model: left-padded batches give each row what it gets alone, EOS
+// generate() behaviour on a fixture model: a batch of prompts gives each row what it gets alone, EOS
 // ends a row, n copies of a prompt sample apart but reproducibly, cancellation stops between steps, bad ids are refused.
 
 import assert from 'node:assert/strict';
@@ -12,7 +12,7 @@ import { needShared, sharedPath } from '../../helpers/shared.ts';
 const MODEL = ['fixtures', 'models', 'llama-mha'];
 const greedy = { ...DEFAULT_OPTIONS, maxNewTokens: 6 };
 
-test('a left-padded batch gives every row the tokens it gets alone (greedy, beams)', async (t) => {
+test('a batch of prompts gives every row the tokens it gets alone (greedy, beams)', async (t) => {
   if (!needShared(t, ...MODEL, 'model.safetensors')) return;
   const m = await loadModel(new JsBackend(), sharedPath(...MODEL));
   const prompts = [[1, 17, 42, 99, 5, 230], [1, 300], [7, 8, 9, 10]];
