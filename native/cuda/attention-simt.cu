@@ -36,8 +36,8 @@ __device__ __forceinline__ void load_row(float (&reg)[DPL], const float* row, in
 
 template <int DPL>
 __global__ void __launch_bounds__(kWarps * 32) k_forward(float* out, float* lse, const float* q, const float* k, const float* v,
-                                                         const int32_t* mask, int Tq, int Tk, int Tkv, int NH, int NKV, int HD,
-                                                         float scale) {
+                                                         const int32_t* mask, const int32_t* seg, int Tq, int Tk, int Tkv, int NH,
+                                                         int NKV, int HD, float scale) {
   __shared__ float sm[kWarps], sl[kWarps], so[kWarps][32 * DPL];
   int i = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
   int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -49,6 +49,7 @@ __global__ void __launch_bounds__(kWarps * 32) k_forward(float* out, float* lse,
   float m = -INFINITY, l = 0.0f;
   for (long j = warp; j <= pos; j += kWarps) {
     if (mask && mask[(size_t)b * Tkv + j] == 0) continue;
+    if (seg && seg[(size_t)b * Tkv + j] != seg[(size_t)b * Tkv + pos]) continue;
     size_t kv = (((size_t)b * Tkv + j) * NKV + kh) * HD;
     float s = warp_dot(qr, k + kv, HD, lane) * scale;
     if (s > m) {
@@ -106,8 +107,8 @@ __global__ void k_row_dot(float* D, const float* dout, const float* out, int T, 
 // dq for query row i of head h: sum over its keys of ds_ij k_j, ds = p (dp - D_i) scale.
 template <int DPL>
 __global__ void __launch_bounds__(kWarps * 32) k_dq(float* dq, const float* dout, const float* q, const float* k, const float* v,
-                                                    const float* lse, const float* D, const int32_t* mask, int T, int NH, int NKV,
-                                                    int HD, float scale, bool uniform_only) {
+                                                    const float* lse, const float* D, const int32_t* mask, const int32_t* seg, int T,
+                                                    int NH, int NKV, int HD, float scale, bool uniform_only) {
   __shared__ float so[kWarps][32 * DPL];
   int i = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
   int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -124,6 +125,7 @@ __global__ void __launch_bounds__(kWarps * 32) k_dq(float* dq, const float* dout
   long last = uniform ? T - 1 : i;
   for (long j = warp; j <= last; j += kWarps) {
     if (!uniform && mask && mask[(size_t)b * T + j] == 0) continue;
+    if (!uniform && seg && seg[(size_t)b * T + j] != seg[(size_t)b * T + i]) continue;
     size_t kv = (((size_t)b * T + j) * NKV + kh) * HD;
     float dp = warp_dot(dor, v + kv, HD, lane);
     float p = uniform ? 1.0f / (float)T : expf(warp_dot(qr, k + kv, HD, lane) * scale - L);
@@ -146,8 +148,9 @@ __global__ void __launch_bounds__(kWarps * 32) k_dq(float* dq, const float* dout
 // prefix of each sequence (lse NaN) and see every key with p = 1/T; the others see key j when i >= j.
 template <int DPL>
 __global__ void __launch_bounds__(kWarps * 32) k_dkdv(float* dk, float* dv, const float* dout, const float* q, const float* k,
-                                                      const float* v, const float* lse, const float* D, const int32_t* mask, int T,
-                                                      int NH, int NKV, int HD, float scale, bool uniform_only) {
+                                                      const float* v, const float* lse, const float* D, const int32_t* mask,
+                                                      const int32_t* seg, int T, int NH, int NKV, int HD, float scale,
+                                                      bool uniform_only) {
   __shared__ float sk[kWarps][32 * DPL], sv[kWarps][32 * DPL];
   int j = blockIdx.x, kh = blockIdx.y, b = blockIdx.z;
   int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -179,6 +182,7 @@ __global__ void __launch_bounds__(kWarps * 32) k_dkdv(float* dk, float* dv, cons
     }
     if (uniform_only || !key_allowed) continue;
     for (long i = j + warp; i < T; i += kWarps) {
+      if (seg && seg[(size_t)b * T + i] != seg[(size_t)b * T + j]) continue;
       float L = lrow[i];
       if (!isnan(L)) contribute(h, i, L, false);
     }
@@ -225,10 +229,10 @@ float softmax_scale(long HD) { return (float)(1.0 / sqrt((double)HD)); }
     default: { constexpr int DPL = 8; __VA_ARGS__; break; }   \
   }
 
-void attn_forward_simt(float* out, float* lse, const float* q, const float* k, const float* v, const int32_t* mask, long B, long Tq,
-                       long Tk, long Tkv, long NH, long NKV, long HD) {
+void attn_forward_simt(float* out, float* lse, const float* q, const float* k, const float* v, const int32_t* mask, const int32_t* seg,
+                       long B, long Tq, long Tk, long Tkv, long NH, long NKV, long HD) {
   dim3 grid((unsigned)Tq, (unsigned)NH, (unsigned)B);
-  ATTN_DISPATCH(HD, k_forward<DPL><<<grid, kWarps * 32, 0, stream()>>>(out, lse, q, k, v, mask, (int)Tq, (int)Tk, (int)Tkv, (int)NH,
+  ATTN_DISPATCH(HD, k_forward<DPL><<<grid, kWarps * 32, 0, stream()>>>(out, lse, q, k, v, mask, seg, (int)Tq, (int)Tk, (int)Tkv, (int)NH,
                                                                         (int)NKV, (int)HD, softmax_scale(HD)));
   LAUNCH_CHECK("attentionForward");
 }
@@ -240,14 +244,14 @@ void attn_row_dot(float* D, const float* dout, const float* out, long B, long T,
 }
 
 void attn_backward_simt(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k, const float* v,
-                        const float* lse, const float* D, const int32_t* mask, long B, long T, long NH, long NKV, long HD,
-                        bool uniform_only) {
+                        const float* lse, const float* D, const int32_t* mask, const int32_t* seg, long B, long T, long NH, long NKV,
+                        long HD, bool uniform_only) {
   float scale = softmax_scale(HD);
   dim3 qgrid((unsigned)T, (unsigned)NH, (unsigned)B), kgrid((unsigned)T, (unsigned)NKV, (unsigned)B);
-  ATTN_DISPATCH(HD, k_dq<DPL><<<qgrid, kWarps * 32, 0, stream()>>>(dq, dout, q, k, v, lse, D, mask, (int)T, (int)NH, (int)NKV,
+  ATTN_DISPATCH(HD, k_dq<DPL><<<qgrid, kWarps * 32, 0, stream()>>>(dq, dout, q, k, v, lse, D, mask, seg, (int)T, (int)NH, (int)NKV,
                                                                     (int)HD, scale, uniform_only));
   LAUNCH_CHECK("attentionBackward (dq)");
-  ATTN_DISPATCH(HD, k_dkdv<DPL><<<kgrid, kWarps * 32, 0, stream()>>>(dk, dv, dout, q, k, v, lse, D, mask, (int)T, (int)NH, (int)NKV,
+  ATTN_DISPATCH(HD, k_dkdv<DPL><<<kgrid, kWarps * 32, 0, stream()>>>(dk, dv, dout, q, k, v, lse, D, mask, seg, (int)T, (int)NH, (int)NKV,
                                                                       (int)HD, scale, uniform_only));
   LAUNCH_CHECK("attentionBackward (dk, dv)");
 }

@@ -109,7 +109,8 @@ __device__ __forceinline__ void write_rows(float* dst, long stride, int valid, F
 
 template <int D>
 __global__ void __launch_bounds__(kThreads) k_forward(float* out, float* lse, const float* q, const float* k, const float* v,
-                                                      const int32_t* mask, int Tq, int Tk, int Tkv, int NH, int NKV, float scale) {
+                                                      const int32_t* mask, const int32_t* seg, int Tq, int Tk, int Tkv, int NH, int NKV,
+                                                      float scale) {
   typedef FwdLayout<D> L;
   extern __shared__ __align__(128) unsigned char smem[];
   bf16 *Qs = (bf16*)(smem + L::q), *Ks = (bf16*)(smem + L::k), *Vs = (bf16*)(smem + L::v);
@@ -154,7 +155,8 @@ __global__ void __launch_bounds__(kThreads) k_forward(float* out, float* lse, co
     float tmax = -INFINITY;
     for (int c = 0; c < 32; c++) {
       long j = j0 + half * 32 + c;
-      bool ok = i < Tq && j <= pos && j < Tk && (!mask || mask[(size_t)b * Tkv + j] != 0);
+      bool ok = i < Tq && j <= pos && j < Tk && (!mask || mask[(size_t)b * Tkv + j] != 0) &&
+                (!seg || seg[(size_t)b * Tkv + j] == seg[(size_t)b * Tkv + pos]);
       float s = ok ? srow[c] * sl2 : -INFINITY;
       srow[c] = s;
       tmax = fmaxf(tmax, s);
@@ -218,8 +220,8 @@ __device__ __forceinline__ void stage_row_stats(float* lse_s, float* d_s, const 
 
 template <int D>
 __global__ void __launch_bounds__(kThreads) k_dq(float* dq, const float* dout, const float* q, const float* k, const float* v,
-                                                 const float* lse, const float* Dv, const int32_t* mask, int T, int NH, int NKV,
-                                                 float scale) {
+                                                 const float* lse, const float* Dv, const int32_t* mask, const int32_t* seg, int T,
+                                                 int NH, int NKV, float scale) {
   typedef BwdLayout<D> L;
   extern __shared__ __align__(128) unsigned char smem[];
   bf16 *Qs = (bf16*)(smem + L::q), *dOs = (bf16*)(smem + L::dO), *Ks = (bf16*)(smem + L::k), *Vs = (bf16*)(smem + L::v);
@@ -256,7 +258,7 @@ __global__ void __launch_bounds__(kThreads) k_dq(float* dq, const float* dout, c
     bool row_ok = i < T && !isnan(L2);
     for (int c = half * 32; c < half * 32 + 32; c++) {
       int j = j0 + c;
-      bool ok = row_ok && j <= i && (!mask || mask[(size_t)b * T + j] != 0);
+      bool ok = row_ok && j <= i && (!mask || mask[(size_t)b * T + j] != 0) && (!seg || seg[(size_t)b * T + j] == seg[(size_t)b * T + i]);
       float p = ok ? exp2f(Sw[r * kLdS + c] * sl2 - L2) : 0.0f;
       dSw[r * kLdP + c] = __float2bfloat16(p * (dPw[r * kLdS + c] - Di) * scale);
     }
@@ -268,8 +270,8 @@ __global__ void __launch_bounds__(kThreads) k_dq(float* dq, const float* dout, c
 
 template <int D>
 __global__ void __launch_bounds__(kThreads) k_dkdv(float* dk, float* dv, const float* dout, const float* q, const float* k,
-                                                   const float* v, const float* lse, const float* Dv, const int32_t* mask, int T,
-                                                   int NH, int NKV, float scale) {
+                                                   const float* v, const float* lse, const float* Dv, const int32_t* mask,
+                                                   const int32_t* seg, int T, int NH, int NKV, float scale) {
   typedef BwdLayout<D> L;
   extern __shared__ __align__(128) unsigned char smem[];
   bf16 *Qs = (bf16*)(smem + L::q), *dOs = (bf16*)(smem + L::dO), *Ks = (bf16*)(smem + L::k), *Vs = (bf16*)(smem + L::v);
@@ -309,7 +311,8 @@ __global__ void __launch_bounds__(kThreads) k_dkdv(float* dk, float* dv, const f
       for (int c = half * 32; c < half * 32 + 32; c++) {
         int i = q0 + c;
         float L2 = lse_s[c] * kLog2e;
-        bool ok = key_ok && i >= j && !isnan(L2);  // rows beyond T have NaN lse
+        bool ok = key_ok && i >= j && !isnan(L2) &&  // rows beyond T have NaN lse
+                  (!seg || seg[(size_t)b * T + i] == seg[(size_t)b * T + j]);
         float p = ok ? exp2f(Sw[r * kLdS + c] * sl2 - L2) : 0.0f;
         Pw[r * kLdP + c] = __float2bfloat16(p);
         dSw[r * kLdP + c] = __float2bfloat16(p * (dPw[r * kLdS + c] - d_s[c]) * scale);
@@ -335,28 +338,28 @@ void allow_smem(K kernel, size_t bytes, bool& done) {
 }
 
 template <int D>
-void forward(float* out, float* lse, const float* q, const float* k, const float* v, const int32_t* mask, long B, long Tq, long Tk,
-             long Tkv, long NH, long NKV) {
+void forward(float* out, float* lse, const float* q, const float* k, const float* v, const int32_t* mask, const int32_t* seg, long B,
+             long Tq, long Tk, long Tkv, long NH, long NKV) {
   static bool ready = false;
   allow_smem(k_forward<D>, FwdLayout<D>::bytes, ready);
   dim3 grid((unsigned)((Tq + kTile - 1) / kTile), (unsigned)NH, (unsigned)B);
-  k_forward<D><<<grid, kThreads, FwdLayout<D>::bytes, stream()>>>(out, lse, q, k, v, mask, (int)Tq, (int)Tk, (int)Tkv, (int)NH,
+  k_forward<D><<<grid, kThreads, FwdLayout<D>::bytes, stream()>>>(out, lse, q, k, v, mask, seg, (int)Tq, (int)Tk, (int)Tkv, (int)NH,
                                                                   (int)NKV, softmax_scale(D));
   LAUNCH_CHECK("attentionForward (tensor cores)");
 }
 
 template <int D>
 void backward(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k, const float* v, const float* lse,
-              const float* Dv, const int32_t* mask, long B, long T, long NH, long NKV) {
+              const float* Dv, const int32_t* mask, const int32_t* seg, long B, long T, long NH, long NKV) {
   static bool ready_q = false, ready_kv = false;
   allow_smem(k_dq<D>, BwdLayout<D>::bytes, ready_q);
   allow_smem(k_dkdv<D>, BwdLayout<D>::bytes, ready_kv);
   unsigned tiles = (unsigned)((T + kTile - 1) / kTile);
-  k_dq<D><<<dim3(tiles, (unsigned)NH, (unsigned)B), kThreads, BwdLayout<D>::bytes, stream()>>>(dq, dout, q, k, v, lse, Dv, mask, (int)T,
+  k_dq<D><<<dim3(tiles, (unsigned)NH, (unsigned)B), kThreads, BwdLayout<D>::bytes, stream()>>>(dq, dout, q, k, v, lse, Dv, mask, seg, (int)T,
                                                                                              (int)NH, (int)NKV, softmax_scale(D));
   LAUNCH_CHECK("attentionBackward (tensor cores, dq)");
   k_dkdv<D><<<dim3(tiles, (unsigned)NKV, (unsigned)B), kThreads, BwdLayout<D>::bytes, stream()>>>(
-      dk, dv, dout, q, k, v, lse, Dv, mask, (int)T, (int)NH, (int)NKV, softmax_scale(D));
+      dk, dv, dout, q, k, v, lse, Dv, mask, seg, (int)T, (int)NH, (int)NKV, softmax_scale(D));
   LAUNCH_CHECK("attentionBackward (tensor cores, dk dv)");
 }
 
@@ -364,16 +367,17 @@ void backward(float* dq, float* dk, float* dv, const float* dout, const float* q
 
 bool attn_tc_supports(long HD) { return HD == 32 || HD == 64 || HD == 128; }
 
-void attn_forward_tc(float* out, float* lse, const float* q, const float* k, const float* v, const int32_t* mask, long B, long Tq,
-                     long Tk, long Tkv, long NH, long NKV, long HD) {
-  if (HD == 32) forward<32>(out, lse, q, k, v, mask, B, Tq, Tk, Tkv, NH, NKV);
-  else if (HD == 64) forward<64>(out, lse, q, k, v, mask, B, Tq, Tk, Tkv, NH, NKV);
-  else forward<128>(out, lse, q, k, v, mask, B, Tq, Tk, Tkv, NH, NKV);
+void attn_forward_tc(float* out, float* lse, const float* q, const float* k, const float* v, const int32_t* mask, const int32_t* seg,
+                     long B, long Tq, long Tk, long Tkv, long NH, long NKV, long HD) {
+  if (HD == 32) forward<32>(out, lse, q, k, v, mask, seg, B, Tq, Tk, Tkv, NH, NKV);
+  else if (HD == 64) forward<64>(out, lse, q, k, v, mask, seg, B, Tq, Tk, Tkv, NH, NKV);
+  else forward<128>(out, lse, q, k, v, mask, seg, B, Tq, Tk, Tkv, NH, NKV);
 }
 
 void attn_backward_tc(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k, const float* v,
-                      const float* lse, const float* D, const int32_t* mask, long B, long T, long NH, long NKV, long HD) {
-  if (HD == 32) backward<32>(dq, dk, dv, dout, q, k, v, lse, D, mask, B, T, NH, NKV);
-  else if (HD == 64) backward<64>(dq, dk, dv, dout, q, k, v, lse, D, mask, B, T, NH, NKV);
-  else backward<128>(dq, dk, dv, dout, q, k, v, lse, D, mask, B, T, NH, NKV);
+                      const float* lse, const float* D, const int32_t* mask, const int32_t* seg, long B, long T, long NH, long NKV,
+                      long HD) {
+  if (HD == 32) backward<32>(dq, dk, dv, dout, q, k, v, lse, D, mask, seg, B, T, NH, NKV);
+  else if (HD == 64) backward<64>(dq, dk, dv, dout, q, k, v, lse, D, mask, seg, B, T, NH, NKV);
+  else backward<128>(dq, dk, dv, dout, q, k, v, lse, D, mask, seg, B, T, NH, NKV);
 }

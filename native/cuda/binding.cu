@@ -233,19 +233,19 @@ napi_value rope(napi_env env, const Args& a) {
   op_rope(a.out<float>(0, B * T * H * HD * F4), a.ptr<float>(1), a.ptr<float>(2), B, T, H, HD, a.flag(7));
   return undefined(env);
 }
-// attentionForward(out, lse, q, k, v, mask, B, Tq, Tk, Tkv, NH, NKV, HD, precision)
+// attentionForward(out, lse, q, k, v, mask, segments, B, Tq, Tk, Tkv, NH, NKV, HD, precision)
 napi_value attention_forward(napi_env env, const Args& a) {
-  long B = a.i64(6), Tq = a.i64(7), Tk = a.i64(8), Tkv = a.i64(9), NH = a.i64(10), NKV = a.i64(11), HD = a.i64(12);
+  long B = a.i64(7), Tq = a.i64(8), Tk = a.i64(9), Tkv = a.i64(10), NH = a.i64(11), NKV = a.i64(12), HD = a.i64(13);
   op_attention_forward(a.out<float>(0, B * Tq * NH * HD * F4), a.out<float>(1, B * NH * Tq * F4), a.ptr<float>(2), a.ptr<float>(3),
-                       a.ptr<float>(4), a.ptr<int32_t>(5), B, Tq, Tk, Tkv, NH, NKV, HD, a.i32(13));
+                       a.ptr<float>(4), a.ptr<int32_t>(5), a.ptr<int32_t>(6), B, Tq, Tk, Tkv, NH, NKV, HD, a.i32(14));
   return undefined(env);
 }
-// attentionBackward(dq, dk, dv, dout, out, lse, q, k, v, mask, B, T, NH, NKV, HD, precision)
+// attentionBackward(dq, dk, dv, dout, out, lse, q, k, v, mask, segments, B, T, NH, NKV, HD, precision)
 napi_value attention_backward(napi_env env, const Args& a) {
-  long B = a.i64(10), T = a.i64(11), NH = a.i64(12), NKV = a.i64(13), HD = a.i64(14);
+  long B = a.i64(11), T = a.i64(12), NH = a.i64(13), NKV = a.i64(14), HD = a.i64(15);
   op_attention_backward(a.out<float>(0, B * T * NH * HD * F4), a.out<float>(1, B * T * NKV * HD * F4), a.out<float>(2, B * T * NKV * HD * F4),
                         a.ptr<float>(3), a.ptr<float>(4), a.ptr<float>(5), a.ptr<float>(6), a.ptr<float>(7), a.ptr<float>(8),
-                        a.ptr<int32_t>(9), B, T, NH, NKV, HD, a.i32(15));
+                        a.ptr<int32_t>(9), a.ptr<int32_t>(10), B, T, NH, NKV, HD, a.i32(16));
   return undefined(env);
 }
 // swigluForward(out, gate, up, n)

@@ -111,16 +111,20 @@ export interface Backend {
    * A query with no allowed key (a left-padding row) attends uniformly to all Tk keys, as HF's eager
    * attention does when its additive mask swamps every score; lse is then NaN, and the backward treats the
    * row as softmax over all Tk keys with uniform probabilities (the gradient HF computes for it).
+   * Packed rows pass `segments` (B, Tkv) i32 instead of a mask: the query at position p sees key j only when
+   * segments[b, j] = segments[b, p] (a block-diagonal causal mask, never materialised). Each segment is one
+   * contiguous run of positions (kernels may skip the keys before it); mask must then be null, so every query
+   * sees at least itself. Omitted or null: one segment per row.
    */
   attentionForward(
     out: Tensor, lse: Tensor, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null,
-    B: number, Tq: number, Tk: number, Tkv: number, NH: number, NKV: number, HD: number,
+    B: number, Tq: number, Tk: number, Tkv: number, NH: number, NKV: number, HD: number, segments?: Tensor | null,
   ): void;
-  /** Training shape only (Tq = Tk = Tkv = T). dq, dk, dv overwrite. */
+  /** Training shape only (Tq = Tk = Tkv = T), the same mask or segments as the forward. dq, dk, dv overwrite. */
   attentionBackward(
     dq: Tensor, dk: Tensor, dv: Tensor, dout: Tensor, out: Tensor, lse: Tensor,
     q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null,
-    B: number, T: number, NH: number, NKV: number, HD: number,
+    B: number, T: number, NH: number, NKV: number, HD: number, segments?: Tensor | null,
   ): void;
 
   /** out = silu(gate) * up, n elements */

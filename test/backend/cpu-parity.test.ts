@@ -18,7 +18,7 @@ import type { Backend } from '../../src/engine/backend.ts';
 import type { DType } from '../../src/engine/dtype.ts';
 import { Rng } from '../../src/engine/random.ts';
 import type { Tensor } from '../../src/engine/tensor.ts';
-import { ATTENTION_SHAPES, DECODE_SHAPES, MODEL_SHAPES, paddingMask } from '../helpers/parity-shapes.ts';
+import { ATTENTION_SHAPES, DECODE_SHAPES, MODEL_SHAPES, SEGMENT_DECODE, SEGMENT_SHAPES, paddingMask, segmentIds } from '../helpers/parity-shapes.ts';
 import { cpuBackend, needCpu, uniformValues } from '../helpers/cpu-backend.ts';
 
 const RTOL = 1e-5;
@@ -310,6 +310,49 @@ test('attention forward, KV-cache decode shapes (Tq < Tk <= Tkv), with and witho
       await expectClose(c, out, `attention decode out ${tag}`);
       await expectClose(c, lse, `attention decode lse ${tag}`);
     }
+  }
+});
+
+for (const { B, T, NH, NKV, HD, lens } of SEGMENT_SHAPES) {
+  const tag = `B=${B} T=${T} NH=${NH} NKV=${NKV} HD=${HD} segments=${lens.map((r) => r.join('+')).join('|')}`;
+  test(`attention forward and backward with packed segments ${tag}`, async (t) => {
+    const c = needCpu(t);
+    if (!c) return;
+    const q = randn(c, [B, T, NH, HD]), k = randn(c, [B, T, NKV, HD]), v = randn(c, [B, T, NKV, HD]);
+    const seg = pair(c, [B, T], 'i32', segmentIds(T, lens));
+    const out = output(c, [B, T, NH, HD]), lse = output(c, [B, NH, T]);
+    both(c, (be, s) => be.attentionForward(s(out), s(lse), s(q), s(k), s(v), null, B, T, T, T, NH, NKV, HD, s(seg)));
+    await expectClose(c, out, `attentionForward out ${tag}`);
+    await expectClose(c, lse, `attentionForward lse ${tag}`);
+    const dout = randn(c, [B, T, NH, HD]), dq = output(c, [B, T, NH, HD]), dk = output(c, [B, T, NKV, HD]), dv = output(c, [B, T, NKV, HD]);
+    both(c, (be, s) => be.attentionBackward(s(dq), s(dk), s(dv), s(dout), s(out), s(lse), s(q), s(k), s(v), null, B, T, NH, NKV, HD, s(seg)));
+    await expectClose(c, dq, `attentionBackward dq ${tag}`);
+    await expectClose(c, dk, `attentionBackward dk ${tag}`);
+    await expectClose(c, dv, `attentionBackward dv ${tag}`);
+  });
+}
+
+test('attention forward with packed segments, KV-cache shape (Tq < Tk <= Tkv): queries in the last segments', async (t) => {
+  const c = needCpu(t);
+  if (!c) return;
+  const { B, Tq, Tk, Tkv, NH, NKV, HD, lens } = SEGMENT_DECODE;
+  const q = randn(c, [B, Tq, NH, HD]), k = randn(c, [B, Tkv, NKV, HD]), v = randn(c, [B, Tkv, NKV, HD]);
+  const seg = pair(c, [B, Tkv], 'i32', segmentIds(Tkv, lens));
+  const out = output(c, [B, Tq, NH, HD]), lse = output(c, [B, NH, Tq]);
+  both(c, (be, s) => be.attentionForward(s(out), s(lse), s(q), s(k), s(v), null, B, Tq, Tk, Tkv, NH, NKV, HD, s(seg)));
+  await expectClose(c, out, 'attention decode with segments out');
+  await expectClose(c, lse, 'attention decode with segments lse');
+});
+
+test('attention refuses a key mask together with segments', async (t) => {
+  const c = needCpu(t);
+  if (!c) return;
+  const B = 1, T = 8, NH = 2, HD = 4;
+  const q = randn(c, [B, T, NH, HD]), out = output(c, [B, T, NH, HD]), lse = output(c, [B, NH, T]);
+  const ones = pair(c, [B, T], 'i32', new Int32Array(T).fill(1)), seg = pair(c, [B, T], 'i32', segmentIds(T, [[3]]));
+  for (const be of [js, c] as Backend[]) {
+    const s = (p: Pair) => (be === js ? p.js : p.cpu[0]!);
+    assert.throws(() => be.attentionForward(s(out), s(lse), s(q), s(q), s(q), s(ones), B, T, T, T, NH, NH, HD, s(seg)), /segments or a key mask, not both/);
   }
 });
 

@@ -19,7 +19,7 @@ import { Rng } from '../../src/engine/random.ts';
 import type { Tensor } from '../../src/engine/tensor.ts';
 import type { CudaPrecision } from '../../src/backends/native/cuda.ts';
 import { needCuda } from '../helpers/cuda.ts';
-import { ATTENTION_SHAPES, DECODE_SHAPES, paddingMask } from '../helpers/parity-shapes.ts';
+import { ATTENTION_SHAPES, DECODE_SHAPES, SEGMENT_DECODE, SEGMENT_SHAPES, paddingMask, segmentIds } from '../helpers/parity-shapes.ts';
 
 const js = new JsBackend();
 const rng = new Rng(2024);
@@ -248,6 +248,37 @@ for (const precision of ['f32', 'bf16'] as CudaPrecision[]) {
         });
       });
     }
+
+    for (const { B, T, NH, NKV, HD, lens } of SEGMENT_SHAPES) {
+      test(`attention with packed segments B${B} T${T} NH${NH} NKV${NKV} HD${HD} runs ${lens.map((r) => r.join('+')).join('|')}`, async (t) => {
+        const cu = cuda(t);
+        if (!cu) return;
+        const nq = B * T * NH * HD, nk = B * T * NKV * HD;
+        const q = randn(nq), k = randn(nk), v = randn(nk), dout = randn(nq), seg = segmentIds(T, lens);
+        await same(cu, 'attention with segments', ATTENTION, (be) => {
+          const Q = tensor(be, [B, T, NH, HD], q), K = tensor(be, [B, T, NKV, HD], k), V = tensor(be, [B, T, NKV, HD], v);
+          const S = tensor(be, [B, T], seg);
+          const out = be.alloc([B, T, NH, HD], 'f32', 'scratch'), lse = be.alloc([B, NH, T], 'f32', 'scratch');
+          const dq = be.alloc([B, T, NH, HD], 'f32', 'scratch'), dk = be.alloc([B, T, NKV, HD], 'f32', 'scratch'), dv = be.alloc([B, T, NKV, HD], 'f32', 'scratch');
+          be.attentionForward(out, lse, Q, K, V, null, B, T, T, T, NH, NKV, HD, S);
+          be.attentionBackward(dq, dk, dv, tensor(be, [B, T, NH, HD], dout), out, lse, Q, K, V, null, B, T, NH, NKV, HD, S);
+          return [out, lse, dq, dk, dv];
+        });
+      });
+    }
+
+    test('attention with packed segments against a KV cache', async (t) => {
+      const cu = cuda(t);
+      if (!cu) return;
+      const { B, Tq, Tk, Tkv, NH, NKV, HD, lens } = SEGMENT_DECODE;
+      const q = randn(B * Tq * NH * HD), k = randn(B * Tkv * NKV * HD), v = randn(B * Tkv * NKV * HD), seg = segmentIds(Tkv, lens);
+      await same(cu, 'decode attention with segments', ATTENTION, (be) => {
+        const out = be.alloc([B, Tq, NH, HD], 'f32', 'scratch'), lse = be.alloc([B, NH, Tq], 'f32', 'scratch');
+        be.attentionForward(out, lse, tensor(be, [B, Tq, NH, HD], q), tensor(be, [B, Tkv, NKV, HD], k), tensor(be, [B, Tkv, NKV, HD], v),
+          null, B, Tq, Tk, Tkv, NH, NKV, HD, tensor(be, [B, Tkv], seg));
+        return [out, lse];
+      });
+    });
 
     for (const { B, Tq, Tk, Tkv, NH, NKV, HD, pads } of DECODE_SHAPES) {
       test(`attention against a KV cache: B ${B}, Tq ${Tq}, Tk ${Tk}, Tkv ${Tkv}, NH ${NH}, NKV ${NKV}, HD ${HD}`, async (t) => {

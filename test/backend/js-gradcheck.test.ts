@@ -97,6 +97,22 @@ test('rope inverse is the transpose of rope', () => {
   assert.ok(Math.abs(dotWith(rx, y) - dotWith(x, ry)) < 1e-4);
 });
 
+test('attention backward with GQA and packed segments', () => {
+  const B = 2, T = 6, NH = 4, NKV = 2, HD = 3;
+  const q = randn([B, T, NH, HD]), k = randn([B, T, NKV, HD]), v = randn([B, T, NKV, HD]);
+  const segments = be.alloc([B, T], 'i32', 'scratch');
+  be.upload(segments, Int32Array.from([1, 1, 2, 2, 2, 3, 1, 2, 2, 2, 2, 2]));
+  const out = be.alloc([B, T, NH, HD], 'f32', 'scratch'), lse = be.alloc([B, NH, T], 'f32', 'scratch');
+  const R = randn([B, T, NH, HD]);
+  const loss = () => (be.attentionForward(out, lse, q, k, v, null, B, T, T, T, NH, NKV, HD, segments), dotWith(R, out));
+  loss();
+  const dq = be.alloc(q.shape, 'f32', 'scratch'), dk = be.alloc(k.shape, 'f32', 'scratch'), dv = be.alloc(v.shape, 'f32', 'scratch');
+  be.attentionBackward(dq, dk, dv, R, out, lse, q, k, v, null, B, T, NH, NKV, HD, segments);
+  check('dq', q, raw(dq), loss);
+  check('dk', k, raw(dk), loss);
+  check('dv', v, raw(dv), loss);
+});
+
 test('attention backward with GQA and a padding mask', () => {
   const B = 2, T = 5, NH = 4, NKV = 2, HD = 3;
   const q = randn([B, T, NH, HD]), k = randn([B, T, NKV, HD]), v = randn([B, T, NKV, HD]);

@@ -1,5 +1,5 @@
 // The shapes the backend parity tests (cpu-parity, cuda-parity) share: attention in awkward and realistic
-// shapes, KV-cache decoding, and model widths for every other op. Shapes only; no tensors, no tolerances.
+// shapes, packed segments, KV-cache decoding, and model widths for every other op. Shapes only; no tensors, no tolerances.
 
 /** Training-shape attention: q (B, T, NH, HD), k/v (B, T, NKV, HD); batch row b left-padded by pads[b] keys. */
 export interface AttentionShape {
@@ -79,4 +79,37 @@ export function paddingMask(B: number, T: number, pads: readonly number[], holes
   pads.forEach((p, b) => m.fill(0, b * T, b * T + p));
   for (const [b, j] of holes) m[b * T + j] = 0;
   return m;
+}
+
+/** Attention over packed rows: row b is runs of lens[b]'s lengths, then one run of whatever is left (the padding). */
+export interface SegmentShape {
+  B: number;
+  T: number;
+  NH: number;
+  NKV: number;
+  HD: number;
+  lens: number[][];
+}
+
+/** Runs starting and ending inside and across the cpu kernel's 32-query blocks and 64-key tiles; one-token runs. */
+export const SEGMENT_SHAPES: readonly SegmentShape[] = [
+  { B: 2, T: 37, NH: 4, NKV: 2, HD: 8, lens: [[5, 1, 20], [36]] },
+  { B: 1, T: 150, NH: 4, NKV: 2, HD: 64, lens: [[40, 1, 70]] },
+  { B: 3, T: 130, NH: 2, NKV: 2, HD: 128, lens: [[64, 64], [1, 1, 1, 100], [31, 33, 66]] },
+  { B: 2, T: 11, NH: 6, NKV: 6, HD: 10, lens: [[3, 3, 3], [11]] },
+  { B: 2, T: 128, NH: 4, NKV: 1, HD: 32, lens: [[17, 80, 1], [127]] },
+];
+
+/** Packed segments against a KV cache: the Tq queries fall in the last runs of each row. */
+export const SEGMENT_DECODE = { B: 2, Tq: 40, Tk: 100, Tkv: 110, NH: 4, NKV: 2, HD: 16, lens: [[50, 20, 12], [99]] } as const;
+
+/** (B, T) segment ids: row b numbers its runs from 1 (lens[b], then the rest of the row as one more run). */
+export function segmentIds(T: number, lens: readonly (readonly number[])[]): Int32Array {
+  const ids = new Int32Array(lens.length * T);
+  lens.forEach((row, b) => {
+    let t = 0;
+    row.forEach((n, s) => ids.fill(s + 1, b * T + t, b * T + (t += n)));
+    ids.fill(row.length + 1, b * T + t, (b + 1) * T);
+  });
+  return ids;
 }

@@ -1,6 +1,7 @@
-// Causal multi-head attention with GQA and key padding for the js backend: the textbook algorithm,
-// scores materialised one query row at a time. Layouts: q (B, Tq, NH, HD), k/v (B, Tkv, NKV, HD).
+// Causal multi-head attention with GQA, key padding and packed segments for the js backend: the textbook
+// algorithm, scores materialised one query row at a time. Layouts: q (B, Tq, NH, HD), k/v (B, Tkv, NKV, HD).
 // A query with no allowed key is HF eager's fully masked row: uniform over all Tk keys (lse = NaN).
+// Segments (B, Tkv): a query sees only the keys of its own segment (a block-diagonal causal mask, never built).
 // q, k, v, out and their gradients may be f32, bf16 or f16 (read widened, written rounded); lse is f32.
 
 import type { Tensor } from '../../engine/tensor.ts';
@@ -15,10 +16,12 @@ function scores(len: number): Float64Array {
 
 export function attentionForward(
   out: Tensor, lse: Tensor, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null,
-  B: number, Tq: number, Tk: number, Tkv: number, NH: number, NKV: number, HD: number,
+  B: number, Tq: number, Tk: number, Tkv: number, NH: number, NKV: number, HD: number, segments: Tensor | null = null,
 ): void {
+  checkSegments('attentionForward', mask, segments);
   const Q = values(q), K = values(k), Vv = values(v), o = target(out), L = f32(lse);
   const m = mask ? i32(mask) : null;
+  const seg = segments ? i32(segments) : null;
   const group = NH / NKV;
   const scale = 1 / Math.sqrt(HD);
   const p = scores(Tk);
@@ -30,7 +33,7 @@ export function attentionForward(
         const qo = ((b * Tq + i) * NH + h) * HD;
         let max = -Infinity;
         for (let j = 0; j <= pos; j++) {
-          if (m && m[b * Tkv + j] === 0) {
+          if ((m && m[b * Tkv + j] === 0) || (seg && seg[b * Tkv + j] !== seg[b * Tkv + pos])) {
             p[j] = -Infinity;
             continue;
           }
@@ -71,11 +74,13 @@ export function attentionForward(
 export function attentionBackward(
   dq: Tensor, dk: Tensor, dv: Tensor, dout: Tensor, out: Tensor, lse: Tensor,
   q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null,
-  B: number, T: number, NH: number, NKV: number, HD: number,
+  B: number, T: number, NH: number, NKV: number, HD: number, segments: Tensor | null = null,
 ): void {
+  checkSegments('attentionBackward', mask, segments);
   const dO = values(dout), O = values(out), L = f32(lse), Q = values(q), K = values(k), Vv = values(v);
   const dQ = target(dq), dK = target(dk), dV = target(dv);
   const m = mask ? i32(mask) : null;
+  const seg = segments ? i32(segments) : null;
   const group = NH / NKV;
   const scale = 1 / Math.sqrt(HD);
   dQ.fill(0);
@@ -92,7 +97,7 @@ export function attentionBackward(
         for (let d = 0; d < HD; d++) rowDot += dO[qo + d]! * O[qo + d]!;
         const last = uniform ? T - 1 : i;
         for (let j = 0; j <= last; j++) {
-          if (!uniform && m && m[b * T + j] === 0) continue;
+          if (!uniform && ((m && m[b * T + j] === 0) || (seg && seg[b * T + j] !== seg[b * T + i]))) continue;
           const ko = ((b * T + j) * NKV + kh) * HD;
           let sc = 0, dp = 0;
           for (let d = 0; d < HD; d++) {
@@ -113,4 +118,9 @@ export function attentionBackward(
   store(dq, dQ);
   store(dk, dK);
   store(dv, dV);
+}
+
+/** Packed rows have no padding keys to hide (their padding is a segment of its own): segments come without a mask. */
+function checkSegments(op: string, mask: Tensor | null, segments: Tensor | null): void {
+  if (mask && segments) throw new Error(`${op}: pass segments or a key mask, not both`);
 }

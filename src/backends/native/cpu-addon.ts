@@ -59,9 +59,9 @@ export interface CpuAddon {
   rmsnormForward(out: H, rstd: H, inp: H, weight: H, N: N, C: N, eps: N): void;
   rmsnormBackward(dinp: H, dweight: H | null, dout: H, inp: H, weight: H, rstd: H, N: N, C: N): void;
   rope(x: H, cos: H, sin: H, B: N, T: N, H: N, HD: N, inverse: boolean): void;
-  attentionForward(out: H, lse: H, q: H, k: H, v: H, mask: H | null, B: N, Tq: N, Tk: N, Tkv: N, NH: N, NKV: N, HD: N): void;
+  attentionForward(out: H, lse: H, q: H, k: H, v: H, mask: H | null, segments: H | null, B: N, Tq: N, Tk: N, Tkv: N, NH: N, NKV: N, HD: N): void;
   attentionBackward(
-    dq: H, dk: H, dv: H, dout: H, out: H, lse: H, q: H, k: H, v: H, mask: H | null, B: N, T: N, NH: N, NKV: N, HD: N,
+    dq: H, dk: H, dv: H, dout: H, out: H, lse: H, q: H, k: H, v: H, mask: H | null, segments: H | null, B: N, T: N, NH: N, NKV: N, HD: N,
   ): void;
   swigluForward(out: H, gate: H, up: H, n: N): void;
   swigluBackward(dgate: H, dup: H, dout: H, gate: H, up: H, n: N): void;

@@ -145,17 +145,17 @@ export class CpuBackend implements Backend {
 
   attentionForward(
     out: Tensor, lse: Tensor, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null,
-    B: number, Tq: number, Tk: number, Tkv: number, NH: number, NKV: number, HD: number,
+    B: number, Tq: number, Tk: number, Tkv: number, NH: number, NKV: number, HD: number, segments: Tensor | null = null,
   ): void {
-    this.addon.attentionForward(h(out), h(lse), h(q), h(k), h(v), hOrNull(mask), B, Tq, Tk, Tkv, NH, NKV, HD);
+    this.addon.attentionForward(h(out), h(lse), h(q), h(k), h(v), hOrNull(mask), hOrNull(segments), B, Tq, Tk, Tkv, NH, NKV, HD);
   }
 
   attentionBackward(
     dq: Tensor, dk: Tensor, dv: Tensor, dout: Tensor, out: Tensor, lse: Tensor,
     q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null,
-    B: number, T: number, NH: number, NKV: number, HD: number,
+    B: number, T: number, NH: number, NKV: number, HD: number, segments: Tensor | null = null,
   ): void {
-    this.addon.attentionBackward(h(dq), h(dk), h(dv), h(dout), h(out), h(lse), h(q), h(k), h(v), hOrNull(mask), B, T, NH, NKV, HD);
+    this.addon.attentionBackward(h(dq), h(dk), h(dv), h(dout), h(out), h(lse), h(q), h(k), h(v), hOrNull(mask), hOrNull(segments), B, T, NH, NKV, HD);
   }
 
   swigluForward(out: Tensor, gate: Tensor, up: Tensor, n: number): void {

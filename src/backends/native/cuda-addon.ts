@@ -49,9 +49,9 @@ export interface CudaAddon {
   rmsnormForward(out: P, rstd: P, inp: P, w: P, wDtype: N, N: N, C: N, eps: N): void;
   rmsnormBackward(dinp: P, dweight: P, dout: P, inp: P, w: P, wDtype: N, rstd: P, N: N, C: N): void;
   rope(x: P, cos: P, sin: P, B: N, T: N, H: N, HD: N, inverse: boolean): void;
-  attentionForward(out: P, lse: P, q: P, k: P, v: P, mask: P, B: N, Tq: N, Tk: N, Tkv: N, NH: N, NKV: N, HD: N, precision: N): void;
+  attentionForward(out: P, lse: P, q: P, k: P, v: P, mask: P, segments: P, B: N, Tq: N, Tk: N, Tkv: N, NH: N, NKV: N, HD: N, precision: N): void;
   attentionBackward(
-    dq: P, dk: P, dv: P, dout: P, out: P, lse: P, q: P, k: P, v: P, mask: P, B: N, T: N, NH: N, NKV: N, HD: N, precision: N,
+    dq: P, dk: P, dv: P, dout: P, out: P, lse: P, q: P, k: P, v: P, mask: P, segments: P, B: N, T: N, NH: N, NKV: N, HD: N, precision: N,
   ): void;
   swigluForward(out: P, gate: P, up: P, n: N): void;
   swigluBackward(dgate: P, dup: P, dout: P, gate: P, up: P, n: N): void;

@@ -210,27 +210,29 @@ export class CudaBackend implements Backend {
 
   attentionForward(
     out: Tensor, lse: Tensor, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null,
-    B: number, Tq: number, Tk: number, Tkv: number, NH: number, NKV: number, HD: number,
+    B: number, Tq: number, Tk: number, Tkv: number, NH: number, NKV: number, HD: number, segments: Tensor | null = null,
   ): void {
     const op = 'attentionForward';
     if (NH % NKV !== 0 || Tk > Tkv || Tq > Tk) throw new Error(`${op}: bad shape NH ${NH}, NKV ${NKV}, Tq ${Tq}, Tk ${Tk}, Tkv ${Tkv}`);
+    if (mask && segments) throw new Error(`${op}: pass segments or a key mask, not both`);
     this.addon.attentionForward(
       f32(out, B * Tq * NH * HD, op), f32(lse, B * NH * Tq, op), f32(q, B * Tq * NH * HD, op), f32(k, B * Tkv * NKV * HD, op),
-      f32(v, B * Tkv * NKV * HD, op), mask ? i32(mask, B * Tkv, op) : 0, B, Tq, Tk, Tkv, NH, NKV, HD, this.p,
+      f32(v, B * Tkv * NKV * HD, op), mask ? i32(mask, B * Tkv, op) : 0, segments ? i32(segments, B * Tkv, op) : 0, B, Tq, Tk, Tkv, NH, NKV, HD, this.p,
     );
   }
 
   attentionBackward(
     dq: Tensor, dk: Tensor, dv: Tensor, dout: Tensor, out: Tensor, lse: Tensor,
     q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null,
-    B: number, T: number, NH: number, NKV: number, HD: number,
+    B: number, T: number, NH: number, NKV: number, HD: number, segments: Tensor | null = null,
   ): void {
     const op = 'attentionBackward';
     if (NH % NKV !== 0) throw new Error(`${op}: ${NH} heads do not split into ${NKV} groups`);
+    if (mask && segments) throw new Error(`${op}: pass segments or a key mask, not both`);
     const nq = B * T * NH * HD, nk = B * T * NKV * HD;
     this.addon.attentionBackward(
       f32(dq, nq, op), f32(dk, nk, op), f32(dv, nk, op), f32(dout, nq, op), f32(out, nq, op), f32(lse, B * NH * T, op),
-      f32(q, nq, op), f32(k, nk, op), f32(v, nk, op), mask ? i32(mask, B * T, op) : 0, B, T, NH, NKV, HD, this.p,
+      f32(q, nq, op), f32(k, nk, op), f32(v, nk, op), mask ? i32(mask, B * T, op) : 0, segments ? i32(segments, B * T, op) : 0, B, T, NH, NKV, HD, this.p,
     );
   }
 

@@ -106,11 +106,11 @@ napi_value rope(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// attentionForward(out, lse, q, k, v, mask, B, Tq, Tk, Tkv, NH, NKV, HD)
+// attentionForward(out, lse, q, k, v, mask, segments, B, Tq, Tk, Tkv, NH, NKV, HD)
 napi_value attention_forward(napi_env env, napi_callback_info info) {
   Args a(env, info, "attentionForward");
-  long B = a.dim(6, "B"), Tq = a.dim(7, "Tq"), Tk = a.dim(8, "Tk"), Tkv = a.dim(9, "Tkv");
-  long NH = a.dim(10, "NH"), NKV = a.dim(11, "NKV"), HD = a.dim(12, "HD");
+  long B = a.dim(7, "B"), Tq = a.dim(8, "Tq"), Tk = a.dim(9, "Tk"), Tkv = a.dim(10, "Tkv");
+  long NH = a.dim(11, "NH"), NKV = a.dim(12, "NKV"), HD = a.dim(13, "HD");
   if (a.ok() && (Tq > Tk || Tk > Tkv)) a.fail("needs Tq <= Tk <= Tkv, got %ld, %ld, %ld", Tq, Tk, Tkv);
   if (a.ok() && (NKV == 0 || NH % NKV)) a.fail("NH (%ld) must be a multiple of NKV (%ld)", NH, NKV);
   TensorArg out = a.tensor(0, "out", B * Tq * NH * HD, kFloat);
@@ -119,14 +119,16 @@ napi_value attention_forward(napi_env env, napi_callback_info info) {
   TensorArg k = a.tensor(3, "k", B * Tkv * NKV * HD, kFloat);
   TensorArg v = a.tensor(4, "v", B * Tkv * NKV * HD, kFloat);
   TensorArg mask = a.optional(5, "mask", B * Tkv, kI32);
-  if (a.ok()) k_attention_forward(out.act(), lse.f(), q.act(), k.act(), v.act(), mask.i(), B, Tq, Tk, Tkv, NH, NKV, HD);
+  TensorArg seg = a.optional(6, "segments", B * Tkv, kI32);
+  if (a.ok() && mask.i() && seg.i()) a.fail("pass segments or a key mask, not both");
+  if (a.ok()) k_attention_forward(out.act(), lse.f(), q.act(), k.act(), v.act(), mask.i(), seg.i(), B, Tq, Tk, Tkv, NH, NKV, HD);
   return nullptr;
 }
 
-// attentionBackward(dq, dk, dv, dout, out, lse, q, k, v, mask, B, T, NH, NKV, HD)
+// attentionBackward(dq, dk, dv, dout, out, lse, q, k, v, mask, segments, B, T, NH, NKV, HD)
 napi_value attention_backward(napi_env env, napi_callback_info info) {
   Args a(env, info, "attentionBackward");
-  long B = a.dim(10, "B"), T = a.dim(11, "T"), NH = a.dim(12, "NH"), NKV = a.dim(13, "NKV"), HD = a.dim(14, "HD");
+  long B = a.dim(11, "B"), T = a.dim(12, "T"), NH = a.dim(13, "NH"), NKV = a.dim(14, "NKV"), HD = a.dim(15, "HD");
   if (a.ok() && (NKV == 0 || NH % NKV)) a.fail("NH (%ld) must be a multiple of NKV (%ld)", NH, NKV);
   long qn = B * T * NH * HD, kn = B * T * NKV * HD;
   TensorArg dq = a.tensor(0, "dq", qn, kFloat), dk = a.tensor(1, "dk", kn, kFloat), dv = a.tensor(2, "dv", kn, kFloat);
@@ -134,9 +136,11 @@ napi_value attention_backward(napi_env env, napi_callback_info info) {
   TensorArg lse = a.tensor(5, "lse", B * NH * T, kF32);
   TensorArg q = a.tensor(6, "q", qn, kFloat), k = a.tensor(7, "k", kn, kFloat), v = a.tensor(8, "v", kn, kFloat);
   TensorArg mask = a.optional(9, "mask", B * T, kI32);
+  TensorArg seg = a.optional(10, "segments", B * T, kI32);
+  if (a.ok() && mask.i() && seg.i()) a.fail("pass segments or a key mask, not both");
   if (a.ok())
-    k_attention_backward(dq.act(), dk.act(), dv.act(), dout.act(), out.act(), lse.f(), q.act(), k.act(), v.act(), mask.i(), B, T,
-                         NH, NKV, HD);
+    k_attention_backward(dq.act(), dk.act(), dv.act(), dout.act(), out.act(), lse.f(), q.act(), k.act(), v.act(), mask.i(), seg.i(),
+                         B, T, NH, NKV, HD);
   return nullptr;
 }
 

@@ -1,9 +1,11 @@
-// Fused causal attention (GQA, key padding) the flash-attention way: scores exist one (query block, key
+// Fused causal attention (GQA, key padding, packed segments) the flash-attention way: scores exist one (query block, key
 // tile) at a time, softmax is online, the backward recomputes probabilities from the log-sum-exp.
 
 // Layouts: q (B, Tq, NH, HD), k/v (B, Tkv, NKV, HD). A query with no allowed key attends uniformly to all
 // Tk keys (HF eager's fully masked row), lse = NaN. q, k, v, out and the gradients may be 16-bit (Act): rows are
 // widened as they are loaded into the float32 tiles and rounded once as results are stored.
+// Segments (B, Tkv), contiguous runs: a query sees the keys from the start of its run on (the block-diagonal
+// causal mask); key tiles wholly before a query block's first run are skipped.
 #include <cmath>
 
 #include "../pool.h"
@@ -66,6 +68,7 @@ struct Attn {
   float* lse;
   Act dq, dk, dv, q, k, v, dout;
   const int32_t* mask;
+  const int32_t* seg;
   long B, Tq, Tk, Tkv, NH, NKV, HD, HDp, qblocks;
   float scale;
 };
@@ -91,6 +94,22 @@ static AI void load_rows_t(float* __restrict dstT, Act x, long T, long H, long H
 
 static AI bool key_allowed(const Attn& a, long b, long j) { return !a.mask || a.mask[b * a.Tkv + j] != 0; }
 
+// lo[i] = the first key query position pos0 + i may see (the start of its segment; 0 without segments)
+static AI void segment_starts(long* lo, const Attn& a, long b, long pos0, long nq) {
+  if (!a.seg) {
+    for (long i = 0; i < nq; i++) lo[i] = 0;
+    return;
+  }
+  const int32_t* s = a.seg + b * a.Tkv;
+  long start = pos0;
+  while (start > 0 && s[start - 1] == s[pos0]) start--;
+  for (long i = 0; i < nq; i++) {
+    long p = pos0 + i;
+    if (i > 0 && s[p] != s[p - 1]) start = p;
+    lo[i] = start;
+  }
+}
+
 // One task: a block of BQ query rows of one (batch, head), over every key tile they can see.
 HOT void forward_task(void* c, long item0, long item1, int tid) {
   const Attn& a = *(const Attn*)c;
@@ -109,10 +128,12 @@ HOT void forward_task(void* c, long item0, long item1, int tid) {
     long b = item / (a.NH * a.qblocks), h = (item / a.qblocks) % a.NH, i0 = (item % a.qblocks) * BQ;
     long nq = lmin(BQ, a.Tq - i0), kh = h / (a.NH / a.NKV);
     long pos0 = a.Tk - a.Tq + i0;  // key position of the block's first query
+    long lo[BQ];
+    segment_starts(lo, a, b, pos0, nq);
     load_rows(Qs, a.q, a.Tq, a.NH, HD, HDp, b, h, i0, nq);
     for (long i = 0; i < nq * HDp; i++) O[i] = 0;
     for (long i = 0; i < nq; i++) M[i] = -INFINITY, L[i] = 0;
-    for (long j0 = 0; j0 <= pos0 + nq - 1; j0 += BK) {
+    for (long j0 = lo[0] / BK * BK; j0 <= pos0 + nq - 1; j0 += BK) {
       long nk = lmin(BK, pos0 + nq - j0);
       load_rows_t(Kt, a.k, a.Tkv, a.NKV, HD, b, kh, j0, nk, row);
       load_rows(Vs, a.v, a.Tkv, a.NKV, HD, HDp, b, kh, j0, nk);
@@ -121,9 +142,10 @@ HOT void forward_task(void* c, long item0, long item1, int tid) {
       for (long i = 0; i < nq; i++) {
         float* __restrict s = S + i * BK;
         long n = lmin(nk, pos0 + i - j0 + 1);  // causal: keys up to the query's position
+        long first = lo[i] - j0;                // and from its segment's start
         float mx = -INFINITY;
         for (long jj = 0; jj < nk; jj++) {
-          s[jj] = jj < n && allowed[jj] != 0.f ? s[jj] * a.scale : -INFINITY;
+          s[jj] = jj < n && jj >= first && allowed[jj] != 0.f ? s[jj] * a.scale : -INFINITY;
           mx = fmaxf_(mx, s[jj]);
         }
         float mnew = fmaxf_(M[i], mx);
@@ -207,8 +229,10 @@ HOT void backward_task(void* c, long item0, long item1, int tid) {
           any_uniform = any_uniform || uniform[i] != 0.f;
         }
         for (long i = 0; i < nq * HDp; i++) dQs[i] = 0;
+        long lo[BQ];
+        segment_starts(lo, a, b, i0, nq);
         long last_key = any_uniform ? T - 1 : i0 + nq - 1;
-        for (long j0 = 0; j0 <= last_key; j0 += BK) {
+        for (long j0 = any_uniform ? 0 : lo[0] / BK * BK; j0 <= last_key; j0 += BK) {
           long nk = lmin(BK, last_key + 1 - j0);
           load_rows_t(Kt, a.k, T, a.NKV, HD, b, kh, j0, nk, row);
           load_rows_t(Vt, a.v, T, a.NKV, HD, b, kh, j0, nk, row);
@@ -220,9 +244,10 @@ HOT void backward_task(void* c, long item0, long item1, int tid) {
             float* __restrict p = P + i * BK;
             float* __restrict ds = dS + i * BK;
             long n = i0 + i - j0 + 1;  // causal: keys up to the query
+            long first = lo[i] - j0;   // and from its segment's start
             bool u = uniform[i] != 0.f;
             for (long jj = 0; jj < nk; jj++) {
-              float pj = u ? inv_t : jj < n && allowed[jj] != 0.f ? fexp(p[jj] * a.scale - lse[i]) : 0.f;
+              float pj = u ? inv_t : jj < n && jj >= first && allowed[jj] != 0.f ? fexp(p[jj] * a.scale - lse[i]) : 0.f;
               p[jj] = pj;
               ds[jj] = pj * (ds[jj] - D[i]) * a.scale;
             }
@@ -244,17 +269,17 @@ HOT void backward_task(void* c, long item0, long item1, int tid) {
 
 }  // namespace
 
-void k_attention_forward(Act out, float* lse, Act q, Act k, Act v, const int32_t* mask, long B, long Tq, long Tk, long Tkv,
-                         long NH, long NKV, long HD) {
+void k_attention_forward(Act out, float* lse, Act q, Act k, Act v, const int32_t* mask, const int32_t* seg, long B, long Tq,
+                         long Tk, long Tkv, long NH, long NKV, long HD) {
   const Act none{nullptr, F32};
-  Attn a{out, lse, none, none, none, q, k, v, none, mask, B, Tq, Tk, Tkv, NH, NKV, HD, (HD + 15) / 16 * 16,
+  Attn a{out, lse, none, none, none, q, k, v, none, mask, seg, B, Tq, Tk, Tkv, NH, NKV, HD, (HD + 15) / 16 * 16,
          (Tq + BQ - 1) / BQ, (float)(1.0 / std::sqrt((double)HD))};
   pool_run(B * NH * a.qblocks, 1, forward_task, &a);
 }
 
 void k_attention_backward(Act dq, Act dk, Act dv, Act dout, Act out, const float* lse, Act q, Act k, Act v,
-                          const int32_t* mask, long B, long T, long NH, long NKV, long HD) {
-  Attn a{out, const_cast<float*>(lse), dq, dk, dv, q, k, v, dout, mask, B, T, T, T, NH, NKV, HD,
+                          const int32_t* mask, const int32_t* seg, long B, long T, long NH, long NKV, long HD) {
+  Attn a{out, const_cast<float*>(lse), dq, dk, dv, q, k, v, dout, mask, seg, B, T, T, T, NH, NKV, HD,
          (HD + 15) / 16 * 16, 0, (float)(1.0 / std::sqrt((double)HD))};
   pool_run(B * NKV, 1, backward_task, &a);
 }

@@ -33,10 +33,11 @@ void k_matmul_backward(Act dinp, float* dweight, float* dbias, Act dout, Act inp
                        long OC);
 
 // ---- attention (attention.cpp) ----
-void k_attention_forward(Act out, float* lse, Act q, Act k, Act v, const int32_t* mask, long B, long Tq, long Tk, long Tkv,
-                         long NH, long NKV, long HD);
+// seg (B, Tkv) or null: packed segments, each a contiguous run; a query sees only its own run's keys (mask null then).
+void k_attention_forward(Act out, float* lse, Act q, Act k, Act v, const int32_t* mask, const int32_t* seg, long B, long Tq,
+                         long Tk, long Tkv, long NH, long NKV, long HD);
 void k_attention_backward(Act dq, Act dk, Act dv, Act dout, Act out, const float* lse, Act q, Act k, Act v,
-                          const int32_t* mask, long B, long T, long NH, long NKV, long HD);
+                          const int32_t* mask, const int32_t* seg, long B, long T, long NH, long NKV, long HD);
 
 // ---- loss and optimizer (loss-optim.cpp) ----
 void k_cross_entropy(float* losses, float* dlogits, const float* logits, const int32_t* targets, long N, long V,
