@@ -43,6 +43,15 @@ function torchrunWorldSize(env: NodeJS.ProcessEnv): number {
   return n;
 }
 
+/** The GPU a rank uses: the local-rank-th of CUDA_VISIBLE_DEVICES when set, else the local rank itself. */
+export function gpuOfLocalRank(visible: string | undefined, localRank: number): string {
+  const list = visible?.split(',').map((d) => d.trim()).filter((d) => d !== '') ?? [];
+  if (list.length === 0) return String(localRank);
+  const gpu = list[localRank];
+  if (gpu === undefined) throw new UserError(`CUDA_VISIBLE_DEVICES=${visible} names ${list.length} GPUs but this machine runs more ranks than that: start at most ${list.length} processes per machine`);
+  return gpu;
+}
+
 let joined: World | null = null;
 
 /**
@@ -64,6 +73,7 @@ export function joinWorld(env: NodeJS.ProcessEnv = process.env): World {
   const given = torchrunWorldSize(env);
   if (env.WORLD_SIZE !== undefined && given !== w.size) throw new UserError(`WORLD_SIZE=${given} disagrees with the MPI launcher's ${w.size} processes: unset WORLD_SIZE`);
   Object.assign(env, { WORLD_SIZE: String(w.size), RANK: String(w.rank), LOCAL_RANK: String(w.localRank) });
+  if (w.localSize > 1) env.CUDA_VISIBLE_DEVICES = gpuOfLocalRank(env.CUDA_VISIBLE_DEVICES, w.localRank);
   joined = {
     ...w,
     allReduceSum: (buf) => addon.allreduceSum(buf),

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { mpirunArgs, withoutNprocFlag } from '../../../src/distributed/launch.ts';
 import { threadsPerRank } from '../../../src/distributed/threads.ts';
-import { joinWorld, launchedByMpi } from '../../../src/distributed/world.ts';
+import { gpuOfLocalRank, joinWorld, launchedByMpi } from '../../../src/distributed/world.ts';
 
 test('the ranks are launched without --nproc_per_node, in either spelling', () => {
   assert.deepEqual(withoutNprocFlag(['finetune', '--nproc_per_node', '2', '--data_path', 'd.json']), ['finetune', '--data_path', 'd.json']);
@@ -35,4 +35,10 @@ test('without an MPI launcher a process is a world of one, and WORLD_SIZE > 1 sa
   const buf = new Float32Array([1, 2]);
   w.allReduceSum(buf);
   assert.deepEqual([...buf], [1, 2]);
+});
+
+test('each rank on a machine takes its own GPU', () => {
+  assert.equal(gpuOfLocalRank(undefined, 1), '1');
+  assert.equal(gpuOfLocalRank('4,5,6,7', 2), '6');
+  assert.throws(() => gpuOfLocalRank('0,1', 2), /CUDA_VISIBLE_DEVICES=0,1 names 2 GPUs but this machine runs more ranks/);
 });
