@@ -4,7 +4,7 @@
 
 import { ACTIVATION_DTYPES, type ActivationDTypeChoice } from '../model/activation-dtype.ts';
 import { BACKEND_NAMES, type BackendName } from '../backends/select.ts';
-import { runExample } from '../example/run-example.ts';
+import { EXAMPLE_RECIPE, runExample } from '../example/run-example.ts';
 import { parseTargets } from '../model/lora-io.ts';
 import type { LoraInit } from '../model/lora.ts';
 import { finetune } from '../train/finetune.ts';
@@ -125,6 +125,13 @@ export function optionsFromFlags(f: ParsedFlags): FinetuneOptions {
 
 const optionsFromGiven = (given: ParsedFlags) => optionsFromFlags({ ...DEFAULTS, ...given });
 
+/** --example's settings: its recipe (camelCase options) wherever the user gave no flag of that (snake_case) name. */
+export function exampleOptions(given: ParsedFlags): FinetuneOptions {
+  const flagOf = (key: string) => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+  const recipe = Object.entries(EXAMPLE_RECIPE).filter(([key]) => given[flagOf(key)] === undefined);
+  return { ...optionsFromGiven(given), ...Object.fromEntries(recipe) };
+}
+
 /** The options `finetune` receives for a command line (the arguments after `finetune`; --example aside). */
 export function optionsFromArgv(argv: string[]): FinetuneOptions {
   return optionsFromGiven(parseCommandLine(finetuneCommand, argv).given);
@@ -141,7 +148,7 @@ export const finetuneCommand: Command = {
   flags: withGroups(SPECS, FINETUNE_SECTIONS),
   async run(_flags, _positionals, given) {
     if (given.wandb_project) console.log('note: wandb is not used; follow the run in output_dir/report.html and metrics.jsonl');
-    const result = given.example ? await runExample(given, optionsFromGiven) : await finetune(optionsFromGiven(given));
+    const result = given.example ? await runExample(exampleOptions(given)) : await finetune(optionsFromGiven(given));
     if (result.stopped) await exitInterrupted();
   },
 };

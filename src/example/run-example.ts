@@ -7,13 +7,13 @@ import { mkdir } from 'node:fs/promises';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ParsedFlags } from '../cli/args.ts';
+import { PROJECTIONS } from '../arch/projections.ts';
 import { Prompter } from '../data/prompter.ts';
 import { generate } from '../generate/generate.ts';
 import { DEFAULT_OPTIONS } from '../generate/options.ts';
 import { finetune, type FinetuneResult } from '../train/finetune.ts';
 import { writeFileAtomic } from '../util/atomic-write.ts';
-import type { FinetuneOptions } from '../train/finetune-options.ts';
+import { FINETUNE_DEFAULTS, type FinetuneOptions } from '../train/finetune-options.ts';
 import { learnBpe, writeTokenizer } from './bpe-tokenizer.ts';
 import { writeTinyLlama, type TinyLlamaShape } from './tiny-llama.ts';
 
@@ -23,26 +23,26 @@ const VOCAB_SIZE = 1024;
 const SHAPE: Omit<TinyLlamaShape, 'vocabSize'> = { hiddenSize: 64, intermediateSize: 172, numLayers: 2, numHeads: 4, numKvHeads: 2, maxPositions: 256 };
 const MODEL_SEED = 1234;
 
-/** The example's recipe: flags a user passes still win over these. */
-export const EXAMPLE_FLAGS: ParsedFlags = {
-  output_dir: './alpaca-lora-example',
-  batch_size: 4,
-  micro_batch_size: 4,
-  num_epochs: 24,
-  learning_rate: 5e-3,
-  warmup_steps: 8,
-  cutoff_len: 128,
-  val_set_size: 8,
-  lora_r: 16,
-  lora_alpha: 32,
-  lora_dropout: 0,
-  lora_target_modules: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'],
-  train_on_inputs: false,
-  logging_steps: 24,
-  eval_steps: 72,
-  save_steps: 144,
-  save_total_limit: 1,
-  load_best_model_at_end: false, // the example shows what the adapter memorised, not the best held-out loss
+/** The example's recipe, as library options; the CLI lets flags a user passes win over these. */
+export const EXAMPLE_RECIPE: Partial<FinetuneOptions> = {
+  outputDir: './alpaca-lora-example', // the root: the model, data and adapter go in folders under it
+  batchSize: 4,
+  microBatchSize: 4,
+  numEpochs: 24,
+  learningRate: 5e-3,
+  warmupSteps: 8,
+  cutoffLen: 128,
+  valSetSize: 8,
+  loraR: 16,
+  loraAlpha: 32,
+  loraDropout: 0,
+  loraTargetModules: [...PROJECTIONS],
+  trainOnInputs: false,
+  loggingSteps: 24,
+  evalSteps: 72,
+  saveSteps: 144,
+  saveTotalLimit: 1,
+  loadBestModelAtEnd: false, // the example shows what the adapter memorised, not the best held-out loss
 };
 
 const QUESTIONS: [string, string][] = [
@@ -82,10 +82,13 @@ export async function writeExampleModel(dir: string, log: (line: string) => void
   log(`example: wrote a tiny LLaMA to ${dir} (${shape.numLayers} layers, hidden ${shape.hiddenSize}, vocabulary ${shape.vocabSize} learned from the example data, seeded random weights)`);
 }
 
-/** Runs the example; `toOptions` turns merged flags into finetune options (the CLI's own mapping). */
-export async function runExample(given: ParsedFlags, toOptions: (flags: ParsedFlags) => FinetuneOptions): Promise<FinetuneResult> {
-  const root = (given.output_dir as string | undefined) ?? (EXAMPLE_FLAGS.output_dir as string);
-  const options = toOptions({ ...EXAMPLE_FLAGS, ...given, base_model: join(root, 'tiny-llama'), data_path: join(root, 'instructions.json'), output_dir: join(root, 'lora') });
+/**
+ * Runs the example with `settings` (FINETUNE_DEFAULTS under EXAMPLE_RECIPE when not given): makes the tiny model and
+ * the data under settings.outputDir, trains into its lora/ folder, and prints answers and the next commands.
+ */
+export async function runExample(settings: FinetuneOptions = { ...FINETUNE_DEFAULTS, baseModel: '', ...EXAMPLE_RECIPE }): Promise<FinetuneResult> {
+  const root = settings.outputDir;
+  const options = { ...settings, baseModel: join(root, 'tiny-llama'), dataPath: join(root, 'instructions.json'), outputDir: join(root, 'lora') };
   await writeExampleModel(options.baseModel, options.log);
   await writeFileAtomic(options.dataPath, readFileSync(EXAMPLE_DATA));
   const result = await finetune(options);

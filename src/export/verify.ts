@@ -7,8 +7,7 @@ import { Rng } from '../engine/random.ts';
 import { UserError } from '../errors.ts';
 import { bytesOf, fromFloat32, toFloat32, type HostTensor } from '../formats/host-tensor.ts';
 import type { TokenBatch } from '../model/batch.ts';
-import { scoreBatch } from '../model/compute.ts';
-import type { LoraUse, Model } from '../model/llama.ts';
+import { batchLogits } from '../model/compute.ts';
 import { loadModel, type LoadOptions } from '../model/load.ts';
 import { loadLoraAdapter } from '../model/lora-io.ts';
 import type { MergedCheckpoint } from './merged-checkpoint.ts';
@@ -83,9 +82,9 @@ export async function checkMergedLogits(
 ): Promise<LogitCheck> {
   const base = await loadModel(be, baseDir, load);
   const batch = probeBatch(base.config.vocabSize, base.config.bosTokenId);
-  const expected = await probeLogits(base, batch, { adapter: loadLoraAdapter(be, base.config, loraDir), dropout: 0, seed: 0 });
+  const expected = await batchLogits(base, batch, { adapter: loadLoraAdapter(be, base.config, loraDir), dropout: 0, seed: 0 });
   for (const arena of ['weights', 'adapters', 'activations'] as const) be.freeArena(arena);
-  const actual = await probeLogits(await loadModel(be, mergedDir), batch, null);
+  const actual = await batchLogits(await loadModel(be, mergedDir), batch, null);
   for (const arena of ['weights', 'activations'] as const) be.freeArena(arena);
   let maxDiff = 0, scale = 0;
   for (let i = 0; i < expected.length; i++) {
@@ -97,11 +96,4 @@ export async function checkMergedLogits(
     throw new Error(`export: the merged model's logits differ from base + adapter by up to ${maxDiff} (largest logit ${scale}, ${dtype} allows ${tolerance * scale})`);
   }
   return { maxDiff, scale, tolerance };
-}
-
-async function probeLogits(m: Model, batch: TokenBatch, lora: LoraUse | null): Promise<Float32Array> {
-  const V = m.config.vocabSize;
-  const logits = new Float32Array(batch.B * batch.T * V);
-  await scoreBatch(m, batch, lora, (row0, _rows, chunk) => logits.set(chunk, row0 * V));
-  return logits;
 }

@@ -73,6 +73,14 @@ export async function scoreBatch(
   return { lossSum, tokens };
 }
 
+/** Every logit (B*T rows, each V wide) of `batch`, forward only: the probe both adapter and export checks compare. */
+export async function batchLogits(m: Model, batch: TokenBatch, lora: LoraUse | null): Promise<Float32Array> {
+  const V = m.config.vocabSize;
+  const out = new Float32Array(batch.B * batch.T * V);
+  await scoreBatch(m, batch, lora, (row0, rows, logits) => out.set(logits.subarray(0, rows * V), row0 * V));
+  return out;
+}
+
 /**
  * Forward and backward; parameter gradients accumulate into the adapter's (and trained weights') grads.
  * Each token's gradient is scaled by gradScale (1 / counted tokens of the whole optimizer step).

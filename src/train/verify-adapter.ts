@@ -5,21 +5,13 @@
 import type { HostTensor } from '../formats/host-tensor.ts';
 import { checkAdapterFitsBase, readPeftAdapter } from '../formats/peft-adapter.ts';
 import type { TokenBatch } from '../model/batch.ts';
-import { scoreBatch } from '../model/compute.ts';
+import { batchLogits } from '../model/compute.ts';
 import type { Model } from '../model/llama.ts';
 import { adapterFromTensors, adapterToTensors, settingsFromConfig } from '../model/lora-io.ts';
 import type { LoraAdapter } from '../model/lora.ts';
 
 export class AdapterVerificationError extends Error {
   override name = 'AdapterVerificationError';
-}
-
-/** Logits (B*T*V) of `batch` with `adapter` and no dropout. */
-export async function probeLogits(model: Model, adapter: LoraAdapter, batch: TokenBatch): Promise<Float32Array> {
-  const V = model.config.vocabSize;
-  const out = new Float32Array(batch.B * batch.T * V);
-  await scoreBatch(model, batch, { adapter, dropout: 0, seed: 0 }, (row0, rows, logits) => out.set(logits.subarray(0, rows * V), row0 * V));
-  return out;
 }
 
 function sameValues(a: HostTensor, b: HostTensor): boolean {
@@ -58,8 +50,8 @@ export async function verifySavedAdapter(model: Model, adapter: LoraAdapter, dir
   }
   const reloaded = adapterFromTensors(be, config, { ...settingsFromConfig(peft.config, config.numLayers), dropout: 0 }, peft.tensors, dir);
   try {
-    const expected = await probeLogits(model, adapter, probe);
-    const actual = await probeLogits(model, reloaded, probe);
+    const expected = await batchLogits(model, probe, { adapter, dropout: 0, seed: 0 });
+    const actual = await batchLogits(model, probe, { adapter: reloaded, dropout: 0, seed: 0 });
     let worst = 0;
     for (let i = 0; i < expected.length; i++) worst = Math.max(worst, Math.abs(expected[i]! - actual[i]!));
     if (!(worst <= 1e-6)) fail(`reloaded, it gives logits up to ${worst} away from the adapter in memory on a probe batch`);

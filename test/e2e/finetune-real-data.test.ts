@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { batchLogits } from '../../src/model/compute.ts';
 import { loadLoraAdapter } from '../../src/model/lora-io.ts';
 import { loadTokenizer } from '../../src/tokenizer/load.ts';
 import { finetune, type FinetuneInput } from '../../src/train/finetune.ts';
@@ -15,7 +16,6 @@ import { FINETUNE_DEFAULTS } from '../../src/train/finetune-options.ts';
 import type { EvalLog } from '../../src/train/loop.ts';
 import { prepareData } from '../../src/train/prepare-data.ts';
 import { collateExamples } from '../../src/train/trainer.ts';
-import { probeLogits } from '../../src/train/verify-adapter.ts';
 import { needShared, PROJECT_ROOT, sharedPath } from '../helpers/shared.ts';
 
 test('a dozen steps on real Alpaca data: eval loss falls, the adapter reloads, score agrees', async (t) => {
@@ -40,8 +40,8 @@ test('a dozen steps on real Alpaca data: eval loss falls, the adapter reloads, s
   const reloaded = loadLoraAdapter(model.be, model.config, out);
   const data = await prepareData(loadTokenizer(options.baseModel), { ...FINETUNE_DEFAULTS, ...options });
   const batch = collateExamples(data.val, 0);
-  const expected = await probeLogits(model, adapter, batch);
-  const actual = await probeLogits(model, reloaded, batch);
+  const expected = await batchLogits(model, batch, { adapter, dropout: 0, seed: 0 });
+  const actual = await batchLogits(model, batch, { adapter: reloaded, dropout: 0, seed: 0 });
   const mask = batch.attentionMask!;
   const V = model.config.vocabSize;
   for (let i = 0; i < expected.length; i++) if (mask[Math.floor(i / V)] === 1) assert.equal(actual[i], expected[i]);
