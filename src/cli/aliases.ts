@@ -49,11 +49,8 @@ function axolotlDatasets(value: Value): ParsedFlags {
 export const ALIASES: readonly Alias[] = [
   { key: 'model_name_or_path', from: 'LLaMA-Factory', type: 'string', flag: 'base_model', help: '= --base_model', to: (v) => ({ base_model: v }) },
   {
-    key: 'dataset', from: 'LLaMA-Factory', type: 'string', flag: 'data_path', help: '= --data_path (one file or Hub id; names from dataset_info.json are not read)',
-    to: (v) => {
-      if (String(v).includes(',')) throw new UsageError(`dataset: ${v} names several data sets; one is supported: merge them into one file`);
-      return { data_path: v };
-    },
+    key: 'dataset', from: 'LLaMA-Factory', type: 'string', flag: 'data_path', help: '= --data_path (files or Hub ids, comma-separated; names from dataset_info.json are not read)',
+    to: (v) => ({ data_path: v }),
   },
   { key: 'datasets', from: 'axolotl', type: 'string', flag: 'data_path', help: '[{path, type: alpaca|completion}] = --data_path, --data_format', to: axolotlDatasets },
   { key: 'per_device_train_batch_size', from: 'LLaMA-Factory', type: 'number', flag: 'micro_batch_size', help: '= --micro_batch_size', to: (v) => ({ micro_batch_size: v }) },
@@ -85,7 +82,7 @@ export const ALIASES: readonly Alias[] = [
 ];
 
 /** Keys whose value may be a mapping or a list of mappings in a config file (read as JSON text). */
-export const STRUCTURED_KEYS: readonly string[] = ['datasets'];
+export const STRUCTURED_KEYS: readonly string[] = ['datasets', 'data_columns'];
 
 /** Keys that say what finetune does anyway, accepted with that value only. */
 export const AGREEING: Readonly<Record<string, string>> = { stage: 'sft', do_train: 'true', finetuning_type: 'lora', adapter: 'lora' };

@@ -14,7 +14,7 @@ import { UsageError, withGroups, type FlagSpecs, type ParsedFlags } from './args
 import type { Command } from './command.ts';
 import { FINETUNE_SECTIONS } from './finetune-sections.ts';
 import { parseCommandLine } from './command-line.ts';
-import { DATA_FLAGS, datasetOptionsFromFlags } from './inspect-data.ts';
+import { DATA_FLAGS, datasetOptionsFromFlags, interleaveProbsFromFlags } from './data-flags.ts';
 import { QUANT_FLAGS, quantizationFromFlags } from './quant-flags.ts';
 
 const D = FINETUNE_DEFAULTS;
@@ -36,7 +36,6 @@ const SPECS: FlagSpecs = {
   lora_alpha: { type: 'number', default: D.loraAlpha, help: 'LoRA alpha (scaling alpha / r)' },
   lora_dropout: { type: 'number', default: D.loraDropout, help: 'dropout on the LoRA input' },
   lora_target_modules: { type: 'list', default: D.loraTargetModules, help: 'projections to adapt: q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj' },
-  train_on_inputs: { type: 'boolean', default: D.trainOnInputs, help: 'train on the prompt too (false: only on the response)' },
   group_by_length: { type: 'boolean', default: D.groupByLength, help: 'batch examples of similar length (faster, with a loss curve that zigzags)' },
   gradient_checkpointing: { type: 'boolean', default: D.gradientCheckpointing, help: 'keep only each layer\'s input, recompute the layer in the backward: less activation memory, ~1/3 more compute, same results' },
   activation_dtype: { type: 'string', default: D.activationDtype, help: 'auto, f32, bf16 or f16: how activations are stored (auto: bf16 on a bf16 base on --backend cpu, else f32); compute stays float32' },
@@ -94,14 +93,17 @@ export function optionsFromFlags(f: ParsedFlags): FinetuneOptions {
     loraAlpha: f.lora_alpha as number,
     loraDropout: f.lora_dropout as number,
     loraTargetModules: parseTargets(f.lora_target_modules as string[], '--lora_target_modules'),
-    trainOnInputs: f.train_on_inputs as boolean,
+    trainOnInputs: (f.train_on_inputs as boolean | undefined) ?? null,
     addEosToken: f.add_eos_token as boolean,
     groupByLength: f.group_by_length as boolean,
     gradientCheckpointing: f.gradient_checkpointing as boolean,
     activationDtype: oneOf<ActivationDTypeChoice>('activation_dtype', f.activation_dtype as string, ACTIVATION_DTYPES),
     resumeFromCheckpoint: resume && resume !== 'false' && resume !== 'False' ? resume : null,
     promptTemplateName: f.prompt_template_name as string,
+    chatTemplate: (f.chat_template as string | undefined) || null,
     dataset: datasetOptionsFromFlags('finetune', f),
+    dataColumns: (f.data_columns as string | undefined) || null,
+    interleaveProbs: interleaveProbsFromFlags('finetune', f),
     quantization: quantizationFromFlags(f),
     backend: oneOf<BackendName>('backend', f.backend as string, BACKEND_NAMES),
     seed: f.seed as number,

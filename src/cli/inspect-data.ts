@@ -1,45 +1,20 @@
-// `alpaca-lora inspect-data`: tokenizes a data set exactly as finetune would and reports lengths,
-// truncation and trained tokens, shows one example, and can dump the rows (--dump_jsonl).
-// Parsing and printing only; the work is src/data. Also exports the data flags finetune shares.
+// `alpaca-lora inspect-data`: tokenizes the data set(s) exactly as finetune would (same loading, mixing, templates
+// and masks) and reports lengths, truncation and trained tokens, shows one example with its masked tokens
+// marked, and can dump the rows (--dump_jsonl). Parsing and printing only; the work is src/data.
 
-import { DATA_FORMATS, loadDataset, type DataFormat, type DatasetOptions } from '../data/dataset.ts';
+import { cutoffWarning } from '../data/cutoff-report.ts';
+import { badRecordsWarning } from '../data/dataset.ts';
+import { loadDataSources, mixRecords, parseInterleaveProbs } from '../data/data-sources.ts';
+import { makeExampleBuilder } from '../data/examples.ts';
 import { renderExample, summarizeExamples } from '../data/inspect.ts';
 import { Prompter } from '../data/prompter.ts';
-import { makePromptTokenizer, tokenizeRecords, trainedTokenCount } from '../data/tokenize.ts';
+import { requireTrainedTokens, trainedTokenCount } from '../data/tokenize.ts';
 import { writeTokenizedJsonl } from '../data/tokenized-jsonl.ts';
+import { resolveDataFiles } from '../hub/resolve.ts';
 import { loadTokenizer } from '../tokenizer/load.ts';
-import { required, UsageError, type FlagSpecs, type ParsedFlags } from './args.ts';
+import { required, UsageError } from './args.ts';
 import type { Command } from './command.ts';
-
-/** The flags that choose and shape the training data, with the seed's defaults. */
-export const DATA_FLAGS: FlagSpecs = {
-  data_path: { type: 'string', help: '.json (array), .jsonl or .txt data file' },
-  prompt_template_name: { type: 'string', default: 'alpaca', help: 'alpaca, alpaca_legacy, alpaca_short, vigogne, or a template .json path' },
-  cutoff_len: { type: 'number', default: 256, help: 'truncate every example to this many tokens' },
-  train_on_inputs: { type: 'boolean', default: true, help: 'train on the prompt too (false: only on the response)' },
-  add_eos_token: { type: 'boolean', default: false, help: 'the seed\'s add_eos_token (counts the masked prompt with an EOS)' },
-  data_format: { type: 'string', help: `${DATA_FORMATS.join(', ')} (default: from the first record)` },
-  instruction_field: { type: 'string', default: 'instruction', help: 'record field holding the instruction' },
-  input_field: { type: 'string', default: 'input', help: 'record field holding the optional input' },
-  output_field: { type: 'string', default: 'output', help: 'record field holding the response' },
-  text_field: { type: 'string', default: 'text', help: 'record field holding raw text (text format)' },
-  skip_empty_outputs: { type: 'boolean', default: false, help: 'leave out records with an empty response instead of failing' },
-};
-
-export function datasetOptionsFromFlags(command: string, flags: ParsedFlags): DatasetOptions {
-  const format = flags.data_format as string | undefined;
-  if (format !== undefined && !(DATA_FORMATS as readonly string[]).includes(format)) {
-    throw new UsageError(`${command}: --data_format must be one of ${DATA_FORMATS.join(', ')}, got "${format}"`);
-  }
-  return {
-    format: format as DataFormat | undefined,
-    instructionField: flags.instruction_field as string,
-    inputField: flags.input_field as string,
-    outputField: flags.output_field as string,
-    textField: flags.text_field as string,
-    skipEmptyOutputs: flags.skip_empty_outputs as boolean,
-  };
-}
+import { DATA_FLAGS, datasetOptionsFromFlags, interleaveProbsFromFlags } from './data-flags.ts';
 
 export const inspectDataCommand: Command = {
   name: 'inspect-data',
@@ -51,28 +26,55 @@ export const inspectDataCommand: Command = {
     dump_jsonl: { type: 'string', help: 'write every tokenized example, in data-set order, to this .jsonl file' },
   },
   async run(flags) {
-    const tokenizer = loadTokenizer(required('inspect-data', flags, 'base_model'));
-    const dataset = await loadDataset(required('inspect-data', flags, 'data_path'), datasetOptionsFromFlags('inspect-data', flags));
-    const prompter = Prompter.load(flags.prompt_template_name as string);
+    const baseModel = required('inspect-data', flags, 'base_model');
+    const tokenizer = loadTokenizer(baseModel);
+    const notes: string[] = [];
+    const options = { ...datasetOptionsFromFlags('inspect-data', flags), warn: (m: string) => notes.push(m) };
+    const resolve = (path: string) => resolveDataFiles(path, (line) => console.error(line));
+    const datasets = await loadDataSources(required('inspect-data', flags, 'data_path'), options, flags.data_columns as string | undefined, resolve);
+    const probs = interleaveProbsFromFlags('inspect-data', flags);
+    const records = mixRecords(datasets, probs && parseInterleaveProbs(probs, datasets.length), 42);
     const cutoffLen = flags.cutoff_len as number;
-    const toExample = makePromptTokenizer(tokenizer, prompter, {
-      cutoffLen,
-      trainOnInputs: flags.train_on_inputs as boolean,
-      addEosToken: flags.add_eos_token as boolean,
-    });
-    const examples = tokenizeRecords(dataset.records, toExample, dataset.path);
+    const builder = makeExampleBuilder(tokenizer, {
+      cutoffLen, trainOnInputs: (flags.train_on_inputs as boolean | undefined) ?? null, addEosToken: flags.add_eos_token as boolean,
+      promptTemplateName: flags.prompt_template_name as string, chatTemplate: (flags.chat_template as string | undefined) || undefined,
+      tokenizerDir: baseModel, skipBadRecords: options.skipBadRecords,
+    }, records);
+    const source = datasets.map((d) => d.path).join(', ');
+    let built;
+    try {
+      built = await builder.build(records);
+    } finally {
+      await builder.close();
+    }
+    const examples = requireTrainedTokens(built.examples, source);
+    if (built.bad.length) notes.push(badRecordsWarning(source, built.bad, records.length));
     const s = summarizeExamples(examples, cutoffLen);
     const pct = (part: number, whole: number) => `${((100 * part) / Math.max(1, whole)).toFixed(1)}%`;
-    const skipped = dataset.skipped.length ? `; ${dataset.skipped.length} left out for an empty response` : '';
 
-    console.log(`data set        ${dataset.path}: ${dataset.records.length} records, ${dataset.format} format${skipped}`);
+    for (const d of datasets) {
+      const skipped = d.skipped.length ? `; ${d.skipped.length} left out for an empty response` : '';
+      const bad = d.bad.length ? `; ${d.bad.length} bad records left out` : '';
+      console.log(`data set        ${d.path}: ${d.records.length} records, ${d.format} format${skipped}${bad}`);
+    }
+    if (datasets.length > 1) console.log(`mixed           ${records.length} records (${probs ? `interleaved ${probs.join(',')}, seed 42` : 'concatenated'})`);
     console.log(`tokenizer       ${tokenizer.source}: vocab ${tokenizer.vocabSize}, bos ${tokenizer.bosId}, eos ${tokenizer.eosId}, pad ${tokenizer.padId ?? 0}`);
-    if (dataset.format === 'alpaca') console.log(`template        ${prompter.template.source}: ${prompter.template.description}`);
-    console.log(`settings        cutoff_len ${cutoffLen}, train_on_inputs ${flags.train_on_inputs}, add_eos_token ${flags.add_eos_token}`);
+    const chat = builder.chatTemplate;
+    if (chat) console.log(`chat template   ${chat.name}: conversations rendered with it; ${builder.trainOnInputs ? 'every token trains' : 'only assistant turns (and their end-of-turn tokens) train'}`);
+    else if (datasets.some((d) => d.format === 'alpaca')) {
+      const prompter = Prompter.load(flags.prompt_template_name as string);
+      console.log(`template        ${prompter.template.source}: ${prompter.template.description}`);
+    }
+    console.log(`settings        cutoff_len ${cutoffLen}, train_on_inputs ${builder.trainOnInputs}, add_eos_token ${flags.add_eos_token}`);
     const L = s.lengths;
     console.log(`tokens/example  min ${L.min}  p50 ${L.p50}  p90 ${L.p90}  p95 ${L.p95}  p99 ${L.p99}  max ${L.max}  mean ${L.mean.toFixed(1)}`);
     console.log(`at cutoff_len   ${s.atCutoff} of ${s.examples} examples (${pct(s.atCutoff, s.examples)}) are cut at ${cutoffLen} tokens and carry no EOS`);
+    const dropped = examples.reduce((n, e) => n + ((e as { droppedTurns?: number }).droppedTurns ?? 0), 0);
+    if (chat) console.log(`dropped turns   ${dropped} trailing assistant turns left out to fit cutoff_len (whole turns are dropped, not cut)`);
     console.log(`trained tokens  ${s.trainedTokens} of ${s.tokens} (${pct(s.trainedTokens, s.tokens)}); ${s.untrainedExamples} examples train on nothing`);
+    const cut = cutoffWarning(examples, cutoffLen, source);
+    if (cut) notes.push(cut);
+    for (const note of notes) console.log(`warning         ${note}`);
 
     const index = flags.example_index as number;
     const example = examples[index];

@@ -1,19 +1,30 @@
-// Loads a data set file into validated records: Alpaca-style instruction records (with column
-// mapping), raw text for language-model training, or pre-tokenized rows. Not tokenization of prompts.
+// Loads a data set file (.json, .jsonl, .txt or .parquet) into validated records: Alpaca-style instruction records
+// (with column mapping, LLaMA-Factory's system and history), ShareGPT / OpenAI conversations, raw text for
+// language-model training, or pre-tokenized rows. Not tokenization of prompts.
 
 import { existsSync, statSync } from 'node:fs';
 import { UserError } from '../errors.ts';
-import { forEachJsonRecord, type RecordPosition } from './json-records.ts';
+import { alpacaChatFields, BadRecord, conversationMessages, type AlpacaChatFields, type ChatMessage, type ConversationFields } from './conversation.ts';
+import { forEachJsonRecord } from './json-records.ts';
 import { forEachLine, Utf8Tally } from './lines.ts';
+import { forEachParquetRecord } from './parquet.ts';
 
-export type DataFormat = 'alpaca' | 'text' | 'tokenized';
-export const DATA_FORMATS: readonly DataFormat[] = ['alpaca', 'text', 'tokenized'];
+export type DataFormat = 'alpaca' | 'sharegpt' | 'openai' | 'text' | 'tokenized';
+export const DATA_FORMATS: readonly DataFormat[] = ['alpaca', 'sharegpt', 'openai', 'text', 'tokenized'];
 
-export interface InstructionRecord {
+export interface InstructionRecord extends Partial<AlpacaChatFields> {
   kind: 'instruction';
   instruction: string;
   input: string;
   output: string;
+  /** File and record, for errors found later (a template that refuses it). */
+  where?: string;
+}
+
+export interface ConversationRecord {
+  kind: 'conversation';
+  messages: ChatMessage[];
+  where: string;
 }
 
 export interface TextRecord {
@@ -28,7 +39,7 @@ export interface TokenizedRecord {
   labels: number[];
 }
 
-export type DataRecord = InstructionRecord | TextRecord | TokenizedRecord;
+export type DataRecord = InstructionRecord | ConversationRecord | TextRecord | TokenizedRecord;
 
 export interface DatasetOptions {
   /** Default: from the file (.txt is text) or its first record's fields. */
@@ -37,8 +48,12 @@ export interface DatasetOptions {
   inputField?: string;
   outputField?: string;
   textField?: string;
+  /** Conversation layout: LLaMA-Factory's column and tag names. */
+  conversation?: ConversationFields;
   /** Leave out records whose response is empty instead of failing (the original Alpaca data has some). */
   skipEmptyOutputs?: boolean;
+  /** Leave out records that cannot be trained on (bad roles, empty answers, missing fields), counted, instead of failing. */
+  skipBadRecords?: boolean;
   /** The longest record in bytes (default MAX_RECORD_BYTES, 64 MiB). */
   maxRecordBytes?: number;
   /** Where the warning about bytes that are not UTF-8 goes (default: stderr). */
@@ -51,6 +66,8 @@ export interface Dataset {
   records: DataRecord[];
   /** Indices (in the file) of records left out by skipEmptyOutputs. */
   skipped: number[];
+  /** Records left out by skipBadRecords: where and why. */
+  bad: string[];
 }
 
 interface Fields {
@@ -61,14 +78,14 @@ interface Fields {
 }
 
 /**
- * Reads a .json (array) or .jsonl file of records, or a .txt file (one text record per paragraph).
- * Every problem is a UserError naming the file, the record and the line.
+ * Reads a .json (array), .jsonl or .parquet file of records, or a .txt file (one text record per paragraph).
+ * Every problem is a UserError naming the file, the record and the line (or row).
  */
 export async function loadDataset(path: string, options: DatasetOptions = {}): Promise<Dataset> {
   if (!existsSync(path)) {
-    throw new UserError(`--data_path ${path} does not exist: pass a local .json, .jsonl or .txt file (download hub data sets first)`);
+    throw new UserError(`--data_path ${path} does not exist: pass a local .json, .jsonl, .parquet or .txt file, or a Hub data set id`);
   }
-  if (statSync(path).isDirectory()) throw new UserError(`--data_path ${path} is a folder: pass the .json, .jsonl or .txt file itself`);
+  if (statSync(path).isDirectory()) throw new UserError(`--data_path ${path} is a folder: pass the .json, .jsonl, .parquet or .txt file itself`);
   const fields: Fields = {
     instruction: options.instructionField ?? 'instruction',
     input: options.inputField ?? 'input',
@@ -76,22 +93,35 @@ export async function loadDataset(path: string, options: DatasetOptions = {}): P
     text: options.textField ?? 'text',
   };
   const records: DataRecord[] = [];
-  const empty: RecordPosition[] = [];
+  const empty: { index: number; line: number }[] = [];
+  const bad: string[] = [];
   let format = options.format;
   const tally = new Utf8Tally();
+  const conv = options.conversation ?? {};
+  const visit = (value: unknown, index: number, where: string, line: number) => {
+    const record = asObject(value, where);
+    format ??= sniffFormat(record, fields, conv, where);
+    let converted: DataRecord;
+    try {
+      converted = toRecord(record, format, fields, conv, where);
+    } catch (err) {
+      if (!(err instanceof BadRecord || err instanceof UserError)) throw err;
+      const reason = err instanceof BadRecord ? `${where}: ${err.message}` : err.message;
+      if (!options.skipBadRecords) throw new UserError(`${reason}; fix the record, or pass --skip_bad_records to leave such records out`);
+      bad.push(reason);
+      return;
+    }
+    if (converted.kind === 'instruction' && converted.output.trim() === '') empty.push({ index, line });
+    else records.push(converted);
+  };
   if (path.endsWith('.txt')) {
     if (format !== undefined && format !== 'text') throw new UserError(`${path}: a .txt file holds raw text; it cannot be read as ${format} records`);
     format = 'text';
     await readParagraphs(path, tally, options.maxRecordBytes, (text) => records.push({ kind: 'text', text }));
+  } else if (path.endsWith('.parquet')) {
+    await forEachParquetRecord(path, (value, row) => visit(value, row, `${path}: row ${row}`, row));
   } else {
-    await forEachJsonRecord(path, (value, at) => {
-      const where = `${path}: record ${at.index} (line ${at.line})`;
-      const record = asObject(value, where);
-      format ??= sniffFormat(record, fields, where);
-      const converted = toRecord(record, format, fields, where);
-      if (converted.kind === 'instruction' && converted.output.trim() === '') empty.push(at);
-      else records.push(converted);
-    }, { tally, maxRecordBytes: options.maxRecordBytes });
+    await forEachJsonRecord(path, (value, at) => visit(value, at.index, `${path}: record ${at.index} (line ${at.line})`, at.line), { tally, maxRecordBytes: options.maxRecordBytes });
   }
   const warn = options.warn ?? ((m) => process.stderr.write(`warning: ${m}\n`));
   const badUtf8 = tally.warning(path);
@@ -107,8 +137,15 @@ export async function loadDataset(path: string, options: DatasetOptions = {}): P
         `every example needs a response to train on: fix ${empty.length === 1 ? 'it' : 'them'}, or pass --skip_empty_outputs to leave ${empty.length === 1 ? 'it' : 'them'} out`,
     );
   }
+  if (bad.length > 0) warn(badRecordsWarning(path, bad, records.length + bad.length));
   if (records.length === 0) throw new UserError(`${path} holds no records: a data set needs at least one example`);
-  return { path, format: format!, records, skipped: empty.map((at) => at.index) };
+  return { path, format: format!, records, skipped: empty.map((at) => at.index), bad };
+}
+
+/** The --skip_bad_records report: how many were left out, and the first few reasons. */
+export function badRecordsWarning(source: string, bad: readonly string[], total: number): string {
+  const shown = bad.slice(0, 3).map((b) => `\n  ${b}`).join('');
+  return `${source}: left out ${bad.length} of ${total} records that cannot be trained on (--skip_bad_records):${shown}${bad.length > 3 ? `\n  … and ${bad.length - 3} more` : ''}`;
 }
 
 function asObject(value: unknown, where: string): Record<string, unknown> {
@@ -118,25 +155,31 @@ function asObject(value: unknown, where: string): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
-function sniffFormat(record: Record<string, unknown>, fields: Fields, where: string): DataFormat {
+function sniffFormat(record: Record<string, unknown>, fields: Fields, conv: ConversationFields, where: string): DataFormat {
   if ('input_ids' in record) return 'tokenized';
+  const list = record[conv.messages ?? ('conversations' in record ? 'conversations' : 'messages')];
+  if (Array.isArray(list)) return 'from' in Object(list[0]) ? 'sharegpt' : 'openai'; // ShareGPT's {from, value}, else OpenAI's {role, content}
   if (fields.instruction in record) return 'alpaca';
   if (fields.text in record) return 'text';
   throw new UserError(
     `${where} has neither "${fields.instruction}" nor "${fields.text}" (its fields: ${Object.keys(record).join(', ') || 'none'}): ` +
-      'map your columns with --instruction_field/--input_field/--output_field, or --text_field for raw text',
+      'map your columns with --instruction_field/--input_field/--output_field, --messages_field for conversations, or --text_field for raw text',
   );
 }
 
-function toRecord(record: Record<string, unknown>, format: DataFormat, fields: Fields, where: string): DataRecord {
+function toRecord(record: Record<string, unknown>, format: DataFormat, fields: Fields, conv: ConversationFields, where: string): DataRecord {
   switch (format) {
+    case 'sharegpt':
+    case 'openai':
+      return { kind: 'conversation', messages: conversationMessages(record, format, conv), where };
     case 'alpaca': {
       const output = requireString(record, fields.output, where, '--output_field');
       const input = record[fields.input];
       if (input !== undefined && input !== null && typeof input !== 'string') {
         throw new UserError(`${where}: "${fields.input}" must be a string, got ${typeName(input)}`);
       }
-      return { kind: 'instruction', instruction: requireString(record, fields.instruction, where, '--instruction_field'), input: input ?? '', output };
+      const instruction = requireString(record, fields.instruction, where, '--instruction_field');
+      return { kind: 'instruction', instruction, input: input ?? '', output, ...alpacaChatFields(record, conv), where };
     }
     case 'text': {
       const text = requireString(record, fields.text, where, '--text_field');

@@ -46,7 +46,7 @@ export function summarizeExamples(examples: readonly TokenizedExample[], cutoffL
 }
 
 /** Nearest-rank percentile of ascending values. */
-function percentile(sorted: readonly number[], p: number): number {
+export function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return 0;
   return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }

@@ -62,6 +62,8 @@ export function makePromptTokenizer(tokenizer: Tokenizer, prompter: Prompter, op
         inputIds = tokenize(record.text, true);
         labels = inputIds.slice();
         break;
+      case 'conversation':
+        throw new Error('a conversation is tokenized through a chat template (chat-tokenize.ts), not a prompt template');
       case 'tokenized':
         for (const id of record.input_ids) {
           if (id >= tokenizer.vocabSize) throw new UserError(`pre-tokenized row holds token id ${id}, outside the vocabulary of ${tokenizer.source} (${tokenizer.vocabSize})`);
@@ -105,11 +107,10 @@ export function trainedTokenCount(example: Pick<TokenizedExample, 'labels'>): nu
 }
 
 /**
- * Tokenizes every record, in order. Errors when nothing at all would be trained (a silent zero-loss
- * run otherwise), naming the data set and what to change.
+ * The examples, unless nothing at all would be trained (a silent zero-loss run otherwise): then an error naming
+ * the data set and what to change.
  */
-export function tokenizeRecords(records: readonly DataRecord[], toExample: (record: DataRecord) => TokenizedExample, source: string): TokenizedExample[] {
-  const examples = records.map(toExample);
+export function requireTrainedTokens<T extends Pick<TokenizedExample, 'labels'>>(examples: T[], source: string): T[] {
   if (!examples.some((e) => trainedTokenCount(e) > 0)) {
     throw new UserError(
       `${source}: every example is masked out (no response token fits within cutoff_len), so training would learn nothing: ` +

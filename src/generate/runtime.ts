@@ -8,6 +8,7 @@ import type { Backend } from '../engine/backend.ts';
 import type { DType } from '../engine/dtype.ts';
 import type { BnbConfig } from '../formats/bnb-config.ts';
 import { UserError } from '../errors.ts';
+import { adapterChatTemplate, tokenizerChatTemplate } from '../data/chat-template-source.ts';
 import { Prompter } from '../data/prompter.ts';
 import type { LoraUse, Model } from '../model/llama.ts';
 import { loadModel } from '../model/load.ts';
@@ -95,7 +96,8 @@ export async function loadRuntime(o: RuntimeOptions): Promise<Runtime> {
     eosTokenIds: set.eosTokenIds.length ? set.eosTokenIds : [tokenizer.eosId],
     tokenizer,
     tokenizerConfig: settings.rawConfig,
-    chatTemplate: chatTemplate(tokenizerDir, settings.rawConfig),
+    // the template an adapter was trained with (saved beside it by finetune) wins over the tokenizer's
+    chatTemplate: src.adapters.map(([, dir]) => adapterChatTemplate(dir)).find((t) => t !== null) ?? tokenizerChatTemplate(tokenizerDir, settings.rawConfig),
     prompter,
   };
 }
@@ -122,17 +124,4 @@ function specialIds(dir: string, model: Model): { eosTokenIds: number[]; padToke
   const eos = ids(gen.eos_token_id) ?? ids(model.config.eosTokenId) ?? [];
   const pad = ids(gen.pad_token_id)?.[0] ?? model.config.padTokenId ?? 0;
   return { eosTokenIds: eos, padTokenId: pad };
-}
-
-/** chat_template.jinja beside the tokenizer, else tokenizer_config.json's chat_template (a string or the "default" of a list). */
-function chatTemplate(dir: string, config: Record<string, unknown>): string | null {
-  const file = join(dir, 'chat_template.jinja');
-  if (existsSync(file)) return readFileSync(file, 'utf8');
-  const t = config.chat_template;
-  if (typeof t === 'string') return t;
-  if (Array.isArray(t)) {
-    const named = t.find((x) => (x as { name?: unknown }).name === 'default') as { template?: unknown } | undefined;
-    if (typeof named?.template === 'string') return named.template;
-  }
-  return null;
 }

@@ -25,16 +25,22 @@ export function modelFiles(files: readonly string[]): string[] {
   return [...MODEL_FILES.filter((f) => top.includes(f)), ...weights];
 }
 
-/** The data file of a data set repository: its only .json/.jsonl, or the one named like train. */
-export function dataFile(repoId: string, files: readonly string[]): string {
+/** The revision where the Hub keeps its Parquet conversion of every public data set. */
+export const PARQUET_REVISION = 'refs/convert/parquet';
+
+/**
+ * The data files of a data set repository: its only .json/.jsonl, or the one named like train; else its Parquet
+ * files of the train split (all shards, in name order). Empty when it has neither.
+ */
+export function dataFiles(repoId: string, files: readonly string[]): string[] {
   const data = files.filter((f) => /\.jsonl?$/.test(f) && !/(^|\/)(dataset_info|dataset_infos|config)\.json$/.test(f));
   const train = data.filter((f) => /train/i.test(f));
   const pick = data.length === 1 ? data : train.length === 1 ? train : [];
-  if (pick.length === 1) return pick[0]!;
-  throw new UserError(
-    `--data_path ${repoId}: ${data.length === 0 ? 'the data set has no .json or .jsonl file (parquet is not read)' : `it has several data files (${data.join(', ')})`}; ` +
-      'download the file you want and pass its path',
-  );
+  if (pick.length === 1) return pick;
+  if (data.length > 1) throw new UserError(`--data_path ${repoId}: it has several data files (${data.join(', ')}); download the file you want and pass its path`);
+  const parquet = files.filter((f) => f.endsWith('.parquet')).sort();
+  const trainParquet = parquet.filter((f) => /(^|[/_-])train([/_.-]|$)/i.test(f));
+  return trainParquet.length ? trainParquet : parquet;
 }
 
 /** The snapshot folder holding the chosen files, and the chosen files (paths inside it). */
@@ -103,11 +109,18 @@ export async function resolveModelInputs<T extends { baseModel: string; loraWeig
   return { ...o, baseModel: await resolveModelDir(o.baseModel, log), ...(loraWeights ? { loraWeights } : {}) };
 }
 
-/** A local data file for --data_path: the path itself, or the data file of a Hub data set. */
-export async function resolveDataFile(idOrPath: string, log: (line: string) => void, revision = 'main'): Promise<string> {
-  if (!isHubId(idOrPath) || /\.(json|jsonl|txt)$/.test(idOrPath)) return idOrPath;
-  const { dir, files } = await snapshot('dataset', idOrPath, revision, (all) => [dataFile(idOrPath, all)], log);
-  const path = join(dir, files[0]!);
-  log(`hub: --data_path ${idOrPath} is ${path}`);
-  return path;
+/**
+ * The local data files for one --data_path entry: the path itself, or the data files of a Hub data set (a JSON file,
+ * or Parquet shards; a data set with neither on its main branch is read from the Hub's Parquet conversion).
+ */
+export async function resolveDataFiles(idOrPath: string, log: (line: string) => void, revision = 'main'): Promise<string[]> {
+  if (!isHubId(idOrPath) || /\.(json|jsonl|txt|parquet)$/.test(idOrPath)) return [idOrPath];
+  let { dir, files } = await snapshot('dataset', idOrPath, revision, (all) => dataFiles(idOrPath, all), log);
+  if (files.length === 0 && revision === 'main') {
+    ({ dir, files } = await snapshot('dataset', idOrPath, PARQUET_REVISION, (all) => dataFiles(idOrPath, all), log));
+  }
+  if (files.length === 0) throw new UserError(`--data_path ${idOrPath}: the data set has no .json, .jsonl or .parquet file; download the data and pass its path`);
+  const paths = files.map((f) => join(dir, f));
+  log(`hub: --data_path ${idOrPath} is ${paths.length === 1 ? paths[0] : `${paths.length} Parquet files in ${dir}`}`);
+  return paths;
 }

@@ -1,9 +1,9 @@
 // OpenAI chat messages to a prompt: the tokenizer's chat template (Jinja, rendered within limits by
-// chat-template.ts) when the model has one; else the prompt template, whose instruction is the conversation's one
+// data/chat-renderer.ts, the renderer training uses too) when the model has one; else the prompt template, whose instruction is the conversation's one
 // user message (system messages are ignored: alpaca's templates have no place for them). Not tokenization or generation.
 
 import type { Runtime } from '../generate/runtime.ts';
-import { ChatTemplateRenderer, TemplateError, TemplateLimitError } from './chat-template.ts';
+import { chatContext, ChatTemplateRenderer, templateTokens, TemplateError, TemplateLimitError } from '../data/chat-renderer.ts';
 import { RequestError } from './request-error.ts';
 
 export interface ChatMessage {
@@ -63,15 +63,8 @@ export async function chatPrompt(rt: Runtime, messages: ChatMessage[]): Promise<
     const broken = prepareChatTemplate(rt);
     if (broken) throw new RequestError(`the model's chat template does not parse (${broken.message}): fix its chat_template`, null, 500, 'chat_template_error');
     const renderer = renderers.get(rt.chatTemplate) as ChatTemplateRenderer;
-    const token = (key: string) => {
-      const v = rt.tokenizerConfig[key];
-      return typeof v === 'string' ? v : ((v as { content?: string } | null)?.content ?? '');
-    };
     try {
-      const text = await renderer.render({
-        messages, add_generation_prompt: true,
-        bos_token: token('bos_token'), eos_token: token('eos_token'), unk_token: token('unk_token'), pad_token: token('pad_token'),
-      });
+      const text = await renderer.render(chatContext(messages, templateTokens(rt.tokenizerConfig), true));
       return { text, addBos: false, stop: [] };
     } catch (err) {
       if (err instanceof TemplateError) throw new RequestError(`the model's chat template refused the conversation: ${err.message}`, 'messages');

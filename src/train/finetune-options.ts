@@ -26,7 +26,8 @@ export interface FinetuneOptions {
   loraAlpha: number;
   loraDropout: number;
   loraTargetModules: Projection[];
-  trainOnInputs: boolean;
+  /** null: true for plain Alpaca records (the seed's default), false (answers only) for chat data. */
+  trainOnInputs: boolean | null;
   addEosToken: boolean;
   groupByLength: boolean;
   /** transformers' gradient_checkpointing: keep each layer's input only and recompute the layer in the backward. */
@@ -36,7 +37,13 @@ export interface FinetuneOptions {
   /** A checkpoint-N folder (continues exactly), an output_dir holding checkpoints (the latest), or an adapter folder (its weights). */
   resumeFromCheckpoint: string | null;
   promptTemplateName: string;
+  /** How conversations are rendered: tokenizer, llama2, llama3, chatml, alpaca or a .jinja file; null: the tokenizer's, else alpaca. */
+  chatTemplate: string | null;
   dataset: DatasetOptions;
+  /** Column settings per data path (JSON), for several data sets with different layouts. */
+  dataColumns: string | null;
+  /** With several data sets: the probability of drawing each next record from each; null: concatenate. */
+  interleaveProbs: number[] | null;
   /** Quantize the base's decoder linears on load (QLoRA's load_in_4bit, the seed's load_in_8bit); a base stored quantized is used as it is. */
   quantization: Partial<QuantizationOptions>;
   /** A backend name (chosen and printed as every command does), or a backend made by the caller. */
@@ -81,14 +88,17 @@ export const FINETUNE_DEFAULTS: Omit<FinetuneOptions, 'baseModel'> = {
   loraAlpha: 16,
   loraDropout: 0.05,
   loraTargetModules: ['q_proj', 'v_proj'],
-  trainOnInputs: true,
+  trainOnInputs: null,
   addEosToken: false,
   groupByLength: false,
   gradientCheckpointing: false,
   activationDtype: 'auto',
   resumeFromCheckpoint: null,
   promptTemplateName: 'alpaca',
+  chatTemplate: null,
   dataset: {},
+  dataColumns: null,
+  interleaveProbs: null,
   quantization: {},
   backend: 'auto',
   seed: 42,

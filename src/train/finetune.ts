@@ -17,7 +17,8 @@ import type { Model } from '../model/llama.ts';
 import type { TokenBatch } from '../model/batch.ts';
 import { loadTokenizer } from '../tokenizer/load.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
-import { resolveDataFile, resolveModelDir } from '../hub/resolve.ts';
+import { resolveModelDir } from '../hub/resolve.ts';
+import { saveChatTemplate } from '../data/chat-template-source.ts';
 import { checkpointName, checkpointRunId, rotateCheckpoints, writeCheckpoint } from './checkpoint.ts';
 import { checkOptions, FINETUNE_DEFAULTS, gradientAccumulationSteps, type FinetuneOptions } from './finetune-options.ts';
 import { newRunState, recordEval, runLoop, type LogEntry, type RunState } from './loop.ts';
@@ -64,7 +65,7 @@ function paramsBlock(o: FinetuneOptions, gradAccum: number): string {
     ['lr_scheduler', o.lrScheduler], ['weight_decay', o.weightDecay], ['max_grad_norm', o.maxGradNorm], ['cutoff_len', o.cutoffLen],
     ['val_set_size', o.valSetSize], ['lora_r', o.loraR], ['lora_alpha', o.loraAlpha], ['lora_dropout', o.loraDropout],
     ['lora_target_modules', `[${o.loraTargetModules.join(', ')}]`], ['use_rslora', o.useRslora], ['lora_init', o.loraInit],
-    ['train_on_inputs', o.trainOnInputs], ['add_eos_token', o.addEosToken], ['group_by_length', o.groupByLength], ['gradient_checkpointing', o.gradientCheckpointing], ['activation_dtype', o.activationDtype],
+    ['train_on_inputs', o.trainOnInputs ?? 'auto'], ['chat_template', o.chatTemplate ?? 'auto'], ['add_eos_token', o.addEosToken], ['group_by_length', o.groupByLength], ['gradient_checkpointing', o.gradientCheckpointing], ['activation_dtype', o.activationDtype],
     ['shuffle', o.shuffle], ['seed', o.seed], ['backend', typeof o.backend === 'string' ? o.backend : o.backend.name], ['resume_from_checkpoint', o.resumeFromCheckpoint ?? false],
     ['prompt_template', o.promptTemplateName], ['logging_steps', o.loggingSteps], ['eval_steps', o.evalSteps],
     ['save_steps', o.saveSteps], ['save_total_limit', o.saveTotalLimit], ['load_best_model_at_end', o.loadBestModelAtEnd],
@@ -99,9 +100,7 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneResult> {
   const baseDir = await resolveModelDir(o.baseModel, log);
   loadLlamaConfig(baseDir, { flag: '--base_model' });
   const tokenizer = loadTokenizer(baseDir);
-  const dataPath = await resolveDataFile(o.dataPath, log);
-  const valDataPath = o.valDataPath && (await resolveDataFile(o.valDataPath, log));
-  const data = await prepareData(tokenizer, { ...o, dataPath, valDataPath });
+  const data = await prepareData(tokenizer, { ...o, tokenizerDir: baseDir });
   if (data.val.length && o.loadBestModelAtEnd && o.evalSteps > 0 && o.saveSteps > 0 && o.saveSteps % o.evalSteps !== 0) {
     throw new UserError(
       `--load_best_model_at_end needs --save_steps (${o.saveSteps}) to be a multiple of --eval_steps (${o.evalSteps}) so that evaluations ` +
@@ -111,6 +110,7 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneResult> {
   const resume = o.resumeFromCheckpoint ? locateResume(o.resumeFromCheckpoint) : null;
   const runId = resume?.kind === 'checkpoint' ? checkpointRunId(resume.dir) : newRunId();
   await prepareOutputDir(o.outputDir, runId, o.overwriteOutputDir, log);
+  if (data.chatTemplate) await saveChatTemplate(o.outputDir, data.chatTemplate.source); // generate and serve render with it
   if (o.warmupRatio > 0) {
     const total = o.maxSteps > 0 ? o.maxSteps : scheduledSteps(data.train.length, { microBatchSize: o.microBatchSize, gradAccumSteps: gradAccum }, o.numEpochs);
     o.warmupSteps = Math.ceil(total * o.warmupRatio); // transformers' get_warmup_steps

@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import { UserError } from '../../../src/errors.ts';
 import type { DataRecord } from '../../../src/data/dataset.ts';
 import { Prompter } from '../../../src/data/prompter.ts';
-import { encodeHead, IGNORE_INDEX, makePromptTokenizer, tokenizeRecords, trainedTokenCount } from '../../../src/data/tokenize.ts';
+import { encodeHead, IGNORE_INDEX, makePromptTokenizer, requireTrainedTokens, trainedTokenCount } from '../../../src/data/tokenize.ts';
 import { loadTokenizer } from '../../../src/tokenizer/load.ts';
 import type { Tokenizer } from '../../../src/tokenizer/tokenizer.ts';
 import { needShared, sharedPath } from '../../helpers/shared.ts';
@@ -67,7 +67,7 @@ describe('alpaca-lora prompt tokenization', () => {
   });
 });
 
-describe('tokenizeRecords', () => {
+describe('requireTrainedTokens', () => {
   test('counts trained tokens without the first position, which nothing predicts', () => {
     assert.equal(trainedTokenCount({ labels: [1, 5, M, 7] }), 2);
   });
@@ -75,10 +75,10 @@ describe('tokenizeRecords', () => {
   test('fails when every example is masked out, naming the data set and the fix', () => {
     const f = makePromptTokenizer(tokenizer, prompter, { cutoffLen: 4, trainOnInputs: false, addEosToken: false });
     assert.throws(
-      () => tokenizeRecords([record('long instruction', 'x'), record('another one', 'y')], f, 'data.json'),
+      () => requireTrainedTokens([record('long instruction', 'x'), record('another one', 'y')].map(f), 'data.json'),
       (e: Error) => e instanceof UserError && /data\.json: every example is masked out.*--cutoff_len.*--train_on_inputs/.test(e.message),
     );
-    const ok = tokenizeRecords([record('long instruction', 'x'), record('a', 'y')], f, 'data.json');
+    const ok = requireTrainedTokens([record('long instruction', 'x'), record('a', 'y')].map(f), 'data.json');
     assert.equal(ok.length, 2);
   });
 });

@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import { Prompter } from '../../../src/data/prompter.ts';
 import type { Runtime } from '../../../src/generate/runtime.ts';
 import { chatPrompt, parseMessages, prepareChatTemplate } from '../../../src/server/chat.ts';
-import { ChatTemplateRenderer, TemplateError, TemplateLimitError } from '../../../src/server/chat-template.ts';
+import { ChatTemplateRenderer, TemplateError, TemplateLimitError } from '../../../src/data/chat-renderer.ts';
 import { RequestError } from '../../../src/server/request-error.ts';
 import { loadTokenizer } from '../../../src/tokenizer/load.ts';
 import { readTokenizerSettings } from '../../../src/tokenizer/tokenizer-config.ts';
