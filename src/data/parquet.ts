@@ -4,11 +4,23 @@
 
 import { UserError } from '../errors.ts';
 
+/** The part of hyparquet's API used here, typed by hand so that code which never reads Parquet needs no hyparquet installed. */
+interface Metadata {
+  row_groups: { num_rows: bigint | number }[];
+}
+interface Hyparquet {
+  asyncBufferFromFile(path: string): Promise<unknown>;
+  parquetMetadataAsync(file: unknown): Promise<Metadata>;
+  parquetSchema(metadata: Metadata): { children: { element: { name: string } }[] };
+  parquetReadObjects(options: { file: unknown; metadata: Metadata; rowStart: number; rowEnd: number }): Promise<Record<string, unknown>[]>;
+}
+const HYPARQUET: string = 'hyparquet';
+
 /** Calls `visit` with every row of `path` as {column: value} (64-bit integers as numbers), in file order. */
 export async function forEachParquetRecord(path: string, visit: (row: Record<string, unknown>, index: number) => void): Promise<void> {
-  const { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, parquetSchema } = await import('hyparquet');
+  const { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, parquetSchema } = (await import(HYPARQUET)) as Hyparquet;
   const file = await asyncBufferFromFile(path);
-  let metadata: Awaited<ReturnType<typeof parquetMetadataAsync>>;
+  let metadata: Metadata;
   try {
     metadata = await parquetMetadataAsync(file);
   } catch (err) {
