@@ -5,8 +5,7 @@
 //   node --import tsx bench/decode-case.ts '<json: DecodeCase>'
 
 import { JsBackend } from '../src/backends/js/index.ts';
-import { CpuBackend } from '../src/backends/native/cpu.ts';
-import { loadCpuAddon } from '../src/backends/native/cpu-addon.ts';
+import { cpuLoader } from '../src/backends/native/cpu.ts';
 import type { Backend } from '../src/engine/backend.ts';
 import { Rng } from '../src/engine/random.ts';
 import { createDecoder, decodeBatch } from '../src/model/decode.ts';
@@ -42,9 +41,8 @@ async function ours(): Promise<{ seconds: number; tokens: number[]; details: str
     be = new JsBackend();
     details = 'plain TypeScript';
   } else {
-    const addon = loadCpuAddon();
-    if ('unavailable' in addon) throw new Error(`cpu backend: ${addon.unavailable}`);
-    const cpu = new CpuBackend(addon);
+    const cpu = cpuLoader.load(); // the GEMM kernels chosen as the commands choose them
+    if ('unavailable' in cpu) throw new Error(`cpu backend: ${cpu.unavailable}`);
     be = cpu;
     details = cpu.describe();
   }

@@ -4,8 +4,7 @@
 //   node --import tsx bench/lora-train-case.ts '<json: {shape, backend, weightDtype, mb, seq, warmup, steps, checkpointing?}>'
 
 import { JsBackend } from '../src/backends/js/index.ts';
-import { CpuBackend } from '../src/backends/native/cpu.ts';
-import { loadCpuAddon } from '../src/backends/native/cpu-addon.ts';
+import { cpuLoader } from '../src/backends/native/cpu.ts';
 import type { Backend } from '../src/engine/backend.ts';
 import { Rng } from '../src/engine/random.ts';
 import { forwardBackward, reserveActivations } from '../src/model/compute.ts';
@@ -21,9 +20,8 @@ const rng = new Rng(1);
 
 function makeBackend(name: string): { be: Backend; details: string } {
   if (name === 'js') return { be: new JsBackend(), details: 'plain TypeScript' };
-  const addon = loadCpuAddon();
-  if ('unavailable' in addon) throw new Error(`cpu backend: ${addon.unavailable}`);
-  const be = new CpuBackend(addon);
+  const be = cpuLoader.load(); // the GEMM kernels chosen as the commands choose them
+  if ('unavailable' in be) throw new Error(`cpu backend: ${be.unavailable}`);
   return { be, details: be.describe() };
 }
 

@@ -35,7 +35,7 @@ const result = spawnSync(process.execPath, [
   `--test-reporter=${reporter}`, '--test-reporter-destination=stdout',
   `--test-reporter=${fileURLToPath(new URL('test-summary-reporter.mjs', import.meta.url))}`, `--test-reporter-destination=${summary}`,
   ...files,
-], { stdio: 'inherit' });
+], { stdio: 'inherit', env: { ...process.env, XDG_CACHE_HOME: join(work, 'cache') } }); // the cpu backend's GEMM choice: not the user's cache
 try {
   process.stdout.write(readFileSync(summary, 'utf8'));
 } catch {

@@ -20,6 +20,7 @@ import { quantizeInt8Rows } from '../../src/formats/bnb-int8.ts';
 import type { Tensor } from '../../src/engine/tensor.ts';
 import { ATTENTION_SHAPES, MODEL_SHAPES, paddingMask } from '../helpers/parity-shapes.ts';
 import { cpuBackend, needCpu, uniformValues } from '../helpers/cpu-backend.ts';
+import { gemmChoiceOf, setGemmChoice } from '../../src/backends/native/cpu-gemm-timing.ts';
 
 type Half = 'bf16' | 'f16';
 const HALVES: readonly Half[] = ['bf16', 'f16'];
@@ -27,16 +28,16 @@ const RTOL = 1e-5;
 const js = new JsBackend();
 const cpu = cpuBackend;
 const rng = new Rng(77);
-const initialGemm = cpu?.addon.info().gemm;
+const initialGemm = cpu ? gemmChoiceOf(cpu.addon) : null;
 const GEMMS = cpu ? (['openblas', 'own'] as const).filter((g) => cpu.addon.setGemm(g) === g) : [];
-if (cpu && initialGemm) cpu.addon.setGemm(initialGemm);
+if (cpu && initialGemm) setGemmChoice(cpu.addon, initialGemm);
 
 afterEach(() => {
   js.freeArena('scratch');
   cpu?.freeArena('scratch');
 });
 after(() => {
-  if (cpu && initialGemm) cpu.addon.setGemm(initialGemm);
+  if (cpu && initialGemm) setGemmChoice(cpu.addon, initialGemm);
 });
 
 /** One tensor on js and on cpu once per GEMM kernel. */

@@ -20,6 +20,7 @@ import { Rng } from '../../src/engine/random.ts';
 import type { Tensor } from '../../src/engine/tensor.ts';
 import { ATTENTION_SHAPES, DECODE_SHAPES, MODEL_SHAPES, SEGMENT_DECODE, SEGMENT_SHAPES, paddingMask, segmentIds } from '../helpers/parity-shapes.ts';
 import { cpuBackend, needCpu, uniformValues } from '../helpers/cpu-backend.ts';
+import { gemmChoiceOf, setGemmChoice } from '../../src/backends/native/cpu-gemm-timing.ts';
 
 const RTOL = 1e-5;
 const js = new JsBackend();
@@ -33,13 +34,14 @@ interface Variant {
 }
 
 const initial = cpu?.addon.info();
+const initialGemm = cpu ? gemmChoiceOf(cpu.addon) : null;
 const VARIANTS: Variant[] = [];
 if (cpu && initial) {
   // More threads than CPUs (7 on 2 CPUs), odd so chunks do not divide evenly among them.
   for (const threads of new Set([initial.threads, 2 * availableParallelism() + 3])) {
     for (const gemm of ['openblas', 'own'] as const) if (cpu.addon.setGemm(gemm) === gemm) VARIANTS.push({ threads, gemm });
   }
-  cpu.addon.setGemm(initial.gemm);
+  setGemmChoice(cpu.addon, initialGemm!);
 }
 let threadsNow = initial?.threads ?? 0;
 
@@ -56,7 +58,10 @@ afterEach(() => {
 });
 
 after(() => {
-  if (cpu && initial) use(cpu, { threads: initial.threads, gemm: initial.gemm });
+  if (cpu && initial) {
+    cpu.addon.setThreads(initial.threads);
+    setGemmChoice(cpu.addon, initialGemm!);
+  }
 });
 
 /** The same tensor on js and on the cpu backend once per variant (cpu[i] runs in VARIANTS[i]). */

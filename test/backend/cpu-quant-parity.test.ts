@@ -23,6 +23,7 @@ import { FP4_CODE, NF4_CODE, type Quantized4bit, type QuantizedInt8, type Quanti
 import { Rng } from '../../src/engine/random.ts';
 import { linearBackward, linearForward } from '../../src/model/linear.ts';
 import { cpuBackend, needCpu, uniformValues } from '../helpers/cpu-backend.ts';
+import { gemmChoiceOf, setGemmChoice } from '../../src/backends/native/cpu-gemm-timing.ts';
 
 const RTOL = 1e-5;
 const js = new JsBackend();
@@ -37,6 +38,7 @@ interface Variant {
 }
 
 const initial = cpu?.addon.info();
+const initialGemm = cpu ? gemmChoiceOf(cpu.addon) : null;
 const VARIANTS: Variant[] = [];
 if (cpu && initial) {
   const isas = (['avx512', 'avx2', 'generic'] as const).filter((isa) => cpu.addon.setQuantIsa(isa) === isa);
@@ -46,7 +48,7 @@ if (cpu && initial) {
       for (const isa of isas) VARIANTS.push({ threads, gemm, isa });
     }
   }
-  cpu.addon.setGemm(initial.gemm);
+  setGemmChoice(cpu.addon, initialGemm!);
   cpu.addon.setQuantIsa(initial.quantIsa);
 }
 
@@ -59,7 +61,10 @@ function use(c: CpuBackend, v: Variant): void {
 const variantName = (v: Variant) => `${v.threads} threads, ${v.gemm} GEMM, ${v.isa}`;
 
 after(() => {
-  if (cpu && initial) use(cpu, { threads: initial.threads, gemm: initial.gemm, isa: initial.quantIsa });
+  if (cpu && initial) {
+    use(cpu, { threads: initial.threads, gemm: 'own', isa: initial.quantIsa });
+    setGemmChoice(cpu.addon, initialGemm!);
+  }
 });
 
 const randomValues = (n: number, scale = 1) => uniformValues(rng, n, scale);

@@ -20,7 +20,7 @@ static napi_value init(napi_env env, napi_value exports) {
   const char* threads = getenv("ALPACA_CPU_THREADS");
   runtime_set_threads(threads ? atoi(threads) : 0);
   const char* gemm = getenv("ALPACA_CPU_GEMM");
-  if (gemm) gemm_select(strcmp(gemm, "own") != 0);
+  if (gemm && *gemm) gemm_select(strcmp(gemm, "own") != 0);
   for (const Binding* table : {memory_bindings, elementwise_bindings, layer_bindings, loss_optim_bindings, runtime_bindings, quantize_bindings}) {
     for (const Binding* b = table; b->name; b++) {
       napi_value fn;

@@ -32,12 +32,20 @@ export interface CpuAddon {
   ): H;
   uploadInt8(OC: N, C: N, weight: Int8Array, scb: Float32Array, threshold: N): H;
   /**
-   * gemmIsa: the own GEMM's SIMD level; isa: the other kernels'; quantIsa: the quantized weights' kernels';
-   * blasCore: OpenBLAS's kernel family.
+   * gemm: the kernel every GEMM uses, or 'mixed'; gemmTable: per weight dtype, large/skinny ("f32 own/openblas, ...");
+   * gemmIsa: the own GEMM's SIMD level; isa: the other kernels'; matvecIsa: the dense decode matvec's; quantIsa: the
+   * quantized weights' kernels';
+   * build: when the addon was compiled; blasCore: OpenBLAS's kernel family; blasConfig: its build line.
    */
-  info(): { threads: number; gemm: 'openblas' | 'own'; gemmIsa: string; isa: string; quantIsa: QuantIsa; blasCore?: string };
+  info(): {
+    threads: number; gemm: 'openblas' | 'own' | 'mixed'; gemmTable: string; gemmIsa: string; isa: string; matvecIsa: QuantIsa; quantIsa: QuantIsa;
+    build: string; blasCore?: string; blasConfig?: string;
+  };
   setThreads(n: N): void;
-  setGemm(name: 'openblas' | 'own'): 'openblas' | 'own';
+  /** The kernel for one weight dtype and shape class, or for all of them; returns the kernel that entry now uses. */
+  setGemm(name: 'openblas' | 'own', dtype?: 'f32' | 'bf16' | 'f16', shapeClass?: 'large' | 'skinny'): 'openblas' | 'own';
+  /** Caps the dense matvec's SIMD level (tests run each copy); returns the level now in use. */
+  setMatvecIsa(name: QuantIsa): QuantIsa;
   /** Caps the quantized kernels' SIMD level (tests run each copy); returns the level now in use. */
   setQuantIsa(name: QuantIsa): QuantIsa;
   /** Host 4-bit blocks (formats/bnb-4bit.ts' quantizeBlocks): packed (ceil(n / 2)) and absmax (ceil(n / blocksize)) filled. */

@@ -7,6 +7,7 @@ import { isQuantDType, type DType } from '../../engine/dtype.ts';
 import { checkQuantized, type QuantizedWeight } from '../../engine/quantized.ts';
 import { numel, shapeString, type Arena, type Tensor } from '../../engine/tensor.ts';
 import { DTYPE_CODE, loadCpuAddon, type CpuAddon, type Handle } from './cpu-addon.ts';
+import { applyMeasuredGemm } from './cpu-gemm-timing.ts';
 
 interface CpuTensor extends Tensor {
   readonly handle: Handle;
@@ -19,14 +20,18 @@ export class CpuBackend implements Backend {
   readonly name = 'cpu' as const;
   private readonly arenas = new Map<Arena, Set<Tensor>>();
 
+  /** How the GEMM kernels were chosen, when not by the addon's default (cpuLoader sets it). */
+  gemmOrigin: string | null = null;
+
   constructor(readonly addon: CpuAddon) {}
 
-  /** Threads, GEMM kernel ('openblas' or 'own') and SIMD level, for logs and benchmarks. */
+  /** Threads, GEMM kernel ('openblas', 'own' or a table of both) and SIMD level, for logs and benchmarks. */
   describe(): string {
     const i = this.addon.info();
-    const gemm = i.gemm === 'openblas' ? `OpenBLAS (${i.blasCore ?? '?'}) GEMM`
-      : `own ${i.gemmIsa} GEMM${i.blasCore ? ` (faster here than OpenBLAS's ${i.blasCore} kernels)` : ''}`;
-    return `${i.threads} threads, ${gemm}, ${i.isa} kernels`;
+    const own = `own ${i.gemmIsa}`, blas = `OpenBLAS (${i.blasCore ?? '?'})`;
+    const gemm = i.gemm === 'openblas' ? `${blas} GEMM` : i.gemm === 'own' ? `${own} GEMM`
+      : `GEMM ${own} or ${blas} by weight dtype, large/skinny: ${i.gemmTable}`;
+    return `${i.threads} threads, ${gemm}${this.gemmOrigin ? ` (${this.gemmOrigin})` : ''}, ${i.isa} kernels`;
   }
 
   alloc(shape: readonly number[], dtype: DType, arena: Arena): Tensor {
@@ -179,15 +184,30 @@ export class CpuBackend implements Backend {
   }
 }
 
-/** The loader select.ts uses: a CpuBackend, or why there is none. */
+let loaded: CpuBackend | null = null;
+
+/**
+ * The loader select.ts (and the benchmarks) use: a CpuBackend, or why there is none. At the first load in a process
+ * the GEMM kernels are chosen by measurement (cached per machine), unless ALPACA_CPU_GEMM chose them.
+ */
 export const cpuLoader = {
   name: 'cpu' as const,
   load(): CpuBackend | { unavailable: string } {
+    if (loaded) return loaded;
     const addon = loadCpuAddon();
-    return 'unavailable' in addon ? addon : new CpuBackend(addon);
+    if ('unavailable' in addon) return addon;
+    const be = new CpuBackend(addon);
+    if (process.env.ALPACA_CPU_GEMM) { // the addon applied it when it loaded
+      be.gemmOrigin = `ALPACA_CPU_GEMM=${process.env.ALPACA_CPU_GEMM}`;
+    } else if (addon.info().blasCore) {
+      const chosen = applyMeasuredGemm(addon);
+      be.gemmOrigin = chosen.source === 'cache' ? `measured faster here, cached in ${chosen.file}`
+        : `measured faster here just now${chosen.written ? `, cached in ${chosen.file}` : ''}`;
+    }
+    return (loaded = be);
   },
   describe(): string {
-    const addon = loadCpuAddon();
-    return 'unavailable' in addon ? addon.unavailable : new CpuBackend(addon).describe();
+    const be = cpuLoader.load();
+    return 'unavailable' in be ? be.unavailable : be.describe();
   },
 };

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "../kernels/gemm.h"
+#include "../kernels/matvec.h"
 #include "../kernels/quant.h"
 #include "../pool.h"
 #include "args.h"
@@ -39,18 +40,23 @@ const char* kernel_isa() {
 #endif
 }
 
-// info() -> { threads, gemm, gemmIsa, isa, quantIsa, blasCore }
+// info() -> { threads, gemm, gemmTable, gemmIsa, isa, matvecIsa, quantIsa, build, blasCore, blasConfig }; build: when this
+// addon was compiled (a measured GEMM choice is kept per build).
 napi_value info(napi_env env, napi_callback_info) {
   napi_value out, threads;
   napi_create_object(env, &out);
   napi_create_int32(env, pool_threads(), &threads);
   napi_set_named_property(env, out, "threads", threads);
   napi_set_named_property(env, out, "gemm", string(env, gemm_name()));
+  napi_set_named_property(env, out, "gemmTable", string(env, gemm_table()));
+  napi_set_named_property(env, out, "build", string(env, __DATE__ " " __TIME__));
   napi_set_named_property(env, out, "gemmIsa", string(env, gemm_own_isa()));
   napi_set_named_property(env, out, "isa", string(env, kernel_isa()));
+  napi_set_named_property(env, out, "matvecIsa", string(env, matvec_isa()));
   napi_set_named_property(env, out, "quantIsa", string(env, quant_isa()));
 #ifdef HAVE_OPENBLAS
   napi_set_named_property(env, out, "blasCore", string(env, openblas_get_corename()));
+  napi_set_named_property(env, out, "blasConfig", string(env, gemm_blas_config()));
 #endif
   return out;
 }
@@ -63,12 +69,20 @@ napi_value set_threads(napi_env env, napi_callback_info cb) {
   return nullptr;
 }
 
-// setGemm('openblas' | 'own') -> the kernel now in use
+// setGemm('openblas' | 'own'[, 'f32' | 'bf16' | 'f16', 'large' | 'skinny']) -> the kernel that entry (all
+// entries without the last two) now uses
 napi_value set_gemm(napi_env env, napi_callback_info cb) {
   Args a(env, cb, "setGemm");
   std::string name = a.text(0, "name");
+  bool one = a.value(1) != nullptr;
+  std::string dtype = one ? a.text(1, "dtype") : "", cls = one ? a.text(2, "shapeClass") : "";
   if (!a.ok()) return nullptr;
-  return string(env, gemm_select(name != "own"));
+  if (name != "own" && name != "openblas") a.fail("name must be 'own' or 'openblas', not '%s'", name.c_str());
+  int dt = dtype == "f32" ? F32 : dtype == "bf16" ? BF16 : dtype == "f16" ? F16 : -1;
+  if (one && dt < 0) a.fail("dtype must be 'f32', 'bf16' or 'f16', not '%s'", dtype.c_str());
+  if (one && cls != "large" && cls != "skinny") a.fail("shapeClass must be 'large' or 'skinny', not '%s'", cls.c_str());
+  if (!a.ok()) return nullptr;
+  return string(env, gemm_select(name == "openblas", dt, cls == "skinny" ? G_SKINNY : G_LARGE));
 }
 
 // setQuantIsa('avx512' | 'avx2' | 'generic') -> the SIMD level the quantized kernels now run with (at most the CPU's)
@@ -79,8 +93,17 @@ napi_value set_quant_isa_fn(napi_env env, napi_callback_info cb) {
   return string(env, set_quant_isa(name.c_str()));
 }
 
+// setMatvecIsa('avx512' | 'avx2' | 'generic') -> the SIMD level the dense matvec now runs with (at most the CPU's)
+napi_value set_matvec_isa_fn(napi_env env, napi_callback_info cb) {
+  Args a(env, cb, "setMatvecIsa");
+  std::string name = a.text(0, "name");
+  if (!a.ok()) return nullptr;
+  return string(env, set_matvec_isa(name.c_str()));
+}
+
 }  // namespace
 
 const Binding runtime_bindings[] = {
-    {"info", info}, {"setThreads", set_threads}, {"setGemm", set_gemm}, {"setQuantIsa", set_quant_isa_fn}, {nullptr, nullptr},
+    {"info", info}, {"setThreads", set_threads}, {"setGemm", set_gemm}, {"setQuantIsa", set_quant_isa_fn},
+    {"setMatvecIsa", set_matvec_isa_fn}, {nullptr, nullptr},
 };

@@ -34,6 +34,9 @@ CBLAS_TRANSPOSE tr(bool t) { return t ? CblasTrans : CblasNoTrans; }
 bool gemm_blas_available() { return true; }
 
 extern "C" char* openblas_get_corename(void);
+extern "C" char* openblas_get_config(void);
+
+const char* gemm_blas_config() { return openblas_get_config(); }
 
 bool gemm_blas_avx512() {
   const char* core = openblas_get_corename();
@@ -74,6 +77,8 @@ void gemm_blas(long M, long N, long K, const Operand& A, const Operand& B, bool 
 bool gemm_blas_available() { return false; }
 
 bool gemm_blas_avx512() { return false; }
+
+const char* gemm_blas_config() { return ""; }
 
 void gemm_blas(long M, long N, long K, const Operand& A, const Operand& B, bool accumulate, float* C, long ldc) {
   gemm_own(M, N, K, A, B, accumulate, C, ldc);

@@ -24,11 +24,22 @@ void gemm_blas(long M, long N, long K, const Operand& A, const Operand& B, bool 
 bool gemm_blas_available();
 // Whether OpenBLAS runs AVX-512 kernels (its core type is chosen at load, e.g. by OPENBLAS_CORETYPE).
 bool gemm_blas_avx512();
-// Chooses OpenBLAS (when built with it) or the own kernel; returns the kernel in use.
-const char* gemm_select(bool prefer_blas);
-// The default: OpenBLAS, unless the own kernel has AVX-512 here and OpenBLAS does not (measured 1.5x
-// faster training then: OpenBLAS's AVX2 kernels reach about half of what AVX-512 does).
+// OpenBLAS's build line ("OpenBLAS 0.3.21 DYNAMIC_ARCH ..."), or "" without it.
+const char* gemm_blas_config();
+
+// The kernel a GEMM takes is looked up by B's storage (f32; bf16 or quantized; f16) and shape class: skinny
+// when some dimension is at most kSkinny (LoRA's rank-r products, short prompts), else large.
+enum GemmClass { G_LARGE = 0, G_SKINNY = 1 };
+const long kSkinny = 64;
+// Chooses OpenBLAS (when built with it) or the own kernel for B dtype `dtype` (F32, BF16, F16) and class `cls`,
+// or for every entry when dtype < 0; returns the kernel that entry (the first, for all) now uses.
+const char* gemm_select(bool prefer_blas, int dtype = -1, int cls = -1);
+// The default for every entry until JavaScript sets a measured choice (src/backends/native/cpu-gemm-choice.ts):
+// OpenBLAS, unless the own kernel has AVX-512 here and OpenBLAS does not.
 bool gemm_blas_preferred();
+// "openblas" or "own" when every entry uses it, else "mixed".
 const char* gemm_name();
+// The table, e.g. "f32 own/openblas, bf16 own/own, f16 own/own" (large/skinny per storage dtype).
+const char* gemm_table();
 // The SIMD width the own kernel runs with: "avx512", "avx2" or "generic".
 const char* gemm_own_isa();

@@ -1,5 +1,6 @@
-// matvec.h, four weight rows at a time: an AVX2 copy widens bf16/f16 with intrinsics (vector extensions
-// compile that poorly), a portable copy element by element. 4-bit weights: dequantized in registers straight into
+// matvec.h, four weight rows at a time: an AVX-512 copy streams each weight row once for all input rows (bf16
+// widened by a 16-bit shift, f16 by vcvtph2ps, tails masked), an AVX2 copy widens bf16/f16 with intrinsics (vector
+// extensions compile that poorly), a portable copy element by element; matvec_isa() picks one per CPU. 4-bit weights: dequantized in registers straight into
 // the dot products (AVX-512), else four rows at a time into a per-thread float32 tile.
 #include "matvec.h"
 
@@ -9,6 +10,9 @@
 #include "simd.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
+// GCC 12 warns inside its own AVX-512 intrinsics (their _mm512_undefined_* placeholders), not in this file.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 #define MATVEC_AVX2 1
 #endif
@@ -71,6 +75,54 @@ void portable(void* c, long o0, long o1, int) {
 }
 
 #ifdef MATVEC_AVX2
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
+
+template <int DT>
+AVX512 static AI __m512 load16(const void* p, long i, __mmask16 m) {
+  if (DT == F32) return _mm512_maskz_loadu_ps(m, (const float*)p + i);
+  __m256i h = _mm256_maskz_loadu_epi16(m, (const uint16_t*)p + i);
+  if (DT == BF16) return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  return _mm512_cvtph_ps(h);
+}
+
+// out rows [0, R) x weight rows [oc, oc + W): every weight vector is loaded once and used for the R input rows.
+template <int DT, int R, int W>
+AVX512 static AI void block512(const Ctx& k, long oc) {
+  const long C = k.C;
+  __m512 acc[R][W];
+  for (int r = 0; r < R; r++)
+    for (int j = 0; j < W; j++) acc[r][j] = _mm512_setzero_ps();
+  for (long i = 0; i < C; i += 16) {
+    __mmask16 m = C - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (C - i)) - 1);
+    __m512 w[W];
+    for (int j = 0; j < W; j++) w[j] = load16<DT>(k.w, (oc + j) * C + i, m);
+    for (int r = 0; r < R; r++) {
+      __m512 x = _mm512_maskz_loadu_ps(m, k.inp + r * C + i);
+      for (int j = 0; j < W; j++) acc[r][j] = _mm512_fmadd_ps(x, w[j], acc[r][j]);
+    }
+  }
+  for (int r = 0; r < R; r++)
+    for (int j = 0; j < W; j++) k.out[r * k.OC + oc + j] = _mm512_reduce_add_ps(acc[r][j]) + (k.bias ? k.bias[oc + j] : 0.f);
+}
+
+template <int DT, int R>
+AVX512 static void rows512(const Ctx& k, long o0, long o1) {
+  long oc = o0;
+  for (; oc + 4 <= o1; oc += 4) block512<DT, R, 4>(k, oc);
+  for (; oc < o1; oc++) block512<DT, R, 1>(k, oc);
+}
+
+template <int DT>
+AVX512 void avx512(void* c, long o0, long o1, int) {
+  const Ctx& k = *(const Ctx*)c;
+  switch (k.N) {
+    case 1: return rows512<DT, 1>(k, o0, o1);
+    case 2: return rows512<DT, 2>(k, o0, o1);
+    case 3: return rows512<DT, 3>(k, o0, o1);
+    default: return rows512<DT, 4>(k, o0, o1);  // N <= kMatvecRows = 4
+  }
+}
+
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
 
 template <int DT>
@@ -106,11 +158,25 @@ AVX2 void avx2(void* c, long o0, long o1, int) {
 }
 #endif
 
-TaskFn pick(int dtype) {
+int detect() {
 #ifdef MATVEC_AVX2
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
-    return dtype == F32 ? avx2<F32> : dtype == BF16 ? avx2<BF16> : avx2<F16>;
+  bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+  if (avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")) return 2;
+  if (avx2) return 1;
+#endif
+  return 0;
+}
+
+const int kCpuLevel = detect();
+int level = kCpuLevel;  // 2 avx512, 1 avx2, 0 generic; changed only between ops
+const char* kLevelNames[] = {"generic", "avx2", "avx512"};
+
+TaskFn pick(int dtype) {
+#ifdef MATVEC_AVX2
+  static_assert(kMatvecRows == 4, "avx512() handles up to 4 input rows");
+  if (level == 2) return dtype == F32 ? avx512<F32> : dtype == BF16 ? avx512<BF16> : avx512<F16>;
+  if (level == 1) return dtype == F32 ? avx2<F32> : dtype == BF16 ? avx2<BF16> : avx2<F16>;
 #endif
   return dtype == F32 ? portable<F32> : dtype == BF16 ? portable<BF16> : portable<F16>;
 }
@@ -141,6 +207,14 @@ void quant_rows(void* c, long o0, long o1, int tid) {
 }
 
 }  // namespace
+
+const char* matvec_isa() { return kLevelNames[level]; }
+
+const char* set_matvec_isa(const char* name) {
+  for (int l = 0; l <= kCpuLevel; l++)
+    if (strcmp(name, kLevelNames[l]) == 0) level = l;
+  return matvec_isa();
+}
 
 void matvec(float* out, const float* inp, const void* w, int w_dtype, const float* bias, long N, long C, long OC) {
   Ctx k{out, inp, w, bias, N, C, OC};

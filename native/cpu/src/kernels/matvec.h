@@ -4,6 +4,11 @@
 
 const long kMatvecRows = 4;  // N at most this
 
+// The SIMD level the dense matvec runs with ("avx512", "avx2" or "generic"); set_matvec_isa lowers it to a level
+// the CPU has (tests run each copy) and returns the level now in use.
+const char* matvec_isa();
+const char* set_matvec_isa(const char* name);
+
 // bias is float32 or null.
 void matvec(float* out, const float* inp, const void* w, int w_dtype, const float* bias, long N, long C, long OC);
 
