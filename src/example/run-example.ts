@@ -99,7 +99,7 @@ export async function runExample(settings: FinetuneOptions = { ...FINETUNE_DEFAU
   options.log('\nanswers of the fine-tuned adapter (greedy; the model has learned only these 80 examples):');
   for (const [instruction, input] of QUESTIONS) {
     const prompt = tokenizer.encode(prompter.generatePrompt(instruction, input));
-    const [out] = await generate(model, { adapter, dropout: 0, seed: 0 }, [prompt], {
+    const [out] = await generate(model, adapter && { adapter, dropout: 0, seed: 0 }, [prompt], {
       ...DEFAULT_OPTIONS, maxNewTokens: 24, eosTokenIds: [tokenizer.eosId], padTokenId: 0,
     });
     const text = tokenizer.decode(out!.tokens, { skipSpecialTokens: true }).trim();

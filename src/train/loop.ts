@@ -1,8 +1,8 @@
 // The run around the trainer: steps until done or stopped, logging every `loggingSteps` (mean loss since
 // the last log), evaluating every `evalSteps`, saving every `saveSteps`, and tracking the best eval loss.
-// Its RunState is plain JSON so a checkpoint can carry it. Not the files themselves (finetune.ts does them).
+// Its RunState is plain JSON so a checkpoint can carry it. Not the files themselves (the caller's save hook writes them).
 
-import { checkpointName } from './checkpoint.ts';
+import { checkpointName } from './checkpoint/checkpoint.ts';
 import { boundingPeakGib } from './run-facts.ts';
 import type { EvalResult, StepResult, Trainer } from './trainer.ts';
 
@@ -77,7 +77,7 @@ export async function runLoop(
     if (r.step % cadence.loggingSteps === 0 || trainer.done) {
       const entry: TrainLog = {
         kind: 'train', step: r.step, epoch: r.epoch, loss: p.lossSum / p.steps, learning_rate: r.learningRate,
-        grad_norm: r.gradNorm, tokens_per_second: p.inputTokens / Math.max(p.seconds, 1e-9), peak_memory_gib: boundingPeakGib(trainer.model.be),
+        grad_norm: r.gradNorm, tokens_per_second: p.inputTokens / Math.max(p.seconds, 1e-9), peak_memory_gib: boundingPeakGib(trainer.be),
       };
       run.pending = { lossSum: 0, steps: 0, inputTokens: 0, seconds: 0 };
       run.history.push(entry);

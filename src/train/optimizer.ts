@@ -8,6 +8,10 @@ export interface TrainableParam {
   name: string;
   param: Tensor;
   grad: Tensor;
+  /** This tensor's learning rate is lrScale × the scheduled rate (a parameter group; default 1). */
+  lrScale?: number;
+  /** false: no weight decay on this tensor (a parameter group; default: decayed). */
+  weightDecay?: boolean;
 }
 
 export interface AdamWOptions {
@@ -37,9 +41,9 @@ export class AdamW {
   update(lr: number): void {
     this.step++;
     const o = this.options;
-    this.params.forEach(({ param, grad }, i) => {
+    this.params.forEach(({ param, grad, lrScale = 1, weightDecay = true }, i) => {
       const { m, v } = this.moments[i]!;
-      this.be.adamw(param, grad, m, v, lr, o.beta1, o.beta2, o.eps, o.weightDecay, this.step);
+      this.be.adamw(param, grad, m, v, lr * lrScale, o.beta1, o.beta2, o.eps, weightDecay ? o.weightDecay : 0, this.step);
     });
   }
 }

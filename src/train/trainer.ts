@@ -1,15 +1,15 @@
 // One optimizer step at a time, as transformers.Trainer does it for alpaca-lora: gradient accumulation over
 // micro-batches with the loss normalised by the step's counted tokens, global-norm clipping, the scheduled
-// learning rate, AdamW. Also evaluation (token-mean loss). Not the cadence of logs, evals and saves (loop.ts).
+// learning rate, AdamW. Also evaluation (token-mean loss). It knows the method (method.ts) only as trainable
+// tensors and a forward + backward; not the cadence of logs, evals and saves (loop.ts).
 
 import type { ActivationDType } from '../model/activation-dtype.ts';
+import type { Backend } from '../engine/backend.ts';
 import { hash32 } from '../engine/random.ts';
 import type { Tensor } from '../engine/tensor.ts';
 import { collate } from '../data/collate.ts';
 import { countTargets, shiftTargets, type TokenBatch } from '../model/batch.ts';
-import { forwardBackward, reserveActivations, scoreBatch } from '../model/compute.ts';
-import type { Model } from '../model/llama.ts';
-import { loraParameters, zeroLoraGrads, type LoraAdapter } from '../model/lora.ts';
+import type { TrainingMethod } from './method.ts';
 import { AdamW, clipGradNorm, type AdamWOptions, type TrainableParam } from './optimizer.ts';
 import { epochPlan, microBatchesPerEpoch, scheduledSteps, stepsPerEpoch, type PlanSettings } from './plan.ts';
 import { learningRate, type ScheduleKind } from './schedule.ts';
@@ -30,7 +30,6 @@ export interface TrainerSettings extends PlanSettings {
   scheduler: ScheduleKind;
   adamw: AdamWOptions;
   maxGradNorm: number;
-  loraDropout: number;
   padId: number;
   /** Keep only each layer's input and recompute its forward in the backward (less memory, ~1/3 more compute). */
   gradientCheckpointing?: boolean;
@@ -71,20 +70,20 @@ export class Trainer {
   private plan: { epoch: number; steps: number[][][] } | null = null;
 
   constructor(
-    readonly model: Model,
-    readonly adapter: LoraAdapter,
+    readonly be: Backend,
+    readonly method: TrainingMethod,
     readonly train: readonly Example[],
     readonly settings: TrainerSettings,
   ) {
     if (train.length === 0) throw new Error('no training examples');
-    this.params = loraParameters(adapter);
-    this.optimizer = new AdamW(model.be, this.params, settings.adamw);
-    this.normScratch = model.be.alloc([1], 'f32', 'optim');
+    this.params = [...method.params];
+    this.optimizer = new AdamW(be, this.params, settings.adamw);
+    this.normScratch = be.alloc([1], 'f32', 'optim');
     this.lengths = train.map((e) => e.input_ids.length);
     // the largest micro-batch: microBatchSize rows of the longest example, padded as collate pads it
     const longest = train.reduce((a, e) => (e.input_ids.length > a.input_ids.length ? e : a));
     const maxT = collateExamples([longest], settings.padId).T;
-    reserveActivations(model, settings.microBatchSize, maxT, { adapter, dropout: settings.loraDropout, seed: 0 }, { checkpointing: settings.gradientCheckpointing ?? false, dtype: settings.activationDtype });
+    method.reserve(settings.microBatchSize, maxT, { checkpointing: settings.gradientCheckpointing ?? false, dtype: settings.activationDtype });
     this.stepsPerEpoch = stepsPerEpoch(train.length, settings);
     this.totalSteps = settings.maxSteps > 0 ? settings.maxSteps : scheduledSteps(train.length, settings, settings.numEpochs);
   }
@@ -115,7 +114,6 @@ export class Trainer {
 
   async trainStep(): Promise<StepResult> {
     const started = performance.now();
-    const { be } = this.model;
     const s = this.settings;
     const groups = this.nextStepBatches();
     const batches = groups.map((idx) => collateExamples(idx.map((i) => this.train[i]!), s.padId));
@@ -123,14 +121,14 @@ export class Trainer {
     const inputTokens = batches.reduce((n, b) => n + b.attentionMask!.reduce((a, v) => a + v, 0), 0);
     const epoch = Math.floor(this.step / this.stepsPerEpoch);
     const firstMicro = this.microBatchesDone;
-    zeroLoraGrads(be, this.adapter);
+    this.method.zeroGrads();
     let lossSum = 0;
     for (let i = 0; i < batches.length; i++) {
-      const use = { adapter: this.adapter, dropout: s.loraDropout, seed: hash32(s.seed ^ 0x5eed, firstMicro + i) };
-      lossSum += (await forwardBackward(this.model, batches[i]!, use, 1 / Math.max(1, targetTokens))).lossSum;
+      lossSum += (await this.method.forwardBackward(batches[i]!, hash32(s.seed ^ 0x5eed, firstMicro + i), 1 / Math.max(1, targetTokens))).lossSum;
     }
     const loss = targetTokens > 0 ? lossSum / targetTokens : 0;
-    const gradNorm = await clipGradNorm(be, this.params, s.maxGradNorm, this.normScratch);
+    // Data parallel: the all-reduce of this.params' gradients (and of lossSum; targetTokens before the backward) goes here.
+    const gradNorm = await clipGradNorm(this.be, this.params, s.maxGradNorm, this.normScratch);
     const lr = this.learningRateAt(this.step);
     if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) throw new TrainingDiverged(this.step + 1, loss, gradNorm);
     this.optimizer.update(lr);
@@ -147,13 +145,13 @@ export class Trainer {
     };
   }
 
-  /** Token-mean loss of the adapter (no dropout) over `examples`, batched by similar length. */
+  /** Token-mean loss of the trained model (no dropout) over `examples`, batched by similar length. */
   async evaluate(examples: readonly Example[]): Promise<EvalResult> {
     const byLength = [...examples].sort((a, b) => b.input_ids.length - a.input_ids.length);
     let lossSum = 0, tokens = 0;
     for (let i = 0; i < byLength.length; i += this.settings.microBatchSize) {
       const batch = collateExamples(byLength.slice(i, i + this.settings.microBatchSize), this.settings.padId);
-      const r = await scoreBatch(this.model, batch, { adapter: this.adapter, dropout: 0, seed: 0 });
+      const r = await this.method.score(batch);
       lossSum += r.lossSum;
       tokens += r.tokens;
     }

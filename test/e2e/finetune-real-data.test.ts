@@ -40,7 +40,7 @@ test('a dozen steps on real Alpaca data: eval loss falls, the adapter reloads, s
   const reloaded = loadLoraAdapter(model.be, model.config, out);
   const data = await prepareData(loadTokenizer(options.baseModel), { ...FINETUNE_DEFAULTS, ...options });
   const batch = collateExamples(data.val, 0);
-  const expected = await batchLogits(model, batch, { adapter, dropout: 0, seed: 0 });
+  const expected = await batchLogits(model, batch, { adapter: adapter!, dropout: 0, seed: 0 }); // a LoRA run's result holds its adapter
   const actual = await batchLogits(model, batch, { adapter: reloaded, dropout: 0, seed: 0 });
   const mask = batch.attentionMask!;
   const V = model.config.vocabSize;

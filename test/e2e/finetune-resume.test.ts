@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import { loadLlamaConfig } from '../../src/arch/llama-config.ts';
 import { EXAMPLE_DATA, writeExampleModel } from '../../src/example/run-example.ts';
 import { checkAdapterFitsBase, readPeftAdapter } from '../../src/formats/peft-adapter.ts';
-import { listCheckpoints, readCheckpoint } from '../../src/train/checkpoint.ts';
+import { listCheckpoints, readCheckpoint } from '../../src/train/checkpoint/checkpoint.ts';
 import { finetune, type FinetuneInput } from '../../src/train/finetune.ts';
 import type { LogEntry } from '../../src/train/loop.ts';
 import { PROJECT_ROOT } from '../helpers/shared.ts';

@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { UserError } from '../../../src/errors.ts';
-import { makeAdapterConfig } from '../../../src/formats/peft-adapter.ts';
-import { listCheckpoints, writeCheckpoint } from '../../../src/train/checkpoint.ts';
-import { prepareOutputDir } from '../../../src/train/output-dir.ts';
+import { makeAdapterConfig, writePeftAdapter } from '../../../src/formats/peft-adapter.ts';
+import { listCheckpoints, writeCheckpoint } from '../../../src/train/checkpoint/checkpoint.ts';
+import { prepareOutputDir } from '../../../src/train/checkpoint/output-dir.ts';
 
 function tempDir(t: { after: (fn: () => void) => void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'outdir-'));
@@ -20,11 +20,11 @@ function tempDir(t: { after: (fn: () => void) => void }): string {
 
 const tensor = (n: number) => ({ dtype: 'F32' as const, shape: [n], data: new Float32Array(n).fill(1) });
 const checkpoint = (dir: string, step: number, id: string) => writeCheckpoint(dir, step, {
-  adapterConfig: makeAdapterConfig({ r: 1, loraAlpha: 2, loraDropout: 0, targetModules: ['q_proj'] }),
-  adapter: new Map([['base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight', tensor(4)]]),
+  writeWeights: (tmp) => writePeftAdapter(tmp, makeAdapterConfig({ r: 1, loraAlpha: 2, loraDropout: 0, targetModules: ['q_proj'] }),
+    new Map([['base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight', tensor(4)]])),
   optimizer: new Map([['x.exp_avg', tensor(4)]]),
   state: { global_step: step, run: { id } },
-}, async () => {});
+});
 
 const refused = (pattern: RegExp) => (e: Error) => e instanceof UserError && pattern.test(e.message);
 const quiet = () => {};

@@ -3,13 +3,13 @@
 // written from a Trainer and restored into one.
 
 import { join } from 'node:path';
-import type { Backend } from '../engine/backend.ts';
-import { UserError } from '../errors.ts';
+import type { Backend } from '../../engine/backend.ts';
+import { UserError } from '../../errors.ts';
 import { readCheckpoint } from './checkpoint.ts';
-import type { RunState } from './loop.ts';
+import type { RunState } from '../loop.ts';
 import { restoreOptimizer } from './optimizer-state.ts';
 import { checkSameRecipe, type Recipe } from './recipe.ts';
-import type { Trainer } from './trainer.ts';
+import type { Trainer } from '../trainer.ts';
 
 /** `baseQuantization`: the base's bitsandbytes quantization as config.json spells it (null: 16/32-bit). */
 export function trainerState(trainer: Trainer, recipe: Recipe, run: RunState, baseQuantization: Record<string, unknown> | null = null): object {

@@ -2,13 +2,13 @@
 // re-read the folder, require every tensor with its shape and value, non-zero B once trained, and the same
 // logits on a probe batch from the file's own config and weights as from the adapter in memory.
 
-import type { HostTensor } from '../formats/host-tensor.ts';
-import { checkAdapterFitsBase, readPeftAdapter } from '../formats/peft-adapter.ts';
-import type { TokenBatch } from '../model/batch.ts';
-import { batchLogits } from '../model/compute.ts';
-import type { Model } from '../model/llama.ts';
-import { adapterFromTensors, adapterToTensors, settingsFromConfig } from '../model/lora-io.ts';
-import type { LoraAdapter } from '../model/lora.ts';
+import type { HostTensor } from '../../formats/host-tensor.ts';
+import { checkAdapterFitsBase, readPeftAdapter } from '../../formats/peft-adapter.ts';
+import type { TokenBatch } from '../../model/batch.ts';
+import { batchLogits } from '../../model/compute.ts';
+import type { Model } from '../../model/llama.ts';
+import { adapterFromTensors, adapterToTensors, settingsFromConfig } from '../../model/lora-io.ts';
+import type { LoraAdapter } from '../../model/lora.ts';
 
 export class AdapterVerificationError extends Error {
   override name = 'AdapterVerificationError';

@@ -4,11 +4,11 @@
 import { randomBytes } from 'node:crypto';
 import { rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writePeftAdapter, type AdapterConfig } from '../formats/peft-adapter.ts';
-import type { TokenBatch } from '../model/batch.ts';
-import type { Model } from '../model/llama.ts';
-import { adapterToTensors } from '../model/lora-io.ts';
-import type { LoraAdapter } from '../model/lora.ts';
+import { writePeftAdapter, type AdapterConfig } from '../../formats/peft-adapter.ts';
+import type { TokenBatch } from '../../model/batch.ts';
+import type { Model } from '../../model/llama.ts';
+import { adapterToTensors } from '../../model/lora-io.ts';
+import type { LoraAdapter } from '../../model/lora.ts';
 import { verifySavedAdapter } from './verify-adapter.ts';
 
 export async function saveVerifiedAdapter(

@@ -1,10 +1,10 @@
 // AdamW's moments as named host tensors (`<peft key>.exp_avg`, `.exp_avg_sq`) for checkpoints, and back.
 // Not the file format (checkpoint.ts) and not the update rule (optimizer.ts).
 
-import type { Backend } from '../engine/backend.ts';
-import { UserError } from '../errors.ts';
-import { toFloat32, type HostTensor } from '../formats/host-tensor.ts';
-import type { AdamW } from './optimizer.ts';
+import type { Backend } from '../../engine/backend.ts';
+import { UserError } from '../../errors.ts';
+import { toFloat32, type HostTensor } from '../../formats/host-tensor.ts';
+import type { AdamW } from '../optimizer.ts';
 
 export async function optimizerTensors(be: Backend, opt: AdamW): Promise<Map<string, HostTensor>> {
   const out = new Map<string, HostTensor>();

@@ -1,9 +1,8 @@
 // What a checkpoint must agree on with the run that resumes it: the data (a fingerprint of the tokenized
-// rows), batching, schedule, optimizer and LoRA settings. A mismatch would not continue the same run.
+// rows), batching, schedule, optimizer and the method's settings. A mismatch would not continue the same run.
 
-import { UserError } from '../errors.ts';
-import type { LoraSettings } from '../model/lora.ts';
-import type { Example, TrainerSettings } from './trainer.ts';
+import { UserError } from '../../errors.ts';
+import type { Example, TrainerSettings } from '../trainer.ts';
 
 export type Recipe = Record<string, string | number | boolean>;
 
@@ -22,7 +21,8 @@ export function fingerprintExamples(examples: readonly Example[]): string {
   return h.toString(16).padStart(8, '0');
 }
 
-export function makeRecipe(s: TrainerSettings, lora: LoraSettings, examples: readonly Example[]): Recipe {
+/** `method`: the training method's own recipe (TrainingMethod.recipe). */
+export function makeRecipe(s: TrainerSettings, method: Readonly<Recipe>, examples: readonly Example[]): Recipe {
   return {
     train_examples: examples.length,
     train_fingerprint: fingerprintExamples(examples),
@@ -37,11 +37,7 @@ export function makeRecipe(s: TrainerSettings, lora: LoraSettings, examples: rea
     lr_scheduler: s.scheduler,
     max_grad_norm: s.maxGradNorm,
     weight_decay: s.adamw.weightDecay,
-    lora_r: lora.r,
-    lora_alpha: lora.alpha,
-    lora_dropout: lora.dropout,
-    lora_target_modules: lora.targets.join(','),
-    use_rslora: lora.useRslora,
+    ...method,
   };
 }
 

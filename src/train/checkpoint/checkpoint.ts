@@ -1,17 +1,16 @@
-// Checkpoint folders `output_dir/checkpoint-N`: the PEFT adapter, AdamW moments (optimizer.safetensors) and
-// trainer_state.json (step, scheduler, RNG, data position, log history). A checkpoint is built in a hidden
-// temporary folder and renamed into place whole, so a crash at any moment leaves the last one loadable.
+// Checkpoint folders `output_dir/checkpoint-N`: the method's weights (a PEFT adapter for LoRA), AdamW moments
+// (optimizer.safetensors) and trainer_state.json (step, scheduler, RNG, data position, log history). A checkpoint
+// is built in a hidden temporary folder and renamed into place whole, so a crash at any moment leaves the last one loadable.
 
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { UserError } from '../errors.ts';
-import type { HostTensor } from '../formats/host-tensor.ts';
-import { writePeftAdapter, type AdapterConfig } from '../formats/peft-adapter.ts';
-import { readSafetensors } from '../formats/safetensors.ts';
-import { writeSafetensors } from '../formats/safetensors-write.ts';
-import { writeFileAtomic } from '../util/atomic-write.ts';
+import { UserError } from '../../errors.ts';
+import type { HostTensor } from '../../formats/host-tensor.ts';
+import { readSafetensors } from '../../formats/safetensors.ts';
+import { writeSafetensors } from '../../formats/safetensors-write.ts';
+import { writeFileAtomic } from '../../util/atomic-write.ts';
 
 export const STATE_FILE = 'trainer_state.json';
 export const OPTIMIZER_FILE = 'optimizer.safetensors';
@@ -22,27 +21,21 @@ export function checkpointName(step: number): string {
 }
 
 export interface CheckpointContents {
-  adapterConfig: AdapterConfig;
-  adapter: ReadonlyMap<string, HostTensor>;
+  /** Writes and checks the trained weights in the folder being built; if it throws, nothing is published. */
+  writeWeights: (dir: string) => Promise<void>;
   optimizer: ReadonlyMap<string, HostTensor>;
   state: object;
 }
 
-/**
- * Writes checkpoint-<step> under outputDir. `verify(dir)` runs on the finished temporary folder before it
- * becomes visible; if it throws, nothing is published.
- */
-export async function writeCheckpoint(
-  outputDir: string, step: number, contents: CheckpointContents, verify: (dir: string) => Promise<void>,
-): Promise<string> {
+/** Writes checkpoint-<step> under outputDir. */
+export async function writeCheckpoint(outputDir: string, step: number, contents: CheckpointContents): Promise<string> {
   const final = join(outputDir, checkpointName(step));
   const tmp = join(outputDir, `.${checkpointName(step)}.partial-${process.pid}-${randomBytes(4).toString('hex')}`);
   await mkdir(tmp, { recursive: true });
   try {
-    await writePeftAdapter(tmp, contents.adapterConfig, contents.adapter);
+    await contents.writeWeights(tmp);
     await writeSafetensors(join(tmp, OPTIMIZER_FILE), contents.optimizer);
     await writeFileAtomic(join(tmp, STATE_FILE), JSON.stringify(contents.state, null, 1) + '\n');
-    await verify(tmp);
     if (existsSync(final)) {
       const old = `${tmp}-replaced`;
       await rename(final, old);

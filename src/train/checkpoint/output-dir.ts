@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { constants, existsSync, lstatSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import { access, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { UserError } from '../errors.ts';
+import { UserError } from '../../errors.ts';
 import { checkpointRunId, listCheckpoints, removePartialCheckpoints } from './checkpoint.ts';
 
 export function newRunId(): string {

@@ -1,0 +1,152 @@
+// The first part of `finetune`: check the options, resolve the model and data, prepare output_dir, print the
+// settings and the memory plan, load the model, set up the method and the trainer (resumed from a checkpoint
+// when asked), and open metrics.jsonl and report.html. The loop is finetune.ts, the end finetune-finish.ts.
+
+import { join } from 'node:path';
+import { selectBackend } from '../backends/select.ts';
+import type { Backend } from '../engine/backend.ts';
+import { UserError } from '../errors.ts';
+import { resolveActivationDtype } from '../model/activation-dtype.ts';
+import type { TokenBatch } from '../model/batch.ts';
+import { loadLlamaConfig } from '../arch/llama-config.ts';
+import type { Model } from '../model/llama.ts';
+import { loadModel } from '../model/load.ts';
+import { bnbConfigOf } from '../model/quantization-options.ts';
+import { describeQuantization } from '../model/quantized-base.ts';
+import { resolveModelDir } from '../hub/resolve.ts';
+import { saveChatTemplate } from '../data/chat-template-source.ts';
+import { loadTokenizer } from '../tokenizer/load.ts';
+import type { Tokenizer } from '../tokenizer/tokenizer.ts';
+import { checkpointRunId } from './checkpoint/checkpoint.ts';
+import { newRunId, prepareOutputDir } from './checkpoint/output-dir.ts';
+import { makeRecipe, type Recipe } from './checkpoint/recipe.ts';
+import { locateResume, type ResumePoint } from './checkpoint/resume.ts';
+import { restoreTrainerState } from './checkpoint/trainer-state.ts';
+import { checkOptions, FINETUNE_DEFAULTS, gradientAccumulationSteps, type FinetuneOptions } from './finetune-options.ts';
+import { newRunState, type LogEntry, type RunState } from './loop.ts';
+import { describePlan, planRun } from './memory-plan.ts';
+import type { SaveCheck, TrainingMethod } from './method.ts';
+import { chooseMethod } from './methods/choose.ts';
+import { MetricsFile } from './metrics.ts';
+import { TORCH_ADAMW_DEFAULTS } from './optimizer.ts';
+import { scheduledSteps } from './plan.ts';
+import { prepareData, type PreparedData } from './prepare-data.ts';
+import { formatLog, Progress } from './progress.ts';
+import { writeReport } from './report.ts';
+import { runFacts } from './run-facts.ts';
+import { paramsBlock, runSettings, type RunSettings } from './run-settings.ts';
+import { Trainer, type Example, type TrainerSettings } from './trainer.ts';
+
+export type FinetuneInput = Partial<FinetuneOptions> & Pick<FinetuneOptions, 'baseModel'>;
+
+/** Everything the loop and the end of a run share. */
+export interface FinetuneRun {
+  options: FinetuneOptions;
+  settings: RunSettings;
+  started: number; // performance.now() at the call
+  be: Backend;
+  model: Model;
+  tokenizer: Tokenizer;
+  data: PreparedData;
+  method: TrainingMethod;
+  trainer: Trainer;
+  recipe: Recipe;
+  runId: string | null;
+  run: RunState;
+  resume: ResumePoint | null;
+  metrics: MetricsFile;
+  progress: Progress;
+  /** Whether any step so far had a positive learning rate, and the batch a saved output must reproduce. */
+  saveCheck(): SaveCheck;
+  /** The eval loss over the validation set; null without one. */
+  evaluate: (() => ReturnType<Trainer['evaluate']>) | null;
+  /** Prints a log entry above the progress line. */
+  printLog(entry: LogEntry): void;
+  /** Rewrites report.html with a status line. */
+  report(status: string): Promise<void>;
+}
+
+/** A short batch without padding (the start of the first row) on which a saved output must match memory. */
+function probeBatch(rows: readonly Example[]): TokenBatch {
+  const ids = rows[0]!.input_ids.slice(0, 32);
+  return { B: 1, T: ids.length, inputIds: Int32Array.from(ids), attentionMask: null, labels: null };
+}
+
+export async function setupRun(input: FinetuneInput): Promise<FinetuneRun> {
+  const started = performance.now();
+  const startedAt = new Date();
+  const o: FinetuneOptions = { ...FINETUNE_DEFAULTS, ...input };
+  checkOptions(o);
+  const log = o.log;
+  const gradAccum = gradientAccumulationSteps(o);
+  // Everything that can be refused cheaply is checked before the parameter dump: backend, paths, data.
+  const be = typeof o.backend === 'string' ? selectBackend(o.backend, log) : o.backend;
+  const baseDir = await resolveModelDir(o.baseModel, log);
+  loadLlamaConfig(baseDir, { flag: '--base_model' });
+  const tokenizer = loadTokenizer(baseDir);
+  const data = await prepareData(tokenizer, { ...o, tokenizerDir: baseDir });
+  if (data.val.length && o.loadBestModelAtEnd && o.evalSteps > 0 && o.saveSteps > 0 && o.saveSteps % o.evalSteps !== 0) {
+    throw new UserError(
+      `--load_best_model_at_end needs --save_steps (${o.saveSteps}) to be a multiple of --eval_steps (${o.evalSteps}) so that evaluations ` +
+        'have checkpoints to go back to: change one of them, or pass --load_best_model_at_end false',
+    );
+  }
+  const resume = o.resumeFromCheckpoint ? locateResume(o.resumeFromCheckpoint) : null;
+  const runId = resume?.kind === 'checkpoint' ? checkpointRunId(resume.dir) : newRunId();
+  await prepareOutputDir(o.outputDir, runId, o.overwriteOutputDir, log);
+  if (data.chatTemplate) await saveChatTemplate(o.outputDir, data.chatTemplate.source); // generate and serve render with it
+  if (o.warmupRatio > 0) {
+    const total = o.maxSteps > 0 ? o.maxSteps : scheduledSteps(data.train.length, { microBatchSize: o.microBatchSize, gradAccumSteps: gradAccum }, o.numEpochs);
+    o.warmupSteps = Math.ceil(total * o.warmupRatio); // transformers' get_warmup_steps
+  }
+  const spec = chooseMethod(o);
+  const settings = runSettings(o, gradAccum, spec);
+  log(paramsBlock(settings));
+  // a run the planner cannot price (cuda with a quantized base) is refused below, in the loader's words
+  const plan = await planRun({ ...o, baseModel: baseDir, backend: be.name }, log).catch((e: unknown) => (e instanceof UserError ? null : Promise.reject(e)));
+  if (plan) log(describePlan(plan));
+
+  const model = await loadModel(be, baseDir, { quantize: bnbConfigOf(o.quantization) });
+  if (model.quantization) log(`base model: ${describeQuantization(model.quantization)}; LoRA adapters and their optimizer state stay float32`); // only LoRA trains on a quantized base
+  const activationDtype = resolveActivationDtype(o.activationDtype, model);
+  if (o.activationDtype === 'auto') log(`activations: ${activationDtype} (--activation_dtype auto on ${be.name})`);
+  const method = spec.create(model, resume?.dir ?? null);
+  const trainerSettings: TrainerSettings = {
+    microBatchSize: o.microBatchSize, gradAccumSteps: gradAccum, order: !o.shuffle ? 'file' : o.groupByLength ? 'length' : 'shuffle',
+    seed: o.seed, numEpochs: o.numEpochs, maxSteps: o.maxSteps, learningRate: o.learningRate, warmupSteps: o.warmupSteps,
+    scheduler: o.lrScheduler, adamw: { ...TORCH_ADAMW_DEFAULTS, weightDecay: o.weightDecay }, maxGradNorm: o.maxGradNorm,
+    padId: 0, gradientCheckpointing: o.gradientCheckpointing, activationDtype,
+  };
+  const trainer = new Trainer(be, method, data.train, trainerSettings);
+  const recipe = makeRecipe(trainerSettings, spec.recipe, data.train);
+  const run = resume?.kind === 'checkpoint' ? restoreTrainerState(be, trainer, resume.dir, recipe) : newRunState(runId ?? undefined);
+
+  const { trainable, all } = method.parameterCounts();
+  log(`trainable params: ${trainable.toLocaleString('en-US')} || all params: ${all.toLocaleString('en-US')} || trainable%: ${((100 * trainable) / all).toFixed(4)}`);
+  const trainTokens = data.train.reduce((n, e) => n + e.input_ids.length, 0);
+  log(`data: ${data.train.length} training examples (${trainTokens} tokens); validation: ${data.valSource}`);
+  log(`steps: ${trainer.totalSteps} (${trainer.stepsPerEpoch} per epoch; batch ${o.microBatchSize} × ${gradAccum} accumulation)`);
+  if (resume?.kind === 'checkpoint') log(`resuming from ${resume.dir} at step ${trainer.step}`);
+  if (resume?.kind === 'adapter') log(`starting from the adapter weights in ${resume.dir}`);
+
+  const metrics = new MetricsFile(join(o.outputDir, 'metrics.jsonl'));
+  await metrics.rewrite(run.history);
+  const probe = probeBatch(data.train);
+  const progress = new Progress(trainer.totalSteps, o.progress, undefined, log);
+  const dataSize = `${data.train.length.toLocaleString('en-US')} examples (${trainTokens.toLocaleString('en-US')} tokens); validation: ${data.valSource}`;
+  const reportSettings = { ...settings, base_quantization: model.quantization ? describeQuantization(model.quantization) : 'none (16/32-bit)' };
+  return {
+    options: o, settings, started, be, model, tokenizer, data, method, trainer, recipe, runId, run, resume, metrics, progress,
+    saveCheck: () => ({ probe, trained: Array.from({ length: trainer.step }, (_, s) => trainer.learningRateAt(s)).some((lr) => lr > 0) }),
+    evaluate: data.val.length ? () => trainer.evaluate(data.val) : null,
+    printLog: (e) => progress.log(formatLog(e, trainer.totalSteps, progress.timing())),
+    report: (status) => {
+      const { tokens, seconds } = progress.totals();
+      const facts = runFacts({ startedAt, seconds: (performance.now() - started) / 1000, be, model: o.baseModel, data: dataSize, tokens, trainSeconds: seconds });
+      return writeReport(join(o.outputDir, 'report.html'), {
+        title: `finetune ${o.baseModel} on ${o.dataPath}`, status, running: status.startsWith('running'), facts,
+        totalSteps: trainer.totalSteps, history: run.history, settings: reportSettings,
+      });
+    },
+  };
+}

@@ -1,0 +1,72 @@
+// LoRA as a training method: the adapter's A and B are the trainable tensors, the forward and backward run the
+// base with the adapter (dropout on), checkpoints and the final output are PEFT adapter folders, verified after
+// writing. Not the adapter's math (model/lora.ts, model/linear.ts) nor the PEFT file format (formats/).
+
+import { makeAdapterConfig, writePeftAdapter } from '../../formats/peft-adapter.ts';
+import { forwardBackward, reserveActivations, scoreBatch } from '../../model/compute.ts';
+import type { Model } from '../../model/llama.ts';
+import { adapterToTensors } from '../../model/lora-io.ts';
+import { createLoraAdapter, initLoraAdapter, loraParameters, zeroLoraGrads, type LoraAdapter, type LoraInit, type LoraSettings } from '../../model/lora.ts';
+import type { MethodSpec, TrainingMethod } from '../method.ts';
+import { loadAdapterFor, replaceAdapterWeights } from './lora-weights.ts';
+import { baseParameterCount } from './parameter-count.ts';
+import { saveVerifiedAdapter } from './save-adapter.ts';
+import { verifySavedAdapter } from './verify-adapter.ts';
+
+export interface LoraMethodOptions {
+  lora: LoraSettings;
+  /** How a new adapter's A is drawn (B starts at 0), from `seed`. */
+  init: LoraInit;
+  seed: number;
+  /** adapter_config.json's base_model_name_or_path. */
+  baseModelName: string;
+}
+
+export function loraMethod(o: LoraMethodOptions): MethodSpec {
+  const s = o.lora;
+  return {
+    description: `LoRA r=${s.r}, alpha=${s.alpha}${s.useRslora ? ' (rsLoRA)' : ''}, dropout ${s.dropout} on ${s.targets.join(', ')}`,
+    settings: {
+      lora_r: s.r, lora_alpha: s.alpha, lora_dropout: s.dropout, lora_target_modules: `[${s.targets.join(', ')}]`, use_rslora: s.useRslora, lora_init: o.init,
+    },
+    recipe: { lora_r: s.r, lora_alpha: s.alpha, lora_dropout: s.dropout, lora_target_modules: s.targets.join(','), use_rslora: s.useRslora },
+    create: (model, from) => createLora(model, o, from),
+  };
+}
+
+function createLora(model: Model, o: LoraMethodOptions, from: string | null): TrainingMethod {
+  const { be, config } = model;
+  const s = o.lora;
+  let adapter: LoraAdapter;
+  if (from) {
+    adapter = loadAdapterFor(be, config, from, s);
+  } else {
+    adapter = createLoraAdapter(be, config, s);
+    initLoraAdapter(be, adapter, o.init, o.seed);
+  }
+  const adapterConfig = makeAdapterConfig({
+    r: s.r, loraAlpha: s.alpha, loraDropout: s.dropout, targetModules: s.targets, useRslora: s.useRslora, baseModelNameOrPath: o.baseModelName,
+  });
+  const params = loraParameters(adapter);
+  const trainable = params.reduce((n, p) => n + p.param.size, 0);
+  const training = (seed: number) => ({ adapter, dropout: s.dropout, seed });
+  const evaluation = { adapter, dropout: 0, seed: 0 };
+  return {
+    params,
+    generationAdapter: adapter,
+    parameterCounts: () => ({ trainable, all: baseParameterCount(model) + trainable }),
+    reserve: (B, T, memory) => reserveActivations(model, B, T, training(0), memory),
+    zeroGrads: () => zeroLoraGrads(be, adapter),
+    forwardBackward: (batch, seed, gradScale) => forwardBackward(model, batch, training(seed), gradScale),
+    score: (batch) => scoreBatch(model, batch, evaluation),
+    writeCheckpoint: async (dir, check) => {
+      await writePeftAdapter(dir, adapterConfig, await adapterToTensors(be, adapter));
+      await verifySavedAdapter(model, adapter, dir, check.probe, check.trained);
+    },
+    loadCheckpoint: (dir) => replaceAdapterWeights(be, config, adapter, dir, s),
+    saveFinal: async (dir, check) => {
+      await saveVerifiedAdapter(model, adapter, adapterConfig, dir, check.probe, check.trained);
+      return `the adapter to ${dir} (adapter_config.json, adapter_model.safetensors; verified)`;
+    },
+  };
+}
