@@ -20,7 +20,7 @@ const SYSTEM: Record<string, [what: string, todo: string]> = {
 export function describeError(err: unknown): string | null {
   if (!(err instanceof Error)) return null;
   const e = err as NodeJS.ErrnoException & { port?: number; address?: string; dest?: string };
-  if (e.code === 'EADDRINUSE') return `port ${e.port ?? ''} on ${e.address ?? 'this host'} is already in use (EADDRINUSE): pass another --port, or stop what listens there`;
+  if (e.code === 'EADDRINUSE') return `port ${e.port ?? ''} on ${e.address ?? 'this host'} is already in use (EADDRINUSE): pass another --port (--port 0 takes any free one), or stop what listens there`;
   if (e.code === 'EADDRNOTAVAIL') return `address ${e.address ?? ''} is not one of this machine's (EADDRNOTAVAIL): pass another --host`;
   const known = e.code ? SYSTEM[e.code] : undefined;
   if (known) {

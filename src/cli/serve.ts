@@ -2,24 +2,33 @@
 // number of adapters. Binds 127.0.0.1 unless --host asks for more. Parsing only; the server is server/.
 
 import { selectBackend } from '../backends/select.ts';
-import { loadRuntime } from '../generate/runtime.ts';
-import type { ServerContext } from '../server/context.ts';
-import { BatchScheduler, PREFILL_CHUNK } from '../generate/scheduler.ts';
-import { prepareChatTemplate } from '../server/chat.ts';
-import { startServer } from '../server/server.ts';
+import { parseCorsOrigins } from '../server/cors.ts';
+import { PREFILL_CHUNK } from '../generate/scheduler.ts';
+import { DEFAULT_BATCH, loadServerContext } from '../server/load-context.ts';
+import { bindServer, serveOn } from '../server/server.ts';
 import { bnbConfigOf } from '../model/quantization-options.ts';
 import { required, UsageError, type ParsedFlags } from './args.ts';
 import type { Command } from './command.ts';
 import { LOAD_8BIT_FLAG, noteQuantization, QUANT_FLAGS, quantizationFromFlags } from './quant-flags.ts';
+
+const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
+
+/** The next SIGINT or SIGTERM. */
+function nextSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (signal: NodeJS.Signals) => {
+      for (const s of SIGNALS) process.off(s, on);
+      resolve(signal);
+    };
+    for (const s of SIGNALS) process.on(s, on);
+  });
+}
 
 function positiveInt(flags: ParsedFlags, name: string, min = 1): number {
   const v = flags[name] as number;
   if (!Number.isInteger(v) || v < min) throw new UsageError(`serve: --${name} must be an integer >= ${min}, got ${v}`);
   return v;
 }
-
-/** Rows per batch by backend: js computes slowly enough that a few rows already fill a step. */
-const DEFAULT_BATCH: Record<string, number> = { js: 4, cpu: 16, cuda: 32 };
 
 export const serveCommand: Command = {
   name: 'serve',
@@ -40,6 +49,9 @@ export const serveCommand: Command = {
     max_prompt_tokens: { type: 'number', help: 'longest prompt accepted (default: the model\'s max_position_embeddings)' },
     max_tokens: { type: 'number', default: 2048, help: 'most new tokens a request may ask for' },
     max_n: { type: 'number', default: 8, help: 'most choices (prompts x n) per request' },
+    cors_origin: { type: 'string', help: 'let browser pages from these origins call the API: an origin (http://localhost:3000), a comma-separated list, or * (default: none)' },
+    log_prompts: { type: 'boolean', default: false, help: 'put each request\'s prompt in the access log (off: the log has method, path, status, tokens and ms only)' },
+    shutdown_timeout: { type: 'number', default: 10, help: 'seconds that requests in flight may take to finish after SIGTERM/SIGINT before they are cancelled' },
     backend: { type: 'string', default: 'auto', help: 'js, cpu, cuda or auto' },
     dtype: { type: 'string', default: 'auto', help: 'weight storage: auto (f32 on js, as stored elsewhere), f32, bf16 or f16' },
     ...QUANT_FLAGS,
@@ -51,29 +63,29 @@ export const serveCommand: Command = {
     if (!['auto', 'f32', 'bf16', 'f16'].includes(dtype)) throw new UsageError(`serve: --dtype must be auto, f32, bf16 or f16, got "${dtype}"`);
     const port = flags.port as number;
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`serve: --port must be an integer in 0..65535, got ${port}`);
-    const limits = { maxTokens: positiveInt(flags, 'max_tokens'), maxN: positiveInt(flags, 'max_n'), maxBodyBytes: 1 << 20, maxPromptTokens: 0 };
-    const queueCapacity = positiveInt(flags, 'queue_size', 0);
-    const quantize = bnbConfigOf(quantizationFromFlags(flags));
-    const rt = await loadRuntime({
-      backend: selectBackend(flags.backend as string), baseModel, dtype: dtype as 'auto', quantize,
+    const graceS = flags.shutdown_timeout as number;
+    if (!Number.isFinite(graceS) || graceS < 0) throw new UsageError(`serve: --shutdown_timeout must be a number of seconds >= 0, got ${graceS}`);
+    const corsOrigins = flags.cors_origin === undefined ? null : parseCorsOrigins(flags.cors_origin as string);
+    const settings = {
+      queueSize: positiveInt(flags, 'queue_size', 0), maxTokens: positiveInt(flags, 'max_tokens'), maxN: positiveInt(flags, 'max_n'),
+      maxPromptTokens: flags.max_prompt_tokens === undefined ? undefined : positiveInt(flags, 'max_prompt_tokens'),
+      maxBatchSize: flags.max_batch_size === undefined ? undefined : positiveInt(flags, 'max_batch_size'),
+      maxKvTokens: flags.max_kv_tokens === undefined ? undefined : positiveInt(flags, 'max_kv_tokens'),
+      apiKey: flags.api_key as string | undefined,
+    };
+    const host = (flags.server_name as string | undefined) ?? (flags.host as string);
+    const bound = await bindServer(host, port); // a busy port fails here, before the model loads
+    const ctx = await loadServerContext({
+      ...settings, backend: selectBackend(flags.backend as string), baseModel, dtype: dtype as 'auto', quantize: bnbConfigOf(quantizationFromFlags(flags)),
       loraWeights: flags.lora_weights as string[], tokenizer: flags.tokenizer as string | undefined, promptTemplate: flags.prompt_template as string,
     });
-    noteQuantization(rt.model.quantization);
-    const maxBatchSize = flags.max_batch_size === undefined ? DEFAULT_BATCH[rt.model.be.name] ?? 8 : positiveInt(flags, 'max_batch_size');
-    const maxKvTokens = flags.max_kv_tokens === undefined ? maxBatchSize * 4096 : positiveInt(flags, 'max_kv_tokens');
-    const queue = new BatchScheduler(rt.model, { maxBatchSize, maxKvTokens, queueCapacity });
-    limits.maxPromptTokens = flags.max_prompt_tokens === undefined ? rt.model.config.maxPositionEmbeddings : positiveInt(flags, 'max_prompt_tokens');
-    const broken = prepareChatTemplate(rt);
-    if (broken) console.error(`warning: the model's chat template does not parse (${broken.message}): /v1/chat/completions answers 500 until its chat_template is fixed`);
-    const ctx: ServerContext = { rt, queue, limits, apiKey: (flags.api_key as string | undefined) || null, startedAt: Math.floor(Date.now() / 1000) };
-    const host = (flags.server_name as string | undefined) ?? (flags.host as string);
-    const server = await startServer(ctx, host, port);
+    noteQuantization(ctx.rt.model.quantization);
+    const server = serveOn(bound, ctx, { corsOrigins, logPrompts: flags.log_prompts as boolean });
     if (flags.share_gradio) console.error(`note: --share_gradio makes no public link: the page is not tunnelled to the internet; it is at ${server.url} only (--host 0.0.0.0 serves it to your network)`);
-    console.log(`serving ${[rt.baseName, ...rt.adapters.keys()].join(', ')} at ${server.url} (page: ${server.url}/, API: ${server.url}/v1)`);
-    await new Promise<void>((resolve) => {
-      for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, resolve);
-    });
-    server.server.closeAllConnections();
-    await server.close();
+    console.log(`serving ${[ctx.rt.baseName, ...ctx.rt.adapters.keys()].join(', ')} at ${server.url} (page: ${server.url}/, API: ${server.url}/v1)`);
+    const signal = await nextSignal();
+    console.error(`${signal}: shutting down: no new requests; those in flight may finish for ${graceS} s (--shutdown_timeout), then are cancelled; ${signal} again cancels them now`);
+    const report = await server.shutdown(graceS * 1000, nextSignal());
+    console.error(`stopped: ${report.finished} requests finished, ${report.cancelled} cancelled`);
   },
 };

@@ -5,7 +5,10 @@ import type { ServerResponse } from 'node:http';
 import type { GenerationOptions } from '../generate/options.ts';
 import { generateText, type TextResult } from '../generate/text.ts';
 import type { LoraUse } from '../model/llama.ts';
+import { logJob } from './access-log.ts';
 import type { ServerContext } from './context.ts';
+import { watchQueuePosition } from './queue-position.ts';
+import { untilShutdown } from './shutdown.ts';
 
 export interface JobSpec {
   lora: LoraUse | null;
@@ -13,6 +16,7 @@ export interface JobSpec {
   options: GenerationOptions;
   onText?: (row: number, delta: string, tokens: number) => void;
   onStart?: () => void; // its turn came: generation begins
+  onQueuePosition?: (position: number) => void; // while it waits: its place in line, 1 = next (queue-position.ts)
 }
 
 /**
@@ -25,9 +29,31 @@ export function submitJob(ctx: ServerContext, res: ServerResponse, spec: JobSpec
     if (!res.writableEnded) controller.abort();
   };
   const { rt } = ctx;
-  const run = generateText(rt.model, spec.lora, rt.tokenizer, spec.prompts, spec.options, { signal: controller.signal, onText: spec.onText, onStart: spec.onStart }, ctx.queue);
+  const signal = untilShutdown(res, controller.signal);
+  const unwatch = watchQueuePosition(() => ctx.queue.positionOf(signal), spec.onQueuePosition);
+  const onStart = () => (unwatch(), spec.onStart?.());
+  let run: Promise<TextResult[]>;
+  try {
+    run = generateText(rt.model, spec.lora, rt.tokenizer, spec.prompts, spec.options, { signal, onText: spec.onText, onStart }, ctx.queue);
+  } catch (err) {
+    unwatch();
+    throw err;
+  }
+  const logged = logJob(res);
   res.on('close', onClose);
-  return run.then((results) => (results.some((r) => r.finishReason === 'cancelled') ? null : results)).finally(() => res.off('close', onClose));
+  return run.then(
+    (results) => {
+      logged(results.reduce((sum, r) => sum + r.tokens.length, 0));
+      return results.some((r) => r.finishReason === 'cancelled') ? null : results;
+    },
+    (err: unknown) => {
+      logged(0);
+      throw err;
+    },
+  ).finally(() => {
+    unwatch();
+    res.off('close', onClose);
+  });
 }
 
 export function startEventStream(res: ServerResponse): void {

@@ -1,6 +1,7 @@
 // The web page's own endpoints: GET /api/info (models, defaults, whether a key is needed) and
-// POST /api/generate (instruction + input through the prompt template, as server-sent events {"text",
-// "tokens", "seconds"} then {"done", "text", "finish_reason", "tokens", "seconds"}; seconds exclude queueing).
+// POST /api/generate (instruction + input through the prompt template, as server-sent events: {"queue_position"}
+// while it waits behind others (1 = next), then {"text", "tokens", "seconds"}, then {"done", "text",
+// "finish_reason", "tokens", "seconds"}; seconds exclude queueing).
 
 import { randomInt } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
@@ -13,8 +14,8 @@ import { sendJson } from './openai.ts';
 import { RequestError } from './request-error.ts';
 import { asObject, booleanField, checkFields, numberField, stringField } from './validate.ts';
 
-/** The seed's Gradio defaults. */
-export const PAGE_DEFAULTS = { temperature: 0.1, top_p: 0.75, top_k: 40, num_beams: 4, max_new_tokens: 128 };
+/** The seed's Gradio defaults, but one beam: beams cannot stream, and the page shows text as it comes. */
+export const PAGE_DEFAULTS = { temperature: 0.1, top_p: 0.75, top_k: 40, num_beams: 1, max_new_tokens: 128 };
 
 export function pageInfo(ctx: ServerContext, res: ServerResponse): void {
   sendJson(res, 200, {
@@ -59,6 +60,7 @@ export async function pageGenerate(ctx: ServerContext, body: unknown, res: Serve
   const job = submitJob(ctx, res, {
     lora, prompts: [prompt], options,
     onStart: () => (started = performance.now()),
+    onQueuePosition: (position) => sendEvent(res, { queue_position: position }),
     onText: stream ? (_row, delta, tokens) => {
       const text = first ? delta.trimStart() : delta;
       first &&= text === '';

@@ -13,8 +13,8 @@ export class RequestError extends Error {
 }
 
 const TYPES: Record<number, string> = {
-  400: 'invalid_request_error', 401: 'authentication_error', 404: 'invalid_request_error', 405: 'invalid_request_error',
-  413: 'invalid_request_error', 429: 'rate_limit_error', 500: 'server_error',
+  400: 'invalid_request_error', 401: 'authentication_error', 403: 'permission_error', 404: 'invalid_request_error', 405: 'invalid_request_error',
+  413: 'invalid_request_error', 429: 'rate_limit_error', 500: 'server_error', 503: 'server_error',
 };
 
 export function errorBody(status: number, message: string, param: string | null = null, code: string | null = null): string {

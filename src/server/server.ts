@@ -1,6 +1,7 @@
-// The HTTP server of `alpaca-lora serve`: routing, the optional Bearer key, bounded JSON bodies, the page's
-// static files, and turning every failure into a JSON error (400/401/404/405/413/429/500) rather than a crash.
-// The endpoints themselves are openai.ts and page-api.ts.
+// The HTTP server of `alpaca-lora serve`: binding (503 while the model loads), routing, the optional Bearer key,
+// bounded JSON bodies, the page's static files, and turning every failure into a JSON error
+// (400/401/404/405/413/429/500) rather than a crash; each request is logged (access-log.ts), may carry CORS
+// headers (cors.ts) and is tracked for a graceful shutdown (shutdown.ts). The endpoints are openai.ts and page-api.ts.
 
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -9,11 +10,14 @@ import type { AddressInfo } from 'node:net';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../errors.ts';
+import { AccessLog } from './access-log.ts';
 import type { ServerContext } from './context.ts';
+import { applyCors } from './cors.ts';
 import { chatCompletions, completions, listModels, sendJson } from './openai.ts';
 import { pageGenerate, pageInfo } from './page-api.ts';
 import { QueueFullError } from '../generate/admission.ts';
 import { errorBody, RequestError } from './request-error.ts';
+import { InFlight, type ShutdownReport } from './shutdown.ts';
 
 const PUBLIC_DIR = fileURLToPath(new URL('./public/', import.meta.url));
 const CONTENT_TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.svg': 'image/svg+xml' };
@@ -36,28 +40,62 @@ const POST_ROUTES: Record<string, Handler> = {
   '/api/generate': pageGenerate,
 };
 
-export interface Listening {
-  server: Server;
-  url: string;
-  close(): Promise<void>;
+export interface ServeOptions {
+  corsOrigins?: readonly string[] | null; // origins allowed cross-origin (cors.ts); null or absent: none
+  logPrompts?: boolean; // put the prompt in the access log
+  log?: (line: string) => void; // where access log lines go (default: stdout)
 }
 
-export function startServer(ctx: ServerContext, host: string, port: number): Promise<Listening> {
-  const files = staticFiles();
-  const server = createServer((req, res) => {
-    handle(ctx, files, req, res).catch((err: unknown) => fail(res, err));
+/** A bound port that answers 503 until `serveOn` gives it the model. */
+export interface Bound {
+  server: Server;
+  url: string;
+}
+
+export interface Listening extends Bound {
+  /** Stops accepting, lets requests in flight finish for up to `graceMs` (or until `now`), cancels the rest. */
+  shutdown(graceMs?: number, now?: Promise<unknown>): Promise<ShutdownReport>;
+}
+
+/** Binds `host:port` before the model loads, so a busy port fails at once. */
+export function bindServer(host: string, port: number): Promise<Bound> {
+  const server = createServer((_req, res) => {
+    const body = errorBody(503, 'the model is still loading; retry shortly', null, 'loading');
+    res.writeHead(503, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body), 'Retry-After': 5 });
+    res.end(body);
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
+      server.off('error', reject);
       const { port: bound } = server.address() as AddressInfo;
-      const url = `http://${host.includes(':') ? `[${host}]` : host}:${bound}`;
-      resolve({ server, url, close: () => new Promise((done) => server.close(() => done())) });
+      resolve({ server, url: `http://${host.includes(':') ? `[${host}]` : host}:${bound}` });
     });
   });
 }
 
-async function handle(ctx: ServerContext, files: ReturnType<typeof staticFiles>, req: IncomingMessage, res: ServerResponse): Promise<void> {
+/** Answers requests on `bound` with the loaded model. */
+export function serveOn(bound: Bound, ctx: ServerContext, options: ServeOptions = {}): Listening {
+  const files = staticFiles();
+  const log = new AccessLog(options.log ?? ((line) => console.log(line)), options.logPrompts ?? false);
+  const inFlight = new InFlight();
+  const cors = options.corsOrigins ?? null;
+  bound.server.removeAllListeners('request');
+  bound.server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    log.begin(req, res);
+    if (cors && applyCors(cors, req, res)) return;
+    if (inFlight.shuttingDown) return inFlight.refuse(res);
+    inFlight.track(res);
+    handle(ctx, files, log, req, res).catch((err: unknown) => fail(res, err));
+  });
+  return { ...bound, shutdown: (graceMs = 0, now) => inFlight.shutdown(bound.server, graceMs, now) };
+}
+
+export async function startServer(ctx: ServerContext, host: string, port: number, options: ServeOptions = {}): Promise<Listening> {
+  return serveOn(await bindServer(host, port), ctx, options);
+}
+
+async function handle(ctx: ServerContext, files: ReturnType<typeof staticFiles>, log: AccessLog, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const path = new URL(req.url ?? '/', 'http://x').pathname;
   const post = POST_ROUTES[path];
   const isApi = path.startsWith('/v1/') || path === '/api/generate';
@@ -66,7 +104,9 @@ async function handle(ctx: ServerContext, files: ReturnType<typeof staticFiles>,
   }
   if (post) {
     if (req.method !== 'POST') throw new RequestError(`${path} takes POST`, null, 405);
-    return post(ctx, await readJson(req, ctx.limits.maxBodyBytes), res);
+    const body = await readJson(req, ctx.limits.maxBodyBytes);
+    log.notePrompt(res, body);
+    return post(ctx, body, res);
   }
   if (req.method !== 'GET' && req.method !== 'HEAD') throw new RequestError(`${path} takes GET`, null, 405);
   if (path === '/v1/models') return listModels(ctx, res);

@@ -37,7 +37,7 @@ test('type an instruction, stream, watch the text grow, stop; then a non-streame
     await page.goto(server.url);
     await page.waitForFunction(() => (document.getElementById('model') as HTMLSelectElement).options.length === 2);
     assert.equal(await page.inputValue('#model'), 'tuned', 'the adapter is the default, as the seed serves base + adapter');
-    assert.equal(await page.inputValue('#num_beams'), '4', "the seed's defaults");
+    assert.equal(await page.inputValue('#num_beams'), '1', 'one beam by default, so the text streams at once');
 
     await page.fill('#instruction', 'Tell me about alpacas.');
     await setRange(page, 'num_beams', 1);

@@ -1,11 +1,22 @@
-// The page's behaviour: loads /api/info, posts the form to /api/generate, shows the streamed text and
-// tokens/s, and stops a generation by aborting the request (the server then cancels it). Plain ES module.
+// The page's behaviour: loads /api/info, posts the form to /api/generate, shows the queue position while the
+// request waits, then the streamed text and tokens/s; asks for the API key when the server needs one; stops a
+// generation by aborting the request (the server then cancels it). Plain ES module.
 
 const $ = (id) => document.getElementById(id);
 const form = $('form');
 const output = $('output');
 const status = $('status');
 let controller = null;
+
+const KEY_MISSING = 'This server needs an API key. Enter it in the API key box, then press Generate.';
+const KEY_REFUSED = 'The server did not accept that API key. Check it, enter it again, then press Generate.';
+
+/** Shows the API key box and asks for the key in `message`. */
+function askForKey(message) {
+  $('key-row').hidden = false;
+  showStatus(message, true);
+  $('api_key').focus();
+}
 
 function showStatus(text, isError = false) {
   status.textContent = text;
@@ -69,6 +80,7 @@ function rate(tokens, seconds) {
 
 async function generate(event) {
   event.preventDefault();
+  if (!$('key-row').hidden && !$('api_key').value) return askForKey(KEY_MISSING);
   controller = new AbortController();
   $('generate').disabled = true;
   $('stop').disabled = false;
@@ -79,12 +91,17 @@ async function generate(event) {
     const headers = { 'Content-Type': 'application/json' };
     if (!$('key-row').hidden) headers.Authorization = `Bearer ${$('api_key').value}`;
     const response = await fetch('/api/generate', { method: 'POST', headers, body: JSON.stringify(requestBody()), signal: controller.signal });
+    if (response.status === 401) return askForKey($('api_key').value ? KEY_REFUSED : KEY_MISSING);
     if (!response.ok) {
       const body = await response.json().catch(() => ({}));
       throw new Error(body.error?.message ?? `HTTP ${response.status}`);
     }
     await readEvents(response, (data) => {
       if (data.error) throw new Error(data.error.message);
+      if (data.queue_position) {
+        showStatus(`waiting in the queue: position ${data.queue_position}`);
+        return;
+      }
       if (data.done) {
         output.value = data.text;
         showStatus(`${rate(data.tokens, data.seconds)} (${data.finish_reason})`);
