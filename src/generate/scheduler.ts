@@ -155,6 +155,8 @@ export class BatchScheduler {
     } finally {
       this.looping = false; // synchronously after the last step, so a kick from here on starts a new loop
     }
+    // A request admitted when the last rows were cancelled joined before `looping` was reset: its kick was lost.
+    if (this.running.length) this.kick();
   }
 
   private async steps(): Promise<void> {
