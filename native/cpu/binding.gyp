@@ -18,6 +18,7 @@
         'src/binding/runtime.cpp',
         'src/binding/quantize.cpp',
         'src/kernels/elementwise.cpp',
+        'src/kernels/columns.cpp',
         'src/kernels/layers.cpp',
         'src/kernels/gemm.cpp',
         'src/kernels/gemm-own.cpp',

@@ -188,6 +188,19 @@ napi_value dropout(napi_env env, const Args& a) {
   return undefined(env);
 }
 
+// scaleColumns(out, inp, scale, bias, biasDtype, N, OC)
+napi_value scale_columns(napi_env env, const Args& a) {
+  long N = a.i64(5), OC = a.i64(6);
+  op_scale_columns(a.out<float>(0, N * OC * F4), a.ptr<float>(1), a.ptr<float>(2), a.ptr(3), a.i32(4), N, OC);
+  return undefined(env);
+}
+// columnDot(out, a, b, scale, N, OC)
+napi_value column_dot(napi_env env, const Args& a) {
+  long N = a.i64(4), OC = a.i64(5);
+  op_column_sums(a.out<float>(0, OC * F4), a.ptr<float>(1), a.ptr<float>(2), nullptr, a.ptr<float>(3), N, OC);
+  return undefined(env);
+}
+
 // ---- layers ----
 // embeddingForward(out, ids, table, tableDtype, V, N, C)
 napi_value embedding_forward(napi_env env, const Args& a) {
@@ -304,6 +317,8 @@ const Entry kEntries[] = {
     {"scale", call<scale>},
     {"copyTime", call<copy_time>},
     {"dropout", call<dropout>},
+    {"scaleColumns", call<scale_columns>},
+    {"columnDot", call<column_dot>},
     {"embeddingForward", call<embedding_forward>},
     {"embeddingBackward", call<embedding_backward>},
     {"matmulForward", call<matmul_forward>},

@@ -86,8 +86,9 @@ __global__ void k_swiglu_backward(float* dgate, float* dup, const float* dout, c
 
 constexpr int kColRows = 128;  // rows one block of k_column_sums reduces
 
-// Block (32, 8) sums kColRows rows of 32 columns, then adds its partial sums to dst with atomics.
-__global__ void k_column_sums(float* dst, const float* a, const float* b, const float* r, long N, long C) {
+// Block (32, 8) sums kColRows rows of 32 columns, then adds its partial sums (times cs[c] when given) to dst
+// with atomics.
+__global__ void k_column_sums(float* dst, const float* a, const float* b, const float* r, const float* cs, long N, long C) {
   __shared__ float part[8][33];
   long c = blockIdx.x * 32L + threadIdx.x;
   long n0 = blockIdx.y * (long)kColRows, n1 = min(N, n0 + kColRows);
@@ -105,7 +106,15 @@ __global__ void k_column_sums(float* dst, const float* a, const float* b, const 
   if (threadIdx.y == 0 && c < C) {
     float sum = 0.0f;
     for (int y = 0; y < 8; y++) sum += part[y][threadIdx.x];
-    atomicAdd(&dst[c], sum);
+    atomicAdd(&dst[c], cs ? cs[c] * sum : sum);
+  }
+}
+
+__global__ void k_scale_columns(float* out, const float* inp, const float* scale, const void* bias, int bias_dtype, long C,
+                                size_t n) {
+  GRID_STRIDE(i, n) {
+    long c = (long)(i % (size_t)C);
+    out[i] = inp[i] * scale[c] + (bias ? load_f(bias, bias_dtype, c) : 0.0f);
   }
 }
 
@@ -132,7 +141,7 @@ void op_rmsnorm_forward(float* out, float* rstd, const float* inp, const void* w
 void op_rmsnorm_backward(float* dinp, float* dweight, const float* dout, const float* inp, const void* w, int w_dtype,
                          const float* rstd, long N, long C) {
   if (N == 0) return;
-  if (dweight) op_column_sums(dweight, dout, inp, rstd, N, C);  // first: dinp may alias dout
+  if (dweight) op_column_sums(dweight, dout, inp, rstd, nullptr, N, C);  // first: dinp may alias dout
   k_rmsnorm_backward<<<(unsigned)N, row_threads(C), 0, stream()>>>(dinp, dout, inp, w, w_dtype, rstd, C);
   LAUNCH_CHECK("rmsnormBackward");
 }
@@ -156,9 +165,16 @@ void op_swiglu_backward(float* dgate, float* dup, const float* dout, const float
   LAUNCH_CHECK("swigluBackward");
 }
 
-void op_column_sums(float* dst, const float* a, const float* b, const float* r, long N, long C) {
+void op_column_sums(float* dst, const float* a, const float* b, const float* r, const float* cs, long N, long C) {
   if (N == 0 || C == 0) return;
   dim3 grid((unsigned)((C + 31) / 32), (unsigned)((N + kColRows - 1) / kColRows));
-  k_column_sums<<<grid, dim3(32, 8), 0, stream()>>>(dst, a, b, r, N, C);
+  k_column_sums<<<grid, dim3(32, 8), 0, stream()>>>(dst, a, b, r, cs, N, C);
   LAUNCH_CHECK("column sums");
+}
+
+void op_scale_columns(float* out, const float* inp, const float* scale, const void* bias, int bias_dtype, long N, long C) {
+  size_t n = (size_t)N * C;
+  if (n == 0) return;
+  k_scale_columns<<<grid_for(n), 256, 0, stream()>>>(out, inp, scale, bias, bias_dtype, C, n);
+  LAUNCH_CHECK("scaleColumns");
 }

@@ -148,5 +148,5 @@ void op_matmul_backward(float* dinp, float* dweight, float* dbias, const float* 
   }
   // dweight^T (C x OC) += inp^T (C x N) . dout (N x OC)
   if (dweight) gemm(false, true, C, OC, N, inp, C, dout, OC, CUDA_R_32F, precision == PREC_BF16, dweight, C, 1.0f);
-  if (dbias) op_column_sums(dbias, dout, nullptr, nullptr, N, OC);
+  if (dbias) op_column_sums(dbias, dout, nullptr, nullptr, nullptr, N, OC);
 }

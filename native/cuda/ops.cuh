@@ -23,8 +23,10 @@ void op_rmsnorm_backward(float* dinp, float* dweight, const float* dout, const f
 void op_rope(float* x, const float* cos, const float* sin, long B, long T, long H, long HD, bool inverse);
 void op_swiglu_forward(float* out, const float* gate, const float* up, size_t n);
 void op_swiglu_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up, size_t n);
-// dst[c] += sum over rows n of a[n, c] * (b ? b[n, c] : 1) * (r ? r[n] : 1)
-void op_column_sums(float* dst, const float* a, const float* b, const float* r, long N, long C);
+// dst[c] += (cs ? cs[c] : 1) * sum over rows n of a[n, c] * (b ? b[n, c] : 1) * (r ? r[n] : 1)
+void op_column_sums(float* dst, const float* a, const float* b, const float* r, const float* cs, long N, long C);
+// out[n, c] = inp[n, c] * scale[c] + (bias ? bias[c] : 0); out may alias inp
+void op_scale_columns(float* out, const float* inp, const float* scale, const void* bias, int bias_dtype, long N, long C);
 
 // ---- loss and optimizer (loss-optim.cu) ----
 void op_cross_entropy(float* losses, float* dlogits, const float* logits, const int32_t* targets, long N, long V, float grad_scale);

@@ -8,7 +8,7 @@
 //   targets, masks) are i32. Optimizer state, adapters and gradients are f32.
 // - Activations may be 16-bit: kernels read bf16/f16 widened to float32 and round each result once to its
 //   destination's dtype (to nearest even). Each such argument has its own dtype. They are: fill/copy/copyTime's
-//   tensors; add's out, a, b; axpy's dst, src; scale's t; dropout's out, inp; embeddingForward's out;
+//   tensors; add's out, a, b; axpy's dst, src; scale's t; dropout's out, inp; scaleColumns' out, inp, bias; embeddingForward's out;
 //   embeddingBackward's dout; matmulForward's out, inp; matmulBackward's dinp, dout, inp; rmsnorm's out, inp,
 //   dinp, dout; rope's x; attention's out, q, k, v, dout, dq, dk, dv; swiglu's out, gate, up, dout, dgate, dup.
 //   Everything else is f32: what accumulates (dweight, dbias, dtable, rmsnorm's dweight, sumSquares' out),
@@ -67,6 +67,13 @@ export interface Backend {
    * so the backward is the same call on the gradient with the same seed. out may alias inp.
    */
   dropout(out: Tensor, inp: Tensor, p: number, seed: number): void;
+  /**
+   * out (N, OC) = inp (N, OC) * scale (OC) + bias (OC; null = none), each column by its own factor (DoRA's
+   * m / ||W + s B A||). out may alias inp; scale is f32, bias any float dtype.
+   */
+  scaleColumns(out: Tensor, inp: Tensor, scale: Tensor, bias: Tensor | null, N: number, OC: number): void;
+  /** out (OC) += scale (OC) * sum over rows of a (N, OC) * b (N, OC); all f32 (DoRA's magnitude gradient). */
+  columnDot(out: Tensor, a: Tensor, b: Tensor, scale: Tensor, N: number, OC: number): void;
 
   // ---- layers ----
   /** out (N, C) = table[ids] ; ids (N) i32, table (V, C) */

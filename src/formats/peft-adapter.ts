@@ -14,7 +14,7 @@ import { pythonJson } from './python-json.ts';
 import { readSafetensors } from './safetensors.ts';
 import { writeSafetensors } from './safetensors-write.ts';
 import { readTorchFile } from './torch-pickle.ts';
-import { parsePeftKey, peftKey } from './weight-names.ts';
+import { parsePeftKey, peftKey, peftMagnitudeKey } from './weight-names.ts';
 
 export interface AdapterConfig {
   readonly r: number;
@@ -25,6 +25,8 @@ export interface AdapterConfig {
   readonly layersToTransform: readonly number[] | null;
   readonly bias: 'none';
   readonly useRslora: boolean;
+  /** DoRA: every target also has a lora_magnitude_vector. */
+  readonly useDora: boolean;
   readonly taskType: string | null;
   readonly peftType: 'LORA';
   readonly baseModelNameOrPath: string | null;
@@ -54,7 +56,7 @@ const FLOAT_FIELDS = new Set(['lora_dropout']);
 
 /** Settings we cannot honour: set to anything but their default, they are an error naming them. */
 const UNSUPPORTED: readonly [string, string][] = [
-  ['use_dora', 'DoRA'], ['rank_pattern', 'per-module ranks'], ['alpha_pattern', 'per-module alphas'],
+  ['rank_pattern', 'per-module ranks'], ['alpha_pattern', 'per-module alphas'],
   ['modules_to_save', 'fully trained extra modules'], ['fan_in_fan_out', 'transposed (Conv1D) weights'],
   ['lora_bias', 'LoRA biases'], ['layer_replication', 'layer replication'], ['trainable_token_indices', 'trainable tokens'],
   ['target_parameters', 'LoRA on parameters'], ['use_qalora', 'QA-LoRA'], ['alora_invocation_tokens', 'activated LoRA'],
@@ -97,6 +99,7 @@ export function parseAdapterConfig(json: unknown, source: string): AdapterConfig
     layersToTransform: layersToTransform && Object.freeze([...(layersToTransform as number[])]),
     bias: 'none',
     useRslora: get('use_rslora') === true,
+    useDora: get('use_dora') === true,
     taskType: typeof raw.task_type === 'string' ? raw.task_type : null,
     peftType: 'LORA',
     baseModelNameOrPath: typeof raw.base_model_name_or_path === 'string' ? raw.base_model_name_or_path : null,
@@ -111,6 +114,7 @@ export function makeAdapterConfig(s: {
   loraDropout: number;
   targetModules: readonly string[];
   useRslora?: boolean;
+  useDora?: boolean;
   baseModelNameOrPath?: string | null;
 }): AdapterConfig {
   return parseAdapterConfig({
@@ -120,6 +124,7 @@ export function makeAdapterConfig(s: {
     lora_dropout: s.loraDropout,
     target_modules: [...s.targetModules],
     use_rslora: s.useRslora ?? false,
+    use_dora: s.useDora ?? false,
     base_model_name_or_path: s.baseModelNameOrPath ?? null,
   }, 'new adapter settings');
 }
@@ -164,6 +169,7 @@ export async function writePeftAdapter(dir: string, config: AdapterConfig, tenso
     layers_to_transform: config.layersToTransform,
     bias: config.bias,
     use_rslora: config.useRslora,
+    use_dora: config.useDora,
     task_type: config.taskType,
     peft_type: config.peftType,
     base_model_name_or_path: config.baseModelNameOrPath,
@@ -198,8 +204,9 @@ function pythonRegex(pattern: string): RegExp {
 }
 
 /**
- * Checks the adapter against a base model: every key is a LoRA A or B of a targeted projection of an existing
- * layer, A is (r, in) and B is (out, r), and every target has both. Throws on the first mismatch.
+ * Checks the adapter against a base model: every key is a LoRA A or B (or, with use_dora, a magnitude) of a
+ * targeted projection of an existing layer, A is (r, in), B is (out, r) and a magnitude (out), and every target
+ * has all of them. Throws on the first mismatch.
  */
 export function checkAdapterFitsBase(adapter: PeftAdapter, config: LlamaConfig, source = 'the adapter'): void {
   const { r } = adapter.config;
@@ -209,20 +216,24 @@ export function checkAdapterFitsBase(adapter: PeftAdapter, config: LlamaConfig, 
   for (const [key, tensor] of adapter.tensors) {
     const parsed = parsePeftKey(key);
     if (!parsed) throw new UserError(`${source}: "${key}" is not a LoRA A or B weight of a LLaMA projection`);
+    if (parsed.matrix === 'magnitude' && !adapter.config.useDora) {
+      throw new UserError(`${source}: "${key}" is a DoRA magnitude, but adapter_config.json does not set use_dora`);
+    }
     if (parsed.layer >= config.numLayers) {
       throw new UserError(`${source}: "${key}" is for layer ${parsed.layer}, but the base model has ${config.numLayers} layers`);
     }
     if (!targeted.has(`${parsed.layer}.${parsed.projection}`)) throw new UserError(`${source}: "${key}" is not selected by target_modules`);
     const { inFeatures, outFeatures } = projectionFeatures(config, parsed.projection);
-    const expected = parsed.matrix === 'A' ? [r, inFeatures] : [outFeatures, r];
+    const expected = parsed.matrix === 'A' ? [r, inFeatures] : parsed.matrix === 'B' ? [outFeatures, r] : [outFeatures];
     if (tensor.shape.join() !== expected.join()) {
       throw new UserError(`${source}: "${key}" has shape [${tensor.shape.join(', ')}], but r=${r} on this base model needs [${expected.join(', ')}]`);
     }
   }
   for (const { layer, projection } of targets) {
-    for (const matrix of ['A', 'B'] as const) {
-      const key = peftKey(layer, projection, matrix);
-      if (!adapter.tensors.has(key)) throw new UserError(`${source} has no "${key}", which its target_modules require`);
+    const keys = [peftKey(layer, projection, 'A'), peftKey(layer, projection, 'B')];
+    if (adapter.config.useDora) keys.push(peftMagnitudeKey(layer, projection));
+    for (const key of keys) {
+      if (!adapter.tensors.has(key)) throw new UserError(`${source} has no "${key}", which its target_modules${adapter.config.useDora ? ' and use_dora' : ''} require`);
     }
   }
 }

@@ -66,18 +66,26 @@ export function peftKey(layer: number, projection: Projection, matrix: LoraMatri
   return `${PEFT_PREFIX}${layer}.${PROJECTION_INFO[projection].block}.${projection}.lora_${matrix}.weight`;
 }
 
+/** PEFT's file key of a DoRA magnitude: base_model.model.model.layers.0.self_attn.q_proj.lora_magnitude_vector (no adapter name, no .weight). */
+export function peftMagnitudeKey(layer: number, projection: Projection): string {
+  return `${PEFT_PREFIX}${layer}.${PROJECTION_INFO[projection].block}.${projection}.lora_magnitude_vector`;
+}
+
 /** PEFT's in-memory parameter name, with the adapter name: ....q_proj.lora_A.default.weight */
 export function peftParamName(layer: number, projection: Projection, matrix: LoraMatrix): string {
   return peftKey(layer, projection, matrix).replace(/\.weight$/, '.default.weight');
 }
 
-/** The (layer, projection, matrix) of a PEFT file key or in-memory name; null when it is not a LoRA key. */
-export function parsePeftKey(key: string): { layer: number; projection: Projection; matrix: LoraMatrix } | null {
-  const m = /^base_model\.model\.model\.layers\.(\d+)\.(self_attn|mlp)\.(\w+)\.lora_([AB])(?:\.default)?\.weight$/.exec(key);
+/**
+ * The (layer, projection, matrix) of a PEFT file key or in-memory name (a DoRA magnitude: matrix 'magnitude');
+ * null when it is not a LoRA key.
+ */
+export function parsePeftKey(key: string): { layer: number; projection: Projection; matrix: LoraMatrix | 'magnitude' } | null {
+  const m = /^base_model\.model\.model\.layers\.(\d+)\.(self_attn|mlp)\.(\w+)\.(?:lora_([AB])(?:\.default)?\.weight|lora_magnitude_vector(?:\.default\.weight)?)$/.exec(key);
   if (!m) return null;
   const projection = m[3] as Projection;
   if (!Object.hasOwn(PROJECTION_INFO, projection) || PROJECTION_INFO[projection].block !== m[2]) return null;
-  return { layer: Number(m[1]), projection, matrix: m[4] as LoraMatrix };
+  return { layer: Number(m[1]), projection, matrix: (m[4] as LoraMatrix | undefined) ?? 'magnitude' };
 }
 
 /** Every tensor the config implies, in HF order, with its shape. */

@@ -7,6 +7,7 @@ import type { LlamaConfig } from '../arch/llama-config.ts';
 import type { DType } from '../engine/dtype.ts';
 import type { ActivationDType } from './activation-dtype.ts';
 import type { Tensor } from '../engine/tensor.ts';
+import { projectionFeatures } from '../arch/projections.ts';
 import type { Projection } from './lora.ts';
 
 /** Rows of logits materialised at once, in training and scoring, so (N, V) logits never exist: a multiple of 128;
@@ -19,6 +20,8 @@ export interface ActivationSettings {
   /** LoRA targets and rank (every layer gets every target); [] when no adapter is used. */
   loraTargets: readonly Projection[];
   loraR: number;
+  /** DoRA: a training pass also keeps each target's z = xd W^T + t B^T (N, out) for the magnitude's gradient. */
+  dora?: boolean;
   /** Keep only each layer's input; the backward recomputes the layer's forward. */
   checkpointing: boolean;
   /** Storage of the activations (residual stream, q/k/v, attention, MLP, norm outputs); default f32. rstd, lse, LoRA, logits and gradients stay f32. */
@@ -49,6 +52,7 @@ function layerBuffers(cfg: LlamaConfig, B: number, T: number, s: ActivationSetti
     ['gate', '(N, F)', [N, F]],
     ['up', '(N, F)', [N, F]],
     ...s.loraTargets.map((p): [string, string, number[]] => [`lora.${p}`, '(N, r)', [N, s.loraR]]), // scaling * dropout(x) A^T
+    ...(s.dora && s.withGrad ? s.loraTargets.map((p): [string, string, number[]] => [`loraZ.${p}`, '(N, out)', [N, projectionFeatures(cfg, p).outFeatures]]) : []),
   ];
 }
 
@@ -122,6 +126,7 @@ export interface LayerActivations {
   gate: Tensor; // (N, F)
   up: Tensor; // (N, F)
   loraT: Map<Projection, Tensor>; // (N, r) scaled LoRA intermediates
+  loraZ: Map<Projection, Tensor>; // (N, out) DoRA's z, training only
 }
 
 export interface Activations {
@@ -168,10 +173,11 @@ export function assembleActivations(cfg: LlamaConfig, B: number, T: number, s: A
   for (let l = 0; l < cfg.numLayers; l++) {
     const set = `layers.${l % sets}.`;
     const loraT = new Map<Projection, Tensor>(s.loraTargets.map((p) => [p, get(`${set}lora.${p}`)]));
+    const loraZ = new Map<Projection, Tensor>(s.dora && s.withGrad ? s.loraTargets.map((p) => [p, get(`${set}loraZ.${p}`)]) : []);
     const g = (name: string) => get(set + name);
     layers.push({
       xIn: get(`layers.${s.withGrad ? l : 0}.xIn`), rstd1: g('rstd1'), q: g('q'), k: g('k'), v: g('v'), att: g('att'), lse: g('lse'),
-      xMid: g('xMid'), rstd2: g('rstd2'), gate: g('gate'), up: g('up'), loraT,
+      xMid: g('xMid'), rstd2: g('rstd2'), gate: g('gate'), up: g('up'), loraT, loraZ,
     });
   }
   const N = B * T;

@@ -7,6 +7,7 @@ import type { Tensor } from '../engine/tensor.ts';
 import type { ActivationDType } from './activation-dtype.ts';
 import { activationPlan, assembleActivations, type ActivationSettings, type Activations } from './activations.ts';
 import { uploadBatch, type TokenBatch } from './batch.ts';
+import { refreshDora } from './dora.ts';
 import { backward, forward, head, type LoraUse, type Model } from './llama.ts';
 
 export interface TrainingMemory {
@@ -27,7 +28,7 @@ function poolOf(m: Model) {
 function settingsFor(m: Model, lora: LoraUse | null, withGrad: boolean): ActivationSettings {
   const s = lora?.adapter.settings;
   const { checkpointing, dtype } = poolOf(m).training;
-  return { withGrad, loraTargets: s?.targets ?? [], loraR: s?.r ?? 1, checkpointing, dtype };
+  return { withGrad, loraTargets: s?.targets ?? [], loraR: s?.r ?? 1, dora: s?.useDora ?? false, checkpointing, dtype };
 }
 
 /** Views of the model's buffers for a (B, T) pass, growing (freeing and reallocating) only a buffer too small. */
@@ -68,6 +69,7 @@ export async function scoreBatch(
 ): Promise<LossResult> {
   const a = activationsFor(m, batch.B, batch.T, lora, false);
   const tokens = uploadBatch(m, a, batch);
+  if (lora?.adapter.settings.useDora) await refreshDora(m, lora.adapter);
   forward(m, a, lora);
   const lossSum = await head(m, a, false, 0, onLogits);
   return { lossSum, tokens };
@@ -88,6 +90,7 @@ export async function batchLogits(m: Model, batch: TokenBatch, lora: LoraUse | n
 export async function forwardBackward(m: Model, batch: TokenBatch, lora: LoraUse | null, gradScale: number): Promise<LossResult> {
   const a = activationsFor(m, batch.B, batch.T, lora, true);
   const tokens = uploadBatch(m, a, batch);
+  if (lora?.adapter.settings.useDora) await refreshDora(m, lora.adapter);
   forward(m, a, lora);
   const lossSum = await head(m, a, true, gradScale);
   backward(m, a, lora);

@@ -7,9 +7,10 @@
 
 import type { Tensor } from '../engine/tensor.ts';
 import { KvPool, type KvSeq } from './kv-cache.ts';
-import { addLoraBranch } from './linear.ts';
+import { refreshDora } from './dora.ts';
+import { addLoraBranch, linearForward } from './linear.ts';
 import { decoderBlock, type BlockCalls, type BlockTensors, type LoraUse, type Model } from './llama.ts';
-import type { Projection } from './lora.ts';
+import type { LoraAdapter, Projection } from './lora.ts';
 import { ropeTables } from './rope.ts';
 
 export interface DecodeRow {
@@ -24,11 +25,13 @@ export interface Decoder {
   readonly pool: KvPool;
   /** Step buffers by name, each allocated for the largest step seen and viewed for smaller ones. */
   readonly buffers: Map<string, Tensor>;
+  /** DoRA adapters whose factors (dora.ts) were computed for this decoder: once, at their first step. */
+  readonly doraReady: WeakSet<LoraAdapter>;
 }
 
 /** A decoder whose KV cache holds at most maxKvBlocks blocks (kv-cache.ts) across its rows. */
 export function createDecoder(model: Model, maxKvBlocks: number): Decoder {
-  return { model, pool: new KvPool(model.be, model.config, maxKvBlocks), buffers: new Map() };
+  return { model, pool: new KvPool(model.be, model.config, maxKvBlocks), buffers: new Map(), doraReady: new WeakSet() };
 }
 
 export function freeDecoder(d: Decoder): void {
@@ -71,6 +74,11 @@ export async function decodeBatch(d: Decoder, rows: readonly DecodeRow[]): Promi
     return { lora, n0: start[members[0]!]!, n: members.reduce((s, i) => s + rows[i]!.ids.length, 0) };
   });
   for (const r of rows) pool.grow(r.seq, r.ids.length);
+  for (const { lora } of groups) {
+    if (!lora?.adapter.settings.useDora || d.doraReady.has(lora.adapter)) continue;
+    await refreshDora(m, lora.adapter);
+    d.doraReady.add(lora.adapter);
+  }
 
   const ids = new Int32Array(N), cos = new Float32Array(N * half), sin = new Float32Array(N * half);
   rows.forEach((r, i) => {
@@ -108,8 +116,12 @@ export async function decodeBatch(d: Decoder, rows: readonly DecodeRow[]): Promi
           const pair = g.lora?.adapter.layers[l]?.get(p);
           if (!g.lora || !pair) continue;
           const y = be.view(loraY, 0, [g.n, outF]);
-          addLoraBranch(be, be.view(out, g.n0 * outF, [g.n, outF]), be.view(inp, g.n0 * inF, [g.n, inF]), g.n, inF, outF,
-            { pair, scaling: g.lora.adapter.scaling, dropout: 0, seed: 0 }, { t: be.view(loraT, 0, [g.n, pair.A.shape[0]!]), xd: y, y, dt: null });
+          const rowsOut = be.view(out, g.n0 * outF, [g.n, outF]), rowsIn = be.view(inp, g.n0 * inF, [g.n, inF]);
+          const runtime = { pair, scaling: g.lora.adapter.scaling, dropout: 0, seed: 0 };
+          const scratch = { t: be.view(loraT, 0, [g.n, pair.A.shape[0]!]), xd: y, y, dt: null, z: null };
+          // DoRA scales the base product too, so its rows are recomputed whole
+          if (pair.dora) linearForward(be, rowsOut, rowsIn, W.proj[p], g.n, inF, outF, runtime, scratch);
+          else addLoraBranch(be, rowsOut, rowsIn, g.n, inF, outF, runtime, scratch);
         }
       },
       attend: (b) => {

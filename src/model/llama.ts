@@ -54,7 +54,8 @@ function loraScratch(be: Backend, a: Activations, layer: number, p: Projection, 
   const t = a.layers[layer]!.loraT.get(p);
   if (!t || !a.lora) return null;
   const s = a.lora;
-  return { t, xd: be.view(s.xd, 0, [a.N, C]), y: be.view(s.y, 0, [a.N, OC]), dt: s.dt && be.view(s.dt, 0, [a.N, t.shape[1]!]) };
+  const z = a.layers[layer]!.loraZ.get(p) ?? null;
+  return { t, xd: be.view(s.xd, 0, [a.N, C]), y: be.view(s.y, 0, [a.N, OC]), dt: s.dt && be.view(s.dt, 0, [a.N, t.shape[1]!]), z };
 }
 
 /** The backward needs projection p's input when its weight trains or it has a LoRA branch. */
@@ -130,7 +131,8 @@ function layerForward(m: Model, a: Activations, lora: LoraUse | null, l: number,
   decoderBlock(m, l, N, { ...L, xn: a.xn, h: a.h }, calls, out);
   if (out) return;
   const down = loraRuntime(lora, l, 'down_proj'), ds = loraScratch(be, a, l, 'down_proj', cfg.intermediateSize, cfg.hiddenSize);
-  if (down && ds) loraIntermediate(be, a.h, N, cfg.intermediateSize, down, ds);
+  if (down?.pair.dora && ds) calls.linear('down_proj', a.scratch!.dtmp, a.h, cfg.intermediateSize, cfg.hiddenSize); // refills DoRA's z; dtmp is free here
+  else if (down && ds) loraIntermediate(be, a.h, N, cfg.intermediateSize, down, ds);
 }
 
 /** Runs the decoder over a.ids / a.mask up to the final norm (a.xnF). */

@@ -6,7 +6,7 @@ import type { Backend } from '../engine/backend.ts';
 import { UserError } from '../errors.ts';
 import { toFloat32, type HostTensor } from '../formats/host-tensor.ts';
 import { adapterTargets, checkAdapterFitsBase, readPeftAdapter, type AdapterConfig } from '../formats/peft-adapter.ts';
-import { createLoraAdapter, isProjection, peftKey, type LoraAdapter, type LoraSettings, type Projection } from './lora.ts';
+import { createLoraAdapter, isProjection, peftKey, peftMagnitudeKey, type LoraAdapter, type LoraSettings, type Projection } from './lora.ts';
 
 /** The projections a PEFT target_modules list names (e.g. ["q_proj", "v_proj"]); others are an error. */
 export function parseTargets(targetModules: readonly string[], source: string): Projection[] {
@@ -19,7 +19,7 @@ export function parseTargets(targetModules: readonly string[], source: string): 
   return out;
 }
 
-/** Allocates an adapter with `settings` and uploads A and B from PEFT-named tensors (all must be present). */
+/** Allocates an adapter with `settings` and uploads A, B (and DoRA magnitudes) from PEFT-named tensors (all must be present). */
 export function adapterFromTensors(
   be: Backend, config: LlamaConfig, settings: LoraSettings, tensors: ReadonlyMap<string, HostTensor>, source: string,
 ): LoraAdapter {
@@ -36,18 +36,27 @@ export function adapterFromTensors(
         }
         be.upload(dst, toFloat32(h));
       }
+      if (pair.dora) {
+        const key = peftMagnitudeKey(l, p);
+        const h = tensors.get(key);
+        if (!h) throw new UserError(`${source}: missing DoRA magnitude ${key}`);
+        if (h.shape.join(',') !== `${pair.outFeatures}`) throw new UserError(`${source}: ${key} has shape [${h.shape}] but the base model needs [${pair.outFeatures}]`);
+        be.upload(pair.dora.magnitude, toFloat32(h));
+      }
     }
   });
   return adapter;
 }
 
-/** The adapter's A and B as float32 host tensors under PEFT's file keys. */
+/** The adapter's A, B (and DoRA magnitudes) as float32 host tensors under PEFT's file keys. */
 export async function adapterToTensors(be: Backend, adapter: LoraAdapter): Promise<Map<string, HostTensor>> {
   const out = new Map<string, HostTensor>();
   for (let l = 0; l < adapter.layers.length; l++) {
     for (const [p, pair] of adapter.layers[l]!) {
       out.set(peftKey(l, p, 'A'), { dtype: 'F32', shape: [...pair.A.shape], data: (await be.download(pair.A)) as Float32Array });
       out.set(peftKey(l, p, 'B'), { dtype: 'F32', shape: [...pair.B.shape], data: (await be.download(pair.B)) as Float32Array });
+      const m = pair.dora?.magnitude;
+      if (m) out.set(peftMagnitudeKey(l, p), { dtype: 'F32', shape: [...m.shape], data: (await be.download(m)) as Float32Array });
     }
   }
   return out;
@@ -57,7 +66,9 @@ export async function adapterToTensors(be: Backend, adapter: LoraAdapter): Promi
 export function settingsFromConfig(c: AdapterConfig, numLayers: number): LoraSettings {
   const selected = adapterTargets(c, numLayers);
   const targets = [...new Set(selected.map((t) => t.projection))];
-  return { r: c.r, alpha: c.loraAlpha, dropout: c.loraDropout, targets, useRslora: c.useRslora, layersToTransform: c.layersToTransform };
+  return {
+    r: c.r, alpha: c.loraAlpha, dropout: c.loraDropout, targets, useRslora: c.useRslora, layersToTransform: c.layersToTransform, useDora: c.useDora,
+  };
 }
 
 /** Reads a PEFT adapter folder, checks it fits the base config, and uploads it. */

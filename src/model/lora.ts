@@ -1,4 +1,5 @@
-// LoRA adapters: h = W x + scaling * B A dropout(x), with A (r, in) and B (out, r) as PEFT lays them out.
+// LoRA adapters: h = W x + scaling * B A dropout(x), with A (r, in) and B (out, r) as PEFT lays them out;
+// with DoRA, also a magnitude vector m (out) per projection (dora.ts has its math).
 // Holds the float32 master weights and their gradients on the backend; init, merge and PEFT naming.
 // Not the forward math (see linear.ts) and not file I/O (see formats/peft-adapter.ts).
 
@@ -7,9 +8,9 @@ import { projectionFeatures, PROJECTIONS, type Projection } from '../arch/projec
 import type { Backend } from '../engine/backend.ts';
 import { Rng } from '../engine/random.ts';
 import type { Tensor } from '../engine/tensor.ts';
-import { peftKey } from '../formats/weight-names.ts';
+import { peftKey, peftMagnitudeKey } from '../formats/weight-names.ts';
 
-export { peftKey, PROJECTIONS, type Projection };
+export { peftKey, peftMagnitudeKey, PROJECTIONS, type Projection };
 
 export interface LoraSettings {
   r: number;
@@ -19,6 +20,19 @@ export interface LoraSettings {
   useRslora: boolean;
   /** Only these layers carry LoRA (PEFT's layers_to_transform); null = all. */
   layersToTransform?: readonly number[] | null;
+  /** DoRA (PEFT's use_dora): each projection also trains a magnitude vector. */
+  useDora?: boolean;
+}
+
+/** DoRA's per-projection state: W' = m * (W + s B A) / ||W + s B A|| with the norm taken per output row. */
+export interface DoraState {
+  readonly magnitude: Tensor; // (out) f32, PEFT's lora_magnitude_vector
+  readonly dMagnitude: Tensor; // (out) gradient, accumulated
+  /** (out) m / ||W + s B A|| and 1 / ||W + s B A||: the norm is a constant of the pass (dora.ts refreshes both). */
+  readonly scale: Tensor;
+  readonly invNorm: Tensor;
+  /** ||W||^2 per output row of the frozen base weight, computed on first use (host, float64). */
+  baseNormSq: Float64Array | null;
 }
 
 export interface LoraPair {
@@ -28,6 +42,7 @@ export interface LoraPair {
   readonly dB: Tensor;
   readonly inFeatures: number;
   readonly outFeatures: number;
+  readonly dora: DoraState | null;
 }
 
 export interface LoraAdapter {
@@ -60,6 +75,7 @@ export function createLoraAdapter(be: Backend, config: LlamaConfig, settings: Lo
         dB: be.alloc([outFeatures, settings.r], 'f32', 'grads'),
         inFeatures,
         outFeatures,
+        dora: settings.useDora ? createDoraState(be, outFeatures) : null,
       };
       for (const t of [pair.A, pair.B, pair.dA, pair.dB]) be.fill(t, 0);
       map.set(p, pair);
@@ -67,6 +83,18 @@ export function createLoraAdapter(be: Backend, config: LlamaConfig, settings: Lo
     layers.push(map);
   }
   return { settings, scaling: loraScaling(settings), layers };
+}
+
+function createDoraState(be: Backend, outFeatures: number): DoraState {
+  const state: DoraState = {
+    magnitude: be.alloc([outFeatures], 'f32', 'adapters'),
+    dMagnitude: be.alloc([outFeatures], 'f32', 'grads'),
+    scale: be.alloc([outFeatures], 'f32', 'adapters'),
+    invNorm: be.alloc([outFeatures], 'f32', 'adapters'),
+    baseNormSq: null,
+  };
+  for (const t of [state.magnitude, state.dMagnitude, state.scale, state.invNorm]) be.fill(t, 0);
+  return state;
 }
 
 export type LoraInit = 'kaiming' | 'gaussian';
@@ -93,13 +121,14 @@ export function initLoraAdapter(be: Backend, adapter: LoraAdapter, init: LoraIni
   }
 }
 
-/** Every trainable tensor with its gradient, in a fixed order (layer, projection, A then B). */
+/** Every trainable tensor with its gradient, in a fixed order (layer, projection, A, B, then DoRA's magnitude). */
 export function loraParameters(adapter: LoraAdapter): { name: string; param: Tensor; grad: Tensor }[] {
   const out: { name: string; param: Tensor; grad: Tensor }[] = [];
   adapter.layers.forEach((layer, i) => {
     for (const [p, pair] of layer) {
       out.push({ name: peftKey(i, p, 'A'), param: pair.A, grad: pair.dA });
       out.push({ name: peftKey(i, p, 'B'), param: pair.B, grad: pair.dB });
+      if (pair.dora) out.push({ name: peftMagnitudeKey(i, p), param: pair.dora.magnitude, grad: pair.dora.dMagnitude });
     }
   });
   return out;
@@ -109,6 +138,7 @@ export function zeroLoraGrads(be: Backend, adapter: LoraAdapter): void {
   for (const layer of adapter.layers) for (const pair of layer.values()) {
     be.fill(pair.dA, 0);
     be.fill(pair.dB, 0);
+    if (pair.dora) be.fill(pair.dora.dMagnitude, 0);
   }
 }
 

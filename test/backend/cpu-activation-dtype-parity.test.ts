@@ -115,7 +115,7 @@ after(() => {
 const LAYER = MODEL_SHAPES[1]!; // tinyllama widths: N*C = 2^20, so pooled ops split into chunks
 
 for (const h of HALVES) {
-  test(`${h} activations: add, axpy, scale, dropout, copyTime`, async (t) => {
+  test(`${h} activations: add, axpy, scale, dropout, scaleColumns, copyTime`, async (t) => {
     const c = needCpu(t);
     if (!c) return;
     for (const n of [13, LAYER.B * LAYER.T * LAYER.C + 5]) {
@@ -134,6 +134,10 @@ for (const h of HALVES) {
       both(c, (be, s) => be.dropout(s(out), s(a), 0.1, 4242));
       await expectClose(out, `dropout ${h} n=${n}`, h, true);
     }
+    const [N, OC] = [LAYER.B * LAYER.T, LAYER.C];
+    const x = randn(c, [N, OC], h), scale = randn(c, [OC], 'f32'), bias = randn(c, [OC], 'bf16');
+    both(c, (be, s) => be.scaleColumns(s(x), s(x), s(scale), s(bias), N, OC));
+    await expectClose(x, `scaleColumns ${h} in place`, h);
     const src = randn(c, [2, 9, 6], h), dst = randn(c, [2, 12, 6], h);
     both(c, (be, s) => be.copyTime(s(dst), s(src), 2, 6, 12, 3, 9, 1, 7));
     await expectClose(dst, `copyTime ${h}`, h, true);

@@ -197,6 +197,25 @@ test('elementwise: add, axpy, scale, copyTime, dropout (bit for bit)', async (t)
   }
 });
 
+test('per-output-feature: scaleColumns (f32/bf16/f16 bias, in place) and columnDot', async (t) => {
+  const c = needCpu(t);
+  if (!c) return;
+  for (const [N, OC] of [[7, 13], [300, 2053]]) {
+    const scale = randn(c, [OC]);
+    for (const dtype of ['f32', 'bf16', 'f16'] as const) {
+      const inp = randn(c, [N, OC]), bias = randn(c, [OC], dtype), out = output(c, [N, OC]);
+      both(c, (be, s) => be.scaleColumns(s(out), s(inp), s(scale), s(bias), N, OC));
+      await expectClose(c, out, `scaleColumns ${N}x${OC} + ${dtype} bias`);
+    }
+    const x = randn(c, [N, OC]);
+    both(c, (be, s) => be.scaleColumns(s(x), s(x), s(scale), null, N, OC));
+    await expectClose(c, x, `scaleColumns ${N}x${OC} in place, no bias`);
+    const a = randn(c, [N, OC]), b = randn(c, [N, OC]), dm = randn(c, [OC]);
+    both(c, (be, s) => be.columnDot(s(dm), s(a), s(b), s(scale), N, OC));
+    await expectClose(c, dm, `columnDot ${N}x${OC} (accumulates)`);
+  }
+});
+
 test('embedding forward (f32/bf16/f16 tables) and backward (repeated ids accumulate)', async (t) => {
   const c = needCpu(t);
   if (!c) return;

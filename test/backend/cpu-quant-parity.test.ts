@@ -307,10 +307,10 @@ test('linear layer with a LoRA branch on a quantized base: the model code runs u
   for (const q of [quantize4(base, OC, C, 'nf4', 64, true), quantize8(base, OC, C, 6)]) {
     const results: Float32Array[][] = [];
     for (const be of [js, c] as Backend[]) {
-      const pair = { A: upload(be, [r, C], A), B: upload(be, [OC, r], B), dA: upload(be, [r, C], new Float32Array(r * C)), dB: upload(be, [OC, r], new Float32Array(OC * r)), inFeatures: C, outFeatures: OC };
+      const pair = { A: upload(be, [r, C], A), B: upload(be, [OC, r], B), dA: upload(be, [r, C], new Float32Array(r * C)), dB: upload(be, [OC, r], new Float32Array(OC * r)), inFeatures: C, outFeatures: OC, dora: null };
       const params = { weight: be.uploadQuantized(q, 'scratch'), bias: null, dWeight: null, dBias: null };
       const lora = { pair, scaling: 2, dropout: 0.1, seed: 7 };
-      const s = { t: be.alloc([N, r], 'f32', 'scratch'), xd: be.alloc([N, C], 'f32', 'scratch'), y: be.alloc([N, OC], 'f32', 'scratch'), dt: be.alloc([N, r], 'f32', 'scratch') };
+      const s = { t: be.alloc([N, r], 'f32', 'scratch'), xd: be.alloc([N, C], 'f32', 'scratch'), y: be.alloc([N, OC], 'f32', 'scratch'), dt: be.alloc([N, r], 'f32', 'scratch'), z: null };
       const out = be.alloc([N, OC], 'f32', 'scratch'), dx = be.alloc([N, C], 'f32', 'scratch'), xt = upload(be, [N, C], x);
       linearForward(be, out, xt, params, N, C, OC, lora, s);
       linearBackward(be, dx, upload(be, [N, OC], dy), xt, params, N, C, OC, lora, s);

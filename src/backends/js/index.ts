@@ -6,6 +6,7 @@ import { isQuantDType, type DType } from '../../engine/dtype.ts';
 import type { QuantizedWeight } from '../../engine/quantized.ts';
 import { numel, shapeString, type Arena, type Tensor } from '../../engine/tensor.ts';
 import { attentionBackward, attentionForward } from './attention.ts';
+import { columnDot, scaleColumns } from './columns.ts';
 import { add, axpy, copyTime, dropout, fill, scale } from './elementwise.ts';
 import { embeddingBackward, embeddingForward, rmsnormBackward, rmsnormForward, rope, swigluBackward, swigluForward } from './layers.ts';
 import { adamw, crossEntropy, sumSquares } from './loss-optim.ts';
@@ -75,6 +76,8 @@ export class JsBackend implements Backend {
   scale = scale;
   copyTime = copyTime;
   dropout = dropout;
+  scaleColumns = scaleColumns;
+  columnDot = columnDot;
 
   copy(dst: Tensor, src: Tensor): void {
     if (dst.size !== src.size) throw new Error(`copy: ${src.size} elements into ${dst.size}`);

@@ -60,6 +60,8 @@ export interface CpuAddon {
   scale(t: H, s: N): void;
   copyTime(dst: H, src: H, B: N, W: N, Tdst: N, dstT0: N, Tsrc: N, srcT0: N, count: N): void;
   dropout(out: H, inp: H, p: N, seed: N): void;
+  scaleColumns(out: H, inp: H, scale: H, bias: H | null, N: N, OC: N): void;
+  columnDot(out: H, a: H, b: H, scale: H, N: N, OC: N): void;
   embeddingForward(out: H, ids: H, table: H, N: N, C: N): void;
   embeddingBackward(dtable: H, dout: H, ids: H, N: N, C: N): void;
   matmulForward(out: H, inp: H, weight: H, bias: H | null, N: N, C: N, OC: N): void;

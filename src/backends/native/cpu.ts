@@ -117,6 +117,14 @@ export class CpuBackend implements Backend {
     this.addon.dropout(h(out), h(inp), p, seed);
   }
 
+  scaleColumns(out: Tensor, inp: Tensor, scale: Tensor, bias: Tensor | null, N: number, OC: number): void {
+    this.addon.scaleColumns(h(out), h(inp), h(scale), hOrNull(bias), N, OC);
+  }
+
+  columnDot(out: Tensor, a: Tensor, b: Tensor, scale: Tensor, N: number, OC: number): void {
+    this.addon.columnDot(h(out), h(a), h(b), h(scale), N, OC);
+  }
+
   embeddingForward(out: Tensor, ids: Tensor, table: Tensor, N: number, C: number): void {
     this.addon.embeddingForward(h(out), h(ids), h(table), N, C);
   }

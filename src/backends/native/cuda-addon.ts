@@ -42,6 +42,8 @@ export interface CudaAddon {
   scale(t: P, s: N, n: N): void;
   copyTime(dst: P, src: P, elemBytes: N, B: N, W: N, Tdst: N, dstT0: N, Tsrc: N, srcT0: N, count: N): void;
   dropout(out: P, inp: P, n: N, p: N, seed: N): void;
+  scaleColumns(out: P, inp: P, scale: P, bias: P, biasDtype: N, N: N, OC: N): void;
+  columnDot(out: P, a: P, b: P, scale: P, N: N, OC: N): void;
   embeddingForward(out: P, ids: P, table: P, tableDtype: N, V: N, N: N, C: N): void;
   embeddingBackward(dtable: P, dout: P, ids: P, V: N, N: N, C: N): void;
   matmulForward(out: P, inp: P, w: P, wDtype: N, bias: P, biasDtype: N, N: N, C: N, OC: N, precision: N): void;

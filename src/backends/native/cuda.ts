@@ -158,6 +158,17 @@ export class CudaBackend implements Backend {
     this.addon.dropout(f32(out, n, 'dropout'), f32(inp, n, 'dropout'), n, p, seed >>> 0);
   }
 
+  scaleColumns(out: Tensor, inp: Tensor, scale: Tensor, bias: Tensor | null, N: number, OC: number): void {
+    const op = 'scaleColumns';
+    const b = bias ? flt(bias, OC, op) : 0;
+    this.addon.scaleColumns(f32(out, N * OC, op), f32(inp, N * OC, op), f32(scale, OC, op), b, bias ? DTYPE_CODE[dense(bias)] : 0, N, OC);
+  }
+
+  columnDot(out: Tensor, a: Tensor, b: Tensor, scale: Tensor, N: number, OC: number): void {
+    const op = 'columnDot';
+    this.addon.columnDot(f32(out, OC, op), f32(a, N * OC, op), f32(b, N * OC, op), f32(scale, OC, op), N, OC);
+  }
+
   embeddingForward(out: Tensor, ids: Tensor, table: Tensor, N: number, C: number): void {
     const V = table.shape[0]!;
     const op = 'embeddingForward';

@@ -13,7 +13,7 @@ import {
 } from '../../../src/formats/peft-adapter.ts';
 import type { PeftAdapter } from '../../../src/formats/peft-adapter.ts';
 import { writeTorchStateDict } from '../../../src/formats/torch-write.ts';
-import { peftKey } from '../../../src/formats/weight-names.ts';
+import { peftKey, peftMagnitudeKey } from '../../../src/formats/weight-names.ts';
 import { needShared, sharedPath } from '../../helpers/shared.ts';
 import { tempDir } from './tmp.ts';
 
@@ -39,6 +39,27 @@ test('the fixture adapters read with their settings, and fit their base models',
     assert.equal(adapter.tensors.size, 2 * targets * base.numLayers, name);
     checkAdapterFitsBase(adapter, base, name);
   }
+});
+
+test('a PEFT DoRA adapter reads with use_dora and its magnitudes, fits its base, and is refused when incomplete', async (t) => {
+  if (!needShared(t, 'fixtures', 'dora', 'llama-mha', 'adapter')) return;
+  const dir = sharedPath('fixtures', 'dora', 'llama-mha', 'adapter');
+  const adapter = readPeftAdapter(dir);
+  assert.equal(adapter.config.useDora, true);
+  const base = loadLlamaConfig(model('llama-mha'));
+  assert.equal(adapter.tensors.size, 3 * 7 * base.numLayers);
+  checkAdapterFitsBase(adapter, base, 'dora');
+  const key = peftMagnitudeKey(1, 'down_proj');
+  assert.equal(key, 'base_model.model.model.layers.1.mlp.down_proj.lora_magnitude_vector'); // as PEFT saved it
+  assert.deepEqual(adapter.tensors.get(key)!.shape, [base.hiddenSize]);
+  const missing: PeftAdapter = { config: adapter.config, tensors: new Map([...adapter.tensors].filter(([k]) => k !== key)) };
+  assert.throws(() => checkAdapterFitsBase(missing, base, 'x'), new UserError(`x has no "${key}", which its target_modules and use_dora require`));
+  const plain: PeftAdapter = { config: parseAdapterConfig({ ...adapter.config.raw, use_dora: false }, 'c'), tensors: adapter.tensors };
+  assert.throws(() => checkAdapterFitsBase(plain, base, 'x'), /is a DoRA magnitude, but adapter_config.json does not set use_dora/);
+  const out = tempDir(t);
+  await writePeftAdapter(out, adapter.config, adapter.tensors);
+  assert.equal(JSON.parse(readFileSync(join(out, 'adapter_config.json'), 'utf8')).use_dora, true);
+  assert.deepEqual([...readPeftAdapter(out).tensors.keys()].sort(), [...adapter.tensors.keys()].sort());
 });
 
 test('adapter_model.bin and adapter_model.safetensors give the same adapter', (t) => {
@@ -131,7 +152,6 @@ test('reading an adapter folder: what is missing, empty or unsupported is a User
     [{ peft_type: 'PREFIX_TUNING' }, /peft_type "PREFIX_TUNING" is not supported \(only LORA\)/],
     [{ rank_pattern: { q_proj: 16 } }, /rank_pattern is set, but this is not supported \(per-module ranks\)/],
     [{ alpha_pattern: { q_proj: 32 } }, /alpha_pattern is set, but this is not supported \(per-module alphas\)/],
-    [{ use_dora: true }, /use_dora is set, but this is not supported \(DoRA\)/],
     [{ modules_to_save: ['lm_head'] }, /modules_to_save is set/],
     [{ bias: 'all' }, /bias "all" is not supported/],
     [{ r: 0 }, /r must be a positive integer, got 0/],

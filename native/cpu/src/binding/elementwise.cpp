@@ -1,4 +1,5 @@
-// JavaScript entry points of the elementwise ops: fill, copy, add, axpy, scale, copyTime, dropout.
+// JavaScript entry points of the elementwise ops: fill, copy, add, axpy, scale, copyTime, dropout, and the
+// per-output-feature scaleColumns and columnDot.
 #include "../kernels/kernels.h"
 #include "args.h"
 #include "bindings.h"
@@ -78,9 +79,34 @@ napi_value dropout(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// scaleColumns(out, inp, scale, bias, N, OC): out = inp * scale[col] + bias[col]
+napi_value scale_columns(napi_env env, napi_callback_info info) {
+  Args a(env, info, "scaleColumns");
+  long N = a.dim(4, "N"), OC = a.dim(5, "OC");
+  TensorArg out = a.tensor(0, "out", N * OC, kFloat);
+  TensorArg inp = a.tensor(1, "inp", N * OC, kFloat);
+  TensorArg scale = a.tensor(2, "scale", OC, kF32);
+  TensorArg bias = a.optional(3, "bias", OC, kFloat);
+  if (a.ok()) k_scale_columns(out.act(), inp.act(), scale.f(), Act{bias.p, bias.dtype}, N, OC);
+  return nullptr;
+}
+
+// columnDot(out, a, b, scale, N, OC): out[col] += scale[col] * sum over rows of a * b
+napi_value column_dot(napi_env env, napi_callback_info info) {
+  Args a(env, info, "columnDot");
+  long N = a.dim(4, "N"), OC = a.dim(5, "OC");
+  TensorArg out = a.tensor(0, "out", OC, kF32);
+  TensorArg x = a.tensor(1, "a", N * OC, kF32);
+  TensorArg y = a.tensor(2, "b", N * OC, kF32);
+  TensorArg scale = a.tensor(3, "scale", OC, kF32);
+  if (a.ok()) k_column_dot(out.f(), x.f(), y.f(), scale.f(), N, OC);
+  return nullptr;
+}
+
 }  // namespace
 
 const Binding elementwise_bindings[] = {
     {"fill", fill}, {"copy", copy},         {"add", add},         {"axpy", axpy},
-    {"scale", scale}, {"copyTime", copy_time}, {"dropout", dropout}, {nullptr, nullptr},
+    {"scale", scale}, {"copyTime", copy_time}, {"dropout", dropout},
+    {"scaleColumns", scale_columns}, {"columnDot", column_dot}, {nullptr, nullptr},
 };

@@ -16,6 +16,10 @@ void k_dropout(Act out, Act inp, long n, double p, uint32_t seed);
 void k_copy_time(void* dst, const void* src, long elem_bytes, long B, long W, long Tdst, long dst_t0, long Tsrc, long src_t0,
                  long count);
 
+// ---- per-output-feature (columns.cpp) ----
+void k_scale_columns(Act out, Act inp, const float* scale, Act bias, long N, long OC);  // bias.p may be null
+void k_column_dot(float* out, const float* a, const float* b, const float* scale, long N, long OC);
+
 // ---- layers (layers.cpp) ----
 void k_embedding_forward(Act out, const int32_t* ids, const void* table, int table_dtype, long N, long C);
 void k_embedding_backward(float* dtable, Act dout, const int32_t* ids, long N, long C);

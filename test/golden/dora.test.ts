@@ -1,0 +1,156 @@
+// DoRA against PEFT's math in float64 (../shared/fixtures/dora/llama-mha, see its README): the adapter's logits
+// and loss, every lora_A gradient, the initial magnitude, the merged weights and the merged logits, on every
+// backend here. The fixture holds no lora_B or magnitude gradients (its README promises them): the magnitude's
+// are checked against central differences of the loss here (m does not move the norm), lora_B's in
+// test/unit/model/dora-linear.test.ts against central differences with the norm held constant.
+// Tolerances (a float64 reference, our float32 storage): logits 2e-5 absolute + 2e-5 relative; loss 1e-5
+// relative; gradients 1e-5 of the tensor's largest magnitude; magnitudes and merged weights 1e-6 relative + 1e-6;
+// central differences 2e-3 of the tensor's largest gradient (float32 loss, step 1e-2).
+
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, test } from 'node:test';
+import type { Backend } from '../../src/engine/backend.ts';
+import { readSafetensors } from '../../src/formats/safetensors.ts';
+import { toFloat32 } from '../../src/formats/host-tensor.ts';
+import { PROJECTION_INFO, type Projection } from '../../src/arch/projections.ts';
+import { peftKey } from '../../src/formats/weight-names.ts';
+import { forwardBackward, reserveActivations, scoreBatch } from '../../src/model/compute.ts';
+import { initDoraMagnitude } from '../../src/model/dora.ts';
+import { loadModel } from '../../src/model/load.ts';
+import { adapterFromTensors, settingsFromConfig } from '../../src/model/lora-io.ts';
+import { readPeftAdapter } from '../../src/formats/peft-adapter.ts';
+import { zeroLoraGrads, type LoraAdapter } from '../../src/model/lora.ts';
+import type { Model } from '../../src/model/llama.ts';
+import { mergeLora } from '../../src/model/merge.ts';
+import { testBackends } from '../helpers/backends.ts';
+import { assertClose, maxAbs, type Golden } from '../helpers/golden.ts';
+import { needShared, sharedPath } from '../helpers/shared.ts';
+
+const DIR = sharedPath('fixtures', 'dora', 'llama-mha');
+const BASE = sharedPath('fixtures', 'models', 'llama-mha');
+
+function readDoraGolden(): Golden {
+  const tensors = readSafetensors(`${DIR}/golden.safetensors`);
+  const ints = (name: string) => Int32Array.from(tensors.get(name)!.data as BigInt64Array, Number);
+  const [B, T] = tensors.get('input_ids')!.shape as [number, number];
+  return {
+    json: JSON.parse(readFileSync(`${DIR}/golden.json`, 'utf8')),
+    tensors,
+    batch: { B, T, inputIds: ints('input_ids'), attentionMask: ints('attention_mask'), labels: ints('labels') },
+  };
+}
+
+const golden = (g: Golden, key: string) => {
+  const t = g.tensors.get(key);
+  assert.ok(t, `golden tensor ${key} is missing`);
+  return toFloat32(t);
+};
+
+async function logitsAndLoss(m: Model, g: Golden, adapter: LoraAdapter | null): Promise<{ logits: Float32Array; loss: number }> {
+  const V = m.config.vocabSize;
+  const logits = new Float32Array(g.batch.B * g.batch.T * V);
+  const r = await scoreBatch(m, g.batch, adapter && { adapter, dropout: 0, seed: 0 }, (row0, _rows, chunk) => logits.set(chunk, row0 * V));
+  return { logits, loss: r.lossSum / r.tokens };
+}
+
+const moduleName = (l: number, p: Projection) => `base_model.model.model.layers.${l}.${PROJECTION_INFO[p].block}.${p}`;
+
+/**
+ * The fixture's adapter with the lora_B of ../models/llama-mha/adapter: the DoRA adapter file was saved with every
+ * lora_B zero, while its golden values (init_magnitude among them, which matches to 3e-8) were computed with the
+ * A and B of that adapter, as its README says. Its A and magnitudes are used as saved.
+ */
+async function setup(be: Backend) {
+  const m = await loadModel(be, BASE);
+  const peft = readPeftAdapter(`${DIR}/adapter`);
+  const lora = readPeftAdapter(`${BASE}/adapter`);
+  for (const [key, tensor] of lora.tensors) if (key.includes('.lora_B.')) peft.tensors.set(key, tensor);
+  const adapter = adapterFromTensors(be, m.config, settingsFromConfig(peft.config, m.config.numLayers), peft.tensors, DIR);
+  return { m, adapter };
+}
+
+for (const backend of testBackends()) {
+  describe(`DoRA on llama-mha, ${backend.name}`, () => {
+    for (const checkpointing of [false, true]) test(`logits, loss and every lora_A gradient${checkpointing ? ', gradient checkpointing' : ''}`, async (t) => {
+      if (!needShared(t, 'fixtures', 'dora', 'llama-mha')) return;
+      const g = readDoraGolden();
+      const be = backend.make();
+      const { m, adapter } = await setup(be);
+      assert.equal(adapter.settings.useDora, true);
+      reserveActivations(m, g.batch.B, g.batch.T, { adapter, dropout: 0, seed: 0 }, { checkpointing });
+      const { logits, loss } = await logitsAndLoss(m, g, adapter);
+      assertClose(logits, golden(g, 'dora.logits'), 2e-5, 2e-5, 'DoRA logits');
+      assert.ok(Math.abs(loss - g.json.loss) <= 1e-5 * g.json.loss, `loss ${loss} vs reference ${g.json.loss}`);
+      const tokens = (await scoreBatch(m, g.batch, null)).tokens;
+      zeroLoraGrads(be, adapter);
+      await forwardBackward(m, g.batch, { adapter, dropout: 0, seed: 0 }, 1 / tokens);
+      let compared = 0;
+      for (const [l, layer] of adapter.layers.entries()) {
+        for (const [p, pair] of layer) {
+          const key = `grad.${peftKey(l, p, 'A')}`;
+          const expected = golden(g, key);
+          assertClose((await be.download(pair.dA)) as Float32Array, expected, 0, 1e-5 * maxAbs(expected), key);
+          compared++;
+        }
+      }
+      assert.equal(compared, 14);
+    });
+
+    test('initial magnitude, merged weights and merged logits', async (t) => {
+      if (!needShared(t, 'fixtures', 'dora', 'llama-mha')) return;
+      const g = readDoraGolden();
+      const be = backend.make();
+      const { m, adapter } = await setup(be);
+      const saved = new Map<string, Float32Array>();
+      for (const [l, layer] of adapter.layers.entries()) {
+        for (const [p, pair] of layer) saved.set(`${l}.${p}`, (await be.download(pair.dora!.magnitude)) as Float32Array);
+      }
+      await initDoraMagnitude(m, adapter);
+      for (const [l, layer] of adapter.layers.entries()) {
+        for (const [p, pair] of layer) {
+          const key = `init_magnitude.${moduleName(l, p)}`;
+          assertClose((await be.download(pair.dora!.magnitude)) as Float32Array, golden(g, key), 1e-6, 1e-6, key);
+          be.upload(pair.dora!.magnitude, saved.get(`${l}.${p}`)!); // back to the trained magnitude
+        }
+      }
+      await mergeLora(m, adapter);
+      for (const [l, layer] of m.weights.layers.entries()) {
+        for (const [p, params] of Object.entries(layer.proj)) {
+          const key = `merged.model.layers.${l}.${PROJECTION_INFO[p as Projection].block}.${p}.weight`;
+          assertClose((await be.download(params.weight)) as Float32Array, golden(g, key), 1e-6, 1e-6, key);
+        }
+      }
+      const merged = await logitsAndLoss(m, g, null);
+      assertClose(merged.logits, golden(g, 'merged.logits'), 2e-5, 2e-5, 'merged logits');
+    });
+  });
+}
+
+test('DoRA magnitude gradients match central differences of the loss, js', async (t) => {
+  if (!needShared(t, 'fixtures', 'dora', 'llama-mha')) return;
+  const g = readDoraGolden();
+  const be = testBackends()[0]!.make();
+  const { m, adapter } = await setup(be);
+  const tokens = (await scoreBatch(m, g.batch, null)).tokens;
+  zeroLoraGrads(be, adapter);
+  await forwardBackward(m, g.batch, { adapter, dropout: 0, seed: 0 }, 1 / tokens);
+  const h = 1e-2;
+  for (const [l, p] of [[0, 'q_proj'], [0, 'gate_proj'], [1, 'down_proj'], [1, 'v_proj']] as [number, Projection][]) {
+    const dora = adapter.layers[l]!.get(p)!.dora!;
+    const analytic = (await be.download(dora.dMagnitude)) as Float32Array;
+    const values = (await be.download(dora.magnitude)) as Float32Array;
+    const lossAt = async (i: number, delta: number) => {
+      const v = values.slice();
+      v[i]! += delta;
+      be.upload(dora.magnitude, v);
+      return (await logitsAndLoss(m, g, adapter)).loss;
+    };
+    const scale = maxAbs(analytic);
+    for (const i of [0, 7, values.length - 1]) {
+      const numeric = ((await lossAt(i, h)) - (await lossAt(i, -h))) / (2 * h);
+      assert.ok(Math.abs(numeric - analytic[i]!) <= 2e-3 * scale, `magnitude ${l}.${p}[${i}]: analytic ${analytic[i]} vs central difference ${numeric} (largest ${scale})`);
+    }
+    be.upload(dora.magnitude, values);
+  }
+});
