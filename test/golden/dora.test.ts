@@ -16,7 +16,9 @@ import { toFloat32 } from '../../src/formats/host-tensor.ts';
 import { PROJECTION_INFO, type Projection } from '../../src/arch/projections.ts';
 import { peftKey } from '../../src/formats/weight-names.ts';
 import { forwardBackward, reserveActivations, scoreBatch } from '../../src/model/compute.ts';
+import { createDecoder, decodeBatch, freeDecoder } from '../../src/model/decode.ts';
 import { initDoraMagnitude } from '../../src/model/dora.ts';
+import type { KvSeq } from '../../src/model/kv-cache.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { adapterFromTensors, settingsFromConfig } from '../../src/model/lora-io.ts';
 import { readPeftAdapter } from '../../src/formats/peft-adapter.ts';
@@ -95,6 +97,34 @@ for (const backend of testBackends()) {
         }
       }
       assert.equal(compared, 14);
+    });
+
+    test('decoding with the adapter: a prefill then token by token, beside a row without it, gives the DoRA logits', async (t) => {
+      if (!needShared(t, 'fixtures', 'dora', 'llama-mha')) return;
+      const g = readDoraGolden();
+      const be = backend.make();
+      const { m, adapter } = await setup(be);
+      const { B, T, inputIds } = g.batch;
+      const V = m.config.vocabSize;
+      const expected = golden(g, 'dora.logits');
+      const d = createDecoder(m, 16);
+      const lora = { adapter, dropout: 0, seed: 0 };
+      const seqs: KvSeq[] = [{ blocks: [], length: 0 }, { blocks: [], length: 0 }, { blocks: [], length: 0 }];
+      const prefill = 5;
+      const rowIds = (b: number, t0: number, t1: number) => Array.from(inputIds.subarray(b * T + t0, b * T + t1));
+      for (let t0 = 0; t0 < T; t0 = t0 === 0 ? prefill : t0 + 1) {
+        const t1 = t0 === 0 ? prefill : t0 + 1;
+        const logits = await decodeBatch(d, [
+          { seq: seqs[0]!, ids: rowIds(0, t0, t1), lora, logits: true },
+          { seq: seqs[2]!, ids: rowIds(1, t0, t1), lora: null, logits: false }, // a base row in the same step
+          { seq: seqs[1]!, ids: rowIds(1, t0, t1), lora, logits: true },
+        ]);
+        for (let b = 0; b < B; b++) {
+          const at = (b * T + t1 - 1) * V;
+          assertClose(logits.subarray(b * V, (b + 1) * V), expected.subarray(at, at + V), 2e-5, 2e-5, `row ${b} logits at ${t1 - 1}`);
+        }
+      }
+      freeDecoder(d);
     });
 
     test('initial magnitude, merged weights and merged logits', async (t) => {
