@@ -9,6 +9,8 @@ import { optionsFromSettings, type GenerationOptions } from '../generate/options
 import { loadModelSet, loadRuntime, type ModelSet, type Runtime } from '../generate/runtime.ts';
 import type { LoraUse } from '../model/llama.ts';
 import { generateText } from '../generate/text.ts';
+import { renderedTextEncoder } from '../data/encode-rendered.ts';
+import { chatPrompt } from '../server/chat.ts';
 import { bnbConfigOf } from '../model/quantization-options.ts';
 import { required, UsageError, type FlagSpecs, type ParsedFlags } from './args.ts';
 import type { Command } from './command.ts';
@@ -18,7 +20,7 @@ const FLAGS: FlagSpecs = {
   base_model: { type: 'string', help: 'model folder (config.json, weights, tokenizer)' },
   lora_weights: { type: 'string', help: 'PEFT adapter folder to apply (unmerged)' },
   tokenizer: { type: 'string', help: 'folder with tokenizer.json or tokenizer.model, when not in --base_model' },
-  prompt_template: { type: 'string', default: 'alpaca', help: 'template name (alpaca, alpaca_legacy, alpaca_short, vigogne) or JSON file' },
+  prompt_template: { type: 'string', default: 'alpaca', help: 'template name (alpaca, alpaca_legacy, alpaca_short, vigogne) or JSON file; an adapter trained on chat data renders with the chat template saved beside it instead' },
   instruction: { type: 'string', help: 'the instruction; without it (or --prompt, --prompt_ids) an interactive loop runs' },
   input: { type: 'string', help: 'optional input for the instruction' },
   prompt: { type: 'string', help: 'raw prompt text (no template; BOS as the tokenizer adds it); prints the continuation' },
@@ -69,16 +71,23 @@ function parseIds(text: string): number[] {
   return ids.map(Number);
 }
 
-/** Generates the response to one instruction: the text before the template's response_split comes again. */
-function respond(rt: Runtime, flags: ParsedFlags, instruction: string, input: string | undefined): Promise<void> {
+/**
+ * Generates the response to one instruction: with the chat template an adapter was trained with, as that
+ * conversation's one user turn (instruction and input joined by a newline, as training joins them); else in the
+ * prompt template, whose response_split then stops it.
+ */
+async function respond(rt: Runtime, flags: ParsedFlags, instruction: string, input: string | undefined): Promise<void> {
+  if (rt.trainedChatTemplate) {
+    const prompt = await chatPrompt(rt, [{ role: 'user', content: input ? `${instruction}\n${input}` : instruction }]);
+    return complete(rt, flags, renderedTextEncoder(rt.tokenizer)(prompt.text), prompt.stop);
+  }
   const prompt = rt.prompter.generatePrompt(instruction, input);
-  return complete(rt, flags, prompt, [rt.prompter.template.response_split]);
+  return complete(rt, flags, rt.tokenizer.encode(prompt), [rt.prompter.template.response_split]);
 }
 
-/** Generates a continuation of `prompt` and prints it, trimmed (streamed as it comes when asked). */
-async function complete(rt: Runtime, flags: ParsedFlags, prompt: string, extraStops: string[]): Promise<void> {
+/** Generates a continuation of the prompt `ids` and prints it, trimmed (streamed as it comes when asked). */
+async function complete(rt: Runtime, flags: ParsedFlags, ids: number[], extraStops: string[]): Promise<void> {
   const o = optionsFrom(flags, rt);
-  const ids = rt.tokenizer.encode(prompt);
   const options = { ...o, stop: [...o.stop, ...extraStops] };
   let started = false;
   const stream = flags.stream ? (_row: number, delta: string) => {
@@ -139,7 +148,7 @@ export const generateCommand: Command = {
     const rt = await loadRuntime(load);
     noteQuantization(rt.model.quantization);
     if (flags.prompt !== undefined) {
-      await complete(rt, flags, flags.prompt as string, []);
+      await complete(rt, flags, rt.tokenizer.encode(flags.prompt as string), []);
     } else if (flags.instruction !== undefined) {
       await respond(rt, flags, flags.instruction as string, flags.input as string | undefined);
     } else {

@@ -7,7 +7,16 @@ import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 
 export type TextEncoder = (text: string) => number[];
 
+const encoders = new WeakMap<Tokenizer, TextEncoder>();
+
+/** The encoder for `tokenizer` (made once per tokenizer). */
 export function renderedTextEncoder(tokenizer: Tokenizer): TextEncoder {
+  let encoder = encoders.get(tokenizer);
+  if (!encoder) encoders.set(tokenizer, (encoder = makeEncoder(tokenizer)));
+  return encoder;
+}
+
+function makeEncoder(tokenizer: Tokenizer): TextEncoder {
   const plain = (text: string) => tokenizer.encode(text, { addBos: false, addEos: false });
   const specials = new Map<string, number>();
   for (const id of [tokenizer.bosId, tokenizer.eosId, tokenizer.unkId]) {

@@ -31,6 +31,8 @@ export interface Runtime extends ModelSet {
   tokenizer: Tokenizer;
   tokenizerConfig: Record<string, unknown>; // tokenizer_config.json, for chat templates' special tokens
   chatTemplate: string | null;
+  /** The chat template is the one an adapter was trained with (generate then renders instructions with it). */
+  trainedChatTemplate: boolean;
   prompter: Prompter;
 }
 
@@ -91,13 +93,15 @@ export async function loadRuntime(o: RuntimeOptions): Promise<Runtime> {
     throw new UserError(`the tokenizer in ${tokenizerDir} has ${tokenizer.vocabSize} tokens but the model has ${set.model.config.vocabSize}: pass the tokenizer that belongs to --base_model`);
   }
   const settings = readTokenizerSettings(tokenizerDir);
+  // the template an adapter was trained with (saved beside it by finetune) wins over the tokenizer's
+  const trained = src.adapters.map(([, dir]) => adapterChatTemplate(dir)).find((t) => t !== null) ?? null;
   return {
     ...set,
     eosTokenIds: set.eosTokenIds.length ? set.eosTokenIds : [tokenizer.eosId],
     tokenizer,
     tokenizerConfig: settings.rawConfig,
-    // the template an adapter was trained with (saved beside it by finetune) wins over the tokenizer's
-    chatTemplate: src.adapters.map(([, dir]) => adapterChatTemplate(dir)).find((t) => t !== null) ?? tokenizerChatTemplate(tokenizerDir, settings.rawConfig),
+    chatTemplate: trained ?? tokenizerChatTemplate(tokenizerDir, settings.rawConfig),
+    trainedChatTemplate: trained !== null,
     prompter,
   };
 }

@@ -59,3 +59,15 @@ test('fails on the data set\'s empty response, naming the record and its line', 
   assert.equal(r.code, 1);
   assert.match(r.stderr, /^error: .*alpaca_data_first335\.json: record 284 \(line 1422\): "output" is empty \(the only such record\); .*fix it, or pass --skip_empty_outputs to leave it out\n$/);
 });
+
+test('conversations: the chat template, dropped turns, and a rendered conversation with only the answer unmasked', (t) => {
+  if (!needShared(t, ...BASE, 'tokenizer.model')) return;
+  const parquet = join(PROJECT_ROOT, 'test', 'fixtures', 'parquet');
+  const r = cli('--base_model', sharedPath(...BASE), '--data_path', `${join(parquet, 'sharegpt.parquet')},${join(parquet, 'alpaca.parquet')}`,
+    '--chat_template', 'llama2', '--example_index', '1');
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /sharegpt\.parquet: 2 records, sharegpt format\n.*alpaca\.parquet: 5 records, alpaca format\nmixed +7 records \(concatenated\)/);
+  assert.match(r.stdout, /chat template +llama2: conversations rendered with it; only assistant turns \(and their end-of-turn tokens\) train/);
+  assert.match(r.stdout, /settings +cutoff_len 256, train_on_inputs false/);
+  assert.ok(r.stdout.includes('[[<s> [INST] <<SYS>>\nBe brief.\n<</SYS>>\n\n2+2? [/INST]]] 4 </s>'), r.stdout);
+});
