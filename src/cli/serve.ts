@@ -1,6 +1,7 @@
 // `alpaca-lora serve`: the seed's Gradio page and an OpenAI-compatible API over one base model and any
 // number of adapters. Binds 127.0.0.1 unless --host asks for more. Parsing only; the server is server/.
 
+import { existsSync, statSync } from 'node:fs';
 import { selectBackend } from '../backends/select.ts';
 import { parseCorsOrigins } from '../server/cors.ts';
 import { PREFILL_CHUNK } from '../generate/scheduler.ts';
@@ -30,6 +31,13 @@ function positiveInt(flags: ParsedFlags, name: string, min = 1): number {
   return v;
 }
 
+function adapterDirOf(flags: ParsedFlags): string | null {
+  const dir = flags.adapter_dir as string | undefined;
+  if (dir === undefined) return null;
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`serve: --adapter_dir ${dir} is not a folder: pass the folder that holds the adapter folders`);
+  return dir;
+}
+
 export const serveCommand: Command = {
   name: 'serve',
   summary: 'web page and OpenAI-compatible API (/v1/completions, /v1/chat/completions, /v1/models)',
@@ -43,6 +51,7 @@ export const serveCommand: Command = {
     share_gradio: { type: 'boolean', default: false, help: 'the seed\'s flag, accepted: the page is never tunnelled to the internet (no public link); --host 0.0.0.0 serves the network' },
     port: { type: 'number', default: 7860, help: 'port (0: any free port)' },
     api_key: { type: 'string', help: 'require "Authorization: Bearer KEY" on the API (the page asks for it)' },
+    adapter_dir: { type: 'string', help: 'POST /v1/adapters loads adapter folders only from under this folder (default: any folder; set it with --api_key when others can reach the server)' },
     queue_size: { type: 'number', default: 64, help: 'requests that may wait to join the running batch; more get 429' },
     max_batch_size: { type: 'number', help: `rows decoding together (continuous batching; prompts join in chunks of ${PREFILL_CHUNK} tokens per step; default: ${Object.entries(DEFAULT_BATCH).map(([b, n]) => `${n} on ${b}`).join(', ')})` },
     max_kv_tokens: { type: 'number', help: 'KV cache tokens across running requests, each reserving prompt + max tokens (default: max_batch_size x 4096; allocated as used)' },
@@ -71,7 +80,7 @@ export const serveCommand: Command = {
       maxPromptTokens: flags.max_prompt_tokens === undefined ? undefined : positiveInt(flags, 'max_prompt_tokens'),
       maxBatchSize: flags.max_batch_size === undefined ? undefined : positiveInt(flags, 'max_batch_size'),
       maxKvTokens: flags.max_kv_tokens === undefined ? undefined : positiveInt(flags, 'max_kv_tokens'),
-      apiKey: flags.api_key as string | undefined,
+      apiKey: flags.api_key as string | undefined, adapterDir: adapterDirOf(flags),
     };
     const host = (flags.server_name as string | undefined) ?? (flags.host as string);
     const bound = await bindServer(host, port); // a busy port fails here, before the model loads

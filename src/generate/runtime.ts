@@ -22,7 +22,8 @@ import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 export interface ModelSet {
   model: Model;
   baseName: string; // the id that picks the base model without an adapter
-  adapters: Map<string, LoraUse>; // by id
+  adapters: Map<string, LoraUse>; // by id; a server adds and removes adapters while it runs
+  defaultId: string; // the model a request without an id gets: the first adapter loaded at start, else the base
   eosTokenIds: number[];
   padTokenId: number;
 }
@@ -80,7 +81,7 @@ async function modelSet(o: RuntimeOptions, src: Sources): Promise<ModelSet> {
   const model = await loadModel(o.backend, src.baseDir, { dtype, quantize: o.quantize });
   const adapters = new Map<string, LoraUse>();
   for (const [name, dir] of src.adapters) adapters.set(name, { adapter: loadLoraAdapter(o.backend, model.config, dir), dropout: 0, seed: 0 });
-  return { model, baseName: src.baseName, adapters, ...specialIds(src.baseDir, model) };
+  return { model, baseName: src.baseName, adapters, defaultId: src.adapters[0]?.[0] ?? src.baseName, ...specialIds(src.baseDir, model) };
 }
 
 export async function loadRuntime(o: RuntimeOptions): Promise<Runtime> {
@@ -106,9 +107,9 @@ export async function loadRuntime(o: RuntimeOptions): Promise<Runtime> {
   };
 }
 
-/** The default model id: the first adapter when any is loaded (as the seed serves base + adapter), else the base. */
+/** The default model id: the first adapter loaded at start (as the seed serves base + adapter), else the base. */
 export function defaultModelId(set: ModelSet): string {
-  return set.adapters.keys().next().value ?? set.baseName;
+  return set.defaultId;
 }
 
 /** The adapter a model id names (null: the base model); no id means the default; an unknown id is an error. */

@@ -155,3 +155,8 @@ export function loraDelta(A: Float32Array, B: Float32Array, r: number, inFeature
   }
   return delta;
 }
+
+/** Frees the adapter's weights and gradients (an adapter unloaded by a server). */
+export function freeLoraAdapter(be: Backend, adapter: LoraAdapter): void {
+  for (const layer of adapter.layers) for (const pair of layer.values()) for (const t of [pair.A, pair.B, pair.dA, pair.dB]) be.free(t);
+}

@@ -16,5 +16,6 @@ export interface ServerContext {
   queue: BatchScheduler; // the running batch and the requests waiting to join it
   limits: Limits;
   apiKey: string | null;
+  adapterDir: string | null; // POST /v1/adapters loads only folders under it (null: any folder)
   startedAt: number; // unix seconds, the `created` of /v1/models
 }

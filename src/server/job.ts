@@ -6,6 +6,7 @@ import type { GenerationOptions } from '../generate/options.ts';
 import { generateText, type TextResult } from '../generate/text.ts';
 import type { LoraUse } from '../model/llama.ts';
 import { logJob } from './access-log.ts';
+import { holdAdapter } from './adapters-api.ts';
 import type { ServerContext } from './context.ts';
 import { watchQueuePosition } from './queue-position.ts';
 import { untilShutdown } from './shutdown.ts';
@@ -32,11 +33,13 @@ export function submitJob(ctx: ServerContext, res: ServerResponse, spec: JobSpec
   const signal = untilShutdown(res, controller.signal);
   const unwatch = watchQueuePosition(() => ctx.queue.positionOf(signal), spec.onQueuePosition);
   const onStart = () => (unwatch(), spec.onStart?.());
+  const release = holdAdapter(ctx, spec.lora);
   let run: Promise<TextResult[]>;
   try {
     run = generateText(rt.model, spec.lora, rt.tokenizer, spec.prompts, spec.options, { signal, onText: spec.onText, onStart }, ctx.queue);
   } catch (err) {
     unwatch();
+    release();
     throw err;
   }
   const logged = logJob(res);
@@ -53,6 +56,7 @@ export function submitJob(ctx: ServerContext, res: ServerResponse, spec: JobSpec
   ).finally(() => {
     unwatch();
     res.off('close', onClose);
+    release();
   });
 }
 

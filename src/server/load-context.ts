@@ -18,6 +18,7 @@ export interface ServeSettings extends RuntimeOptions {
   maxN: number; // choices per request
   maxPromptTokens?: number; // default: the model's max_position_embeddings
   apiKey?: string | null;
+  adapterDir?: string | null; // POST /v1/adapters loads only folders under it
 }
 
 /** Loads the model and builds the context; a chat template that does not parse is reported through `warn`. */
@@ -31,6 +32,7 @@ export async function loadServerContext(s: ServeSettings, warn: (line: string) =
     queue: new BatchScheduler(rt.model, { maxBatchSize, maxKvTokens: s.maxKvTokens ?? maxBatchSize * 4096, queueCapacity: s.queueSize }),
     limits: { maxTokens: s.maxTokens, maxN: s.maxN, maxBodyBytes: 1 << 20, maxPromptTokens: s.maxPromptTokens ?? rt.model.config.maxPositionEmbeddings },
     apiKey: s.apiKey || null,
+    adapterDir: s.adapterDir ?? null,
     startedAt: Math.floor(Date.now() / 1000),
   };
 }

@@ -58,6 +58,9 @@ async function respond(
   if (prompts.length * n > ctx.limits.maxN) throw new RequestError(`prompts x n = ${prompts.length * n} choices; at most ${ctx.limits.maxN} per request`, 'n');
   const options = generationOptions(ctx, b, defaultMaxTokens, extraStops);
   const stream = booleanField(b, 'stream', false);
+  if (stream && options.numBeams > 1) {
+    throw new RequestError('"stream" cannot be combined with "num_beams" > 1: beam search settles its text only at the end; ask without "stream"', 'num_beams');
+  }
   const includeUsage = booleanField(asObject(b.stream_options ?? {}, 'stream_options'), 'include_usage', false) && stream;
   const rows = prompts.flatMap((p) => Array.from({ length: n }, () => p));
   const id = `${kind === 'chat.completion' ? 'chatcmpl' : 'cmpl'}-${randomUUID()}`;

@@ -11,6 +11,7 @@ import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../errors.ts';
 import { AccessLog } from './access-log.ts';
+import { addAdapter, removeAdapter } from './adapters-api.ts';
 import type { ServerContext } from './context.ts';
 import { applyCors } from './cors.ts';
 import { chatCompletions, completions, listModels, sendJson } from './openai.ts';
@@ -38,6 +39,7 @@ const POST_ROUTES: Record<string, Handler> = {
   '/v1/completions': completions,
   '/v1/chat/completions': chatCompletions,
   '/api/generate': pageGenerate,
+  '/v1/adapters': addAdapter,
 };
 
 export interface ServeOptions {
@@ -101,6 +103,10 @@ async function handle(ctx: ServerContext, files: ReturnType<typeof staticFiles>,
   const isApi = path.startsWith('/v1/') || path === '/api/generate';
   if (isApi && ctx.apiKey !== null && !sameSecret(req.headers.authorization ?? '', `Bearer ${ctx.apiKey}`)) {
     throw new RequestError('a valid API key is required: send "Authorization: Bearer <key>"', null, 401, 'invalid_api_key');
+  }
+  if (path.startsWith('/v1/adapters/')) {
+    if (req.method !== 'DELETE') throw new RequestError(`${path} takes DELETE`, null, 405);
+    return removeAdapter(ctx, decodeURIComponent(path.slice('/v1/adapters/'.length)), res);
   }
   if (post) {
     if (req.method !== 'POST') throw new RequestError(`${path} takes POST`, null, 405);

@@ -88,7 +88,7 @@ test('malformed requests get JSON errors naming the field, and the server stays 
     [{ prompt: 'x', temperature: 'hot' }, 'temperature'], [{ prompt: 'x', temperature: -1 }, 'temperature'], [{ prompt: 'x', top_p: 0 }, 'top_p'],
     [{ prompt: 'x', n: 0 }, 'n'], [{ prompt: 'x', n: 100 }, 'n'], [{ prompt: 'x', stop: 5 }, 'stop'], [{ prompt: 'x', stop: [''] }, 'stop'],
     [{ prompt: 'x', stream: 'yes' }, 'stream'], [{ prompt: 'x', frequency_penalty: 1 }, 'frequency_penalty'], [{ prompt: 'x', bogus: 1 }, 'bogus'],
-    [{ prompt: 'x'.repeat(5000) }, 'prompt'], [{ prompt: 'x', stream_options: 3 }, 'stream_options'],
+    [{ prompt: 'x'.repeat(5000) }, 'prompt'], [{ prompt: 'x', stream_options: 3 }, 'stream_options'], [{ prompt: 'x', stream: true, num_beams: 2 }, 'num_beams'],
   ];
   for (const [body, param] of cases) {
     const r = await post('/v1/completions', body);
