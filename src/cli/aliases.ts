@@ -58,6 +58,7 @@ export const ALIASES: readonly Alias[] = [
     key: 'gradient_accumulation_steps', from: 'LLaMA-Factory, axolotl', type: 'number', flag: 'batch_size', help: '--batch_size = micro batch size × this',
     to: (v, get) => ({ batch_size: (get('micro_batch_size') as number) * (v as number) }),
   },
+  { key: 'sample_packing', from: 'axolotl', type: 'boolean', flag: 'packing', help: '= --packing', to: (v) => ({ packing: v }) },
   { key: 'sequence_len', from: 'axolotl', type: 'number', flag: 'cutoff_len', help: '= --cutoff_len', to: (v) => ({ cutoff_len: v }) },
   { key: 'lora_rank', from: 'LLaMA-Factory', type: 'number', flag: 'lora_r', help: '= --lora_r', to: (v) => ({ lora_r: v }) },
   {
@@ -111,7 +112,6 @@ export const NEAREST: Readonly<Record<string, string>> = {
   lora_model_dir: 'use resume_from_checkpoint (an adapter folder)',
   saves_per_epoch: 'use save_steps',
   evals_per_epoch: 'use eval_steps',
-  sample_packing: 'use group_by_length (rows are padded, not packed)',
   pad_to_sequence_len: 'leave it out: rows are padded to the longest in their batch',
   dataset_prepared_path: 'leave it out: the data is tokenized at the start of each run (inspect-data --dump_jsonl saves it)',
   flash_attention: 'leave it out: attention is this project\'s own kernel',

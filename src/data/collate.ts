@@ -10,8 +10,6 @@ export interface Batch {
   inputIds: Int32Array; // (B, T)
   attentionMask: Int32Array; // (B, T), 0 on padding
   labels: Int32Array; // (B, T), IGNORE_INDEX on padding and masked positions
-  /** (B, T), only when every example carries position_ids (packed rows); 0 on padding. */
-  positionIds?: Int32Array;
 }
 
 export interface CollateOptions {
@@ -20,7 +18,7 @@ export interface CollateOptions {
   padSide?: 'left' | 'right'; // default 'left'
 }
 
-type CollatableExample = Pick<TokenizedExample, 'input_ids' | 'labels'> & { position_ids?: number[] };
+type CollatableExample = Pick<TokenizedExample, 'input_ids' | 'labels'>;
 
 export function collate(examples: readonly CollatableExample[], options: CollateOptions): Batch {
   const multiple = options.padToMultipleOf ?? 8;
@@ -31,8 +29,6 @@ export function collate(examples: readonly CollatableExample[], options: Collate
   const inputIds = new Int32Array(B * T).fill(options.padId);
   const attentionMask = new Int32Array(B * T);
   const labels = new Int32Array(B * T).fill(IGNORE_INDEX);
-  const withPositions = B > 0 && examples.every((e) => e.position_ids !== undefined);
-  const positionIds = withPositions ? new Int32Array(B * T) : undefined;
   examples.forEach((e, b) => {
     const L = e.input_ids.length;
     if (e.labels.length !== L) throw new Error(`example ${b}: ${L} input_ids but ${e.labels.length} labels`);
@@ -40,7 +36,6 @@ export function collate(examples: readonly CollatableExample[], options: Collate
     inputIds.set(e.input_ids, start);
     attentionMask.fill(1, start, start + L);
     labels.set(e.labels, start);
-    positionIds?.set(e.position_ids!, start);
   });
-  return { B, T, inputIds, attentionMask, labels, ...(positionIds ? { positionIds } : {}) };
+  return { B, T, inputIds, attentionMask, labels };
 }

@@ -26,6 +26,8 @@ export interface ActivationSettings {
   checkpointing: boolean;
   /** Storage of the activations (residual stream, q/k/v, attention, MLP, norm outputs); default f32. rstd, lse, LoRA, logits and gradients stay f32. */
   dtype?: ActivationDType;
+  /** Packed rows (--packing): segment ids (B, T) and RoPE tables per token (N, HD/2) instead of per position (T, HD/2). */
+  packed?: boolean;
 }
 
 export interface PlannedBuffer {
@@ -69,8 +71,8 @@ export function activationPlan(cfg: LlamaConfig, B: number, T: number, s: Activa
   add('ids', '(N)', [N], false, 'i32');
   add('mask', '(B, T)', [B, T], false, 'i32');
   add('targets', '(N)', [N], false, 'i32');
-  add('cos', '(T, HD/2)', [T, HD / 2]);
-  add('sin', '(T, HD/2)', [T, HD / 2]);
+  if (s.packed) add('segments', '(B, T)', [B, T], false, 'i32');
+  for (const name of ['cos', 'sin']) s.packed ? add(name, '(N, HD/2)', [N, HD / 2]) : add(name, '(T, HD/2)', [T, HD / 2]);
   const act = s.dtype ?? 'f32';
   const perLayer = s.withGrad ? cfg.numLayers : 1;
   for (let l = 0; l < perLayer; l++) add(`layers.${l}.xIn`, '(N, C)', [N, C], s.withGrad, act);
@@ -137,8 +139,10 @@ export interface Activations {
   checkpointing: boolean;
   ids: Tensor; // (N) i32
   mask: Tensor; // (B, T) i32
+  /** (B, T) i32 segment ids of packed rows (attention keeps them apart; mask unused); null: one sequence per row. */
+  segments: Tensor | null;
   targets: Tensor; // (N) i32, labels shifted left, -100 ignored
-  cos: Tensor; // (T, HD/2)
+  cos: Tensor; // (T, HD/2), or (N, HD/2) with segments: one row per token
   sin: Tensor;
   layers: LayerActivations[];
   xn: Tensor; // (N, C) normalized layer input, recomputed in the backward
@@ -183,7 +187,7 @@ export function assembleActivations(cfg: LlamaConfig, B: number, T: number, s: A
   const N = B * T;
   return {
     B, T, N, checkpointing: s.withGrad && s.checkpointing,
-    ids: get('ids'), mask: get('mask'), targets: get('targets'), cos: get('cos'), sin: get('sin'), layers,
+    ids: get('ids'), mask: get('mask'), segments: s.packed ? get('segments') : null, targets: get('targets'), cos: get('cos'), sin: get('sin'), layers,
     xn: get('xn'), h: get('h'), xOut: get('xOut'), rstdF: get('rstdF'), xnF: get('xnF'), losses: get('losses'), logits: get('logits'),
     headRows: Math.min(N, HEAD_CHUNK_ROWS),
     scratch: s.withGrad ? {

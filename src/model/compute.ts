@@ -15,6 +15,8 @@ export interface TrainingMemory {
   checkpointing: boolean;
   /** Activations' storage (--activation_dtype, resolved); scoring in the same run uses it too. Default f32. */
   dtype?: ActivationDType;
+  /** Training batches are packed rows (--packing): the reservation includes segment ids and per-token RoPE tables. */
+  packed?: boolean;
 }
 
 const pools = new WeakMap<Model, { buffers: Map<string, Tensor>; training: TrainingMemory }>();
@@ -25,16 +27,16 @@ function poolOf(m: Model) {
   return pool;
 }
 
-function settingsFor(m: Model, lora: LoraUse | null, withGrad: boolean): ActivationSettings {
+function settingsFor(m: Model, lora: LoraUse | null, withGrad: boolean, packed: boolean): ActivationSettings {
   const s = lora?.adapter.settings;
   const { checkpointing, dtype } = poolOf(m).training;
-  return { withGrad, loraTargets: s?.targets ?? [], loraR: s?.r ?? 1, dora: s?.useDora ?? false, checkpointing, dtype };
+  return { withGrad, loraTargets: s?.targets ?? [], loraR: s?.r ?? 1, dora: s?.useDora ?? false, checkpointing, dtype, packed };
 }
 
 /** Views of the model's buffers for a (B, T) pass, growing (freeing and reallocating) only a buffer too small. */
-function activationsFor(m: Model, B: number, T: number, lora: LoraUse | null, withGrad: boolean): Activations {
+function activationsFor(m: Model, B: number, T: number, lora: LoraUse | null, withGrad: boolean, packed: boolean): Activations {
   const { buffers } = poolOf(m);
-  const s = settingsFor(m, lora, withGrad);
+  const s = settingsFor(m, lora, withGrad, packed);
   const views = new Map<string, Tensor>();
   for (const b of activationPlan(m.config, B, T, s)) {
     const n = b.shape.reduce((x, d) => x * d, 1);
@@ -54,7 +56,7 @@ function activationsFor(m: Model, B: number, T: number, lora: LoraUse | null, wi
  */
 export function reserveActivations(m: Model, B: number, T: number, lora: LoraUse | null, training: TrainingMemory): void {
   poolOf(m).training = training;
-  activationsFor(m, B, T, lora, true);
+  activationsFor(m, B, T, lora, true, training.packed ?? false);
 }
 
 export interface LossResult {
@@ -67,7 +69,7 @@ export async function scoreBatch(
   m: Model, batch: TokenBatch, lora: LoraUse | null,
   onLogits?: (row0: number, rows: number, logits: Float32Array) => void,
 ): Promise<LossResult> {
-  const a = activationsFor(m, batch.B, batch.T, lora, false);
+  const a = activationsFor(m, batch.B, batch.T, lora, false, batch.segmentIds != null);
   const tokens = uploadBatch(m, a, batch);
   if (lora?.adapter.settings.useDora) await refreshDora(m, lora.adapter);
   forward(m, a, lora);
@@ -88,7 +90,7 @@ export async function batchLogits(m: Model, batch: TokenBatch, lora: LoraUse | n
  * Each token's gradient is scaled by gradScale (1 / counted tokens of the whole optimizer step).
  */
 export async function forwardBackward(m: Model, batch: TokenBatch, lora: LoraUse | null, gradScale: number): Promise<LossResult> {
-  const a = activationsFor(m, batch.B, batch.T, lora, true);
+  const a = activationsFor(m, batch.B, batch.T, lora, true, batch.segmentIds != null);
   const tokens = uploadBatch(m, a, batch);
   if (lora?.adapter.settings.useDora) await refreshDora(m, lora.adapter);
   forward(m, a, lora);

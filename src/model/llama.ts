@@ -1,6 +1,6 @@
 // The LLaMA decoder, forward and hand-written backward, op by op on a Backend (the llm.c way).
 // Covers LLaMA 1/2/3, Mistral and Qwen2 math: RMSNorm, rotate-half RoPE, GQA causal attention with key
-// padding, SwiGLU, tied or untied head, cross-entropy with ignore index -100. Loading weights is in load.ts.
+// padding or packed segments, SwiGLU, tied or untied head, cross-entropy with ignore index -100. Loading weights is in load.ts.
 
 import type { LlamaConfig } from '../arch/llama-config.ts';
 import type { Backend } from '../engine/backend.ts';
@@ -123,9 +123,9 @@ function layerForward(m: Model, a: Activations, lora: LoraUse | null, l: number,
   const calls: BlockCalls = {
     linear: (p, y, x, inF, outF) => linearForward(be, y, x, W.proj[p], N, inF, outF, loraRuntime(lora, l, p), loraScratch(be, a, l, p, inF, outF)),
     attend: (t) => {
-      be.rope(t.q, a.cos, a.sin, B, T, NH, HD, false);
-      be.rope(t.k, a.cos, a.sin, B, T, NKV, HD, false);
-      be.attentionForward(t.att, L.lse, t.q, t.k, t.v, a.mask, B, T, T, T, NH, NKV, HD);
+      rotate(be, a, t.q, NH, HD, false);
+      rotate(be, a, t.k, NKV, HD, false);
+      be.attentionForward(t.att, L.lse, t.q, t.k, t.v, keyMask(a), B, T, T, T, NH, NKV, HD, a.segments);
     },
   };
   decoderBlock(m, l, N, { ...L, xn: a.xn, h: a.h }, calls, out);
@@ -133,6 +133,17 @@ function layerForward(m: Model, a: Activations, lora: LoraUse | null, l: number,
   const down = loraRuntime(lora, l, 'down_proj'), ds = loraScratch(be, a, l, 'down_proj', cfg.intermediateSize, cfg.hiddenSize);
   if (down?.pair.dora && ds) calls.linear('down_proj', a.scratch!.dtmp, a.h, cfg.intermediateSize, cfg.hiddenSize); // refills DoRA's z; dtmp is free here
   else if (down && ds) loraIntermediate(be, a.h, N, cfg.intermediateSize, down, ds);
+}
+
+/** Rotary embedding of x (N, H, HD) in place: packed rows by per-token tables (positions restart per segment), else by position. */
+function rotate(be: Backend, a: Activations, x: Tensor, H: number, HD: number, inverse: boolean): void {
+  if (a.segments) be.rope(x, a.cos, a.sin, 1, a.N, H, HD, inverse);
+  else be.rope(x, a.cos, a.sin, a.B, a.T, H, HD, inverse);
+}
+
+/** Packed rows are kept apart by their segments, which come without a key mask (their padding is a segment of its own). */
+function keyMask(a: Activations): Tensor | null {
+  return a.segments ? null : a.mask;
 }
 
 /** Runs the decoder over a.ids / a.mask up to the final norm (a.xnF). */
@@ -203,9 +214,9 @@ export function backward(m: Model, a: Activations, lora: LoraUse | null): void {
     be.axpy(s.dres, dtmpC, 1);
     // attention: dres is now the gradient of xMid = xIn + o(att)
     lin(l, 'o_proj', s.datt, s.dres, L.att, QD, C);
-    be.attentionBackward(s.dq, s.dk, s.dv, s.datt, L.att, L.lse, L.q, L.k, L.v, a.mask, B, T, NH, NKV, HD);
-    be.rope(s.dq, a.cos, a.sin, B, T, NH, HD, true);
-    be.rope(s.dk, a.cos, a.sin, B, T, NKV, HD, true);
+    be.attentionBackward(s.dq, s.dk, s.dv, s.datt, L.att, L.lse, L.q, L.k, L.v, keyMask(a), B, T, NH, NKV, HD, a.segments);
+    rotate(be, a, s.dq, NH, HD, true);
+    rotate(be, a, s.dk, NKV, HD, true);
     if (needs(l, 'q_proj', 'k_proj', 'v_proj')) be.rmsnormForward(a.xn, L.rstd1, L.xIn, W.inputNorm, N, C, cfg.rmsNormEps);
     lin(l, 'q_proj', s.dxn, s.dq, a.xn, C, QD);
     lin(l, 'k_proj', dtmpC, s.dk, a.xn, C, KD);

@@ -30,6 +30,8 @@ export interface FinetuneOptions {
   trainOnInputs: boolean | null;
   addEosToken: boolean;
   groupByLength: boolean;
+  /** Pack each step's examples into rows of cutoff_len tokens, kept apart by segment ids (data/pack.ts); evaluation stays unpacked. */
+  packing: boolean;
   /** transformers' gradient_checkpointing: keep each layer's input only and recompute the layer in the backward. */
   gradientCheckpointing: boolean;
   /** Storage of activations: auto = bf16 on a bf16 base on the cpu backend, else f32 (model/activation-dtype.ts). */
@@ -91,6 +93,7 @@ export const FINETUNE_DEFAULTS: Omit<FinetuneOptions, 'baseModel'> = {
   trainOnInputs: null,
   addEosToken: false,
   groupByLength: false,
+  packing: false,
   gradientCheckpointing: false,
   activationDtype: 'auto',
   resumeFromCheckpoint: null,

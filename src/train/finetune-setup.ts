@@ -15,6 +15,7 @@ import { bnbConfigOf } from '../model/quantization-options.ts';
 import { describeQuantization } from '../model/quantized-base.ts';
 import { resolveModelDir } from '../hub/resolve.ts';
 import { saveChatTemplate } from '../data/chat-template-source.ts';
+import { packedRowLength } from '../data/pack.ts';
 import { loadTokenizer } from '../tokenizer/load.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { checkpointRunId } from './checkpoint/checkpoint.ts';
@@ -116,6 +117,7 @@ export async function setupRun(input: FinetuneInput): Promise<FinetuneRun> {
     seed: o.seed, numEpochs: o.numEpochs, maxSteps: o.maxSteps, learningRate: o.learningRate, warmupSteps: o.warmupSteps,
     scheduler: o.lrScheduler, adamw: { ...TORCH_ADAMW_DEFAULTS, weightDecay: o.weightDecay }, maxGradNorm: o.maxGradNorm,
     padId: 0, gradientCheckpointing: o.gradientCheckpointing, activationDtype,
+    ...(o.packing ? { packedRowLength: packedRowLength(o.cutoffLen, data.train.map((e) => e.input_ids.length)) } : {}),
   };
   const trainer = new Trainer(be, method, data.train, trainerSettings);
   const recipe = makeRecipe(trainerSettings, spec.recipe, data.train);
@@ -126,6 +128,7 @@ export async function setupRun(input: FinetuneInput): Promise<FinetuneRun> {
   const trainTokens = data.train.reduce((n, e) => n + e.input_ids.length, 0);
   log(`data: ${data.train.length} training examples (${trainTokens} tokens); validation: ${data.valSource}`);
   log(`steps: ${trainer.totalSteps} (${trainer.stepsPerEpoch} per epoch; batch ${o.microBatchSize} × ${gradAccum} accumulation)`);
+  if (trainerSettings.packedRowLength) log(`packing: each step's ${o.batchSize} examples packed into rows of ${trainerSettings.packedRowLength} tokens, ${o.microBatchSize} rows per micro-batch; evaluation unpacked`);
   if (resume?.kind === 'checkpoint') log(`resuming from ${resume.dir} at step ${trainer.step}`);
   if (resume?.kind === 'adapter') log(`starting from the adapter weights in ${resume.dir}`);
 

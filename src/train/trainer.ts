@@ -8,6 +8,7 @@ import type { Backend } from '../engine/backend.ts';
 import { hash32 } from '../engine/random.ts';
 import type { Tensor } from '../engine/tensor.ts';
 import { collate } from '../data/collate.ts';
+import { packedBatches } from '../data/pack.ts';
 import { countTargets, shiftTargets, type TokenBatch } from '../model/batch.ts';
 import type { TrainingMethod } from './method.ts';
 import { AdamW, clipGradNorm, type AdamWOptions, type TrainableParam } from './optimizer.ts';
@@ -35,6 +36,8 @@ export interface TrainerSettings extends PlanSettings {
   gradientCheckpointing?: boolean;
   /** Activations' storage (--activation_dtype, resolved); default f32. */
   activationDtype?: ActivationDType;
+  /** --packing: each step's examples packed into micro-batches of microBatchSize rows of this many tokens (data/pack.ts). */
+  packedRowLength?: number;
 }
 
 export interface StepResult {
@@ -82,8 +85,8 @@ export class Trainer {
     this.lengths = train.map((e) => e.input_ids.length);
     // the largest micro-batch: microBatchSize rows of the longest example, padded as collate pads it
     const longest = train.reduce((a, e) => (e.input_ids.length > a.input_ids.length ? e : a));
-    const maxT = collateExamples([longest], settings.padId).T;
-    method.reserve(settings.microBatchSize, maxT, { checkpointing: settings.gradientCheckpointing ?? false, dtype: settings.activationDtype });
+    const maxT = settings.packedRowLength ?? collateExamples([longest], settings.padId).T;
+    method.reserve(settings.microBatchSize, maxT, { checkpointing: settings.gradientCheckpointing ?? false, dtype: settings.activationDtype, packed: settings.packedRowLength !== undefined });
     this.stepsPerEpoch = stepsPerEpoch(train.length, settings);
     this.totalSteps = settings.maxSteps > 0 ? settings.maxSteps : scheduledSteps(train.length, settings, settings.numEpochs);
   }
@@ -116,7 +119,9 @@ export class Trainer {
     const started = performance.now();
     const s = this.settings;
     const groups = this.nextStepBatches();
-    const batches = groups.map((idx) => collateExamples(idx.map((i) => this.train[i]!), s.padId));
+    const batches: TokenBatch[] = s.packedRowLength
+      ? packedBatches(groups.flat().map((i) => this.train[i]!), s.packedRowLength, s.microBatchSize, s.padId)
+      : groups.map((idx) => collateExamples(idx.map((i) => this.train[i]!), s.padId));
     const targetTokens = batches.reduce((n, b) => n + countTargets(shiftTargets(b)), 0);
     const inputTokens = batches.reduce((n, b) => n + b.attentionMask!.reduce((a, v) => a + v, 0), 0);
     const epoch = Math.floor(this.step / this.stepsPerEpoch);

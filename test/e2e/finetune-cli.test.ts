@@ -1,5 +1,5 @@
 // `alpaca-lora finetune` as a user runs it: the built-in example end to end, a diverging run stopped with
-// a message, and bad flags or config files refused before anything is written.
+// a message, --packing against the same run unpacked, and bad flags or config files refused before anything is written.
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -52,6 +52,30 @@ test('a run whose loss turns NaN stops naming the step and saves no adapter', ()
   assert.equal(r.status, 1);
   assert.match(r.stderr, /^error: step \d: the loss is .* training diverged and stopped; .* lower --learning_rate/m);
   assert.ok(!existsSync(join(out, 'adapter_model.safetensors')));
+});
+
+test('finetune --packing trains on packed rows with the loss, gradient norm and eval loss of the unpacked run', () => {
+  // Prompts masked (--train_on_inputs false) and no dropout, so the two runs see the same targets (data/pack.ts).
+  const run = (packing: boolean) => {
+    const out = join(work, `packing-${packing}`);
+    const r = finetune('--base_model', join(example, 'tiny-llama'), '--data_path', join(example, 'instructions.json'), '--output_dir', out,
+      '--max_steps', '3', '--batch_size', '8', '--micro_batch_size', '2', '--val_set_size', '4', '--eval_steps', '3', '--save_steps', '3',
+      '--logging_steps', '1', '--lora_dropout', '0', '--warmup_steps', '0', '--train_on_inputs', 'false', '--packing', String(packing),
+      '--backend', 'js', '--progress', 'false');
+    assert.equal(r.status, 0, r.stderr);
+    const lines = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    return { stdout: r.stdout, train: lines.filter((m) => m.kind === 'train'), evals: lines.filter((m) => m.kind === 'eval') };
+  };
+  const plain = run(false), packed = run(true);
+  assert.match(packed.stdout, /^packing: each step's 8 examples packed into rows of 256 tokens, 2 rows per micro-batch; evaluation unpacked$/m);
+  assert.doesNotMatch(plain.stdout, /^packing: each/m);
+  assert.equal(packed.train.length, 3);
+  const close = (a: number, b: number, what: string) => assert.ok(Math.abs(a - b) <= 1e-5 * Math.abs(b), `${what}: packed ${a} vs unpacked ${b}`);
+  packed.train.forEach((m, i) => {
+    close(m.loss, plain.train[i].loss, `step ${m.step} loss`);
+    close(m.grad_norm, plain.train[i].grad_norm, `step ${m.step} grad_norm`);
+  });
+  close(packed.evals.at(-1).eval_loss, plain.evals.at(-1).eval_loss, 'eval_loss after 3 steps');
 });
 
 test('bad flags and config files are refused by name, before anything is written', () => {

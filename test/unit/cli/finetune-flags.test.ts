@@ -53,6 +53,7 @@ const ROWS: Row[] = [
   ['history_field', 'turns', 'dataset.conversation.history', 'turns'],
   ['data_columns', '{"b.jsonl":{"data_format":"sharegpt"}}', 'dataColumns', '{"b.jsonl":{"data_format":"sharegpt"}}'],
   ['interleave_probs', '[0.7,0.3]', 'interleaveProbs', [0.7, 0.3]],
+  ['packing', 'true', 'packing', true],
   ['gradient_checkpointing', 'true', 'gradientCheckpointing', true],
   ['activation_dtype', 'bf16', 'activationDtype', 'bf16'],
   ['load_in_8bit', 'true', 'quantization.loadIn8bit', true],

@@ -1,9 +1,8 @@
-// The collator (left padding to a multiple of 8, labels padded with -100) and sequence packing.
+// The collator (left padding to a multiple of 8, labels padded with -100).
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { collate } from '../../../src/data/collate.ts';
-import { packSequences } from '../../../src/data/pack.ts';
 import { IGNORE_INDEX as M } from '../../../src/data/tokenize.ts';
 
 const example = (input_ids: number[], labels = input_ids) => ({ input_ids, labels, attention_mask: input_ids.map(() => 1) });
@@ -16,7 +15,6 @@ test('collate pads on the left to a multiple of 8 by default, with -100 labels a
   assert.deepEqual([...b.attentionMask.subarray(0, 16)], [...Array(13).fill(0), 1, 1, 1]);
   assert.deepEqual([...b.labels.subarray(0, 16)], [...Array(13).fill(M), M, 5, 6]);
   assert.deepEqual([...b.inputIds.subarray(16)], [...Array(7).fill(0), 1, 7, 8, 9, 10, 11, 12, 13, 14]);
-  assert.equal(b.positionIds, undefined);
 });
 
 test('collate pads on the right, with the tokenizer\'s pad id, to any multiple', () => {
@@ -26,14 +24,4 @@ test('collate pads on the right, with the tokenizer\'s pad id, to any multiple',
   assert.deepEqual([...b.labels], [1, 5, M, 1, 6, 7]);
   assert.deepEqual([...b.attentionMask], [1, 1, 0, 1, 1, 1]);
   assert.throws(() => collate([{ input_ids: [1, 2], labels: [1] }], { padId: 0 }), /2 input_ids but 1 labels/);
-});
-
-test('packSequences fills rows in order without splitting examples; positions restart, first labels masked', () => {
-  const rows = packSequences([example([1, 2, 3]), example([1, 4], [M, 4]), example([1, 5, 6, 7]), example([1, 8, 9, 10, 11, 12, 13])], 6);
-  assert.deepEqual(rows.map((r) => r.input_ids), [[1, 2, 3, 1, 4], [1, 5, 6, 7], [1, 8, 9, 10, 11, 12]]);
-  assert.deepEqual(rows[0]!.labels, [M, 2, 3, M, 4]);
-  assert.deepEqual(rows[0]!.position_ids, [0, 1, 2, 0, 1]);
-  assert.deepEqual(rows[2]!.position_ids, [0, 1, 2, 3, 4, 5], 'a too-long example is cut to the row length');
-  const b = collate(rows, { padId: 0, padToMultipleOf: 1 });
-  assert.deepEqual([...b.positionIds!.subarray(0, 6)], [0, 0, 1, 2, 0, 1]);
 });
