@@ -1,12 +1,14 @@
 // A PEFT LoRA adapter held on the host for merging and export: per adapted weight (by its HF name) the
-// float32 A (r, in) and B (out, r) and the scaling, and the delta W' - W = scaling * B A. Not the engine's
-// LoraAdapter (model/lora.ts), which lives on a backend for training.
+// float32 A (r, in), B (out, r), DoRA's magnitude (out) and the scaling, and the merge W' = W + scaling * B A
+// (DoRA: m / ||W + s B A|| * (W + s B A) per row). Not the engine's LoraAdapter (model/lora.ts), which lives on
+// a backend for training.
 
 import type { LlamaConfig } from '../arch/llama-config.ts';
 import { PROJECTION_INFO, projectionFeatures, type Projection } from '../arch/projections.ts';
 import { toFloat32 } from '../formats/host-tensor.ts';
 import { adapterTargets, checkAdapterFitsBase, readPeftAdapter, type AdapterConfig, type PeftAdapter } from '../formats/peft-adapter.ts';
-import { peftKey } from '../formats/weight-names.ts';
+import { peftKey, peftMagnitudeKey } from '../formats/weight-names.ts';
+import { mergeDoraRows } from '../model/dora.ts';
 import { loraDelta, loraScaling } from '../model/lora.ts';
 
 export interface HostLoraPair {
@@ -14,6 +16,7 @@ export interface HostLoraPair {
   projection: Projection;
   A: Float32Array; // (r, in)
   B: Float32Array; // (out, r)
+  magnitude: Float32Array | null; // (out) with DoRA
   inFeatures: number;
   outFeatures: number;
 }
@@ -48,6 +51,7 @@ export function hostLoraFromPeft(peft: PeftAdapter, config: LlamaConfig): HostLo
       projection,
       A: toFloat32(peft.tensors.get(peftKey(layer, projection, 'A'))!),
       B: toFloat32(peft.tensors.get(peftKey(layer, projection, 'B'))!),
+      magnitude: peft.config.useDora ? toFloat32(peft.tensors.get(peftMagnitudeKey(layer, projection))!) : null,
       inFeatures,
       outFeatures,
     });
@@ -56,7 +60,9 @@ export function hostLoraFromPeft(peft: PeftAdapter, config: LlamaConfig): HostLo
   return { config: peft.config, r: peft.config.r, scaling, pairs };
 }
 
-/** scaling * B A as float32 (out, in). */
-export function pairDelta(lora: HostLora, pair: HostLoraPair): Float32Array {
-  return loraDelta(pair.A, pair.B, lora.r, pair.inFeatures, pair.outFeatures, lora.scaling);
+/** The base weight w (out, in, float32) with the pair merged in, in place. */
+export function mergePair(lora: HostLora, pair: HostLoraPair, w: Float32Array): void {
+  const delta = loraDelta(pair.A, pair.B, lora.r, pair.inFeatures, pair.outFeatures, lora.scaling);
+  if (pair.magnitude) return mergeDoraRows(w, delta, pair.magnitude, pair.outFeatures, pair.inFeatures);
+  for (let i = 0; i < w.length; i++) w[i]! += delta[i]!;
 }

@@ -10,7 +10,7 @@ import { fromFloat32, toFloat32, type HostTensor, type StorageDType } from '../f
 import type { TensorInfo } from '../formats/safetensors.ts';
 import { checkCheckpointWeights, expectedWeights } from '../formats/weight-names.ts';
 import { describeConfig, openQuantizedBase, type BaseQuantization } from '../model/quantized-base.ts';
-import { pairDelta, readHostLora, type HostLora } from './host-lora.ts';
+import { mergePair, readHostLora, type HostLora } from './host-lora.ts';
 
 export interface MergedCheckpoint {
   readonly dir: string;
@@ -25,9 +25,9 @@ export interface MergedCheckpoint {
   isAdapted(name: string): boolean;
   /** The base tensor as stored (a quantized linear: dequantized). */
   readBase(name: string): HostTensor;
-  /** Base + delta, as float32. */
+  /** The base with the adapter merged in, as float32. */
   readFloat32(name: string): Float32Array;
-  /** Base + delta stored as `dtype` (default: the base's); an unadapted tensor in its own dtype keeps its bytes. */
+  /** The merged tensor stored as `dtype` (default: the base's); an unadapted tensor in its own dtype keeps its bytes. */
   read(name: string, dtype?: StorageDType): HostTensor;
   close(): void;
 }
@@ -95,8 +95,7 @@ class Merged implements MergedCheckpoint {
     const pair = this.lora?.pairs.get(name);
     if (!pair) return base.dtype === 'F32' ? (base.data as Float32Array) : toFloat32(base);
     const w = base.dtype === 'F32' ? new Float32Array(base.data as Float32Array) : toFloat32(base);
-    const delta = pairDelta(this.lora!, pair);
-    for (let i = 0; i < w.length; i++) w[i]! += delta[i]!;
+    mergePair(this.lora!, pair, w);
     return w;
   }
 

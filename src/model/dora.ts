@@ -1,15 +1,14 @@
 // DoRA (PEFT's use_dora) around a LoRA pair: the per-output-row norm n = ||W + s B A||, the factors the
 // forward reads (m / n, 1 / n), the magnitude's initial value (m = n, as PEFT sets it) and the merged weight
-// m / n * (W + s B A). The norm is computed on the host in float64 without forming W + s B A:
+// m / n * (W + s B A) (on the host, for merge.ts and the exports). The norm is computed on the host in float64 without forming W + s B A:
 //   n^2 = ||W_o||^2 + 2 s B_o . (A W^T)_o + s^2 B_o (A A^T) B_o^T,
 // where A W^T (r, out) runs on the backend. Not the forward/backward (linear.ts).
 
-import type { Backend } from '../engine/backend.ts';
 import { UserError } from '../errors.ts';
 import type { Model } from './llama.ts';
 import type { DoraState, LoraAdapter, LoraPair, Projection } from './lora.ts';
 
-export type DoraPair = LoraPair & { readonly dora: DoraState };
+type DoraPair = LoraPair & { readonly dora: DoraState };
 
 function* doraPairs(adapter: LoraAdapter): Generator<[number, Projection, DoraPair]> {
   for (const [l, layer] of adapter.layers.entries()) {
@@ -90,17 +89,16 @@ export async function initDoraMagnitude(m: Model, adapter: LoraAdapter): Promise
   }
 }
 
-/** The merged weight of one projection, in place on the host: W' = m / n * (W + delta), row by row. */
-export async function mergeDoraRows(be: Backend, pair: DoraPair, w: Float32Array, delta: Float32Array): Promise<void> {
-  const mag = (await be.download(pair.dora.magnitude)) as Float32Array;
-  const C = pair.inFeatures;
-  for (let o = 0; o < pair.outFeatures; o++) {
+/** A projection's merged weight, in place on the host: w (out, in) = m / ||w + delta|| * (w + delta), row by row. */
+export function mergeDoraRows(w: Float32Array, delta: Float32Array, magnitude: Float32Array, outFeatures: number, inFeatures: number): void {
+  const C = inFeatures;
+  for (let o = 0; o < outFeatures; o++) {
     let sq = 0;
     for (let c = 0; c < C; c++) {
       const v = w[o * C + c]! + delta[o * C + c]!;
       sq += v * v;
     }
-    const f = mag[o]! / Math.sqrt(sq);
+    const f = magnitude[o]! / Math.sqrt(sq);
     for (let c = 0; c < C; c++) w[o * C + c] = f * (w[o * C + c]! + delta[o * C + c]!);
   }
 }

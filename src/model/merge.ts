@@ -3,7 +3,7 @@
 // stored back in the weight's own dtype.
 
 import { UserError } from '../errors.ts';
-import { mergeDoraRows, type DoraPair } from './dora.ts';
+import { mergeDoraRows } from './dora.ts';
 import type { Model } from './llama.ts';
 import { loraDelta, type LoraAdapter } from './lora.ts';
 
@@ -17,7 +17,7 @@ async function applyDelta(m: Model, adapter: LoraAdapter, sign: 1 | -1): Promise
       const delta = loraDelta(A, B, adapter.settings.r, pair.inFeatures, pair.outFeatures, adapter.scaling);
       const w = (await be.download(weight)) as Float32Array;
       if (pair.dora) {
-        await mergeDoraRows(be, pair as DoraPair, w, delta);
+        mergeDoraRows(w, delta, (await be.download(pair.dora.magnitude)) as Float32Array, pair.outFeatures, pair.inFeatures);
         pair.dora.baseNormSq = null; // the base changed
       } else {
         for (let i = 0; i < w.length; i++) w[i]! += sign * delta[i]!;

@@ -21,16 +21,14 @@ import { initDoraMagnitude } from '../../src/model/dora.ts';
 import type { KvSeq } from '../../src/model/kv-cache.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { adapterFromTensors, settingsFromConfig } from '../../src/model/lora-io.ts';
-import { readPeftAdapter } from '../../src/formats/peft-adapter.ts';
 import { zeroLoraGrads, type LoraAdapter } from '../../src/model/lora.ts';
 import type { Model } from '../../src/model/llama.ts';
 import { mergeLora } from '../../src/model/merge.ts';
 import { testBackends } from '../helpers/backends.ts';
 import { assertClose, maxAbs, type Golden } from '../helpers/golden.ts';
-import { needShared, sharedPath } from '../helpers/shared.ts';
+import { doraFixtureAdapter, DORA_BASE as BASE, DORA_DIR as DIR } from '../helpers/dora-fixture.ts';
+import { needShared } from '../helpers/shared.ts';
 
-const DIR = sharedPath('fixtures', 'dora', 'llama-mha');
-const BASE = sharedPath('fixtures', 'models', 'llama-mha');
 
 function readDoraGolden(): Golden {
   const tensors = readSafetensors(`${DIR}/golden.safetensors`);
@@ -58,16 +56,10 @@ async function logitsAndLoss(m: Model, g: Golden, adapter: LoraAdapter | null): 
 
 const moduleName = (l: number, p: Projection) => `base_model.model.model.layers.${l}.${PROJECTION_INFO[p].block}.${p}`;
 
-/**
- * The fixture's adapter with the lora_B of ../models/llama-mha/adapter: the DoRA adapter file was saved with every
- * lora_B zero, while its golden values (init_magnitude among them, which matches to 3e-8) were computed with the
- * A and B of that adapter, as its README says. Its A and magnitudes are used as saved.
- */
+/** The fixture's adapter with the lora_B its golden values were computed with (test/helpers/dora-fixture.ts). */
 async function setup(be: Backend) {
   const m = await loadModel(be, BASE);
-  const peft = readPeftAdapter(`${DIR}/adapter`);
-  const lora = readPeftAdapter(`${BASE}/adapter`);
-  for (const [key, tensor] of lora.tensors) if (key.includes('.lora_B.')) peft.tensors.set(key, tensor);
+  const peft = doraFixtureAdapter();
   const adapter = adapterFromTensors(be, m.config, settingsFromConfig(peft.config, m.config.numLayers), peft.tensors, DIR);
   return { m, adapter };
 }
