@@ -18,7 +18,10 @@ const HYPARQUET: string = 'hyparquet';
 
 /** Calls `visit` with every row of `path` as {column: value} (64-bit integers as numbers), in file order. */
 export async function forEachParquetRecord(path: string, visit: (row: Record<string, unknown>, index: number) => void): Promise<void> {
-  const { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, parquetSchema } = (await import(HYPARQUET)) as Hyparquet;
+  const hyparquet = (await import(HYPARQUET).catch(() => {
+    throw new UserError(`${path}: reading Parquet needs the hyparquet package, which is not installed here: run npm install in the project`);
+  })) as Hyparquet;
+  const { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, parquetSchema } = hyparquet;
   const file = await asyncBufferFromFile(path);
   let metadata: Metadata;
   try {

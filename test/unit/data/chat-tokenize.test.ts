@@ -154,4 +154,14 @@ describe('a SentencePiece tokenizer.model (no special-token matching of its own)
     assert.equal(runs[0]!.at(-1), 2);
     assert.equal(tokenizer.decode(runs[1]!, { skipSpecialTokens: true }).trim(), '4');
   });
+
+  test('splitting at special-token text gives the ids tokenizer.json\'s own special-token matching gives', (t) => {
+    if (!needShared(t, 'fixtures', 'tokenizers', 'llama2', 'tokenizer.model') || !needShared(t, 'fixtures', 'tokenizers', 'llama2-hf5', 'tokenizer.json')) return;
+    const sentencePiece = renderedTextEncoder(loadTokenizer(sharedPath('fixtures', 'tokenizers', 'llama2')));
+    const tokenizerJson = renderedTextEncoder(loadTokenizer(sharedPath('fixtures', 'tokenizers', 'llama2-hf5')));
+    const text = CASES[0]!.pieces.map(([piece]) => piece).join('');
+    assert.deepEqual(sentencePiece(text), tokenizerJson(text));
+    // "<s>[INST]" is 1, 518 ("▁["), 25580 ("INST"), 29962 ("]") in LLaMA-2's vocabulary, as transformers encodes it
+    assert.deepEqual(sentencePiece(text).slice(0, 4), [1, 518, 25580, 29962]);
+  });
 });
