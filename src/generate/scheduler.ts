@@ -107,7 +107,7 @@ export class BatchScheduler {
     );
   }
 
-  /** Frees the KV cache and step buffers (call when no request runs). */
+  /** Frees the KV cache and step buffers (call when no request runs; they are freed whenever the batch empties too). */
   dispose(): void {
     freeDecoder(this.dec);
   }
@@ -154,6 +154,7 @@ export class BatchScheduler {
       await this.steps();
     } finally {
       this.looping = false; // synchronously after the last step, so a kick from here on starts a new loop
+      freeDecoder(this.dec); // idle: its step buffers go back (the next step allocates them again)
     }
     // A request admitted when the last rows were cancelled joined before `looping` was reset: its kick was lost.
     if (this.running.length) this.kick();

@@ -34,6 +34,7 @@ export function createDecoder(model: Model, maxKvBlocks: number): Decoder {
   return { model, pool: new KvPool(model.be, model.config, maxKvBlocks), buffers: new Map(), doraReady: new WeakSet() };
 }
 
+/** Frees the KV cache and the step buffers; the decoder stays usable (the next step allocates again). */
 export function freeDecoder(d: Decoder): void {
   d.pool.dispose();
   for (const t of d.buffers.values()) d.model.be.free(t);
