@@ -90,13 +90,20 @@ function roleNames(f: ConversationFields): Map<string, ChatMessage['role']> {
   ]);
 }
 
-function turnText(value: unknown, where: string): string {
+/** A turn's text: a string, or OpenAI's list of {type: "text", text} parts joined; null for anything else. */
+export function contentText(value: unknown): string | null {
   if (typeof value === 'string') return value;
   const parts = Array.isArray(value) ? value : [];
   if (parts.length > 0 && parts.every((p) => (p as { type?: unknown })?.type === 'text' && typeof (p as { text?: unknown }).text === 'string')) {
     return parts.map((p) => (p as { text: string }).text).join('');
   }
-  throw new BadRecord(`${where} must be a string or a list of {"type": "text", "text": …} parts`);
+  return null;
+}
+
+function turnText(value: unknown, where: string): string {
+  const text = contentText(value);
+  if (text === null) throw new BadRecord(`${where} must be a string or a list of {"type": "text", "text": …} parts`);
+  return text;
 }
 
 /**

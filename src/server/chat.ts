@@ -1,15 +1,14 @@
-// OpenAI chat messages to a prompt: the tokenizer's chat template (Jinja, rendered within limits by
-// data/chat-renderer.ts, the renderer training uses too) when the model has one; else the prompt template, whose instruction is the conversation's one
-// user message (system messages are ignored: alpaca's templates have no place for them). Not tokenization or generation.
+// OpenAI chat messages to a prompt: the chat template an adapter was trained with, else the tokenizer's (Jinja,
+// rendered within limits by data/chat-renderer.ts, the renderer training uses too); else the prompt template, whose
+// instruction is the conversation's one user message (system messages are ignored: alpaca's templates have no place
+// for them). Not tokenization or generation.
 
 import type { Runtime } from '../generate/runtime.ts';
+import { contentText, type ChatMessage } from '../data/conversation.ts';
 import { chatContext, ChatTemplateRenderer, templateTokens, TemplateError, TemplateLimitError } from '../data/chat-renderer.ts';
 import { RequestError } from './request-error.ts';
 
-export interface ChatMessage {
-  role: 'system' | 'user' | 'assistant';
-  content: string;
-}
+export type { ChatMessage };
 
 export interface ChatPrompt {
   text: string;
@@ -29,16 +28,14 @@ export function parseMessages(value: unknown, maxMessages: number): ChatMessage[
     if (typeof m !== 'object' || m === null) throw new RequestError(`${where} must be an object with "role" and "content"`, where);
     const { role, content } = m as { role?: unknown; content?: unknown };
     if (typeof role !== 'string' || !ROLES.includes(role)) throw new RequestError(`${where}.role must be one of ${ROLES.join(', ')}`, `${where}.role`);
-    return { role: role as ChatMessage['role'], content: contentText(content, `${where}.content`) };
+    return { role: role as ChatMessage['role'], content: messageText(content, `${where}.content`) };
   });
 }
 
-function contentText(content: unknown, where: string): string {
-  if (typeof content === 'string') return content;
-  if (Array.isArray(content) && content.every((p) => (p as { type?: unknown })?.type === 'text' && typeof (p as { text?: unknown }).text === 'string')) {
-    return content.map((p) => (p as { text: string }).text).join('');
-  }
-  throw new RequestError(`${where} must be a string or a list of {"type": "text", "text": …} parts`, where);
+function messageText(content: unknown, where: string): string {
+  const text = contentText(content);
+  if (text === null) throw new RequestError(`${where} must be a string or a list of {"type": "text", "text": …} parts`, where);
+  return text;
 }
 
 const renderers = new Map<string, ChatTemplateRenderer | Error>();
