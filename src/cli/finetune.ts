@@ -61,6 +61,7 @@ const SPECS: FlagSpecs = {
   weight_decay: { type: 'number', default: D.weightDecay, help: 'AdamW decoupled weight decay' },
   max_grad_norm: { type: 'number', default: D.maxGradNorm, help: 'clip the global gradient norm to this (0: no clipping)' },
   use_rslora: { type: 'boolean', default: D.useRslora, help: 'rank-stabilised LoRA: scaling alpha / sqrt(r)' },
+  use_dora: { type: 'boolean', default: D.useDora, help: 'DoRA (PEFT\'s use_dora): LoRA plus a trained magnitude per output feature of each adapted projection' },
   lora_init: { type: 'string', default: D.loraInit, help: 'kaiming (PEFT\'s default) or gaussian' },
   progress: { type: 'boolean', help: 'live progress line (default: when stderr is a terminal)' },
   example: { type: 'boolean', default: false, help: 'fine-tune the built-in example (a tiny model and data set made here; no download)' },
@@ -122,6 +123,7 @@ export function optionsFromFlags(f: ParsedFlags): FinetuneOptions {
     weightDecay: f.weight_decay as number,
     maxGradNorm: f.max_grad_norm as number,
     useRslora: f.use_rslora as boolean,
+    useDora: f.use_dora as boolean,
     loraInit: oneOf<LoraInit>('lora_init', f.lora_init as string, ['kaiming', 'gaussian']),
     progress: (f.progress as boolean | undefined) ?? FINETUNE_DEFAULTS.progress,
   };

@@ -67,6 +67,8 @@ export interface FinetuneOptions {
   weightDecay: number;
   maxGradNorm: number;
   useRslora: boolean;
+  /** DoRA (PEFT's use_dora): each adapted projection also trains a magnitude per output feature. */
+  useDora: boolean;
   loraInit: LoraInit;
   /** Stop after this many optimizer steps (the schedule still spans the whole run); 0: no limit. */
   maxSteps: number;
@@ -118,6 +120,7 @@ export const FINETUNE_DEFAULTS: Omit<FinetuneOptions, 'baseModel'> = {
   weightDecay: 0,
   maxGradNorm: 1.0,
   useRslora: false,
+  useDora: false,
   loraInit: 'kaiming',
   maxSteps: 0,
   progress: process.stderr.isTTY === true,

@@ -14,6 +14,9 @@ export function loadAdapterFor(be: Backend, config: LlamaConfig, dir: string, wa
   checkAdapterFitsBase(peft, config, dir);
   const saved = settingsFromConfig(peft.config, config.numLayers);
   const targets = (s: LoraSettings) => [...s.targets].sort().join(',');
+  if (!!saved.useDora !== !!wanted.useDora) {
+    throw new UserError(`${dir} holds a ${saved.useDora ? 'DoRA' : 'LoRA'} adapter, but this run trains ${wanted.useDora ? 'DoRA' : 'LoRA'}: ${saved.useDora ? 'pass' : 'drop'} --use_dora`);
+  }
   if (saved.r !== wanted.r || targets(saved) !== targets(wanted) || (saved.layersToTransform ?? null) !== null) {
     throw new UserError(
       `${dir} holds a LoRA of rank ${saved.r} on [${saved.targets}], but this run trains rank ${wanted.r} on [${wanted.targets}]: ` +
@@ -23,7 +26,7 @@ export function loadAdapterFor(be: Backend, config: LlamaConfig, dir: string, wa
   return adapterFromTensors(be, config, wanted, peft.tensors, dir);
 }
 
-/** Replaces the adapter's A and B by those saved in `dir` (load_best_model_at_end). */
+/** Replaces the adapter's A and B (and DoRA magnitudes) by those saved in `dir` (load_best_model_at_end). */
 export function replaceAdapterWeights(be: Backend, config: LlamaConfig, adapter: LoraAdapter, dir: string, wanted: LoraSettings): void {
   const saved = loadAdapterFor(be, config, dir, wanted);
   adapter.layers.forEach((layer, l) => {
@@ -31,7 +34,13 @@ export function replaceAdapterWeights(be: Backend, config: LlamaConfig, adapter:
       const from = saved.layers[l]!.get(p)!;
       be.copy(pair.A, from.A);
       be.copy(pair.B, from.B);
+      if (pair.dora) be.copy(pair.dora.magnitude, from.dora!.magnitude);
     }
   });
-  for (const layer of saved.layers) for (const pair of layer.values()) for (const t of [pair.A, pair.B, pair.dA, pair.dB]) be.free(t);
+  for (const layer of saved.layers) {
+    for (const pair of layer.values()) {
+      for (const t of [pair.A, pair.B, pair.dA, pair.dB]) be.free(t);
+      if (pair.dora) for (const t of [pair.dora.magnitude, pair.dora.dMagnitude, pair.dora.scale, pair.dora.invNorm]) be.free(t);
+    }
+  }
 }

@@ -1,9 +1,11 @@
-// LoRA as a training method: the adapter's A and B are the trainable tensors, the forward and backward run the
+// LoRA as a training method: the adapter's A and B (and DoRA's magnitudes) are the trainable tensors, the forward and backward run the
 // base with the adapter (dropout on), checkpoints and the final output are PEFT adapter folders, verified after
 // writing. Not the adapter's math (model/lora.ts, model/linear.ts) nor the PEFT file format (formats/).
 
+import { UserError } from '../../errors.ts';
 import { makeAdapterConfig, writePeftAdapter } from '../../formats/peft-adapter.ts';
 import { forwardBackward, reserveActivations, scoreBatch } from '../../model/compute.ts';
+import { initDoraMagnitude } from '../../model/dora.ts';
 import type { Model } from '../../model/llama.ts';
 import { adapterToTensors } from '../../model/lora-io.ts';
 import { createLoraAdapter, initLoraAdapter, loraParameters, zeroLoraGrads, type LoraAdapter, type LoraInit, type LoraSettings } from '../../model/lora.ts';
@@ -25,11 +27,13 @@ export interface LoraMethodOptions {
 export function loraMethod(o: LoraMethodOptions): MethodSpec {
   const s = o.lora;
   return {
-    description: `LoRA r=${s.r}, alpha=${s.alpha}${s.useRslora ? ' (rsLoRA)' : ''}, dropout ${s.dropout} on ${s.targets.join(', ')}`,
+    description: `${s.useDora ? 'DoRA' : 'LoRA'} r=${s.r}, alpha=${s.alpha}${s.useRslora ? ' (rsLoRA)' : ''}, dropout ${s.dropout} on ${s.targets.join(', ')}`,
     settings: {
-      lora_r: s.r, lora_alpha: s.alpha, lora_dropout: s.dropout, lora_target_modules: `[${s.targets.join(', ')}]`, use_rslora: s.useRslora, lora_init: o.init,
+      lora_r: s.r, lora_alpha: s.alpha, lora_dropout: s.dropout, lora_target_modules: `[${s.targets.join(', ')}]`, use_rslora: s.useRslora, use_dora: s.useDora ?? false, lora_init: o.init,
     },
-    recipe: { lora_r: s.r, lora_alpha: s.alpha, lora_dropout: s.dropout, lora_target_modules: s.targets.join(','), use_rslora: s.useRslora },
+    recipe: {
+      lora_r: s.r, lora_alpha: s.alpha, lora_dropout: s.dropout, lora_target_modules: s.targets.join(','), use_rslora: s.useRslora, use_dora: s.useDora ?? false,
+    },
     create: (model, from) => createLora(model, o, from),
   };
 }
@@ -37,15 +41,24 @@ export function loraMethod(o: LoraMethodOptions): MethodSpec {
 function createLora(model: Model, o: LoraMethodOptions, from: string | null): TrainingMethod {
   const { be, config } = model;
   const s = o.lora;
+  if (s.useDora) checkDoraBase(model, s);
   let adapter: LoraAdapter;
+  // PEFT sets a new DoRA magnitude to ||W + s B A|| at the first forward; so does `ready` (it reads the weights)
+  let ready = async () => {};
   if (from) {
     adapter = loadAdapterFor(be, config, from, s);
   } else {
     adapter = createLoraAdapter(be, config, s);
     initLoraAdapter(be, adapter, o.init, o.seed);
+    if (s.useDora) {
+      ready = async () => {
+        ready = async () => {};
+        await initDoraMagnitude(model, adapter);
+      };
+    }
   }
   const adapterConfig = makeAdapterConfig({
-    r: s.r, loraAlpha: s.alpha, loraDropout: s.dropout, targetModules: s.targets, useRslora: s.useRslora, baseModelNameOrPath: o.baseModelName,
+    r: s.r, loraAlpha: s.alpha, loraDropout: s.dropout, targetModules: s.targets, useRslora: s.useRslora, useDora: s.useDora, baseModelNameOrPath: o.baseModelName,
   });
   const params = loraParameters(adapter);
   const trainable = params.reduce((n, p) => n + p.param.size, 0);
@@ -57,16 +70,30 @@ function createLora(model: Model, o: LoraMethodOptions, from: string | null): Tr
     parameterCounts: () => ({ trainable, all: baseParameterCount(model) + trainable }),
     reserve: (B, T, memory) => reserveActivations(model, B, T, training(0), memory),
     zeroGrads: () => zeroLoraGrads(be, adapter),
-    forwardBackward: (batch, seed, gradScale) => forwardBackward(model, batch, training(seed), gradScale),
-    score: (batch) => scoreBatch(model, batch, evaluation),
+    forwardBackward: async (batch, seed, gradScale) => {
+      await ready();
+      return forwardBackward(model, batch, training(seed), gradScale);
+    },
+    score: async (batch) => {
+      await ready();
+      return scoreBatch(model, batch, evaluation);
+    },
     writeCheckpoint: async (dir, check) => {
+      await ready();
       await writePeftAdapter(dir, adapterConfig, await adapterToTensors(be, adapter));
       await verifySavedAdapter(model, adapter, dir, check.probe, check.trained);
     },
     loadCheckpoint: (dir) => replaceAdapterWeights(be, config, adapter, dir, s),
     saveFinal: async (dir, check) => {
+      await ready();
       await saveVerifiedAdapter(model, adapter, adapterConfig, dir, check.probe, check.trained);
       return `the adapter to ${dir} (adapter_config.json, adapter_model.safetensors; verified)`;
     },
   };
+}
+
+/** DoRA's weight norm needs the base's exact values: an 8-bit (LLM.int8) base is refused before training starts. */
+function checkDoraBase(model: Model, s: LoraSettings): void {
+  const int8 = model.weights.layers.some((layer) => s.targets.some((p) => layer.proj[p].weight.dtype === 'int8'));
+  if (int8) throw new UserError('--use_dora needs the base weights\' exact values for its weight norm, which an 8-bit (LLM.int8) base does not give: load the base in 4 bits (--load_in_4bit) or unquantized');
 }

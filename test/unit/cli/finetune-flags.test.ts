@@ -78,6 +78,7 @@ const ROWS: Row[] = [
   ['weight_decay', '0.01', 'weightDecay', 0.01],
   ['max_grad_norm', '0.5', 'maxGradNorm', 0.5],
   ['use_rslora', 'true', 'useRslora', true],
+  ['use_dora', 'true', 'useDora', true],
   ['lora_init', 'gaussian', 'loraInit', 'gaussian'],
   ['progress', String(!FINETUNE_DEFAULTS.progress), 'progress', !FINETUNE_DEFAULTS.progress], // the default follows stderr's TTY
   ['wandb_project', 'alpaca', null, undefined], // the wandb flags are accepted and set nothing
