@@ -10,7 +10,7 @@ import { finetuneCommand, optionsFromFlags } from './finetune.ts';
 import { QUANT_FLAGS } from './quant-flags.ts';
 
 /** finetune's flags that change memory, shared with it (same definitions, same defaults). */
-const SIZING = ['base_model', 'micro_batch_size', 'cutoff_len', 'lora_r', 'lora_target_modules', 'gradient_checkpointing', 'activation_dtype', 'backend', ...Object.keys(QUANT_FLAGS)];
+const SIZING = ['base_model', 'micro_batch_size', 'cutoff_len', 'lora_r', 'lora_target_modules', 'gradient_checkpointing', 'packing', 'activation_dtype', 'backend', ...Object.keys(QUANT_FLAGS)];
 
 const FLAGS: FlagSpecs = {
   ...Object.fromEntries(SIZING.map((name) => [name, finetuneCommand.flags[name]!])),

@@ -40,6 +40,8 @@ export interface MemoryPlanSettings {
   lora: { targets: readonly Projection[]; r: number } | null;
   checkpointing: boolean;
   activationDtype: ActivationDType;
+  /** --packing: rows of seqLen carry segment ids and per-token RoPE tables. */
+  packed?: boolean;
 }
 
 /** Bytes per part; total is their sum. */
@@ -78,7 +80,7 @@ export function planMemory(config: LlamaConfig, weights: MemoryEstimate, s: Memo
 
   const B = s.microBatchSize, T = s.seqLen, N = B * T;
   const plan = activationPlan(config, B, T, {
-    withGrad: true, loraTargets: s.lora?.targets ?? [], loraR: s.lora?.r ?? 1, checkpointing: s.checkpointing, dtype: s.activationDtype,
+    withGrad: true, loraTargets: s.lora?.targets ?? [], loraR: s.lora?.r ?? 1, checkpointing: s.checkpointing, dtype: s.activationDtype, packed: s.packed,
   });
   const activations = reserve(plan.map(bufferBytes));
 
@@ -129,6 +131,8 @@ export interface PlanRequest {
   loraTargetModules: readonly Projection[];
   fullFinetune?: boolean;
   gradientCheckpointing: boolean;
+  /** --packing: micro-batches of microBatchSize rows of cutoff_len, with segment ids and per-token RoPE tables. */
+  packing?: boolean;
   activationDtype: ActivationDTypeChoice;
   quantization: Partial<QuantizationOptions>;
   /** The stored dtype of a config.json alone's weights (default its torch_dtype, else float32). */
@@ -162,6 +166,7 @@ export async function planRun(r: PlanRequest, log: (line: string) => void): Prom
     seqLen: Math.ceil(r.cutoffLen / 8) * 8,
     lora: r.fullFinetune ? null : { targets: r.loraTargetModules, r: r.loraR },
     checkpointing: r.gradientCheckpointing,
+    packed: r.packing ?? false,
     activationDtype: activationDtypeFor(r.activationDtype, r.backend, linear === 'bf16' ? 'bf16' : 'f32'),
   });
 }

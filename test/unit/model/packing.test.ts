@@ -2,17 +2,19 @@
 // positions restarting per example) give the loss sum, the counted tokens and every LoRA gradient of the same
 // examples collated the usual way (left padded, one per row), up to float32 rounding, on every backend here.
 // Labels mask each example's first token (a prompt), so left padding adds no pad -> first-token target (pack.ts).
-// Tolerance: loss sum 1e-5 relative; each gradient element within 1e-4 of the tensor's largest |gradient|.
+// Also what packing adds to the activation plan (the memory planner prices it). Tolerance: loss sum 1e-5 relative; each gradient element within 1e-4 of the tensor's largest |gradient|.
 // The two sides sum the same terms in other orders and RoPE rotates by other absolute positions (the scores
 // depend only on relative ones): float32 rounding differences, measured 7e-9 (loss) and 1.1e-6 (gradients)
 // on js and cpu; attention across examples (segments ignored) fails it by orders of magnitude.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { parseLlamaConfig } from '../../../src/arch/llama-config.ts';
 import { collate } from '../../../src/data/collate.ts';
 import { packedBatches } from '../../../src/data/pack.ts';
 import { IGNORE_INDEX } from '../../../src/data/tokenize.ts';
 import { Rng } from '../../../src/engine/random.ts';
+import { activationPlan, bufferBytes } from '../../../src/model/activations.ts';
 import type { TokenBatch } from '../../../src/model/batch.ts';
 import { forwardBackward, reserveActivations } from '../../../src/model/compute.ts';
 import { loadModel } from '../../../src/model/load.ts';
@@ -77,3 +79,13 @@ for (const backend of testBackends()) {
     t.diagnostic(`loss rel err ${lossErr.toExponential(2)}, worst gradient err / max|g| ${worst.toExponential(2)}`);
   });
 }
+
+test('packed activations add only the segment ids (B, T) and per-token RoPE tables (N, HD/2) to the plan', () => {
+  const cfg = parseLlamaConfig({
+    model_type: 'llama', hidden_size: 256, intermediate_size: 688, num_hidden_layers: 6, num_attention_heads: 8, num_key_value_heads: 4,
+    vocab_size: 32000, rms_norm_eps: 1e-5, max_position_embeddings: 1024,
+  }, 'tiny/config.json');
+  const B = 4, T = 256, HD = 32, s = { withGrad: true, loraTargets: ['q_proj', 'v_proj'] as const, loraR: 8, checkpointing: false };
+  const bytes = (packed: boolean) => activationPlan(cfg, B, T, { ...s, packed }).reduce((n, b) => n + bufferBytes(b), 0);
+  assert.equal(bytes(true) - bytes(false), B * T * 4 + 2 * (B * T - T) * (HD / 2) * 4);
+});
