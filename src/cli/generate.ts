@@ -77,7 +77,7 @@ function parseIds(text: string): number[] {
  * prompt template, whose response_split then stops it.
  */
 async function respond(rt: Runtime, flags: ParsedFlags, instruction: string, input: string | undefined): Promise<void> {
-  if (rt.trainedChatTemplate) {
+  if (rt.adapterChatTemplates.size > 0) {
     const prompt = await chatPrompt(rt, [{ role: 'user', content: input ? `${instruction}\n${input}` : instruction }]);
     return complete(rt, flags, renderedTextEncoder(rt.tokenizer)(prompt.text), prompt.stop);
   }

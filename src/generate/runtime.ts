@@ -31,9 +31,10 @@ export interface ModelSet {
 export interface Runtime extends ModelSet {
   tokenizer: Tokenizer;
   tokenizerConfig: Record<string, unknown>; // tokenizer_config.json, for chat templates' special tokens
+  /** The tokenizer's chat template. */
   chatTemplate: string | null;
-  /** The chat template is the one an adapter was trained with (generate then renders instructions with it). */
-  trainedChatTemplate: boolean;
+  /** The chat templates adapters were trained with (saved beside them by finetune), by adapter id. */
+  adapterChatTemplates: Map<string, string>;
   prompter: Prompter;
 }
 
@@ -94,15 +95,17 @@ export async function loadRuntime(o: RuntimeOptions): Promise<Runtime> {
     throw new UserError(`the tokenizer in ${tokenizerDir} has ${tokenizer.vocabSize} tokens but the model has ${set.model.config.vocabSize}: pass the tokenizer that belongs to --base_model`);
   }
   const settings = readTokenizerSettings(tokenizerDir);
-  // the template an adapter was trained with (saved beside it by finetune) wins over the tokenizer's
-  const trained = src.adapters.map(([, dir]) => adapterChatTemplate(dir)).find((t) => t !== null) ?? null;
+  const trained = src.adapters.flatMap(([name, dir]): [string, string][] => {
+    const t = adapterChatTemplate(dir);
+    return t === null ? [] : [[name, t]];
+  });
   return {
     ...set,
     eosTokenIds: set.eosTokenIds.length ? set.eosTokenIds : [tokenizer.eosId],
     tokenizer,
     tokenizerConfig: settings.rawConfig,
-    chatTemplate: trained ?? tokenizerChatTemplate(tokenizerDir, settings.rawConfig),
-    trainedChatTemplate: trained !== null,
+    chatTemplate: tokenizerChatTemplate(tokenizerDir, settings.rawConfig),
+    adapterChatTemplates: new Map(trained),
     prompter,
   };
 }
@@ -110,6 +113,12 @@ export async function loadRuntime(o: RuntimeOptions): Promise<Runtime> {
 /** The default model id: the first adapter loaded at start (as the seed serves base + adapter), else the base. */
 export function defaultModelId(set: ModelSet): string {
   return set.defaultId;
+}
+
+/** The chat template for a model id (none: the default model): the one its adapter was trained with, else the tokenizer's. */
+export function chatTemplateOf(rt: Runtime, id?: string): string | null {
+  const trained = rt.adapterChatTemplates;
+  return (trained?.size ? trained.get(id || defaultModelId(rt)) : undefined) ?? rt.chatTemplate;
 }
 
 /** The adapter a model id names (null: the base model); no id means the default; an unknown id is an error. */

@@ -10,6 +10,7 @@ import { UserError } from '../errors.ts';
 import type { LoraUse } from '../model/llama.ts';
 import { freeLoraAdapter } from '../model/lora.ts';
 import { loadLoraAdapter } from '../model/lora-io.ts';
+import { adapterChatTemplate } from '../data/chat-template-source.ts';
 import type { ServerContext } from './context.ts';
 import { sendJson } from './openai.ts';
 import { RequestError } from './request-error.ts';
@@ -52,6 +53,8 @@ export async function addAdapter(ctx: ServerContext, body: unknown, res: ServerR
     throw err;
   }
   ctx.rt.adapters.set(name, lora);
+  const template = adapterChatTemplate(dir); // the chat template it was trained with renders its requests
+  if (template !== null) ctx.rt.adapterChatTemplates.set(name, template);
   sendJson(res, 201, { id: name, object: 'model', created: Math.floor(Date.now() / 1000), owned_by: 'alpaca-lora' });
 }
 
@@ -59,6 +62,7 @@ export function removeAdapter(ctx: ServerContext, name: string, res: ServerRespo
   const lora = ctx.rt.adapters.get(name);
   if (!lora) throw new RequestError(`no adapter named "${name}" is served`, null, 404, 'model_not_found');
   ctx.rt.adapters.delete(name);
+  ctx.rt.adapterChatTemplates.delete(name);
   if (uses.has(lora)) unloaded.add(lora);
   else freeLoraAdapter(ctx.rt.model.be, lora.adapter);
   sendJson(res, 200, { id: name, object: 'model', deleted: true });

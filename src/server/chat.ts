@@ -3,7 +3,7 @@
 // instruction is the conversation's one user message (system messages are ignored: alpaca's templates have no place
 // for them). Not tokenization or generation.
 
-import type { Runtime } from '../generate/runtime.ts';
+import { chatTemplateOf, type Runtime } from '../generate/runtime.ts';
 import { contentText, type ChatMessage } from '../data/conversation.ts';
 import { chatContext, ChatTemplateRenderer, templateTokens, TemplateError, TemplateLimitError } from '../data/chat-renderer.ts';
 import { RequestError } from './request-error.ts';
@@ -40,26 +40,33 @@ function messageText(content: unknown, where: string): string {
 
 const renderers = new Map<string, ChatTemplateRenderer | Error>();
 
-/** Parses the runtime's chat template (once per template); the parse error, for the server to report at start. */
-export function prepareChatTemplate(rt: Runtime): Error | null {
-  if (rt.chatTemplate === null) return null;
-  let renderer = renderers.get(rt.chatTemplate);
+/** The renderer of a template (parsed once per template), or its parse error. */
+function rendererOf(template: string): ChatTemplateRenderer | Error {
+  let renderer = renderers.get(template);
   if (!renderer) {
     try {
-      renderer = new ChatTemplateRenderer(rt.chatTemplate);
+      renderer = new ChatTemplateRenderer(template);
     } catch (err) {
       renderer = err as Error;
     }
-    renderers.set(rt.chatTemplate, renderer);
+    renderers.set(template, renderer);
   }
+  return renderer;
+}
+
+/** Parses the default model's chat template; the parse error, for the server to report at start. */
+export function prepareChatTemplate(rt: Runtime): Error | null {
+  const template = chatTemplateOf(rt);
+  const renderer = template === null ? null : rendererOf(template);
   return renderer instanceof Error ? renderer : null;
 }
 
-export async function chatPrompt(rt: Runtime, messages: ChatMessage[]): Promise<ChatPrompt> {
-  if (rt.chatTemplate !== null) {
-    const broken = prepareChatTemplate(rt);
-    if (broken) throw new RequestError(`the model's chat template does not parse (${broken.message}): fix its chat_template`, null, 500, 'chat_template_error');
-    const renderer = renderers.get(rt.chatTemplate) as ChatTemplateRenderer;
+/** The prompt for `messages` sent to model `model` (default: the default model), in that model's chat template. */
+export async function chatPrompt(rt: Runtime, messages: ChatMessage[], model?: string): Promise<ChatPrompt> {
+  const template = chatTemplateOf(rt, model);
+  if (template !== null) {
+    const renderer = rendererOf(template);
+    if (renderer instanceof Error) throw new RequestError(`the model's chat template does not parse (${renderer.message}): fix its chat_template`, null, 500, 'chat_template_error');
     try {
       const text = await renderer.render(chatContext(messages, templateTokens(rt.tokenizerConfig), true));
       return { text, addBos: false, stop: [] };

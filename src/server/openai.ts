@@ -34,7 +34,7 @@ export async function completions(ctx: ServerContext, body: unknown, res: Server
 export async function chatCompletions(ctx: ServerContext, body: unknown, res: ServerResponse): Promise<void> {
   const b = asObject(body);
   checkFields(b, ['messages', 'max_completion_tokens', ...SAMPLING_FIELDS], { ...NEUTRAL, tools: [[]], tool_choice: ['none'], response_format: [{ type: 'text' }] });
-  const prompt = await chatPrompt(ctx.rt, parseMessages(b.messages, 256));
+  const prompt = await chatPrompt(ctx.rt, parseMessages(b.messages, 256), stringField(b, 'model'));
   const ids = encodePrompt(ctx, prompt.text, 'messages', prompt.addBos);
   checkPromptLength(ctx, ids, 'messages');
   if (b.max_completion_tokens !== undefined && b.max_tokens === undefined) b.max_tokens = b.max_completion_tokens;

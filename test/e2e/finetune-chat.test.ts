@@ -1,6 +1,6 @@
 // Train what you serve: finetune on ShareGPT conversations with --chat_template chatml (the built-in tiny model, one
-// step on js) saves the template beside the adapter; loading that adapter for generate/serve makes it the chat
-// template, and a served prompt is rendered and tokenized exactly as the training rows were.
+// step on js) saves the template beside the adapter; loading that adapter for generate/serve makes it that adapter's
+// chat template, and a served prompt is rendered and tokenized exactly as the training rows were.
 
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -35,10 +35,12 @@ test('finetune on conversations saves its chat template; generate and serve rend
   assert.equal(readFileSync(join(out, 'chat_template.jinja'), 'utf8'), chatml);
 
   const rt = await loadRuntime({ backend: selectBackend('js', () => {}), baseModel: model, loraWeights: [out] });
-  assert.equal(rt.chatTemplate, chatml);
-  assert.equal(rt.trainedChatTemplate, true);
+  assert.deepEqual([...rt.adapterChatTemplates], [['out', chatml]]);
   const served = await chatPrompt(rt, [{ role: 'user', content: 'Hi' }]);
   assert.equal(served.text, '<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n');
+  // the base model itself (no adapter) keeps the tokenizer's template: the example tokenizer has none
+  await assert.rejects(chatPrompt(rt, [{ role: 'user', content: 'a' }, { role: 'assistant', content: 'b' }, { role: 'user', content: 'c' }], rt.baseName),
+    /no chat template/);
   // the served prompt's ids are the training row's ids up to where the first answer starts
   const prepared = await prepareData(rt.tokenizer, { ...FINETUNE_DEFAULTS, ...options, tokenizerDir: model });
   const row = prepared.train[0]!;

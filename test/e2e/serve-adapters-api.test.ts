@@ -4,11 +4,12 @@
 // serving it (404 after). The scaled adapter changes the greedy text from the first token (serve-adapter.test.ts).
 
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { needShared, sharedPath } from '../helpers/shared.ts';
+import { chooseChatTemplate } from '../../src/data/chat-template-source.ts';
 import { startServe, writeScaledAdapter, type RunningServer } from './serve-helper.ts';
 
 const BASE = ['fixtures', 'trainer', 'base'];
@@ -22,6 +23,8 @@ before(async () => {
   mkdirSync(allowed);
   writeScaledAdapter(sharedPath('fixtures', 'trainer', 'final_adapter'), join(allowed, 'strong'), 4);
   writeScaledAdapter(sharedPath('fixtures', 'trainer', 'final_adapter'), join(work, 'outside'), 4);
+  writeScaledAdapter(sharedPath('fixtures', 'trainer', 'final_adapter'), join(allowed, 'chatty'), 1);
+  writeFileSync(join(allowed, 'chatty', 'chat_template.jinja'), chooseChatTemplate('chatml', '', {}).source); // as finetune saves it
   server = await startServe(['--base_model', sharedPath(...BASE), '--api_key', 'sesame', '--adapter_dir', allowed]);
 });
 after(async () => {
@@ -64,4 +67,19 @@ test('POST and DELETE /v1/adapters: key, folder rules, a mixed batch equal to ea
   assert.equal(after.status, 404);
   assert.equal((await fetch(`${server!.url}/v1/adapters/loud`, { method: 'DELETE', headers: auth })).status, 404);
   assert.equal(await complete('base'), alone.base);
+});
+
+test('an adapter loaded at run time with the chat template it was trained with renders its chat requests with it', async (t) => {
+  if (!needShared(t, ...BASE, 'tokenizer.model')) return;
+  assert.equal((await post({ path: 'chatty' })).status, 201);
+  const chat = (model: string) => fetch(`${server!.url}/v1/chat/completions`, {
+    method: 'POST', headers: auth,
+    body: JSON.stringify({ model, max_tokens: 2, temperature: 0, messages: [{ role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello' }, { role: 'user', content: 'Bye' }] }),
+  });
+  const answered = await chat('chatty');
+  assert.equal(answered.status, 200, await answered.clone().text());
+  const base = await chat('base'); // the base's tokenizer has no chat template: one user message only
+  assert.equal(base.status, 400);
+  assert.match((await base.json()).error.message, /no chat template/);
+  assert.equal((await fetch(`${server!.url}/v1/adapters/chatty`, { method: 'DELETE', headers: auth })).status, 200);
 });
