@@ -18,7 +18,6 @@ export function attentionForward(
   out: Tensor, lse: Tensor, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null,
   B: number, Tq: number, Tk: number, Tkv: number, NH: number, NKV: number, HD: number, segments: Tensor | null = null,
 ): void {
-  checkSegments('attentionForward', mask, segments);
   const Q = values(q), K = values(k), Vv = values(v), o = target(out), L = f32(lse);
   const m = mask ? i32(mask) : null;
   const seg = segments ? i32(segments) : null;
@@ -76,7 +75,6 @@ export function attentionBackward(
   q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null,
   B: number, T: number, NH: number, NKV: number, HD: number, segments: Tensor | null = null,
 ): void {
-  checkSegments('attentionBackward', mask, segments);
   const dO = values(dout), O = values(out), L = f32(lse), Q = values(q), K = values(k), Vv = values(v);
   const dQ = target(dq), dK = target(dk), dV = target(dv);
   const m = mask ? i32(mask) : null;
@@ -118,9 +116,4 @@ export function attentionBackward(
   store(dq, dQ);
   store(dk, dK);
   store(dv, dV);
-}
-
-/** Packed rows have no padding keys to hide (their padding is a segment of its own): segments come without a mask. */
-function checkSegments(op: string, mask: Tensor | null, segments: Tensor | null): void {
-  if (mask && segments) throw new Error(`${op}: pass segments or a key mask, not both`);
 }

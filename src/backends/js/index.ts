@@ -1,93 +1,121 @@
 // The js reference backend: every op of the Backend interface in plain TypeScript, synchronous.
-// It is the spec the native backends are tested against; it is not meant to be fast.
+// It is the spec the native backends are tested against; it is not meant to be fast. Each op first runs the
+// shared argument checks (../arg-checks.ts); a freed tensor is poisoned, and any later use of it throws.
 
 import type { Backend } from '../../engine/backend.ts';
 import { isQuantDType, type DType } from '../../engine/dtype.ts';
 import type { QuantizedWeight } from '../../engine/quantized.ts';
-import { numel, shapeString, type Arena, type Tensor } from '../../engine/tensor.ts';
+import { numel, type Arena, type Tensor } from '../../engine/tensor.ts';
+import { checkArgs, checkDownload, checkView } from '../arg-checks.ts';
+import { TensorLedger } from '../tensor-ledger.ts';
 import { attentionBackward, attentionForward } from './attention.ts';
 import { columnDot, scaleColumns } from './columns.ts';
-import { add, axpy, copyTime, dropout, fill, scale } from './elementwise.ts';
-import { embeddingBackward, embeddingForward, rmsnormBackward, rmsnormForward, rope, swigluBackward, swigluForward } from './layers.ts';
+import * as elementwise from './elementwise.ts';
+import * as layers from './layers.ts';
 import { adamw, crossEntropy, sumSquares } from './loss-optim.ts';
 import { matmulBackward, matmulForward } from './matmul.ts';
-import { data, denseDType, makeTensor, readF32, writeF32 } from './memory.ts';
-import { dequantizeAll, makeQuantTensor, quantMatmulBackwardInput, quantMatmulForward } from './quant.ts';
+import { data, denseDType, makeTensor, poison, readF32, writeF32 } from './memory.ts';
+import { dequantizeAll, makeQuantTensor, poisonQuant, quantMatmulBackwardInput, quantMatmulForward } from './quant.ts';
 
 export class JsBackend implements Backend {
   readonly name = 'js' as const;
-  private readonly arenas = new Map<Arena, Set<Tensor>>();
+  private readonly ledger = new TensorLedger();
 
   alloc(shape: readonly number[], dtype: DType, arena: Arena): Tensor {
-    return this.track(makeTensor(shape, dtype, arena));
+    return this.ledger.track(makeTensor(shape, dtype, arena));
   }
 
   uploadQuantized(q: QuantizedWeight, arena: Arena): Tensor {
-    return this.track(makeQuantTensor(q, arena));
-  }
-
-  private track(t: Tensor): Tensor {
-    let set = this.arenas.get(t.arena);
-    if (!set) this.arenas.set(t.arena, (set = new Set()));
-    set.add(t);
-    return t;
+    return this.ledger.track(makeQuantTensor(q, arena));
   }
 
   upload(t: Tensor, values: Float32Array | Uint16Array | Int32Array): void {
-    denseDType(t);
-    if (values.length !== t.size) throw new Error(`upload: ${values.length} values for a tensor of ${t.size} ${shapeString(t.shape)}`);
-    if (values instanceof Float32Array) {
-      if (t.dtype === 'i32') throw new Error('upload: float values into an i32 tensor');
-      writeF32(t, values);
-    } else if (values instanceof Uint16Array) {
-      if (t.dtype !== 'bf16' && t.dtype !== 'f16') throw new Error(`upload: 16-bit values into a ${t.dtype} tensor`);
-      (data(t) as Uint16Array).set(values);
-    } else {
-      if (t.dtype !== 'i32') throw new Error(`upload: int32 values into a ${t.dtype} tensor`);
-      (data(t) as Int32Array).set(values);
-    }
+    checkArgs.upload(t, values);
+    if (values instanceof Float32Array) writeF32(t, values);
+    else (data(t) as Uint16Array | Int32Array).set(values);
   }
 
   async download(t: Tensor): Promise<Float32Array | Int32Array> {
+    checkDownload(t);
     if (isQuantDType(t.dtype)) return dequantizeAll(t);
     if (t.dtype === 'i32') return (data(t) as Int32Array).slice();
     return readF32(t, { buf: new Float32Array(t.size) }).slice();
   }
 
   view(t: Tensor, offset: number, shape: readonly number[]): Tensor {
-    const n = numel(shape);
-    if (offset < 0 || offset + n > t.size) throw new Error(`view of ${n} at ${offset} past the end of ${shapeString(t.shape)}`);
-    return makeTensor(shape, denseDType(t), t.arena, data(t).subarray(offset, offset + n));
+    checkView(t, offset, shape);
+    return this.ledger.trackView(t, makeTensor(shape, denseDType(t), t.arena, data(t).subarray(offset, offset + numel(shape))));
   }
 
+  /** Poisons what it frees (NaN floats, i32 -2^31) so that a stale use shows up in the reference first. */
   free(t: Tensor): void {
-    this.arenas.get(t.arena)?.delete(t);
+    if (this.ledger.free(t)) poisonFreed(t);
   }
 
   freeArena(arena: Arena): void {
-    this.arenas.delete(arena);
+    for (const t of this.ledger.freeArena(arena)) poisonFreed(t);
   }
 
   async sync(): Promise<void> {}
 
-  fill = fill;
-  add = add;
-  axpy = axpy;
-  scale = scale;
-  copyTime = copyTime;
-  dropout = dropout;
-  scaleColumns = scaleColumns;
-  columnDot = columnDot;
+  fill(t: Tensor, value: number): void {
+    checkArgs.fill(t, value);
+    elementwise.fill(t, value);
+  }
 
   copy(dst: Tensor, src: Tensor): void {
-    if (dst.size !== src.size) throw new Error(`copy: ${src.size} elements into ${dst.size}`);
+    checkArgs.copy(dst, src);
     if (dst.dtype === src.dtype) (data(dst) as Float32Array).set(data(src) as Float32Array);
     else writeF32(dst, readF32(src, { buf: new Float32Array(src.size) }));
   }
 
-  embeddingForward = embeddingForward;
-  embeddingBackward = embeddingBackward;
+  add(out: Tensor, a: Tensor, b: Tensor): void {
+    checkArgs.add(out, a, b);
+    elementwise.add(out, a, b);
+  }
+
+  axpy(dst: Tensor, src: Tensor, scale: number): void {
+    checkArgs.axpy(dst, src, scale);
+    elementwise.axpy(dst, src, scale);
+  }
+
+  scale(t: Tensor, s: number): void {
+    checkArgs.scale(t, s);
+    elementwise.scale(t, s);
+  }
+
+  copyTime(dst: Tensor, src: Tensor, B: number, W: number, Tdst: number, dstT0: number, Tsrc: number, srcT0: number, count: number): void {
+    checkArgs.copyTime(dst, src, B, W, Tdst, dstT0, Tsrc, srcT0, count);
+    elementwise.copyTime(dst, src, B, W, Tdst, dstT0, Tsrc, srcT0, count);
+  }
+
+  dropout(out: Tensor, inp: Tensor, p: number, seed: number): void {
+    checkArgs.dropout(out, inp, p, seed);
+    elementwise.dropout(out, inp, p, seed);
+  }
+
+  scaleColumns(out: Tensor, inp: Tensor, scale: Tensor, bias: Tensor | null, N: number, OC: number): void {
+    checkArgs.scaleColumns(out, inp, scale, bias, N, OC);
+    scaleColumns(out, inp, scale, bias, N, OC);
+  }
+
+  columnDot(out: Tensor, a: Tensor, b: Tensor, scale: Tensor, N: number, OC: number): void {
+    checkArgs.columnDot(out, a, b, scale, N, OC);
+    columnDot(out, a, b, scale, N, OC);
+  }
+
+  embeddingForward(out: Tensor, ids: Tensor, table: Tensor, N: number, C: number): void {
+    checkArgs.embeddingForward(out, ids, table, N, C);
+    layers.embeddingForward(out, ids, table, N, C);
+  }
+
+  embeddingBackward(dtable: Tensor, dout: Tensor, ids: Tensor, N: number, C: number): void {
+    checkArgs.embeddingBackward(dtable, dout, ids, N, C);
+    layers.embeddingBackward(dtable, dout, ids, N, C);
+  }
+
   matmulForward(out: Tensor, inp: Tensor, weight: Tensor, bias: Tensor | null, N: number, C: number, OC: number): void {
+    checkArgs.matmulForward(out, inp, weight, bias, N, C, OC);
     if (isQuantDType(weight.dtype)) quantMatmulForward(out, inp, weight, bias, N, C, OC);
     else matmulForward(out, inp, weight, bias, N, C, OC);
   }
@@ -96,25 +124,71 @@ export class JsBackend implements Backend {
     dinp: Tensor | null, dweight: Tensor | null, dbias: Tensor | null,
     dout: Tensor, inp: Tensor, weight: Tensor, N: number, C: number, OC: number,
   ): void {
+    checkArgs.matmulBackward(dinp, dweight, dbias, dout, inp, weight, N, C, OC);
     if (!isQuantDType(weight.dtype)) return matmulBackward(dinp, dweight, dbias, dout, inp, weight, N, C, OC);
-    if (dweight) throw new Error(frozenWeight(weight));
     if (dinp) quantMatmulBackwardInput(dinp, dout, weight, N, C, OC);
     if (dbias) matmulBackward(null, null, dbias, dout, inp, weight, N, C, OC);
   }
-  rmsnormForward = rmsnormForward;
-  rmsnormBackward = rmsnormBackward;
-  rope = rope;
-  attentionForward = attentionForward;
-  attentionBackward = attentionBackward;
-  swigluForward = swigluForward;
-  swigluBackward = swigluBackward;
-  crossEntropy = crossEntropy;
-  sumSquares = sumSquares;
-  adamw = adamw;
+
+  rmsnormForward(out: Tensor, rstd: Tensor, inp: Tensor, weight: Tensor, N: number, C: number, eps: number): void {
+    checkArgs.rmsnormForward(out, rstd, inp, weight, N, C, eps);
+    layers.rmsnormForward(out, rstd, inp, weight, N, C, eps);
+  }
+
+  rmsnormBackward(dinp: Tensor, dweight: Tensor | null, dout: Tensor, inp: Tensor, weight: Tensor, rstd: Tensor, N: number, C: number): void {
+    checkArgs.rmsnormBackward(dinp, dweight, dout, inp, weight, rstd, N, C);
+    layers.rmsnormBackward(dinp, dweight, dout, inp, weight, rstd, N, C);
+  }
+
+  rope(x: Tensor, cos: Tensor, sin: Tensor, B: number, T: number, H: number, HD: number, inverse: boolean): void {
+    checkArgs.rope(x, cos, sin, B, T, H, HD, inverse);
+    layers.rope(x, cos, sin, B, T, H, HD, inverse);
+  }
+
+  attentionForward(
+    out: Tensor, lse: Tensor, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null,
+    B: number, Tq: number, Tk: number, Tkv: number, NH: number, NKV: number, HD: number, segments: Tensor | null = null,
+  ): void {
+    checkArgs.attentionForward(out, lse, q, k, v, mask, B, Tq, Tk, Tkv, NH, NKV, HD, segments);
+    attentionForward(out, lse, q, k, v, mask, B, Tq, Tk, Tkv, NH, NKV, HD, segments);
+  }
+
+  attentionBackward(
+    dq: Tensor, dk: Tensor, dv: Tensor, dout: Tensor, out: Tensor, lse: Tensor,
+    q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null,
+    B: number, T: number, NH: number, NKV: number, HD: number, segments: Tensor | null = null,
+  ): void {
+    checkArgs.attentionBackward(dq, dk, dv, dout, out, lse, q, k, v, mask, B, T, NH, NKV, HD, segments);
+    attentionBackward(dq, dk, dv, dout, out, lse, q, k, v, mask, B, T, NH, NKV, HD, segments);
+  }
+
+  swigluForward(out: Tensor, gate: Tensor, up: Tensor, n: number): void {
+    checkArgs.swigluForward(out, gate, up, n);
+    layers.swigluForward(out, gate, up, n);
+  }
+
+  swigluBackward(dgate: Tensor, dup: Tensor, dout: Tensor, gate: Tensor, up: Tensor, n: number): void {
+    checkArgs.swigluBackward(dgate, dup, dout, gate, up, n);
+    layers.swigluBackward(dgate, dup, dout, gate, up, n);
+  }
+
+  crossEntropy(losses: Tensor, dlogits: Tensor | null, logits: Tensor, targets: Tensor, N: number, V: number, gradScale: number): void {
+    checkArgs.crossEntropy(losses, dlogits, logits, targets, N, V, gradScale);
+    crossEntropy(losses, dlogits, logits, targets, N, V, gradScale);
+  }
+
+  sumSquares(out: Tensor, t: Tensor): void {
+    checkArgs.sumSquares(out, t);
+    sumSquares(out, t);
+  }
+
+  adamw(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number): void {
+    checkArgs.adamw(param, grad, m, v, lr, beta1, beta2, eps, weightDecay, step);
+    adamw(param, grad, m, v, lr, beta1, beta2, eps, weightDecay, step);
+  }
 }
 
-/** The js backend's error for a gradient asked of a quantized weight. */
-export function frozenWeight(weight: Tensor): string {
-  return `matmulBackward: the ${weight.dtype} weight ${shapeString(weight.shape)} is quantized and frozen, so it has no dweight: ` +
-    'full fine-tuning needs 16/32-bit base weights (load the base model without quantization, or train LoRA adapters on it)';
+function poisonFreed(t: Tensor): void {
+  if (isQuantDType(t.dtype)) poisonQuant(t);
+  else poison(t);
 }

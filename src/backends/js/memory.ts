@@ -30,6 +30,14 @@ function newArray(dtype: DType, n: number): JsData {
   }
 }
 
+/** Bits a freed tensor is overwritten with: NaN for floats (f32, bf16, f16), -2^31 for i32. */
+const POISON: Readonly<Record<DType, number>> = { f32: NaN, bf16: 0x7fc0, f16: 0x7e00, i32: -0x80000000 };
+
+/** Overwrites a freed dense tensor's memory so that a stale use computes garbage loudly rather than quietly. */
+export function poison(t: Tensor): void {
+  data(t).fill(POISON[denseDType(t)]);
+}
+
 export function data(t: Tensor): JsData {
   if (isQuantDType(t.dtype)) throw new Error(quantOnlyInMatmul(t));
   return t.handle as JsData;

@@ -5,7 +5,7 @@
 
 import { f16ToF32, f32ToF16 } from '../../engine/dtype.ts';
 import { checkQuantized, dequantize, dequantize4bitRange, dequantizeInt8Row, type QuantizedInt8, type QuantizedWeight } from '../../engine/quantized.ts';
-import { shapeString, type Arena, type Tensor } from '../../engine/tensor.ts';
+import type { Arena, Tensor } from '../../engine/tensor.ts';
 import { dotRow } from './matmul.ts';
 import { readF32, store, target, values } from './memory.ts';
 
@@ -16,6 +16,14 @@ const MM_DEQUANT = fr(6.200124e-5);
 
 interface QuantTensor extends Tensor {
   readonly handle: QuantizedWeight;
+}
+
+/** Overwrites a freed quantized weight's scales with NaN, so that anything still reading it computes NaN. */
+export function poisonQuant(t: Tensor): void {
+  const q = t.handle as QuantizedWeight;
+  if (q.type === 'int8') q.scb.fill(NaN);
+  else if (q.absmax instanceof Float32Array) q.absmax.fill(NaN);
+  else q.absmax.nestedAbsmax.fill(NaN);
 }
 
 /** A tensor of dtype q.type holding copies of q's parts. */
@@ -35,10 +43,9 @@ export function makeQuantTensor(q: QuantizedWeight, arena: Arena): Tensor {
   return t;
 }
 
-/** The quantized weight behind a tensor, checked to be (OC, C). */
-function quantOf(t: Tensor, C: number, OC: number, op: string): QuantizedWeight {
+/** The quantized weight behind a tensor (its (OC, C) shape checked by arg-checks.ts). */
+function quantOf(t: Tensor): QuantizedWeight {
   const q = t.handle as QuantizedWeight;
-  if (q.shape[0] !== OC || q.shape[1] !== C) throw new Error(`js backend: ${op}: the ${t.dtype} weight is ${shapeString(t.shape)}, the op needs [${OC}, ${C}]`);
   return q;
 }
 
@@ -57,7 +64,7 @@ const biasScratch = { buf: new Float32Array(0) };
 
 // out (N, OC) = inp (N, C) @ dequant(weight (OC, C))^T + bias, or LLM.int8 for an int8 weight
 export function quantMatmulForward(out: Tensor, inp: Tensor, weight: Tensor, bias: Tensor | null, N: number, C: number, OC: number): void {
-  const q = quantOf(weight, C, OC, 'matmulForward');
+  const q = quantOf(weight);
   const x = values(inp), o = target(out);
   const b = bias ? readF32(bias, biasScratch) : null;
   if (q.type === 'int8') {
@@ -74,7 +81,7 @@ export function quantMatmulForward(out: Tensor, inp: Tensor, weight: Tensor, bia
 
 // dinp (N, C) = dout (N, OC) @ dequant(weight (OC, C)), overwrite; the same sums in the same order as matmul.ts
 export function quantMatmulBackwardInput(dinp: Tensor, dout: Tensor, weight: Tensor, N: number, C: number, OC: number): void {
-  const q = quantOf(weight, C, OC, 'matmulBackward');
+  const q = quantOf(weight);
   const g = values(dout), dx = target(dinp);
   const row = new Float32Array(C);
   dx.fill(0, 0, N * C);

@@ -1,11 +1,15 @@
 // The native CPU backend: every Backend op runs synchronously in the C++ addon (native/cpu), threaded and
 // vectorized; tensors are addon-owned buffers behind opaque handles (a quantized weight's: all its parts).
+// Arguments are checked here (../arg-checks.ts) before the addon is called; the addon's own checks only keep
+// a direct call from corrupting memory.
 // `cpuLoader` is what select.ts uses.
 
 import type { Backend } from '../../engine/backend.ts';
-import { isQuantDType, type DType } from '../../engine/dtype.ts';
+import type { DType } from '../../engine/dtype.ts';
 import { checkQuantized, type QuantizedWeight } from '../../engine/quantized.ts';
-import { numel, shapeString, type Arena, type Tensor } from '../../engine/tensor.ts';
+import { numel, type Arena, type Tensor } from '../../engine/tensor.ts';
+import { checkArgs, checkDownload, checkView } from '../arg-checks.ts';
+import { TensorLedger } from '../tensor-ledger.ts';
 import { DTYPE_CODE, loadCpuAddon, type CpuAddon, type Handle } from './cpu-addon.ts';
 import { applyMeasuredGemm } from './cpu-gemm-timing.ts';
 
@@ -18,7 +22,7 @@ const hOrNull = (t: Tensor | null) => (t ? (t as CpuTensor).handle : null);
 
 export class CpuBackend implements Backend {
   readonly name = 'cpu' as const;
-  private readonly arenas = new Map<Arena, Set<Tensor>>();
+  private readonly ledger = new TensorLedger();
 
   /** How the GEMM kernels were chosen, when not by the addon's default (cpuLoader sets it). */
   gemmOrigin: string | null = null;
@@ -36,7 +40,7 @@ export class CpuBackend implements Backend {
 
   alloc(shape: readonly number[], dtype: DType, arena: Arena): Tensor {
     const size = numel(shape);
-    return this.track({ shape: [...shape], dtype, arena, size, handle: this.addon.alloc(size, DTYPE_CODE[dtype]) });
+    return this.ledger.track({ shape: [...shape], dtype, arena, size, handle: this.addon.alloc(size, DTYPE_CODE[dtype]) });
   }
 
   /** The addon keeps its own copy of the parts in one buffer; the kernels dequantize from it tile by tile. */
@@ -52,88 +56,93 @@ export class CpuBackend implements Backend {
       const a = q.absmax;
       handle = this.addon.upload4bit(q.type, OC, C, q.blocksize, q.packed, null, a.codes, a.nestedAbsmax, a.nestedMap, a.nestedBlocksize, a.offset, DTYPE_CODE[q.dtype]);
     }
-    return this.track({ shape: [OC, C], dtype: q.type, arena, size: OC * C, handle });
-  }
-
-  private track(t: CpuTensor): Tensor {
-    let set = this.arenas.get(t.arena);
-    if (!set) this.arenas.set(t.arena, (set = new Set()));
-    set.add(t);
-    return t;
+    return this.ledger.track({ shape: [OC, C], dtype: q.type, arena, size: OC * C, handle });
   }
 
   upload(t: Tensor, data: Float32Array | Uint16Array | Int32Array): void {
+    checkArgs.upload(t, data);
     this.addon.upload(h(t), data);
   }
 
   async download(t: Tensor): Promise<Float32Array | Int32Array> {
+    checkDownload(t);
     return this.addon.download(h(t));
   }
 
   view(t: Tensor, offset: number, shape: readonly number[]): Tensor {
-    if (isQuantDType(t.dtype)) throw new Error(`cpu backend: view: the ${t.dtype} tensor ${shapeString(t.shape)} is a quantized weight, which has no views`);
+    checkView(t, offset, shape);
     const size = numel(shape);
-    if (offset < 0 || offset + size > t.size) throw new Error(`view of ${size} at ${offset} past the end of ${shapeString(t.shape)}`);
     const v: CpuTensor = { shape: [...shape], dtype: t.dtype, arena: t.arena, size, handle: this.addon.view(h(t), offset, size) };
-    return v;
+    return this.ledger.trackView(t, v);
   }
 
   free(t: Tensor): void {
-    if (this.arenas.get(t.arena)?.delete(t)) this.addon.free(h(t));
+    if (this.ledger.free(t)) this.addon.free(h(t));
   }
 
   freeArena(arena: Arena): void {
-    for (const t of this.arenas.get(arena) ?? []) this.addon.free(h(t));
-    this.arenas.delete(arena);
+    for (const t of this.ledger.freeArena(arena)) this.addon.free(h(t));
   }
 
   async sync(): Promise<void> {}
 
   fill(t: Tensor, value: number): void {
+    checkArgs.fill(t, value);
     this.addon.fill(h(t), value);
   }
 
   copy(dst: Tensor, src: Tensor): void {
+    checkArgs.copy(dst, src);
     this.addon.copy(h(dst), h(src));
   }
 
   add(out: Tensor, a: Tensor, b: Tensor): void {
+    checkArgs.add(out, a, b);
     this.addon.add(h(out), h(a), h(b));
   }
 
   axpy(dst: Tensor, src: Tensor, scale: number): void {
+    checkArgs.axpy(dst, src, scale);
     this.addon.axpy(h(dst), h(src), scale);
   }
 
   scale(t: Tensor, s: number): void {
+    checkArgs.scale(t, s);
     this.addon.scale(h(t), s);
   }
 
   copyTime(dst: Tensor, src: Tensor, B: number, W: number, Tdst: number, dstT0: number, Tsrc: number, srcT0: number, count: number): void {
+    checkArgs.copyTime(dst, src, B, W, Tdst, dstT0, Tsrc, srcT0, count);
     this.addon.copyTime(h(dst), h(src), B, W, Tdst, dstT0, Tsrc, srcT0, count);
   }
 
   dropout(out: Tensor, inp: Tensor, p: number, seed: number): void {
+    checkArgs.dropout(out, inp, p, seed);
     this.addon.dropout(h(out), h(inp), p, seed);
   }
 
   scaleColumns(out: Tensor, inp: Tensor, scale: Tensor, bias: Tensor | null, N: number, OC: number): void {
+    checkArgs.scaleColumns(out, inp, scale, bias, N, OC);
     this.addon.scaleColumns(h(out), h(inp), h(scale), hOrNull(bias), N, OC);
   }
 
   columnDot(out: Tensor, a: Tensor, b: Tensor, scale: Tensor, N: number, OC: number): void {
+    checkArgs.columnDot(out, a, b, scale, N, OC);
     this.addon.columnDot(h(out), h(a), h(b), h(scale), N, OC);
   }
 
   embeddingForward(out: Tensor, ids: Tensor, table: Tensor, N: number, C: number): void {
+    checkArgs.embeddingForward(out, ids, table, N, C);
     this.addon.embeddingForward(h(out), h(ids), h(table), N, C);
   }
 
   embeddingBackward(dtable: Tensor, dout: Tensor, ids: Tensor, N: number, C: number): void {
+    checkArgs.embeddingBackward(dtable, dout, ids, N, C);
     this.addon.embeddingBackward(h(dtable), h(dout), h(ids), N, C);
   }
 
   matmulForward(out: Tensor, inp: Tensor, weight: Tensor, bias: Tensor | null, N: number, C: number, OC: number): void {
+    checkArgs.matmulForward(out, inp, weight, bias, N, C, OC);
     this.addon.matmulForward(h(out), h(inp), h(weight), hOrNull(bias), N, C, OC);
   }
 
@@ -141,18 +150,22 @@ export class CpuBackend implements Backend {
     dinp: Tensor | null, dweight: Tensor | null, dbias: Tensor | null,
     dout: Tensor, inp: Tensor, weight: Tensor, N: number, C: number, OC: number,
   ): void {
+    checkArgs.matmulBackward(dinp, dweight, dbias, dout, inp, weight, N, C, OC);
     this.addon.matmulBackward(hOrNull(dinp), hOrNull(dweight), hOrNull(dbias), h(dout), h(inp), h(weight), N, C, OC);
   }
 
   rmsnormForward(out: Tensor, rstd: Tensor, inp: Tensor, weight: Tensor, N: number, C: number, eps: number): void {
+    checkArgs.rmsnormForward(out, rstd, inp, weight, N, C, eps);
     this.addon.rmsnormForward(h(out), h(rstd), h(inp), h(weight), N, C, eps);
   }
 
   rmsnormBackward(dinp: Tensor, dweight: Tensor | null, dout: Tensor, inp: Tensor, weight: Tensor, rstd: Tensor, N: number, C: number): void {
+    checkArgs.rmsnormBackward(dinp, dweight, dout, inp, weight, rstd, N, C);
     this.addon.rmsnormBackward(h(dinp), hOrNull(dweight), h(dout), h(inp), h(weight), h(rstd), N, C);
   }
 
   rope(x: Tensor, cos: Tensor, sin: Tensor, B: number, T: number, H: number, HD: number, inverse: boolean): void {
+    checkArgs.rope(x, cos, sin, B, T, H, HD, inverse);
     this.addon.rope(h(x), h(cos), h(sin), B, T, H, HD, inverse);
   }
 
@@ -160,6 +173,7 @@ export class CpuBackend implements Backend {
     out: Tensor, lse: Tensor, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null,
     B: number, Tq: number, Tk: number, Tkv: number, NH: number, NKV: number, HD: number, segments: Tensor | null = null,
   ): void {
+    checkArgs.attentionForward(out, lse, q, k, v, mask, B, Tq, Tk, Tkv, NH, NKV, HD, segments);
     this.addon.attentionForward(h(out), h(lse), h(q), h(k), h(v), hOrNull(mask), hOrNull(segments), B, Tq, Tk, Tkv, NH, NKV, HD);
   }
 
@@ -168,26 +182,32 @@ export class CpuBackend implements Backend {
     q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null,
     B: number, T: number, NH: number, NKV: number, HD: number, segments: Tensor | null = null,
   ): void {
+    checkArgs.attentionBackward(dq, dk, dv, dout, out, lse, q, k, v, mask, B, T, NH, NKV, HD, segments);
     this.addon.attentionBackward(h(dq), h(dk), h(dv), h(dout), h(out), h(lse), h(q), h(k), h(v), hOrNull(mask), hOrNull(segments), B, T, NH, NKV, HD);
   }
 
   swigluForward(out: Tensor, gate: Tensor, up: Tensor, n: number): void {
+    checkArgs.swigluForward(out, gate, up, n);
     this.addon.swigluForward(h(out), h(gate), h(up), n);
   }
 
   swigluBackward(dgate: Tensor, dup: Tensor, dout: Tensor, gate: Tensor, up: Tensor, n: number): void {
+    checkArgs.swigluBackward(dgate, dup, dout, gate, up, n);
     this.addon.swigluBackward(h(dgate), h(dup), h(dout), h(gate), h(up), n);
   }
 
   crossEntropy(losses: Tensor, dlogits: Tensor | null, logits: Tensor, targets: Tensor, N: number, V: number, gradScale: number): void {
+    checkArgs.crossEntropy(losses, dlogits, logits, targets, N, V, gradScale);
     this.addon.crossEntropy(h(losses), hOrNull(dlogits), h(logits), h(targets), N, V, gradScale);
   }
 
   sumSquares(out: Tensor, t: Tensor): void {
+    checkArgs.sumSquares(out, t);
     this.addon.sumSquares(h(out), h(t));
   }
 
   adamw(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number): void {
+    checkArgs.adamw(param, grad, m, v, lr, beta1, beta2, eps, weightDecay, step);
     this.addon.adamw(h(param), h(grad), h(m), h(v), lr, beta1, beta2, eps, weightDecay, step);
   }
 }
