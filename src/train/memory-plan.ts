@@ -36,8 +36,8 @@ export interface MemoryPlanSettings {
   microBatchSize: number;
   /** Padded row length: cutoff_len rounded up to a multiple of 8, as collate pads. */
   seqLen: number;
-  /** null: full fine-tuning (every weight a float32 master with a gradient and moments). */
-  lora: { targets: readonly Projection[]; r: number } | null;
+  /** null: full fine-tuning (every weight a float32 master with a gradient and moments). dora: a magnitude per output feature too. */
+  lora: { targets: readonly Projection[]; r: number; dora?: boolean } | null;
   checkpointing: boolean;
   activationDtype: ActivationDType;
   /** --packing: rows of seqLen carry segment ids and per-token RoPE tables. */
@@ -71,16 +71,20 @@ export function planMemory(config: LlamaConfig, weights: MemoryEstimate, s: Memo
   const trainableSizes = s.lora
     ? Array.from({ length: config.numLayers }, () => s.lora!.targets.flatMap((p) => {
       const { inFeatures, outFeatures } = projectionFeatures(config, p);
-      return [s.lora!.r * inFeatures * 4, outFeatures * s.lora!.r * 4];
+      return [s.lora!.r * inFeatures * 4, outFeatures * s.lora!.r * 4, ...(s.lora!.dora ? [outFeatures * 4] : [])];
     })).flat()
     : shapes.map((n) => n * 4);
+  // DoRA's per-pass factors m / n and 1 / n (f32, beside the adapter)
+  const doraFactors = s.lora?.dora
+    ? Array.from({ length: config.numLayers }, () => s.lora!.targets.flatMap((p) => Array(2).fill(projectionFeatures(config, p).outFeatures * 4) as number[])).flat()
+    : [];
   // parameters, gradients, AdamW's two moments (one arena each, the moments' shared); full fine-tuning's masters replace the weights
-  const trainable = 2 * reserve(trainableSizes) + reserve(trainableSizes.flatMap((n) => [n, n]));
+  const trainable = reserve([...trainableSizes, ...doraFactors]) + reserve(trainableSizes) + reserve(trainableSizes.flatMap((n) => [n, n]));
   const weightsPart = s.lora ? (cuda ? slabBytes(shapes.map((n) => (n * weightBytes) / params)) : weightBytes) : 0;
 
   const B = s.microBatchSize, T = s.seqLen, N = B * T;
   const plan = activationPlan(config, B, T, {
-    withGrad: true, loraTargets: s.lora?.targets ?? [], loraR: s.lora?.r ?? 1, checkpointing: s.checkpointing, dtype: s.activationDtype, packed: s.packed,
+    withGrad: true, loraTargets: s.lora?.targets ?? [], loraR: s.lora?.r ?? 1, dora: s.lora?.dora ?? false, checkpointing: s.checkpointing, dtype: s.activationDtype, packed: s.packed,
   });
   const activations = reserve(plan.map(bufferBytes));
 
@@ -130,6 +134,8 @@ export interface PlanRequest {
   loraR: number;
   loraTargetModules: readonly Projection[];
   fullFinetune?: boolean;
+  /** DoRA: magnitudes, their factors and each target's saved z (activations.ts). */
+  useDora?: boolean;
   gradientCheckpointing: boolean;
   /** --packing: micro-batches of microBatchSize rows of cutoff_len, with segment ids and per-token RoPE tables. */
   packing?: boolean;
@@ -164,7 +170,7 @@ export async function planRun(r: PlanRequest, log: (line: string) => void): Prom
     backend: r.backend,
     microBatchSize: r.microBatchSize,
     seqLen: Math.ceil(r.cutoffLen / 8) * 8,
-    lora: r.fullFinetune ? null : { targets: r.loraTargetModules, r: r.loraR },
+    lora: r.fullFinetune ? null : { targets: r.loraTargetModules, r: r.loraR, dora: r.useDora ?? false },
     checkpointing: r.gradientCheckpointing,
     packed: r.packing ?? false,
     activationDtype: activationDtypeFor(r.activationDtype, r.backend, linear === 'bf16' ? 'bf16' : 'f32'),
@@ -184,7 +190,7 @@ export function describePlan(p: MemoryPlan): string {
 /** The plan as a table, for `alpaca-lora plan`. */
 export function renderPlan(p: MemoryPlan): string {
   const s = p.settings;
-  const what = s.lora ? `LoRA [${s.lora.targets.join(', ')}] r${s.lora.r}` : 'full fine-tuning';
+  const what = s.lora ? `${s.lora.dora ? 'DoRA' : 'LoRA'} [${s.lora.targets.join(', ')}] r${s.lora.r}` : 'full fine-tuning';
   const rows: [string, number, string][] = [
     ['weights', p.weights, s.lora ? 'the base, frozen' : 'in the trainable masters'],
     ['trainable', p.trainable, 'float32 parameters, gradients, AdamW moments'],

@@ -24,6 +24,8 @@ export interface MemoryCase {
   seq: number;
   checkpointing: boolean;
   targets: Projection[];
+  /** Train DoRA (magnitudes, factors, each target's saved z). */
+  dora?: boolean;
 }
 
 const c = JSON.parse(process.argv[2]!) as MemoryCase;
@@ -37,10 +39,10 @@ if (c.baseline) {
   const config = benchConfig(c.shape, 'memory-plan case');
   const activationDtype = activationDtypeFor('auto', 'cpu', c.weightDtype);
   const predicted = planMemory(config, estimateWeightMemory(config, c.weightDtype.toUpperCase() as 'F32' | 'BF16' | 'F16', null), {
-    backend: 'cpu', microBatchSize: c.mb, seqLen: c.seq, lora: { targets: c.targets, r: 8 }, checkpointing: c.checkpointing, activationDtype,
+    backend: 'cpu', microBatchSize: c.mb, seqLen: c.seq, lora: { targets: c.targets, r: 8, dora: c.dora ?? false }, checkpointing: c.checkpointing, activationDtype,
   });
   const model = randomModel(be, config, c.weightDtype);
-  const adapter = createLoraAdapter(be, config, { r: 8, alpha: 16, dropout: 0.05, targets: c.targets, useRslora: false });
+  const adapter = createLoraAdapter(be, config, { r: 8, alpha: 16, dropout: 0.05, targets: c.targets, useRslora: false, useDora: c.dora ?? false });
   initLoraAdapter(be, adapter, 'kaiming', 1);
   const params = loraParameters(adapter);
   const opt = new AdamW(be, params, TORCH_ADAMW_DEFAULTS);

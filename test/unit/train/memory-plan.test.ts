@@ -24,6 +24,7 @@ const CASES: Omit<MemoryCase, 'shape'>[] = [
   { weightDtype: 'f32', mb: 4, seq: 512, checkpointing: true, targets: ['q_proj', 'v_proj'] },
   { weightDtype: 'bf16', mb: 8, seq: 256, checkpointing: false, targets: ['q_proj', 'v_proj'] },
   { weightDtype: 'f32', mb: 2, seq: 128, checkpointing: false, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] },
+  { weightDtype: 'f32', mb: 4, seq: 256, checkpointing: false, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'], dora: true },
 ];
 
 function node(args: string[]): string {
@@ -33,7 +34,7 @@ function node(args: string[]): string {
 }
 
 for (const c of CASES) {
-  const name = `mb ${c.mb} x ${c.seq}, ${c.weightDtype} weights${c.checkpointing ? ', checkpointing' : ''}, ${c.targets.length} targets`;
+  const name = `mb ${c.mb} x ${c.seq}, ${c.weightDtype} weights${c.checkpointing ? ', checkpointing' : ''}, ${c.targets.length} targets${c.dora ? ', DoRA' : ''}`;
   test(`the cpu plan is within 10% of the measured peak RSS (${name})`, (t) => {
     const addon = loadCpuAddon();
     if ('unavailable' in addon) return t.skip(`no cpu backend: ${addon.unavailable}`);
