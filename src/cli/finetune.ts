@@ -8,7 +8,7 @@ import { EXAMPLE_RECIPE, runExample } from '../example/run-example.ts';
 import { parseTargets } from '../model/lora-io.ts';
 import type { LoraInit } from '../model/lora.ts';
 import { finetune } from '../train/finetune.ts';
-import { FINETUNE_DEFAULTS, type FinetuneOptions } from '../train/finetune-options.ts';
+import { checkProcessesDivide, FINETUNE_DEFAULTS, type FinetuneOptions } from '../train/finetune-options.ts';
 import type { ScheduleKind } from '../train/schedule.ts';
 import { UsageError, withGroups, type FlagSpecs, type ParsedFlags } from './args.ts';
 import type { Command } from './command.ts';
@@ -16,6 +16,8 @@ import { FINETUNE_SECTIONS } from './finetune-sections.ts';
 import { parseCommandLine } from './command-line.ts';
 import { DATA_FLAGS, datasetOptionsFromFlags, interleaveProbsFromFlags } from './data-flags.ts';
 import { QUANT_FLAGS, quantizationFromFlags } from './quant-flags.ts';
+import { relaunchUnderMpi } from '../distributed/launch.ts';
+import { launchedByMpi } from '../distributed/world.ts';
 
 const D = FINETUNE_DEFAULTS;
 
@@ -63,6 +65,7 @@ const SPECS: FlagSpecs = {
   use_rslora: { type: 'boolean', default: D.useRslora, help: 'rank-stabilised LoRA: scaling alpha / sqrt(r)' },
   use_dora: { type: 'boolean', default: D.useDora, help: 'DoRA (PEFT\'s use_dora): LoRA plus a trained magnitude per output feature of each adapted projection' },
   lora_init: { type: 'string', default: D.loraInit, help: 'kaiming (PEFT\'s default) or gaussian' },
+  nproc_per_node: { type: 'number', default: 1, help: 'data parallel: run this many processes on this machine under mpirun (torchrun\'s flag; or start the command with mpirun -np N yourself)' },
   progress: { type: 'boolean', help: 'live progress line (default: when stderr is a terminal)' },
   example: { type: 'boolean', default: false, help: 'fine-tune the built-in example (a tiny model and data set made here; no download)' },
   config: { type: 'string', help: 'JSON or YAML file of flags (also as the only argument: `alpaca-lora finetune x.yaml`; LLaMA-Factory and axolotl keys too); the command line wins' },
@@ -153,6 +156,12 @@ export const finetuneCommand: Command = {
   summary: 'LoRA fine-tuning on instruction data (alpaca-lora\'s finetune.py); --example runs a built-in one-minute example',
   flags: withGroups(SPECS, FINETUNE_SECTIONS),
   async run(_flags, _positionals, given) {
+    const nproc = (given.nproc_per_node as number | undefined) ?? 1;
+    if (!Number.isInteger(nproc) || nproc < 1) throw new UsageError(`finetune: --nproc_per_node must be a positive whole number, got ${nproc}`);
+    if (nproc > 1 && !launchedByMpi()) {
+      checkProcessesDivide(given.example ? exampleOptions(given) : optionsFromGiven(given), nproc);
+      process.exit(await relaunchUnderMpi(nproc));
+    }
     if (given.wandb_project) console.log('note: wandb is not used; follow the run in output_dir/report.html and metrics.jsonl');
     const result = given.example ? await runExample(exampleOptions(given)) : await finetune(optionsFromGiven(given));
     if (result.stopped) await exitInterrupted();

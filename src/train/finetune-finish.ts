@@ -34,6 +34,7 @@ export async function finishRun(r: FinetuneRun, outcome: 'done' | 'stopped'): Pr
     outputDir: o.outputDir, steps: trainer.step, stopped, evalLoss, history: run.history, seconds: (performance.now() - r.started) / 1000,
     model: r.model, tokenizer: r.tokenizer, adapter: method.generationAdapter,
   });
+  if (r.world.rank !== 0) return result(null, outcome === 'stopped'); // rank 0 evaluates and writes
   if (outcome === 'stopped') {
     await r.report(`stopped at step ${trainer.step} of ${trainer.totalSteps}`);
     log(`stopped at step ${trainer.step}: continue with --resume_from_checkpoint ${join(o.outputDir, checkpointName(trainer.step))}`);

@@ -132,6 +132,16 @@ export function gradientAccumulationSteps(o: Pick<FinetuneOptions, 'batchSize' |
   return Math.max(1, Math.floor(o.batchSize / o.microBatchSize));
 }
 
+/** Data parallel: the step's micro-batches must split evenly among the processes (the seed's torchrun rule). */
+export function checkProcessesDivide(o: Pick<FinetuneOptions, 'batchSize' | 'microBatchSize'>, processes: number): void {
+  const gradAccum = gradientAccumulationSteps(o);
+  if (gradAccum % processes === 0) return;
+  throw new UserError(
+    `--batch_size ${o.batchSize} / --micro_batch_size ${o.microBatchSize} = ${gradAccum} micro-batches per step do not divide among ${processes} processes: ` +
+      `make --batch_size a multiple of ${o.microBatchSize * processes} (micro_batch_size × processes)`,
+  );
+}
+
 /** Refuses settings that cannot run, naming the flag. */
 export function checkOptions(o: FinetuneOptions): void {
   const positiveInt = (v: number, flag: string) => {
@@ -159,6 +169,4 @@ export function checkOptions(o: FinetuneOptions): void {
   if (o.loraTargetModules.length === 0) throw new UserError('--lora_target_modules names no module: give e.g. [q_proj,v_proj]');
   if (!Number.isInteger(o.seed)) throw new UserError(`--seed must be an integer, got ${o.seed}`);
   bnbConfigOf(o.quantization);
-  const worldSize = Number(process.env.WORLD_SIZE ?? 1);
-  if (worldSize !== 1) throw new UserError(`WORLD_SIZE=${process.env.WORLD_SIZE}: training across several processes is not supported; run one process`);
 }

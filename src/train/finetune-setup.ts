@@ -23,7 +23,7 @@ import { newRunId, prepareOutputDir } from './checkpoint/output-dir.ts';
 import { makeRecipe, type Recipe } from './checkpoint/recipe.ts';
 import { locateResume, type ResumePoint } from './checkpoint/resume.ts';
 import { restoreTrainerState } from './checkpoint/trainer-state.ts';
-import { checkOptions, FINETUNE_DEFAULTS, gradientAccumulationSteps, type FinetuneOptions } from './finetune-options.ts';
+import { checkOptions, checkProcessesDivide, FINETUNE_DEFAULTS, gradientAccumulationSteps, type FinetuneOptions } from './finetune-options.ts';
 import { newRunState, type LogEntry, type RunState } from './loop.ts';
 import { describePlan, planRun } from './memory-plan.ts';
 import type { SaveCheck, TrainingMethod } from './method.ts';
@@ -37,6 +37,7 @@ import { writeReport } from './report.ts';
 import { runFacts } from './run-facts.ts';
 import { paramsBlock, runSettings, type RunSettings } from './run-settings.ts';
 import { Trainer, type Example, type TrainerSettings } from './trainer.ts';
+import { joinWorld, type World } from '../distributed/world.ts';
 
 export type FinetuneInput = Partial<FinetuneOptions> & Pick<FinetuneOptions, 'baseModel'>;
 
@@ -44,6 +45,8 @@ export type FinetuneInput = Partial<FinetuneOptions> & Pick<FinetuneOptions, 'ba
 export interface FinetuneRun {
   options: FinetuneOptions;
   settings: RunSettings;
+  /** The processes of a data-parallel run (a world of one otherwise); only rank 0 logs, evaluates and writes. */
+  world: World;
   started: number; // performance.now() at the call
   be: Backend;
   model: Model;
@@ -78,8 +81,12 @@ export async function setupRun(input: FinetuneInput): Promise<FinetuneRun> {
   const startedAt = new Date();
   const o: FinetuneOptions = { ...FINETUNE_DEFAULTS, ...input };
   checkOptions(o);
+  const world = joinWorld();
+  const lead = world.rank === 0;
+  if (!lead) o.log = () => {};
   const log = o.log;
   const gradAccum = gradientAccumulationSteps(o);
+  checkProcessesDivide(o, world.size);
   // Everything that can be refused cheaply is checked before the parameter dump: backend, paths, data.
   const be = typeof o.backend === 'string' ? selectBackend(o.backend, log) : o.backend;
   const baseDir = await resolveModelDir(o.baseModel, log);
@@ -94,8 +101,10 @@ export async function setupRun(input: FinetuneInput): Promise<FinetuneRun> {
   }
   const resume = o.resumeFromCheckpoint ? locateResume(o.resumeFromCheckpoint) : null;
   const runId = resume?.kind === 'checkpoint' ? checkpointRunId(resume.dir) : newRunId();
-  await prepareOutputDir(o.outputDir, runId, o.overwriteOutputDir, log);
-  if (data.chatTemplate) await saveChatTemplate(o.outputDir, data.chatTemplate.source); // generate and serve render with it
+  if (lead) {
+    await prepareOutputDir(o.outputDir, runId, o.overwriteOutputDir, log);
+    if (data.chatTemplate) await saveChatTemplate(o.outputDir, data.chatTemplate.source); // generate and serve render with it
+  }
   if (o.warmupRatio > 0) {
     const total = o.maxSteps > 0 ? o.maxSteps : scheduledSteps(data.train.length, { microBatchSize: o.microBatchSize, gradAccumSteps: gradAccum }, o.numEpochs);
     o.warmupSteps = Math.ceil(total * o.warmupRatio); // transformers' get_warmup_steps
@@ -119,7 +128,7 @@ export async function setupRun(input: FinetuneInput): Promise<FinetuneRun> {
     padId: 0, gradientCheckpointing: o.gradientCheckpointing, activationDtype,
     ...(o.packing ? { packedRowLength: packedRowLength(o.cutoffLen, data.train.map((e) => e.input_ids.length)) } : {}),
   };
-  const trainer = new Trainer(be, method, data.train, trainerSettings);
+  const trainer = new Trainer(be, method, data.train, trainerSettings, world);
   const recipe = makeRecipe(trainerSettings, spec.recipe, data.train);
   const run = resume?.kind === 'checkpoint' ? restoreTrainerState(be, trainer, resume.dir, recipe) : newRunState(runId ?? undefined);
 
@@ -129,24 +138,26 @@ export async function setupRun(input: FinetuneInput): Promise<FinetuneRun> {
   log(`data: ${data.train.length} training examples (${trainTokens} tokens); validation: ${data.valSource}`);
   log(`steps: ${trainer.totalSteps} (${trainer.stepsPerEpoch} per epoch; batch ${o.microBatchSize} × ${gradAccum} accumulation)`);
   if (trainerSettings.packedRowLength) log(`packing: each step's ${o.batchSize} examples packed into rows of ${trainerSettings.packedRowLength} tokens, ${o.microBatchSize} rows per micro-batch; evaluation unpacked`);
+  if (world.size > 1) log(`data parallel: ${world.size} processes, micro-batches dealt out in turn (${gradAccum / world.size} per process per step); rank 0 logs, evaluates and saves`);
   if (resume?.kind === 'checkpoint') log(`resuming from ${resume.dir} at step ${trainer.step}`);
   if (resume?.kind === 'adapter') log(`starting from the adapter weights in ${resume.dir}`);
 
   const metrics = new MetricsFile(join(o.outputDir, 'metrics.jsonl'));
-  await metrics.rewrite(run.history);
+  if (lead) await metrics.rewrite(run.history);
   const probe = probeBatch(data.train);
-  const progress = new Progress(trainer.totalSteps, o.progress, undefined, log);
+  const progress = new Progress(trainer.totalSteps, lead && o.progress, undefined, log);
   const dataSize = `${data.train.length.toLocaleString('en-US')} examples (${trainTokens.toLocaleString('en-US')} tokens); validation: ${data.valSource}`;
   const reportSettings = { ...settings, base_quantization: model.quantization ? describeQuantization(model.quantization) : 'none (16/32-bit)' };
   return {
-    options: o, settings, started, be, model, tokenizer, data, method, trainer, recipe, runId, run, resume, metrics, progress,
+    options: o, settings, world, started, be, model, tokenizer, data, method, trainer, recipe, runId, run, resume, metrics, progress,
     saveCheck: () => ({ probe, trained: Array.from({ length: trainer.step }, (_, s) => trainer.learningRateAt(s)).some((lr) => lr > 0) }),
-    evaluate: data.val.length ? () => trainer.evaluate(data.val) : null,
+    evaluate: data.val.length && lead ? () => trainer.evaluate(data.val) : null,
     printLog: (e) => progress.log(formatLog(e, trainer.totalSteps, progress.timing())),
-    report: (status) => {
+    report: async (status) => {
+      if (!lead) return;
       const { tokens, seconds } = progress.totals();
       const facts = runFacts({ startedAt, seconds: (performance.now() - started) / 1000, be, model: o.baseModel, data: dataSize, tokens, trainSeconds: seconds });
-      return writeReport(join(o.outputDir, 'report.html'), {
+      await writeReport(join(o.outputDir, 'report.html'), {
         title: `finetune ${o.baseModel} on ${o.dataPath}`, status, running: status.startsWith('running'), facts,
         totalSteps: trainer.totalSteps, history: run.history, settings: reportSettings,
       });

@@ -15,12 +15,15 @@ export type { FinetuneResult } from './finetune-finish.ts';
 
 export async function finetune(input: FinetuneInput): Promise<FinetuneResult> {
   const r = await setupRun(input);
-  return finishRun(r, await trainLoop(r));
+  const result = await finishRun(r, await trainLoop(r));
+  r.world.finish();
+  return result;
 }
 
 /** Evaluates at step 0 (a fresh run with a validation set), then steps to the end or to Ctrl-C. */
 async function trainLoop(r: FinetuneRun): Promise<'done' | 'stopped'> {
   const { options: o, trainer, run, progress, metrics, evaluate } = r;
+  const lead = r.world.rank === 0; // the other ranks of a data-parallel run only train
   if (evaluate && trainer.step === 0) {
     const entry = recordEval(run, trainer, await evaluate());
     r.printLog(entry);
@@ -40,11 +43,13 @@ async function trainLoop(r: FinetuneRun): Promise<'done' | 'stopped'> {
     return await runLoop(trainer, run, o, evaluate, {
       onStep: (s) => progress.step(s),
       onLog: async (e) => {
+        if (!lead) return;
         r.printLog(e);
         await metrics.append(e);
         await r.report(`running: step ${trainer.step} of ${trainer.totalSteps}`);
       },
       save: async (step) => {
+        if (!lead) return;
         const check = r.saveCheck();
         const dir = await writeCheckpoint(o.outputDir, step, {
           writeWeights: (tmp) => r.method.writeCheckpoint(tmp, check),

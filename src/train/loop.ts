@@ -84,7 +84,7 @@ export async function runLoop(
       await hooks.onLog(entry);
     }
     if (evaluate && cadence.evalSteps > 0 && r.step % cadence.evalSteps === 0) await hooks.onLog(recordEval(run, trainer, await evaluate()));
-    const stopping = hooks.stopRequested() && !trainer.done; // a stop at the last step just finishes
+    const stopping = trainer.agreeToStop(hooks.stopRequested()) && !trainer.done; // a stop at the last step just finishes
     if ((cadence.saveSteps > 0 && r.step % cadence.saveSteps === 0) || stopping) {
       if (run.best?.step === r.step) run.best.checkpoint = checkpointName(r.step);
       await hooks.save(r.step);

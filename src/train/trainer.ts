@@ -15,6 +15,8 @@ import { AdamW, clipGradNorm, type AdamWOptions, type TrainableParam } from './o
 import { epochPlan, microBatchesPerEpoch, scheduledSteps, stepsPerEpoch, type PlanSettings } from './plan.ts';
 import { learningRate, type ScheduleKind } from './schedule.ts';
 import { TrainingDiverged } from './diverged.ts';
+import { allReduceGradients } from '../distributed/gradients.ts';
+import { SINGLE_PROCESS, type World } from '../distributed/world.ts';
 
 /** A training row: token ids and labels of the same length (-100 = not trained). */
 export interface Example {
@@ -77,6 +79,8 @@ export class Trainer {
     readonly method: TrainingMethod,
     readonly train: readonly Example[],
     readonly settings: TrainerSettings,
+    /** Data parallel: each rank takes every size-th micro-batch of a step, gradients summed over ranks. */
+    readonly world: World = SINGLE_PROCESS,
   ) {
     if (train.length === 0) throw new Error('no training examples');
     this.params = [...method.params];
@@ -128,11 +132,12 @@ export class Trainer {
     const firstMicro = this.microBatchesDone;
     this.method.zeroGrads();
     let lossSum = 0;
-    for (let i = 0; i < batches.length; i++) {
+    // every rank counts the whole step's tokens, so each scales its share exactly as one process would
+    for (let i = this.world.rank; i < batches.length; i += this.world.size) {
       lossSum += (await this.method.forwardBackward(batches[i]!, hash32(s.seed ^ 0x5eed, firstMicro + i), 1 / Math.max(1, targetTokens))).lossSum;
     }
+    lossSum = await allReduceGradients(this.be, this.params.map((p) => p.grad), lossSum, this.world);
     const loss = targetTokens > 0 ? lossSum / targetTokens : 0;
-    // Data parallel: the all-reduce of this.params' gradients (and of lossSum; targetTokens before the backward) goes here.
     const gradNorm = await clipGradNorm(this.be, this.params, s.maxGradNorm, this.normScratch);
     const lr = this.learningRateAt(this.step);
     if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) throw new TrainingDiverged(this.step + 1, loss, gradNorm);
@@ -148,6 +153,14 @@ export class Trainer {
       inputTokens,
       seconds: (performance.now() - started) / 1000,
     };
+  }
+
+  /** Whether any rank asked to stop (Ctrl-C reaches ranks at different moments; all must stop after the same step). */
+  agreeToStop(requested: boolean): boolean {
+    if (this.world.size === 1) return requested;
+    const votes = new Float64Array([requested ? 1 : 0]);
+    this.world.allReduceSum(votes);
+    return votes[0]! > 0;
   }
 
   /** Token-mean loss of the trained model (no dropout) over `examples`, batched by similar length. */

@@ -34,6 +34,7 @@ const ROWS: Row[] = [
   ['add_eos_token', 'true', 'addEosToken', true],
   ['group_by_length', 'true', 'groupByLength', true],
   ['resume_from_checkpoint', './run/checkpoint-200', 'resumeFromCheckpoint', './run/checkpoint-200'],
+  ['nproc_per_node', '1', null, null], // relaunches under mpirun before any option exists (test/e2e/finetune-data-parallel.test.ts)
   ['prompt_template_name', 'vigogne', 'promptTemplateName', 'vigogne'],
   ['data_format', 'alpaca', 'dataset.format', 'alpaca'],
   ['instruction_field', 'question', 'dataset.instructionField', 'question'],
