@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import type { Backend } from '../../src/engine/backend.ts';
 import { readSafetensors } from '../../src/formats/safetensors.ts';
+import type { BnbConfig } from '../../src/formats/bnb-config.ts';
 import { toFloat32 } from '../../src/formats/host-tensor.ts';
 import { PROJECTION_INFO, type Projection } from '../../src/arch/projections.ts';
 import { peftKey } from '../../src/formats/weight-names.ts';
@@ -175,4 +176,29 @@ test('DoRA magnitude gradients match central differences of the loss, js', async
     }
     be.upload(dora.magnitude, values);
   }
+});
+
+test('a 4-bit base: DoRA reads its dequantized rows (logits = the dequantized model\'s, js and cpu); an 8-bit base is refused', async (t) => {
+  if (!needShared(t, 'fixtures', 'dora', 'llama-mha')) return;
+  const g = readDoraGolden();
+  const nf4: BnbConfig = { bits: 4, quantType: 'nf4', doubleQuant: true, computeDtype: 'bfloat16', skipModules: null };
+  for (const backend of testBackends()) {
+    const be = backend.make();
+    const quantized = await loadModel(be, BASE, { quantize: nf4, dtype: 'f32' });
+    const peft = doraFixtureAdapter();
+    const settings = settingsFromConfig(peft.config, quantized.config.numLayers);
+    const q = await logitsAndLoss(quantized, g, adapterFromTensors(be, quantized.config, settings, peft.tensors, DIR));
+    // the same weights dequantized into an f32 model
+    const dense = await loadModel(be, BASE, { dtype: 'f32' });
+    for (const [l, layer] of quantized.weights.layers.entries()) {
+      for (const [p, params] of Object.entries(layer.proj)) be.upload(dense.weights.layers[l]!.proj[p as Projection].weight, (await be.download(params.weight)) as Float32Array);
+    }
+    const d = await logitsAndLoss(dense, g, adapterFromTensors(be, dense.config, settings, peft.tensors, DIR));
+    assertClose(q.logits, d.logits, 1e-5, 1e-5, `${backend.name}: nf4 base vs its dequantized weights`);
+  }
+  const be = testBackends()[0]!.make();
+  const int8 = await loadModel(be, BASE, { quantize: { bits: 8, threshold: 6, skipModules: null }, dtype: 'f32' });
+  const peft = doraFixtureAdapter();
+  const adapter = adapterFromTensors(be, int8.config, settingsFromConfig(peft.config, int8.config.numLayers), peft.tensors, DIR);
+  await assert.rejects(logitsAndLoss(int8, g, adapter), /an 8-bit \(LLM\.int8\) base does not give/);
 });
