@@ -24,7 +24,7 @@ const D = FINETUNE_DEFAULTS;
 const SPECS: FlagSpecs = {
   base_model: { type: 'string', help: 'base model: a local HF folder or a Hub id (e.g. huggyllama/llama-7b)' },
   ...DATA_FLAGS,
-  data_path: { type: 'string', default: D.dataPath, help: 'training data: .json, .jsonl (also pre-tokenized rows) or a Hub data set id' },
+  data_path: { type: 'string', default: D.dataPath, help: 'training data: .json, .jsonl (also pre-tokenized rows), .parquet or a Hub data set id; several: a.json,b.jsonl' },
   val_data_path: { type: 'string', help: 'evaluate on this file instead of splitting --val_set_size off the data' },
   output_dir: { type: 'string', default: D.outputDir, help: 'where checkpoints, the adapter, metrics.jsonl and report.html go' },
   batch_size: { type: 'number', default: D.batchSize, help: 'examples per optimizer step' },
@@ -32,7 +32,7 @@ const SPECS: FlagSpecs = {
   num_epochs: { type: 'number', default: D.numEpochs, help: 'passes over the training data' },
   max_steps: { type: 'number', default: D.maxSteps, help: 'when > 0, train exactly this many optimizer steps instead' },
   learning_rate: { type: 'number', default: D.learningRate, help: 'peak learning rate' },
-  cutoff_len: { type: 'number', default: D.cutoffLen, help: 'truncate every example to this many tokens' },
+  cutoff_len: { type: 'number', default: D.cutoffLen, help: 'truncate every example to this many tokens (conversations: whole trailing turns are dropped)' },
   val_set_size: { type: 'number', default: D.valSetSize, help: 'validation examples split off the data (a count, a fraction, or 0)' },
   lora_r: { type: 'number', default: D.loraR, help: 'LoRA rank' },
   lora_alpha: { type: 'number', default: D.loraAlpha, help: 'LoRA alpha (scaling alpha / r)' },
