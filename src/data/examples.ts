@@ -60,7 +60,8 @@ export function makeExampleBuilder(tokenizer: Tokenizer, s: ExampleSettings, rec
   const config = s.tokenizerDir ? readTokenizerSettings(s.tokenizerDir).rawConfig : {};
   const chat = s.chatTemplate || needsChatTemplate(records) ? chooseChatTemplate(s.chatTemplate, s.tokenizerDir ?? '', config) : null;
   const trainOnInputs = s.trainOnInputs ?? chat === null;
-  const seedWay = makePromptTokenizer(tokenizer, Prompter.load(s.promptTemplateName), { cutoffLen: s.cutoffLen, trainOnInputs, addEosToken: s.addEosToken });
+  const prompter = Prompter.load(s.promptTemplateName);
+  const seedWay = makePromptTokenizer(tokenizer, prompter, { cutoffLen: s.cutoffLen, trainOnInputs, addEosToken: s.addEosToken });
   let renderer: ChatTemplateRenderer | null = null;
   if (chat) {
     try {
@@ -71,13 +72,12 @@ export function makeExampleBuilder(tokenizer: Tokenizer, s: ExampleSettings, rec
   }
   const tokens = tokensOf(tokenizer, config);
   const encode = renderedTextEncoder(tokenizer);
-  const prompter = Prompter.load(s.promptTemplateName);
   const bos = tokenizer.bosId !== null ? 1 : 0;
   // the seed's example is cut at cutoff_len; its uncut length (for the cutoff warning) needs the whole text tokenized
   const withFullLength = (e: TokenizedExample, r: DataRecord): Example => {
     if (e.input_ids.length < s.cutoffLen) return e;
     const text = r.kind === 'instruction' ? prompter.generatePrompt(r.instruction, r.input, r.output) : r.kind === 'text' ? r.text : null;
-    const fullLength = text === null ? (r as { input_ids: number[] }).input_ids.length : bos + tokenizer.encode(text, { addBos: false, addEos: false }).length + 1;
+    const fullLength = r.kind === 'tokenized' ? r.input_ids.length : bos + tokenizer.encode(text ?? '', { addBos: false, addEos: false }).length + 1;
     return { ...e, fullLength };
   };
   const messagesOf = (r: DataRecord): ChatMessage[] | null =>
