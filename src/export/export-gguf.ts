@@ -54,6 +54,10 @@ export async function exportGguf(o: ExportGgufOptions): Promise<ExportGgufResult
   if (o.adapterOnly && outtype !== 'f32' && outtype !== 'f16') throw new UserError(`--adapter_only writes f32 or f16 LoRA tensors, not ${outtype}`);
   o = await resolveModelInputs(o); // Hub ids: fetched into the HF cache
   const merged = await openMerged(o.baseModel, { loraWeights: o.loraWeights, quantize: o.quantize });
+  if (o.adapterOnly && merged.lora?.config.modulesToSave.length) {
+    merged.close();
+    throw new UserError(`--lora_weights ${o.loraWeights} has modules_to_save (${merged.lora.config.modulesToSave.join(', ')}), which a GGUF LoRA adapter for llama.cpp cannot hold: export it merged into the base (drop --adapter_only)`);
+  }
   if (o.adapterOnly && merged.lora?.config.useDora) {
     merged.close();
     throw new UserError(`--lora_weights ${o.loraWeights} is a DoRA adapter (use_dora), which a GGUF LoRA adapter for llama.cpp cannot represent: export it merged into the base (drop --adapter_only)`);

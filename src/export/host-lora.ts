@@ -5,9 +5,9 @@
 
 import type { LlamaConfig } from '../arch/llama-config.ts';
 import { PROJECTION_INFO, projectionFeatures, type Projection } from '../arch/projections.ts';
-import { toFloat32 } from '../formats/host-tensor.ts';
+import { toFloat32, type HostTensor } from '../formats/host-tensor.ts';
 import { adapterTargets, checkAdapterFitsBase, readPeftAdapter, type AdapterConfig, type PeftAdapter } from '../formats/peft-adapter.ts';
-import { peftKey, peftMagnitudeKey } from '../formats/weight-names.ts';
+import { MODULES_TO_SAVE, peftKey, peftMagnitudeKey, peftModuleKey } from '../formats/weight-names.ts';
 import { mergeDoraRows } from '../model/dora.ts';
 import { loraDelta, loraScaling } from '../model/lora.ts';
 
@@ -27,6 +27,8 @@ export interface HostLora {
   scaling: number;
   /** Keyed by the adapted weight's HF name, e.g. model.layers.0.self_attn.q_proj.weight. */
   pairs: ReadonlyMap<string, HostLoraPair>;
+  /** modules_to_save copies by the HF name of the weight they replace (model.embed_tokens.weight, lm_head.weight). */
+  modules: ReadonlyMap<string, HostTensor>;
 }
 
 /** The HF name of a projection's weight. */
@@ -57,7 +59,8 @@ export function hostLoraFromPeft(peft: PeftAdapter, config: LlamaConfig): HostLo
     });
   }
   const scaling = loraScaling({ r: peft.config.r, alpha: peft.config.loraAlpha, useRslora: peft.config.useRslora });
-  return { config: peft.config, r: peft.config.r, scaling, pairs };
+  const modules = new Map(peft.config.modulesToSave.map((m) => [MODULES_TO_SAVE[m] as string, peft.tensors.get(peftModuleKey(m))!]));
+  return { config: peft.config, r: peft.config.r, scaling, pairs, modules };
 }
 
 /** The base weight w (out, in, float32) with the pair merged in, in place. */

@@ -83,7 +83,7 @@ class Merged implements MergedCheckpoint {
   }
 
   isAdapted(name: string): boolean {
-    return this.lora?.pairs.has(name) ?? false;
+    return (this.lora?.pairs.has(name) || this.lora?.modules.has(name)) ?? false;
   }
 
   readBase(name: string): HostTensor {
@@ -91,6 +91,8 @@ class Merged implements MergedCheckpoint {
   }
 
   readFloat32(name: string): Float32Array {
+    const module = this.lora?.modules.get(name);
+    if (module) return toFloat32(module); // modules_to_save: the adapter's copy replaces the module
     const base = this.reader.read(name);
     const pair = this.lora?.pairs.get(name);
     if (!pair) return base.dtype === 'F32' ? (base.data as Float32Array) : toFloat32(base);

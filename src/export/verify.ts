@@ -9,7 +9,7 @@ import { bytesOf, fromFloat32, toFloat32, type HostTensor } from '../formats/hos
 import type { TokenBatch } from '../model/batch.ts';
 import { batchLogits } from '../model/compute.ts';
 import { loadModel, type LoadOptions } from '../model/load.ts';
-import { loadLoraAdapter } from '../model/lora-io.ts';
+import { loadAdapterOnto } from '../model/lora-io.ts';
 import type { MergedCheckpoint } from './merged-checkpoint.ts';
 import type { FloatDType } from './output-dtype.ts';
 
@@ -82,7 +82,7 @@ export async function checkMergedLogits(
 ): Promise<LogitCheck> {
   const base = await loadModel(be, baseDir, load);
   const batch = probeBatch(base.config.vocabSize, base.config.bosTokenId);
-  const expected = await batchLogits(base, batch, { adapter: loadLoraAdapter(be, base.config, loraDir), dropout: 0, seed: 0 });
+  const expected = await batchLogits(base, batch, { adapter: loadAdapterOnto(base, loraDir), dropout: 0, seed: 0 });
   for (const arena of ['weights', 'adapters', 'activations'] as const) be.freeArena(arena);
   const actual = await batchLogits(await loadModel(be, mergedDir), batch, null);
   for (const arena of ['weights', 'activations'] as const) be.freeArena(arena);

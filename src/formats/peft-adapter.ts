@@ -14,7 +14,7 @@ import { pythonJson } from './python-json.ts';
 import { readSafetensors } from './safetensors.ts';
 import { writeSafetensors } from './safetensors-write.ts';
 import { readTorchFile } from './torch-pickle.ts';
-import { parsePeftKey, peftKey, peftMagnitudeKey } from './weight-names.ts';
+import { MODULES_TO_SAVE, parsePeftKey, peftKey, peftMagnitudeKey, peftModuleKey, type ModuleToSave } from './weight-names.ts';
 
 export interface AdapterConfig {
   readonly r: number;
@@ -27,6 +27,8 @@ export interface AdapterConfig {
   readonly useRslora: boolean;
   /** DoRA: every target also has a lora_magnitude_vector. */
   readonly useDora: boolean;
+  /** PEFT's modules_to_save: full copies of these modules, trained, that replace the base's. */
+  readonly modulesToSave: readonly ModuleToSave[];
   readonly taskType: string | null;
   readonly peftType: 'LORA';
   readonly baseModelNameOrPath: string | null;
@@ -57,7 +59,7 @@ const FLOAT_FIELDS = new Set(['lora_dropout']);
 /** Settings we cannot honour: set to anything but their default, they are an error naming them. */
 const UNSUPPORTED: readonly [string, string][] = [
   ['rank_pattern', 'per-module ranks'], ['alpha_pattern', 'per-module alphas'],
-  ['modules_to_save', 'fully trained extra modules'], ['fan_in_fan_out', 'transposed (Conv1D) weights'],
+  ['fan_in_fan_out', 'transposed (Conv1D) weights'],
   ['lora_bias', 'LoRA biases'], ['layer_replication', 'layer replication'], ['trainable_token_indices', 'trainable tokens'],
   ['target_parameters', 'LoRA on parameters'], ['use_qalora', 'QA-LoRA'], ['alora_invocation_tokens', 'activated LoRA'],
 ];
@@ -86,6 +88,10 @@ export function parseAdapterConfig(json: unknown, source: string): AdapterConfig
   if (!(typeof targets === 'string' || (Array.isArray(targets) && targets.length > 0 && targets.every((t) => typeof t === 'string')))) {
     fail(`target_modules must be a list of module names or a regex string, got ${JSON.stringify(targets)}`);
   }
+  const modules = raw.modules_to_save ?? [];
+  if (!(Array.isArray(modules) && modules.every((m) => typeof m === 'string' && Object.hasOwn(MODULES_TO_SAVE, m)))) {
+    fail(`modules_to_save ${JSON.stringify(modules)} is not supported: only embed_tokens and lm_head`);
+  }
   const layers = raw.layers_to_transform ?? null;
   const layersToTransform = typeof layers === 'number' ? [layers] : layers;
   if (layersToTransform !== null && !(Array.isArray(layersToTransform) && layersToTransform.every((l) => Number.isSafeInteger(l) && l >= 0))) {
@@ -100,6 +106,7 @@ export function parseAdapterConfig(json: unknown, source: string): AdapterConfig
     bias: 'none',
     useRslora: get('use_rslora') === true,
     useDora: get('use_dora') === true,
+    modulesToSave: Object.freeze([...new Set(modules as ModuleToSave[])]),
     taskType: typeof raw.task_type === 'string' ? raw.task_type : null,
     peftType: 'LORA',
     baseModelNameOrPath: typeof raw.base_model_name_or_path === 'string' ? raw.base_model_name_or_path : null,
@@ -213,7 +220,17 @@ export function checkAdapterFitsBase(adapter: PeftAdapter, config: LlamaConfig, 
   const targets = adapterTargets(adapter.config, config.numLayers);
   if (targets.length === 0) throw new UserError(`${source}: target_modules ${JSON.stringify(adapter.config.targetModules)} selects no projection of the base model`);
   const targeted = new Set(targets.map((t) => `${t.layer}.${t.projection}`));
+  const modules = new Map(adapter.config.modulesToSave.map((m) => [peftModuleKey(m), m]));
   for (const [key, tensor] of adapter.tensors) {
+    const module = modules.get(key);
+    if (module) {
+      const shape = [config.vocabSize, config.hiddenSize];
+      if (tensor.shape.join() !== shape.join()) {
+        throw new UserError(`${source}: "${key}" (modules_to_save ${module}) has shape [${tensor.shape.join(', ')}], but the base model's is [${shape.join(', ')}]: a resized vocabulary is not supported`);
+      }
+      if (module === 'lm_head' && config.tieWordEmbeddings) throw new UserError(`${source}: modules_to_save lm_head on a base whose lm_head is its embedding (tie_word_embeddings) is not supported`);
+      continue;
+    }
     const parsed = parsePeftKey(key);
     if (!parsed) throw new UserError(`${source}: "${key}" is not a LoRA A or B weight of a LLaMA projection`);
     if (parsed.matrix === 'magnitude' && !adapter.config.useDora) {
@@ -229,6 +246,7 @@ export function checkAdapterFitsBase(adapter: PeftAdapter, config: LlamaConfig, 
       throw new UserError(`${source}: "${key}" has shape [${tensor.shape.join(', ')}], but r=${r} on this base model needs [${expected.join(', ')}]`);
     }
   }
+  for (const [key, module] of modules) if (!adapter.tensors.has(key)) throw new UserError(`${source} has no "${key}", which its modules_to_save (${module}) requires`);
   for (const { layer, projection } of targets) {
     const keys = [peftKey(layer, projection, 'A'), peftKey(layer, projection, 'B')];
     if (adapter.config.useDora) keys.push(peftMagnitudeKey(layer, projection));

@@ -71,6 +71,15 @@ export function peftMagnitudeKey(layer: number, projection: Projection): string 
   return `${PEFT_PREFIX}${layer}.${PROJECTION_INFO[projection].block}.${projection}.lora_magnitude_vector`;
 }
 
+/** Modules PEFT's modules_to_save may name here: a trained full copy replacing the base's. */
+export const MODULES_TO_SAVE = { embed_tokens: 'model.embed_tokens.weight', lm_head: 'lm_head.weight' } as const;
+export type ModuleToSave = keyof typeof MODULES_TO_SAVE;
+
+/** PEFT's file key of a modules_to_save copy: base_model.model.model.embed_tokens.weight, base_model.model.lm_head.weight. */
+export function peftModuleKey(module: ModuleToSave): string {
+  return `base_model.model.${MODULES_TO_SAVE[module]}`;
+}
+
 /** PEFT's in-memory parameter name, with the adapter name: ....q_proj.lora_A.default.weight */
 export function peftParamName(layer: number, projection: Projection, matrix: LoraMatrix): string {
   return peftKey(layer, projection, matrix).replace(/\.weight$/, '.default.weight');

@@ -1,6 +1,8 @@
 // Moving LoRA weights between the backend and PEFT's tensor naming: build an adapter from a PEFT
 // adapter's tensors, and collect an adapter's tensors for writing. File I/O is formats/peft-adapter.ts.
 
+import { peftModuleKey } from '../formats/weight-names.ts';
+import type { Model } from './llama.ts';
 import type { LlamaConfig } from '../arch/llama-config.ts';
 import type { Backend } from '../engine/backend.ts';
 import { UserError } from '../errors.ts';
@@ -71,9 +73,26 @@ export function settingsFromConfig(c: AdapterConfig, numLayers: number): LoraSet
   };
 }
 
-/** Reads a PEFT adapter folder, checks it fits the base config, and uploads it. */
+/**
+ * Reads a PEFT adapter folder, checks it fits `m`, replaces m's modules by the adapter's modules_to_save copies
+ * (PEFT's merge of them: the module is swapped, not added to), and uploads the LoRA weights.
+ */
+export function loadAdapterOnto(m: Model, dir: string): LoraAdapter {
+  const peft = readPeftAdapter(dir);
+  checkAdapterFitsBase(peft, m.config, dir);
+  for (const module of peft.config.modulesToSave) {
+    const target = module === 'embed_tokens' ? m.weights.embed : m.weights.lmHead;
+    m.be.upload(target, toFloat32(peft.tensors.get(peftModuleKey(module))!));
+  }
+  return adapterFromTensors(m.be, m.config, settingsFromConfig(peft.config, m.config.numLayers), peft.tensors, dir);
+}
+
+/** Reads a PEFT adapter folder, checks it fits the base config, and uploads it (one with modules_to_save: loadAdapterOnto). */
 export function loadLoraAdapter(be: Backend, config: LlamaConfig, dir: string): LoraAdapter {
   const peft = readPeftAdapter(dir);
   checkAdapterFitsBase(peft, config, dir);
+  if (peft.config.modulesToSave.length) {
+    throw new UserError(`${dir} has modules_to_save (${peft.config.modulesToSave.join(', ')}), which replace base modules and so cannot be one adapter among others here: merge it (alpaca-lora export-hf) and use the merged folder`);
+  }
   return adapterFromTensors(be, config, settingsFromConfig(peft.config, config.numLayers), peft.tensors, dir);
 }

@@ -152,7 +152,7 @@ test('reading an adapter folder: what is missing, empty or unsupported is a User
     [{ peft_type: 'PREFIX_TUNING' }, /peft_type "PREFIX_TUNING" is not supported \(only LORA\)/],
     [{ rank_pattern: { q_proj: 16 } }, /rank_pattern is set, but this is not supported \(per-module ranks\)/],
     [{ alpha_pattern: { q_proj: 32 } }, /alpha_pattern is set, but this is not supported \(per-module alphas\)/],
-    [{ modules_to_save: ['lm_head'] }, /modules_to_save is set/],
+    [{ modules_to_save: ['score'] }, /modules_to_save \["score"\] is not supported: only embed_tokens and lm_head/],
     [{ bias: 'all' }, /bias "all" is not supported/],
     [{ r: 0 }, /r must be a positive integer, got 0/],
     [{ lora_dropout: 1.5 }, /lora_dropout must be in \[0, 1\)/],
