@@ -91,8 +91,10 @@ test('the page: no emoji, the API key asked for in its words, the queue position
   t.after(() => other.stop());
   const profile = mkdtempSync(join(tmpdir(), 'chromium-profile-'));
   const browser = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, args: ARGS, headless: true });
-  t.after(() => rmSync(profile, { recursive: true, force: true }));
-  t.after(() => browser.close());
+  t.after(async () => {
+    await browser.close(); // before its profile goes: chromium writes there until it exits
+    rmSync(profile, { recursive: true, force: true });
+  });
   const page = await browser.newPage();
   const pageErrors: string[] = [];
   page.on('pageerror', (e) => pageErrors.push(e.message));
