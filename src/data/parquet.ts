@@ -1,29 +1,14 @@
 // Reads the rows of a .parquet data file (as the Hub stores most data sets) as plain objects, one row group at a
 // time, through hyparquet (pure JavaScript, no native code; snappy and uncompressed pages). Not record checking
-// (dataset.ts). hyparquet is imported on first use, so loading JSON data never needs it.
+// (dataset.ts). hyparquet is imported on first use, so loading JSON data does not load it.
 
 import { UserError } from '../errors.ts';
 
-/** The part of hyparquet's API used here, typed by hand so that code which never reads Parquet needs no hyparquet installed. */
-interface Metadata {
-  row_groups: { num_rows: bigint | number }[];
-}
-interface Hyparquet {
-  asyncBufferFromFile(path: string): Promise<unknown>;
-  parquetMetadataAsync(file: unknown): Promise<Metadata>;
-  parquetSchema(metadata: Metadata): { children: { element: { name: string } }[] };
-  parquetReadObjects(options: { file: unknown; metadata: Metadata; rowStart: number; rowEnd: number }): Promise<Record<string, unknown>[]>;
-}
-const HYPARQUET: string = 'hyparquet';
-
 /** Calls `visit` with every row of `path` as {column: value} (64-bit integers as numbers), in file order. */
 export async function forEachParquetRecord(path: string, visit: (row: Record<string, unknown>, index: number) => void): Promise<void> {
-  const hyparquet = (await import(HYPARQUET).catch(() => {
-    throw new UserError(`${path}: reading Parquet needs the hyparquet package, which is not installed here: run npm install in the project`);
-  })) as Hyparquet;
-  const { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, parquetSchema } = hyparquet;
+  const { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, parquetSchema } = await import('hyparquet');
   const file = await asyncBufferFromFile(path);
-  let metadata: Metadata;
+  let metadata: Awaited<ReturnType<typeof parquetMetadataAsync>>;
   try {
     metadata = await parquetMetadataAsync(file);
   } catch (err) {
