@@ -10,7 +10,7 @@ import { cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import type { BackendName } from '../src/backends/select.ts';
+import { selectBackend } from '../src/backends/select.ts';
 import { finetune } from '../src/train/finetune.ts';
 import type { EvalLog } from '../src/train/loop.ts';
 
@@ -37,7 +37,7 @@ const started = performance.now();
 const result = await finetune({
   baseModel: join(shared, 'fixtures', 'pretrained', 'tiny-english'),
   dataPath: join(work, 'train.json'), valDataPath: join(work, 'val.json'), outputDir: join(work, 'out'),
-  backend: values.backend as BackendName, promptTemplateName: 'alpaca', trainOnInputs: false, cutoffLen: 256,
+  backend: selectBackend(values.backend as string), promptTemplateName: 'alpaca', trainOnInputs: false, cutoffLen: 256,
   batchSize: lora.micro_batch * lora.grad_accum, microBatchSize: lora.micro_batch, numEpochs: lora.epochs, maxSteps: Number(values.max_steps),
   learningRate: lora.lr, warmupSteps: lora.warmup, maxGradNorm: 1.0, loraR: 8, loraAlpha: 16, loraDropout: 0.05,
   loraTargetModules: ['q_proj', 'v_proj'], evalSteps: 20, saveSteps: 0, loggingSteps: 10, loadBestModelAtEnd: false, seed: 42,

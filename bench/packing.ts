@@ -11,7 +11,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import type { BackendName } from '../src/backends/select.ts';
+import { selectBackend } from '../src/backends/select.ts';
 import { collate } from '../src/data/collate.ts';
 import { packedBatches, packedRowLength } from '../src/data/pack.ts';
 import { loadTokenizer } from '../src/tokenizer/load.ts';
@@ -65,7 +65,7 @@ let backendName = '';
 for (let round = 0; round < rounds; round++) {
   for (const packing of [false, true]) {
     const result = await finetune({
-      baseModel, dataPath, outputDir: join(work, `r${round}-${packing}`), backend: values.backend as BackendName, promptTemplateName: 'alpaca',
+      baseModel, dataPath, outputDir: join(work, `r${round}-${packing}`), backend: selectBackend(values.backend as string), promptTemplateName: 'alpaca',
       trainOnInputs: false, cutoffLen, batchSize, microBatchSize, maxSteps: steps, valSetSize: 0, evalSteps: 0, saveSteps: 0, loggingSteps: 1,
       loadBestModelAtEnd: false, warmupSteps: 0, seed, packing, dataset: { skipEmptyOutputs: true }, progress: false, log: () => {},
     });

@@ -1,7 +1,7 @@
 // The library API: what `import { … } from 'alpaca-lora-ts'` offers. Each command of the CLI is one of
 // these calls plus flag parsing; lower-level pieces (formats, backends, the model) are exported too.
 
-export { selectBackend } from './backends/select.ts';
+export { selectBackend, type BackendName } from './backends/select.ts';
 export type { Backend } from './engine/backend.ts';
 export { UserError } from './errors.ts';
 

@@ -41,12 +41,9 @@ function weight(op: string, name: string, t: Tensor, C: number, OC: number): voi
   if (t.shape[0] !== OC || t.shape[1] !== C) throw new Error(`${op}: ${name} is a ${t.dtype} weight ${shapeString(t.shape)}, the op needs [${OC}, ${C}]`);
 }
 
-/** Dimensions: non-negative integers. */
-function dims(op: string, values: Record<string, number>): void {
-  for (const name in values) {
-    const v = values[name]!;
-    if (!(Number.isInteger(v) && v >= 0)) throw new Error(`${op}: ${name} must be a non-negative integer, got ${v}`);
-  }
+/** A dimension: a non-negative integer. */
+function dim(op: string, name: string, v: number): void {
+  if (!(Number.isInteger(v) && v >= 0)) throw new Error(`${op}: ${name} must be a non-negative integer, got ${v}`);
 }
 
 function attentionShape(op: string, NH: number, NKV: number, mask: Tensor | null, segments: Tensor | null | undefined): void {
@@ -87,7 +84,13 @@ export const checkArgs: Pick<Backend, Op> = {
   },
   copyTime(dst, src, B, W, Tdst, dstT0, Tsrc, srcT0, count) {
     const op = 'copyTime';
-    dims(op, { B, W, Tdst, dstT0, Tsrc, srcT0, count });
+    dim(op, 'B', B);
+    dim(op, 'W', W);
+    dim(op, 'Tdst', Tdst);
+    dim(op, 'dstT0', dstT0);
+    dim(op, 'Tsrc', Tsrc);
+    dim(op, 'srcT0', srcT0);
+    dim(op, 'count', count);
     if (dstT0 + count > Tdst || srcT0 + count > Tsrc) throw new Error(`${op}: time range past the end`);
     tensor(op, 'dst', dst, B * Tdst * W, 'any');
     tensor(op, 'src', src, B * Tsrc * W, 'any');
@@ -99,7 +102,8 @@ export const checkArgs: Pick<Backend, Op> = {
   },
   scaleColumns(out, inp, scale, bias, N, OC) {
     const op = 'scaleColumns';
-    dims(op, { N, OC });
+    dim(op, 'N', N);
+    dim(op, 'OC', OC);
     tensor(op, 'out', out, N * OC, 'float');
     tensor(op, 'inp', inp, N * OC, 'float');
     tensor(op, 'scale', scale, OC, 'f32');
@@ -107,7 +111,8 @@ export const checkArgs: Pick<Backend, Op> = {
   },
   columnDot(out, a, b, scale, N, OC) {
     const op = 'columnDot';
-    dims(op, { N, OC });
+    dim(op, 'N', N);
+    dim(op, 'OC', OC);
     tensor(op, 'out', out, OC, 'f32');
     tensor(op, 'a', a, N * OC, 'f32');
     tensor(op, 'b', b, N * OC, 'f32');
@@ -115,21 +120,25 @@ export const checkArgs: Pick<Backend, Op> = {
   },
   embeddingForward(out, ids, table, N, C) {
     const op = 'embeddingForward';
-    dims(op, { N, C });
+    dim(op, 'N', N);
+    dim(op, 'C', C);
     tensor(op, 'out', out, N * C, 'float');
     tensor(op, 'ids', ids, N, 'i32');
     tensor(op, 'table', table, C, 'float');
   },
   embeddingBackward(dtable, dout, ids, N, C) {
     const op = 'embeddingBackward';
-    dims(op, { N, C });
+    dim(op, 'N', N);
+    dim(op, 'C', C);
     tensor(op, 'dtable', dtable, C, 'f32');
     tensor(op, 'dout', dout, N * C, 'float');
     tensor(op, 'ids', ids, N, 'i32');
   },
   matmulForward(out, inp, w, bias, N, C, OC) {
     const op = 'matmulForward';
-    dims(op, { N, C, OC });
+    dim(op, 'N', N);
+    dim(op, 'C', C);
+    dim(op, 'OC', OC);
     tensor(op, 'out', out, N * OC, 'float');
     tensor(op, 'inp', inp, N * C, 'float');
     weight(op, 'weight', w, C, OC);
@@ -137,7 +146,9 @@ export const checkArgs: Pick<Backend, Op> = {
   },
   matmulBackward(dinp, dweight, dbias, dout, inp, w, N, C, OC) {
     const op = 'matmulBackward';
-    dims(op, { N, C, OC });
+    dim(op, 'N', N);
+    dim(op, 'C', C);
+    dim(op, 'OC', OC);
     optional(op, 'dinp', dinp, N * C, 'float');
     optional(op, 'dweight', dweight, OC * C, 'f32');
     optional(op, 'dbias', dbias, OC, 'f32');
@@ -151,7 +162,8 @@ export const checkArgs: Pick<Backend, Op> = {
   },
   rmsnormForward(out, rstd, inp, w, N, C) {
     const op = 'rmsnormForward';
-    dims(op, { N, C });
+    dim(op, 'N', N);
+    dim(op, 'C', C);
     tensor(op, 'out', out, N * C, 'float');
     tensor(op, 'rstd', rstd, N, 'f32');
     tensor(op, 'inp', inp, N * C, 'float');
@@ -159,7 +171,8 @@ export const checkArgs: Pick<Backend, Op> = {
   },
   rmsnormBackward(dinp, dweight, dout, inp, w, rstd, N, C) {
     const op = 'rmsnormBackward';
-    dims(op, { N, C });
+    dim(op, 'N', N);
+    dim(op, 'C', C);
     tensor(op, 'dinp', dinp, N * C, 'float');
     optional(op, 'dweight', dweight, C, 'f32');
     tensor(op, 'dout', dout, N * C, 'float');
@@ -169,7 +182,10 @@ export const checkArgs: Pick<Backend, Op> = {
   },
   rope(x, cos, sin, B, T, H, HD) {
     const op = 'rope';
-    dims(op, { B, T, H, HD });
+    dim(op, 'B', B);
+    dim(op, 'T', T);
+    dim(op, 'H', H);
+    dim(op, 'HD', HD);
     if (HD % 2) throw new Error(`${op}: HD must be even, got ${HD}`);
     tensor(op, 'x', x, B * T * H * HD, 'float');
     tensor(op, 'cos', cos, (T * HD) / 2, 'f32');
@@ -177,7 +193,13 @@ export const checkArgs: Pick<Backend, Op> = {
   },
   attentionForward(out, lse, q, k, v, mask, B, Tq, Tk, Tkv, NH, NKV, HD, segments) {
     const op = 'attentionForward';
-    dims(op, { B, Tq, Tk, Tkv, NH, NKV, HD });
+    dim(op, 'B', B);
+    dim(op, 'Tq', Tq);
+    dim(op, 'Tk', Tk);
+    dim(op, 'Tkv', Tkv);
+    dim(op, 'NH', NH);
+    dim(op, 'NKV', NKV);
+    dim(op, 'HD', HD);
     if (Tq > Tk || Tk > Tkv) throw new Error(`${op}: needs Tq <= Tk <= Tkv, got ${Tq}, ${Tk}, ${Tkv}`);
     attentionShape(op, NH, NKV, mask, segments);
     tensor(op, 'out', out, B * Tq * NH * HD, 'float');
@@ -190,7 +212,11 @@ export const checkArgs: Pick<Backend, Op> = {
   },
   attentionBackward(dq, dk, dv, dout, out, lse, q, k, v, mask, B, T, NH, NKV, HD, segments) {
     const op = 'attentionBackward';
-    dims(op, { B, T, NH, NKV, HD });
+    dim(op, 'B', B);
+    dim(op, 'T', T);
+    dim(op, 'NH', NH);
+    dim(op, 'NKV', NKV);
+    dim(op, 'HD', HD);
     attentionShape(op, NH, NKV, mask, segments);
     const nq = B * T * NH * HD, nk = B * T * NKV * HD;
     tensor(op, 'dq', dq, nq, 'float');
@@ -207,14 +233,14 @@ export const checkArgs: Pick<Backend, Op> = {
   },
   swigluForward(out, gate, up, n) {
     const op = 'swigluForward';
-    dims(op, { n });
+    dim(op, 'n', n);
     tensor(op, 'out', out, n, 'float');
     tensor(op, 'gate', gate, n, 'float');
     tensor(op, 'up', up, n, 'float');
   },
   swigluBackward(dgate, dup, dout, gate, up, n) {
     const op = 'swigluBackward';
-    dims(op, { n });
+    dim(op, 'n', n);
     tensor(op, 'dgate', dgate, n, 'float');
     tensor(op, 'dup', dup, n, 'float');
     tensor(op, 'dout', dout, n, 'float');
@@ -223,7 +249,8 @@ export const checkArgs: Pick<Backend, Op> = {
   },
   crossEntropy(losses, dlogits, logits, targets, N, V) {
     const op = 'crossEntropy';
-    dims(op, { N, V });
+    dim(op, 'N', N);
+    dim(op, 'V', V);
     tensor(op, 'losses', losses, N, 'f32');
     optional(op, 'dlogits', dlogits, N * V, 'f32');
     tensor(op, 'logits', logits, N * V, 'f32');

@@ -40,7 +40,7 @@ export const exportHfCommand: Command = {
       dtype: flags.dtype ? parseOutputDType(flags.dtype as string) : null,
       overwrite: flags.overwrite as boolean,
       verify: flags.verify as boolean,
-      backend: () => selectBackend(flags.backend as string),
+      backend: flags.verify ? selectBackend(flags.backend as string) : undefined,
       quantize: bnbConfigOf(quantizationFromFlags(flags)),
     });
     const check = result.logits;

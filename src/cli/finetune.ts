@@ -3,7 +3,7 @@
 // and --example runs the built-in example (example/run-example.ts).
 
 import { ACTIVATION_DTYPES, type ActivationDTypeChoice } from '../model/activation-dtype.ts';
-import { BACKEND_NAMES, type BackendName } from '../backends/select.ts';
+import { BACKEND_NAMES, selectBackend } from '../backends/select.ts';
 import { EXAMPLE_RECIPE, runExample } from '../example/run-example.ts';
 import { parseTargets } from '../model/lora-io.ts';
 import type { LoraInit } from '../model/lora.ts';
@@ -111,7 +111,6 @@ export function optionsFromFlags(f: ParsedFlags): FinetuneOptions {
     dataColumns: (f.data_columns as string | undefined) || null,
     interleaveProbs: interleaveProbsFromFlags('finetune', f),
     quantization: quantizationFromFlags(f),
-    backend: oneOf<BackendName>('backend', f.backend as string, BACKEND_NAMES),
     seed: f.seed as number,
     shuffle: f.shuffle as boolean,
     warmupSteps: f.warmup_steps as number,
@@ -155,7 +154,7 @@ export const finetuneCommand: Command = {
   name: 'finetune',
   summary: 'LoRA fine-tuning on instruction data (alpaca-lora\'s finetune.py); --example runs a built-in one-minute example',
   flags: withGroups(SPECS, FINETUNE_SECTIONS),
-  async run(_flags, _positionals, given) {
+  async run(flags, _positionals, given) {
     const nproc = (given.nproc_per_node as number | undefined) ?? 1;
     if (!Number.isInteger(nproc) || nproc < 1) throw new UsageError(`finetune: --nproc_per_node must be a positive whole number, got ${nproc}`);
     if (nproc > 1 && !launchedByMpi()) {
@@ -163,7 +162,9 @@ export const finetuneCommand: Command = {
       process.exit(await relaunchUnderMpi(nproc));
     }
     if (given.wandb_project) console.log('note: wandb is not used; follow the run in output_dir/report.html and metrics.jsonl');
-    const result = given.example ? await runExample(exampleOptions(given)) : await finetune(optionsFromGiven(given));
+    const options = given.example ? exampleOptions(given) : optionsFromGiven(given);
+    options.backend = selectBackend(flags.backend as string, options.log); // printed first, as every command does
+    const result = given.example ? await runExample(options) : await finetune(options);
     if (result.stopped) await exitInterrupted();
   },
 };

@@ -2,7 +2,7 @@
 // workspace) from finetune's own flags that size it, as a table or --json. Parsing and printing only; the
 // work is train/memory-plan.ts.
 
-import { selectBackend, type BackendName } from '../backends/select.ts';
+import { BACKEND_NAMES, selectBackend, type BackendName } from '../backends/select.ts';
 import { planJson, planRun, renderPlan } from '../train/memory-plan.ts';
 import { UsageError, type FlagSpecs, type ParsedFlags } from './args.ts';
 import type { Command } from './command.ts';
@@ -29,7 +29,9 @@ export const planCommand: Command = {
     const o = optionsFromFlags({ ...FINETUNE_DEFAULTS, ...given });
     if (!o.baseModel) throw new UsageError('plan: pass --base_model (a model folder, a Hub id, or a config.json)');
     const log = (line: string) => console.error(line);
-    const backend = o.backend === 'auto' ? selectBackend('auto', log).name : (o.backend as Exclude<BackendName, 'auto'>);
+    const name = flags.backend as string;
+    if (!(BACKEND_NAMES as readonly string[]).includes(name)) throw new UsageError(`plan: --backend must be one of ${BACKEND_NAMES.join(', ')}, got "${name}"`);
+    const backend = name === 'auto' ? selectBackend('auto', log).name : (name as Exclude<BackendName, 'auto'>);
     const weightDtype = flags.weight_dtype as string | undefined;
     if (weightDtype !== undefined && !['f32', 'bf16', 'f16'].includes(weightDtype)) throw new UsageError(`plan: --weight_dtype must be f32, bf16 or f16, got "${weightDtype}"`);
     const plan = await planRun({ ...o, backend, fullFinetune: flags.full_finetune as boolean, weightDtype: weightDtype as 'f32' | 'bf16' | 'f16' | undefined }, log);

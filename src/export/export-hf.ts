@@ -27,8 +27,8 @@ export interface ExportHfOptions {
   overwrite?: boolean;
   /** Read the export back and compare probe logits (default true). */
   verify?: boolean;
-  /** Computes the probe logits (its arenas are freed after: see checkMergedLogits); required when verify is on. A function is called only once the inputs have been checked. */
-  backend?: Backend | (() => Backend);
+  /** Computes the probe logits (its arenas are freed after: see checkMergedLogits); required when verify is on. */
+  backend?: Backend;
   /** Quantize the base's decoder linears as on load, then merge into their dequantized values (a base stored quantized is used as it is). */
   quantize?: BnbConfig | null;
   /** Where the one sentence about a quantized base goes (default: stderr). */
@@ -70,7 +70,7 @@ export async function exportHf(o: ExportHfOptions): Promise<ExportHfResult> {
         } finally {
           written.close();
         }
-        const be = typeof o.backend === 'function' ? o.backend() : o.backend!;
+        const be = o.backend!;
         logits = await checkMergedLogits(be, o.baseModel, o.loraWeights, dir, o.dtype ?? probeDType(merged), { quantize: o.quantize, dequantize: true });
       }
       return { files, adapted: merged.lora?.pairs.size ?? 0, logits };

@@ -2,7 +2,6 @@
 // defaults) plus ours. Names are camelCase here; the CLI maps its snake_case flags onto them.
 
 import type { ActivationDTypeChoice } from '../model/activation-dtype.ts';
-import type { BackendName } from '../backends/select.ts';
 import type { Backend } from '../engine/backend.ts';
 import type { DatasetOptions } from '../data/dataset.ts';
 import { UserError } from '../errors.ts';
@@ -48,8 +47,8 @@ export interface FinetuneOptions {
   interleaveProbs: number[] | null;
   /** Quantize the base's decoder linears on load (QLoRA's load_in_4bit, the seed's load_in_8bit); a base stored quantized is used as it is. */
   quantization: Partial<QuantizationOptions>;
-  /** A backend name (chosen and printed as every command does), or a backend made by the caller. */
-  backend: BackendName | Backend;
+  /** The backend to train on (selectBackend(name) makes one as the CLI's --backend does); null: selectBackend('auto'). */
+  backend: Backend | null;
   seed: number;
   /** false: train in file order every epoch. */
   shuffle: boolean;
@@ -105,7 +104,7 @@ export const FINETUNE_DEFAULTS: Omit<FinetuneOptions, 'baseModel'> = {
   dataColumns: null,
   interleaveProbs: null,
   quantization: {},
-  backend: 'auto',
+  backend: null,
   seed: 42,
   shuffle: true,
   warmupSteps: 100,

@@ -88,7 +88,7 @@ export async function setupRun(input: FinetuneInput): Promise<FinetuneRun> {
   const gradAccum = gradientAccumulationSteps(o);
   checkProcessesDivide(o, world.size);
   // Everything that can be refused cheaply is checked before the parameter dump: backend, paths, data.
-  const be = typeof o.backend === 'string' ? selectBackend(o.backend, log) : o.backend;
+  const be = o.backend ?? selectBackend('auto', log);
   const baseDir = await resolveModelDir(o.baseModel, log);
   loadLlamaConfig(baseDir, { flag: '--base_model' });
   const tokenizer = loadTokenizer(baseDir);

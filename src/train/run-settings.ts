@@ -14,7 +14,7 @@ export function runSettings(o: FinetuneOptions, gradAccum: number, method: Metho
     lr_scheduler: o.lrScheduler, weight_decay: o.weightDecay, max_grad_norm: o.maxGradNorm, cutoff_len: o.cutoffLen,
     val_set_size: o.valSetSize, ...method.settings,
     train_on_inputs: o.trainOnInputs ?? 'auto', chat_template: o.chatTemplate ?? 'auto', add_eos_token: o.addEosToken, group_by_length: o.groupByLength, packing: o.packing, gradient_checkpointing: o.gradientCheckpointing,
-    activation_dtype: o.activationDtype, shuffle: o.shuffle, seed: o.seed, backend: typeof o.backend === 'string' ? o.backend : o.backend.name,
+    activation_dtype: o.activationDtype, shuffle: o.shuffle, seed: o.seed, backend: o.backend?.name ?? 'auto',
     resume_from_checkpoint: o.resumeFromCheckpoint ?? false, prompt_template: o.promptTemplateName, logging_steps: o.loggingSteps,
     eval_steps: o.evalSteps, save_steps: o.saveSteps, save_total_limit: o.saveTotalLimit, load_best_model_at_end: o.loadBestModelAtEnd,
   };

@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { JsBackend } from '../../src/backends/js/index.ts';
 import { selectBackend } from '../../src/backends/select.ts';
 import { chooseChatTemplate } from '../../src/data/chat-template-source.ts';
 import { renderedTextEncoder } from '../../src/data/encode-rendered.ts';
@@ -28,7 +29,7 @@ test('finetune on conversations saves its chat template; generate and serve rend
   const out = join(work, 'out');
   const options = { baseModel: model, dataPath: data, chatTemplate: 'chatml', outputDir: out, valSetSize: 0, shuffle: false };
   const result = await finetune({
-    ...options, backend: 'js', maxSteps: 1, batchSize: 4, microBatchSize: 4, saveSteps: 0, progress: false, log: () => {},
+    ...options, backend: new JsBackend(), maxSteps: 1, batchSize: 4, microBatchSize: 4, saveSteps: 0, progress: false, log: () => {},
   });
   assert.equal(result.steps, 1);
   const chatml = chooseChatTemplate('chatml', '', {}).source;

@@ -22,7 +22,7 @@ const base = join(work, 'base');
 process.on('exit', () => rmSync(work, { recursive: true, force: true }));
 
 const recipe = (outputDir: string, extra: Partial<FinetuneInput> = {}): FinetuneInput => ({
-  baseModel: base, dataPath: EXAMPLE_DATA, outputDir, backend: 'js', batchSize: 4, microBatchSize: 2, maxSteps: 4,
+  baseModel: base, dataPath: EXAMPLE_DATA, outputDir, backend: new JsBackend(), batchSize: 4, microBatchSize: 2, maxSteps: 4,
   learningRate: 1e-2, warmupSteps: 1, valSetSize: 8, evalSteps: 2, saveSteps: 2, loggingSteps: 1, loraDropout: 0.1,
   loraTargetModules: ['q_proj', 'v_proj', 'down_proj'], cutoffLen: 64, trainOnInputs: false, progress: false, log: () => {},
   useDora: true, ...extra,

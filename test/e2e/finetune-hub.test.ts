@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { JsBackend } from '../../src/backends/js/index.ts';
 import { EXAMPLE_DATA, writeExampleModel } from '../../src/example/run-example.ts';
 import { finetune, type FinetuneInput } from '../../src/train/finetune.ts';
 
@@ -49,7 +50,7 @@ test('Hub ids resolve through a Hub-shaped server into the shared cache layout',
   delete process.env.HF_HUB_OFFLINE;
   const lines: string[] = [];
   const run = (extra: Partial<FinetuneInput> = {}) => finetune({
-    baseModel: 'acme/tiny-llama', dataPath: 'acme/instructions', outputDir: join(work, 'out'), backend: 'js', maxSteps: 1,
+    baseModel: 'acme/tiny-llama', dataPath: 'acme/instructions', outputDir: join(work, 'out'), backend: new JsBackend(), maxSteps: 1,
     batchSize: 2, microBatchSize: 2, valSetSize: 0, saveSteps: 0, progress: false, log: (l) => lines.push(l), ...extra,
   });
 

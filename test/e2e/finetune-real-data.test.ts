@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { JsBackend } from '../../src/backends/js/index.ts';
 import { batchLogits } from '../../src/model/compute.ts';
 import { loadLoraAdapter } from '../../src/model/lora-io.ts';
 import { loadTokenizer } from '../../src/tokenizer/load.ts';
@@ -24,7 +25,7 @@ test('a dozen steps on real Alpaca data: eval loss falls, the adapter reloads, s
   t.after(() => rmSync(out, { recursive: true, force: true }));
   const options: FinetuneInput = {
     baseModel: sharedPath('fixtures', 'trainer', 'base'), dataPath: sharedPath('data', 'alpaca_data_first335.json'),
-    dataset: { skipEmptyOutputs: true }, outputDir: out, backend: 'js', valSetSize: 8, batchSize: 4, microBatchSize: 4,
+    dataset: { skipEmptyOutputs: true }, outputDir: out, backend: new JsBackend(), valSetSize: 8, batchSize: 4, microBatchSize: 4,
     maxSteps: 12, learningRate: 1e-2, warmupSteps: 2, cutoffLen: 48, evalSteps: 6, saveSteps: 6, loggingSteps: 3,
     loraTargetModules: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'],
     loadBestModelAtEnd: false, progress: false, log: () => {},

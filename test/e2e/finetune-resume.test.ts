@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { loadLlamaConfig } from '../../src/arch/llama-config.ts';
+import { JsBackend } from '../../src/backends/js/index.ts';
 import { EXAMPLE_DATA, writeExampleModel } from '../../src/example/run-example.ts';
 import { checkAdapterFitsBase, readPeftAdapter } from '../../src/formats/peft-adapter.ts';
 import { listCheckpoints, readCheckpoint } from '../../src/train/checkpoint/checkpoint.ts';
@@ -21,7 +22,7 @@ const base = join(work, 'base');
 process.on('exit', () => rmSync(work, { recursive: true, force: true }));
 
 const recipe = (outputDir: string, extra: Partial<FinetuneInput> = {}): FinetuneInput => ({
-  baseModel: base, dataPath: EXAMPLE_DATA, outputDir, backend: 'js', batchSize: 4, microBatchSize: 2, maxSteps: 6,
+  baseModel: base, dataPath: EXAMPLE_DATA, outputDir, backend: new JsBackend(), batchSize: 4, microBatchSize: 2, maxSteps: 6,
   learningRate: 1e-2, warmupSteps: 2, valSetSize: 8, evalSteps: 3, saveSteps: 3, loggingSteps: 1, loraDropout: 0.1,
   loraTargetModules: ['q_proj', 'v_proj', 'down_proj'], cutoffLen: 64, trainOnInputs: false, progress: false, log: () => {},
   ...extra,
@@ -93,7 +94,7 @@ test('Ctrl-C finishes the step, saves a checkpoint, exits 130, and the run resum
   const step = Number(/stopped at step (\d+)/.exec(stopped)![1]);
   assert.deepEqual(listCheckpoints(out).map((c) => c.step), [step]);
   const result = await finetune({
-    baseModel: base, dataPath: EXAMPLE_DATA, outputDir: out, backend: 'js', batchSize: 4, microBatchSize: 2, maxSteps: 40,
+    baseModel: base, dataPath: EXAMPLE_DATA, outputDir: out, backend: new JsBackend(), batchSize: 4, microBatchSize: 2, maxSteps: 40,
     valSetSize: 0, loggingSteps: 1, saveSteps: 0, cutoffLen: 64, resumeFromCheckpoint: out, progress: false, log: () => {},
   });
   assert.equal(result.steps, 40);

@@ -80,7 +80,7 @@ test('serve --share_gradio is accepted with a note that nothing is tunnelled', a
 test('finetune refuses a bad path or data before the parameter dump; --warmup_ratio becomes steps', async () => {
   await ready;
   const lines: string[] = [];
-  const base = { baseModel: model, dataPath: EXAMPLE_DATA, outputDir: join(work, 'run'), backend: 'js' as const, valSetSize: 0, progress: false, log: (l: string) => lines.push(l) };
+  const base = { baseModel: model, dataPath: EXAMPLE_DATA, outputDir: join(work, 'run'), backend: new JsBackend(), valSetSize: 0, progress: false, log: (l: string) => lines.push(l) };
   const emptyOutput = join(work, 'empty.json');
   writeFileSync(emptyOutput, JSON.stringify([{ instruction: 'a', output: '' }]));
   for (const [bad, message] of [

@@ -13,6 +13,12 @@ test('the library API exports the commands as functions', () => {
   }
 });
 
+test('the backend is passed as an object: selectBackend makes the one --backend names', () => {
+  const be: api.Backend = api.selectBackend('js', () => {});
+  assert.equal(be.name, 'js');
+  assert.throws(() => api.selectBackend('gpu', () => {}), /--backend gpu is not one of js, cpu, cuda, auto/);
+});
+
 test('score through the library API reproduces the reference loss', async (t) => {
   if (!needShared(t, 'fixtures', 'models', 'llama-mha')) return;
   const g = readGolden('llama-mha');

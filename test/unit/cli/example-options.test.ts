@@ -17,11 +17,10 @@ test('every key of the example recipe is the camelCase name of a finetune flag',
 test('the recipe applies where no flag is given, and a given flag wins (also one equal to the default)', () => {
   const plain = exampleOptions(given('--example'));
   assert.deepEqual({ ...plain, log: null }, { ...optionsFromArgv([]), ...EXAMPLE_RECIPE, log: null });
-  const o = exampleOptions(given('--example', '--lora_r', '8', '--num_epochs', '1', '--output_dir', '/tmp/x', '--backend', 'js'));
+  const o = exampleOptions(given('--example', '--lora_r', '8', '--num_epochs', '1', '--output_dir', '/tmp/x'));
   assert.equal(o.loraR, 8, 'the default value given explicitly still wins over the recipe\'s 16');
   assert.equal(o.numEpochs, 1);
   assert.equal(o.outputDir, '/tmp/x');
-  assert.equal(o.backend, 'js');
   assert.equal(o.loraAlpha, EXAMPLE_RECIPE.loraAlpha);
   assert.deepEqual(o.loraTargetModules, EXAMPLE_RECIPE.loraTargetModules);
 });

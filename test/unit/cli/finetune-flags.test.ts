@@ -64,7 +64,7 @@ const ROWS: Row[] = [
   ['bnb_4bit_compute_dtype', 'bfloat16', 'quantization.bnb4bitComputeDtype', 'bfloat16'],
   ['llm_int8_threshold', '4.5', 'quantization.llmInt8Threshold', 4.5],
   ['llm_int8_skip_modules', '[down_proj,model.layers.0]', 'quantization.llmInt8SkipModules', ['down_proj', 'model.layers.0']],
-  ['backend', 'js', 'backend', 'js'],
+  ['backend', 'js', null, null], // the command selects the backend (selectBackend) and passes it to finetune
   ['seed', '7', 'seed', 7],
   ['shuffle', 'false', 'shuffle', false],
   ['warmup_steps', '10', 'warmupSteps', 10],
