@@ -7,6 +7,7 @@
 #include "device.cuh"
 #include "matmul.cuh"
 #include "memory.cuh"
+#include "nccl.cuh"
 #include "ops.cuh"
 
 namespace {
@@ -294,6 +295,34 @@ napi_value adamw(napi_env env, const Args& a) {
   return undefined(env);
 }
 
+// ---- NCCL (multi-rank runs) ----
+napi_value nccl_load_(napi_env env, const Args&) { return string(env, nccl_load()); }
+napi_value nccl_unique_id_(napi_env env, const Args&) {
+  void* data;
+  napi_value buffer, array;
+  napi_create_arraybuffer(env, kNcclIdBytes, &data, &buffer);
+  nccl_unique_id((uint8_t*)data);
+  napi_create_typedarray(env, napi_uint8_array, kNcclIdBytes, buffer, 0, &array);
+  return array;
+}
+// ncclInit(id: Uint8Array of 128 bytes, nranks, rank)
+napi_value nccl_init_(napi_env env, const Args& a) {
+  napi_typedarray_type type;
+  size_t length, offset;
+  void* data;
+  napi_value buffer;
+  if (napi_get_typedarray_info(env, a.v[0], &type, &length, &data, &buffer, &offset) != napi_ok || type != napi_uint8_array ||
+      length != kNcclIdBytes)
+    throw std::runtime_error("ncclInit: the id is not a Uint8Array of 128 bytes (from ncclUniqueId)");
+  nccl_init((const uint8_t*)data, a.i32(1), a.i32(2));
+  return undefined(env);
+}
+napi_value nccl_all_reduce_sum_(napi_env env, const Args& a) {
+  size_t n = (size_t)a.num(1);
+  nccl_all_reduce_sum(a.out<float>(0, n * F4), n);
+  return undefined(env);
+}
+
 struct Entry {
   const char* name;
   napi_callback fn;
@@ -333,6 +362,10 @@ const Entry kEntries[] = {
     {"crossEntropy", call<cross_entropy>},
     {"sumSquares", call<sum_squares>},
     {"adamw", call<adamw>},
+    {"ncclLoad", call<nccl_load_>},
+    {"ncclUniqueId", call<nccl_unique_id_>},
+    {"ncclInit", call<nccl_init_>},
+    {"ncclAllReduceSum", call<nccl_all_reduce_sum_>},
 };
 
 napi_value module_init(napi_env env, napi_value exports) {

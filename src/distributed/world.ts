@@ -12,6 +12,8 @@ export interface World {
   localSize: number;
   /** In place: the elementwise sum over all ranks (identity in a world of one). */
   allReduceSum(buf: Float32Array | Float64Array): void;
+  /** In place: root's bytes copied into every rank's buf (the same length on every rank). */
+  broadcast(buf: Uint8Array, root: number): void;
   /** Ends every rank of the job with this exit code. */
   abort(code: number): never;
   finish(): void;
@@ -23,6 +25,7 @@ export const SINGLE_PROCESS: World = {
   localRank: 0,
   localSize: 1,
   allReduceSum() {},
+  broadcast() {},
   abort(code) {
     process.exit(code);
   },
@@ -77,6 +80,7 @@ export function joinWorld(env: NodeJS.ProcessEnv = process.env): World {
   joined = {
     ...w,
     allReduceSum: (buf) => addon.allreduceSum(buf),
+    broadcast: (buf, root) => addon.broadcast(buf, root),
     abort: (code) => addon.abort(code),
     finish: () => addon.finalize(),
   };

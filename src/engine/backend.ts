@@ -26,8 +26,25 @@ import type { Arena, Tensor } from './tensor.ts';
 /** Label value that is not trained on (PyTorch's CrossEntropyLoss default). */
 export const IGNORE_INDEX = -100;
 
+/**
+ * Sums over the ranks of a data-parallel job done on device memory (cuda: NCCL). Only the primitives: the
+ * rendezvous that makes and shares the id lives with the World (src/distributed/device-reduce.ts).
+ */
+export interface DeviceCollectives {
+  /** '' when the collective library can be loaded in this process, else why not (one line). */
+  available(): string;
+  /** A fresh group id (opaque bytes) for init; one rank makes it and every rank passes the same bytes. */
+  uniqueId(): Uint8Array;
+  /** Joins the group of `size` ranks made from `id` as `rank`; collective, once per process. */
+  init(id: Uint8Array, size: number, rank: number): void;
+  /** In place on an f32 tensor: it becomes its sum over the ranks (enqueued like any op). */
+  allReduceSum(t: Tensor): void;
+}
+
 export interface Backend {
   readonly name: 'js' | 'cpu' | 'cuda';
+  /** Present where the backend can all-reduce its own memory across processes (cuda); absent otherwise. */
+  readonly collectives?: DeviceCollectives;
 
   // ---- memory ----
   alloc(shape: readonly number[], dtype: DType, arena: Arena): Tensor;

@@ -60,6 +60,15 @@ export interface CudaAddon {
   crossEntropy(losses: P, dlogits: P, logits: P, targets: P, N: N, V: N, gradScale: N): void;
   sumSquares(out: P, t: P, n: N): void;
   adamw(param: P, grad: P, m: P, v: P, n: N, lr: N, beta1: N, beta2: N, eps: N, weightDecay: N, stepSize: N, bc2Sqrt: N): void;
+
+  /** '' once libnccl.so.2 is loaded (dlopen, at first use), else why it cannot be. */
+  ncclLoad(): string;
+  /** NCCL's 128-byte unique id; throws naming libnccl.so.2 when it cannot be loaded. */
+  ncclUniqueId(): Uint8Array;
+  /** Joins the communicator of nranks made from id (every rank the same 128 bytes); once per process. */
+  ncclInit(id: Uint8Array, nranks: N, rank: N): void;
+  /** In place, float32, on the addon's stream: n floats at p become their sum over the ranks. */
+  ncclAllReduceSum(p: P, n: N): void;
 }
 
 export const ADDON_PATH = fileURLToPath(new URL('../../../native/cuda/build/alpaca_cuda.node', import.meta.url));

@@ -7,7 +7,7 @@
 //   'f32': IEEE float32 products everywhere (half weights widened first): tight parity with js.
 // ALPACA_CUDA_PRECISION=f32|bf16 picks it for the loader. Every other op computes in float32 either way.
 
-import type { Backend } from '../../engine/backend.ts';
+import type { Backend, DeviceCollectives } from '../../engine/backend.ts';
 import { BYTES_PER_ELEMENT, isQuantDType, type DType } from '../../engine/dtype.ts';
 import type { QuantizedWeight } from '../../engine/quantized.ts';
 import { numel, shapeString, type Arena, type Tensor } from '../../engine/tensor.ts';
@@ -55,6 +55,13 @@ export class CudaBackend implements Backend {
   private readonly base: number;
   private readonly p: number;
   private readonly ledger = new TensorLedger();
+  /** NCCL, loaded only when a multi-rank run asks for it. */
+  readonly collectives: DeviceCollectives = {
+    available: () => this.addon.ncclLoad(),
+    uniqueId: () => this.addon.ncclUniqueId(),
+    init: (id, size, rank) => this.addon.ncclInit(id, size, rank),
+    allReduceSum: (t) => this.addon.ncclAllReduceSum(f32(t, 'allReduceSum'), t.size),
+  };
 
   constructor(readonly addon: CudaAddon, readonly precision: CudaPrecision = 'bf16') {
     this.base = ++instances * ARENAS.length;
