@@ -8,7 +8,7 @@ export const FINETUNE_SECTIONS = [
     'shuffle']],
   ['conversations', ['chat_template', 'messages_field', 'role_tag', 'content_tag', 'user_tag', 'assistant_tag', 'system_tag', 'system_field',
     'history_field', 'data_columns']],
-  ['LoRA', ['lora_r', 'lora_alpha', 'lora_dropout', 'lora_target_modules', 'use_rslora', 'use_dora', 'lora_init']],
+  ['LoRA', ['lora_r', 'lora_alpha', 'lora_dropout', 'lora_target_modules', 'use_rslora', 'use_dora', 'modules_to_save', 'lora_init']],
   ['training', ['batch_size', 'micro_batch_size', 'num_epochs', 'max_steps', 'learning_rate', 'warmup_steps', 'warmup_ratio', 'lr_scheduler',
     'weight_decay', 'max_grad_norm', 'gradient_checkpointing', 'activation_dtype', 'eval_steps', 'seed', 'nproc_per_node']],
   ['checkpoints', ['save_steps', 'save_total_limit', 'load_best_model_at_end', 'resume_from_checkpoint']],

@@ -6,6 +6,7 @@ import { ACTIVATION_DTYPES, type ActivationDTypeChoice } from '../model/activati
 import { BACKEND_NAMES, selectBackend } from '../backends/select.ts';
 import { EXAMPLE_RECIPE, runExample } from '../example/run-example.ts';
 import { parseTargets } from '../model/lora-io.ts';
+import { MODULES_TO_SAVE, type ModuleToSave } from '../formats/weight-names.ts';
 import type { LoraInit } from '../model/lora.ts';
 import { finetune } from '../train/finetune.ts';
 import { checkProcessesDivide, FINETUNE_DEFAULTS, type FinetuneOptions } from '../train/finetune-options.ts';
@@ -64,6 +65,7 @@ const SPECS: FlagSpecs = {
   max_grad_norm: { type: 'number', default: D.maxGradNorm, help: 'clip the global gradient norm to this (0: no clipping)' },
   use_rslora: { type: 'boolean', default: D.useRslora, help: 'rank-stabilised LoRA: scaling alpha / sqrt(r)' },
   use_dora: { type: 'boolean', default: D.useDora, help: 'DoRA (PEFT\'s use_dora): LoRA plus a trained magnitude per output feature of each adapted projection' },
+  modules_to_save: { type: 'list', default: D.modulesToSave, help: 'PEFT\'s modules_to_save: embed_tokens,lm_head train as full copies saved with the adapter (for new tokens)' },
   lora_init: { type: 'string', default: D.loraInit, help: 'kaiming (PEFT\'s default) or gaussian' },
   nproc_per_node: { type: 'number', default: 1, help: 'data parallel: run this many processes on this machine under mpirun (torchrun\'s flag; or start the command with mpirun -np N yourself)' },
   progress: { type: 'boolean', help: 'live progress line (default: when stderr is a terminal)' },
@@ -126,6 +128,7 @@ export function optionsFromFlags(f: ParsedFlags): FinetuneOptions {
     maxGradNorm: f.max_grad_norm as number,
     useRslora: f.use_rslora as boolean,
     useDora: f.use_dora as boolean,
+    modulesToSave: parseModulesToSave(f.modules_to_save as string[]),
     loraInit: oneOf<LoraInit>('lora_init', f.lora_init as string, ['kaiming', 'gaussian']),
     progress: (f.progress as boolean | undefined) ?? FINETUNE_DEFAULTS.progress,
   };
@@ -168,3 +171,8 @@ export const finetuneCommand: Command = {
     if (result.stopped) await exitInterrupted();
   },
 };
+
+function parseModulesToSave(names: readonly string[]): ModuleToSave[] {
+  for (const n of names) if (!Object.hasOwn(MODULES_TO_SAVE, n)) throw new UsageError(`finetune: --modules_to_save must name embed_tokens and/or lm_head, got "${n}"`);
+  return [...new Set(names as ModuleToSave[])];
+}

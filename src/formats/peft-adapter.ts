@@ -122,6 +122,7 @@ export function makeAdapterConfig(s: {
   targetModules: readonly string[];
   useRslora?: boolean;
   useDora?: boolean;
+  modulesToSave?: readonly ModuleToSave[];
   baseModelNameOrPath?: string | null;
 }): AdapterConfig {
   return parseAdapterConfig({
@@ -132,6 +133,7 @@ export function makeAdapterConfig(s: {
     target_modules: [...s.targetModules],
     use_rslora: s.useRslora ?? false,
     use_dora: s.useDora ?? false,
+    modules_to_save: s.modulesToSave?.length ? [...s.modulesToSave] : null,
     base_model_name_or_path: s.baseModelNameOrPath ?? null,
   }, 'new adapter settings');
 }

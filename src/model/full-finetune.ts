@@ -10,7 +10,7 @@ import { UserError } from '../errors.ts';
 import type { Model } from './llama.ts';
 
 /** Replaces t by a float32 copy (when stored in 16 bits) and allocates its zeroed gradient. */
-function trainable(be: Backend, t: Tensor): { param: Tensor; grad: Tensor } {
+export function makeTrainable(be: Backend, t: Tensor): { param: Tensor; grad: Tensor } {
   let param = t;
   if (t.dtype !== 'f32') {
     param = be.alloc(t.shape, 'f32', 'weights');
@@ -32,7 +32,7 @@ export function enableFullFinetune(m: Model): TrainableParam[] {
   }
   const out: TrainableParam[] = [];
   const add = (name: string, t: Tensor) => {
-    const tp = trainable(be, t);
+    const tp = makeTrainable(be, t);
     out.push({ name, ...tp });
     return tp;
   };

@@ -61,7 +61,17 @@ export async function adapterToTensors(be: Backend, adapter: LoraAdapter): Promi
       if (m) out.set(peftMagnitudeKey(l, p), { dtype: 'F32', shape: [...m.shape], data: (await be.download(m)) as Float32Array });
     }
   }
+  for (const [module, t] of adapter.modules ?? []) out.set(peftModuleKey(module), { dtype: 'F32', shape: [...t.shape], data: (await be.download(t)) as Float32Array });
   return out;
+}
+
+/** Uploads the modules_to_save copies saved in a PEFT adapter folder's tensors into the adapter's trained ones. */
+export function loadModuleCopies(be: Backend, adapter: LoraAdapter, tensors: ReadonlyMap<string, HostTensor>, source: string): void {
+  for (const [module, t] of adapter.modules ?? []) {
+    const saved = tensors.get(peftModuleKey(module));
+    if (!saved) throw new UserError(`${source} has no ${peftModuleKey(module)}, but this run trains modules_to_save ${module}: pass the same --modules_to_save`);
+    be.upload(t, toFloat32(saved));
+  }
 }
 
 /** LoRA settings of a PEFT adapter_config.json (dropout as stored; callers zero it for evaluation). */

@@ -8,7 +8,7 @@ import { projectionFeatures, PROJECTIONS, type Projection } from '../arch/projec
 import type { Backend } from '../engine/backend.ts';
 import { Rng } from '../engine/random.ts';
 import type { Tensor } from '../engine/tensor.ts';
-import { peftKey, peftMagnitudeKey } from '../formats/weight-names.ts';
+import { peftKey, peftMagnitudeKey, type ModuleToSave } from '../formats/weight-names.ts';
 
 export { peftKey, peftMagnitudeKey, PROJECTIONS, type Projection };
 
@@ -50,6 +50,8 @@ export interface LoraAdapter {
   readonly scaling: number;
   /** layers[i].get(projection) */
   readonly layers: ReadonlyArray<ReadonlyMap<Projection, LoraPair>>;
+  /** PEFT's modules_to_save being trained: the model's own (trainable copy) tensors, saved with the adapter. */
+  readonly modules?: ReadonlyMap<ModuleToSave, Tensor>;
 }
 
 export function loraScaling(s: Pick<LoraSettings, 'r' | 'alpha' | 'useRslora'>): number {

@@ -1,6 +1,7 @@
 // The settings of a fine-tuning run, as the library takes them: the seed's finetune.py arguments (same
 // defaults) plus ours. Names are camelCase here; the CLI maps its snake_case flags onto them.
 
+import type { ModuleToSave } from '../formats/weight-names.ts';
 import type { ActivationDTypeChoice } from '../model/activation-dtype.ts';
 import type { Backend } from '../engine/backend.ts';
 import type { DatasetOptions } from '../data/dataset.ts';
@@ -68,6 +69,8 @@ export interface FinetuneOptions {
   useRslora: boolean;
   /** DoRA (PEFT's use_dora): each adapted projection also trains a magnitude per output feature. */
   useDora: boolean;
+  /** PEFT's modules_to_save: trainable full copies of embed_tokens and/or lm_head (for new tokens). */
+  modulesToSave: ModuleToSave[];
   loraInit: LoraInit;
   /** Stop after this many optimizer steps (the schedule still spans the whole run); 0: no limit. */
   maxSteps: number;
@@ -120,6 +123,7 @@ export const FINETUNE_DEFAULTS: Omit<FinetuneOptions, 'baseModel'> = {
   maxGradNorm: 1.0,
   useRslora: false,
   useDora: false,
+  modulesToSave: [],
   loraInit: 'kaiming',
   maxSteps: 0,
   progress: process.stderr.isTTY === true,

@@ -7,6 +7,6 @@ import { loraMethod } from './lora.ts';
 export function chooseMethod(o: FinetuneOptions): MethodSpec {
   return loraMethod({
     lora: { r: o.loraR, alpha: o.loraAlpha, dropout: o.loraDropout, targets: o.loraTargetModules, useRslora: o.useRslora, useDora: o.useDora },
-    init: o.loraInit, seed: o.seed, baseModelName: o.baseModel,
+    init: o.loraInit, seed: o.seed, baseModelName: o.baseModel, modulesToSave: o.modulesToSave,
   });
 }

@@ -5,7 +5,7 @@ import type { Backend } from '../../engine/backend.ts';
 import { UserError } from '../../errors.ts';
 import { checkAdapterFitsBase, readPeftAdapter } from '../../formats/peft-adapter.ts';
 import type { LlamaConfig } from '../../arch/llama-config.ts';
-import { adapterFromTensors, settingsFromConfig } from '../../model/lora-io.ts';
+import { adapterFromTensors, loadModuleCopies, settingsFromConfig } from '../../model/lora-io.ts';
 import type { LoraAdapter, LoraSettings } from '../../model/lora.ts';
 
 /** The adapter stored in `dir`, uploaded; it must have this run's rank and targets. */
@@ -26,9 +26,15 @@ export function loadAdapterFor(be: Backend, config: LlamaConfig, dir: string, wa
   return adapterFromTensors(be, config, wanted, peft.tensors, dir);
 }
 
+/** The modules_to_save copies stored in `dir`, into the adapter's trained ones (resume, load_best_model_at_end). */
+export function loadModulesFor(be: Backend, adapter: LoraAdapter, dir: string): void {
+  if (adapter.modules?.size) loadModuleCopies(be, adapter, readPeftAdapter(dir).tensors, dir);
+}
+
 /** Replaces the adapter's A and B (and DoRA magnitudes) by those saved in `dir` (load_best_model_at_end). */
 export function replaceAdapterWeights(be: Backend, config: LlamaConfig, adapter: LoraAdapter, dir: string, wanted: LoraSettings): void {
   const saved = loadAdapterFor(be, config, dir, wanted);
+  loadModulesFor(be, adapter, dir);
   adapter.layers.forEach((layer, l) => {
     for (const [p, pair] of layer) {
       const from = saved.layers[l]!.get(p)!;

@@ -6,11 +6,13 @@ import { UserError } from '../../errors.ts';
 import { makeAdapterConfig, writePeftAdapter } from '../../formats/peft-adapter.ts';
 import { forwardBackward, reserveActivations, scoreBatch } from '../../model/compute.ts';
 import { initDoraMagnitude } from '../../model/dora.ts';
+import { enableModulesToSave } from '../../model/modules-to-save.ts';
+import type { ModuleToSave } from '../../formats/weight-names.ts';
 import type { Model } from '../../model/llama.ts';
 import { adapterToTensors } from '../../model/lora-io.ts';
 import { createLoraAdapter, initLoraAdapter, loraParameters, zeroLoraGrads, type LoraAdapter, type LoraInit, type LoraSettings } from '../../model/lora.ts';
 import type { MethodSpec, TrainingMethod } from '../method.ts';
-import { loadAdapterFor, replaceAdapterWeights } from './lora-weights.ts';
+import { loadAdapterFor, loadModulesFor, replaceAdapterWeights } from './lora-weights.ts';
 import { baseParameterCount } from './parameter-count.ts';
 import { saveVerifiedAdapter } from './save-adapter.ts';
 import { verifySavedAdapter } from './verify-adapter.ts';
@@ -22,6 +24,8 @@ export interface LoraMethodOptions {
   seed: number;
   /** adapter_config.json's base_model_name_or_path. */
   baseModelName: string;
+  /** PEFT's modules_to_save: full copies of these modules train beside the adapter. */
+  modulesToSave?: readonly ModuleToSave[];
 }
 
 export function loraMethod(o: LoraMethodOptions): MethodSpec {
@@ -30,9 +34,11 @@ export function loraMethod(o: LoraMethodOptions): MethodSpec {
     description: `${s.useDora ? 'DoRA' : 'LoRA'} r=${s.r}, alpha=${s.alpha}${s.useRslora ? ' (rsLoRA)' : ''}, dropout ${s.dropout} on ${s.targets.join(', ')}`,
     settings: {
       lora_r: s.r, lora_alpha: s.alpha, lora_dropout: s.dropout, lora_target_modules: `[${s.targets.join(', ')}]`, use_rslora: s.useRslora, use_dora: s.useDora ?? false, lora_init: o.init,
+      modules_to_save: `[${(o.modulesToSave ?? []).join(', ')}]`,
     },
     recipe: {
       lora_r: s.r, lora_alpha: s.alpha, lora_dropout: s.dropout, lora_target_modules: s.targets.join(','), use_rslora: s.useRslora, use_dora: s.useDora ?? false,
+      modules_to_save: (o.modulesToSave ?? []).join(','),
     },
     create: (model, from) => createLora(model, o, from),
   };
@@ -57,19 +63,27 @@ function createLora(model: Model, o: LoraMethodOptions, from: string | null): Tr
       };
     }
   }
+  const modules = o.modulesToSave ?? [];
+  const moduleParams = enableModulesToSave(model, modules);
+  adapter = { ...adapter, modules: new Map(modules.map((m, i) => [m, moduleParams[i]!.param])) };
+  if (from) loadModulesFor(be, adapter, from);
   const adapterConfig = makeAdapterConfig({
-    r: s.r, loraAlpha: s.alpha, loraDropout: s.dropout, targetModules: s.targets, useRslora: s.useRslora, useDora: s.useDora, baseModelNameOrPath: o.baseModelName,
+    r: s.r, loraAlpha: s.alpha, loraDropout: s.dropout, targetModules: s.targets, useRslora: s.useRslora, useDora: s.useDora, modulesToSave: modules,
+    baseModelNameOrPath: o.baseModelName,
   });
-  const params = loraParameters(adapter);
+  const params = [...loraParameters(adapter), ...moduleParams];
   const trainable = params.reduce((n, p) => n + p.param.size, 0);
   const training = (seed: number) => ({ adapter, dropout: s.dropout, seed });
   const evaluation = { adapter, dropout: 0, seed: 0 };
   return {
     params,
     generationAdapter: adapter,
-    parameterCounts: () => ({ trainable, all: baseParameterCount(model) + trainable }),
+    parameterCounts: () => ({ trainable, all: baseParameterCount(model) + trainable - moduleParams.reduce((n, p) => n + p.param.size, 0) }), // copies replace their modules
     reserve: (B, T, memory) => reserveActivations(model, B, T, training(0), memory),
-    zeroGrads: () => zeroLoraGrads(be, adapter),
+    zeroGrads: () => {
+      zeroLoraGrads(be, adapter);
+      for (const p of moduleParams) be.fill(p.grad, 0);
+    },
     forwardBackward: async (batch, seed, gradScale) => {
       await ready();
       return forwardBackward(model, batch, training(seed), gradScale);

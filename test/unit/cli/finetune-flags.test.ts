@@ -80,6 +80,7 @@ const ROWS: Row[] = [
   ['max_grad_norm', '0.5', 'maxGradNorm', 0.5],
   ['use_rslora', 'true', 'useRslora', true],
   ['use_dora', 'true', 'useDora', true],
+  ['modules_to_save', 'embed_tokens,lm_head', 'modulesToSave', ['embed_tokens', 'lm_head']],
   ['lora_init', 'gaussian', 'loraInit', 'gaussian'],
   ['progress', String(!FINETUNE_DEFAULTS.progress), 'progress', !FINETUNE_DEFAULTS.progress], // the default follows stderr's TTY
   ['wandb_project', 'alpaca', null, undefined], // the wandb flags are accepted and set nothing
