@@ -47,7 +47,7 @@ test('modules_to_save copies get the full fine-tuning gradients of embed_tokens 
 });
 
 const recipe = (outputDir: string, extra: Partial<FinetuneInput> = {}): FinetuneInput => ({
-  baseModel: join(work, 'base'), dataPath: EXAMPLE_DATA, outputDir, backend: 'js', batchSize: 4, microBatchSize: 2, maxSteps: 4,
+  baseModel: join(work, 'base'), dataPath: EXAMPLE_DATA, outputDir, backend: new JsBackend(), batchSize: 4, microBatchSize: 2, maxSteps: 4,
   learningRate: 1e-2, warmupSteps: 1, valSetSize: 8, evalSteps: 2, saveSteps: 2, loggingSteps: 1, loraDropout: 0.1,
   loraTargetModules: ['q_proj', 'v_proj'], cutoffLen: 64, trainOnInputs: false, progress: false, log: () => {},
   modulesToSave: ['embed_tokens', 'lm_head'], ...extra,
