@@ -2,6 +2,9 @@
 // binding when there is one, else an equal share of the machine's cores.
 
 import { availableParallelism, cpus } from 'node:os';
+import { CpuBackend } from '../backends/native/cpu.ts';
+import type { Backend } from '../engine/backend.ts';
+import type { World } from './world.ts';
 
 /** Threads for one of `localSize` ranks on this machine. */
 export function threadsPerRank(localSize: number, allowed = availableParallelism(), machine = cpus().length): number {
@@ -9,4 +12,10 @@ export function threadsPerRank(localSize: number, allowed = availableParallelism
   // bound by the launcher (fewer cores allowed than the machine has): that binding is this rank's share
   if (allowed < machine) return allowed;
   return Math.max(1, Math.floor(machine / localSize));
+}
+
+/** On the cpu backend, a rank of several on one machine uses its share of the cores (ALPACA_CPU_THREADS wins). */
+export function shareCoresAmongRanks(be: Backend, world: World): void {
+  if (world.localSize <= 1 || !(be instanceof CpuBackend) || process.env.ALPACA_CPU_THREADS !== undefined) return;
+  be.addon.setThreads(threadsPerRank(world.localSize));
 }

@@ -37,6 +37,7 @@ import { writeReport } from './report.ts';
 import { runFacts } from './run-facts.ts';
 import { paramsBlock, runSettings, type RunSettings } from './run-settings.ts';
 import { Trainer, type Example, type TrainerSettings } from './trainer.ts';
+import { shareCoresAmongRanks } from '../distributed/threads.ts';
 import { joinWorld, type World } from '../distributed/world.ts';
 
 export type FinetuneInput = Partial<FinetuneOptions> & Pick<FinetuneOptions, 'baseModel'>;
@@ -89,6 +90,7 @@ export async function setupRun(input: FinetuneInput): Promise<FinetuneRun> {
   checkProcessesDivide(o, world.size);
   // Everything that can be refused cheaply is checked before the parameter dump: backend, paths, data.
   const be = o.backend ?? selectBackend('auto', log);
+  shareCoresAmongRanks(be, world);
   const baseDir = await resolveModelDir(o.baseModel, log);
   loadLlamaConfig(baseDir, { flag: '--base_model' });
   const tokenizer = loadTokenizer(baseDir);
