@@ -4,7 +4,8 @@
 // Each case runs in its own process (lora-train-case.ts) so its peak RSS is its own.
 //   node --import tsx bench/cpu-backend.ts [--shapes a,b] [--backends js,cpu,torch] [--weights f32,bf16]
 //                                          [--steps 5] [--warmup 2] [--mb 4] [--seq 256] [--checkpointing]
-//                                          [--activation_dtypes f32,bf16] [--threads 1,2,...] [--rounds 1]
+//                                          [--activation_dtypes f32,bf16] [--compute_dtypes f32,bf16]
+//                                          [--threads 1,2,...] [--rounds 1]
 //                                          [--json out/bench/cpu-backend.json]
 // js is ~100x slower, so it runs a micro batch of 1 x 64 tokens (one step after one warm-up); torch (a
 // slow Debian build here) runs at most 3 steps after one warm-up. --threads: each count in turn for cpu and torch
@@ -30,6 +31,7 @@ const weights = arg('weights', 'f32,bf16').split(',') as TrainCase['weightDtype'
 const steps = Number(arg('steps', '5')), warmup = Number(arg('warmup', '2'));
 const mb = Number(arg('mb', '4')), seq = Number(arg('seq', '256')), checkpointing = process.argv.includes('--checkpointing');
 const activationDtypes = arg('activation_dtypes', 'f32').split(',') as NonNullable<TrainCase['activationDtype']>[];
+const computeDtypes = arg('compute_dtypes', 'f32').split(',') as NonNullable<TrainCase['computeDtype']>[]; // bf16: bf16 weights only
 const jsonPath = resolve(arg('json', resolve(here, '..', 'out', 'bench', 'cpu-backend.json')));
 // The first of these whose python imports torch (Debian's python3-torch lives under /usr/bin/python3).
 const pythons = process.env.PYTHON ? [process.env.PYTHON] : ['python3', '/usr/bin/python3'];
@@ -66,7 +68,13 @@ for (const shape of shapes) {
     if (backend === 'js') cases.push({ shape, backend, weightDtype: 'f32', mb: 1, seq: 64, warmup: 1, steps: 1, threads: 1 });
     for (const threads of backend === 'js' ? [] : threadCounts) {
       if (backend === 'cpu') {
-        cases.push(...weights.flatMap((w) => activationDtypes.map((a) => ({ shape, backend, weightDtype: w, mb, seq, warmup, steps, checkpointing, activationDtype: a, threads }))));
+        for (const w of weights) {
+          for (const a of activationDtypes) {
+            for (const cd of w === 'bf16' ? computeDtypes : ['f32' as const]) {
+              cases.push({ shape, backend, weightDtype: w, mb, seq, warmup, steps, checkpointing, activationDtype: a, computeDtype: cd, threads });
+            }
+          }
+        }
       } else if (backend === 'torch' && python) {
         cases.push({ shape, backend, weightDtype: 'f32', mb, seq, warmup: 1, steps: Math.min(steps, 3), threads });
       }
@@ -75,7 +83,7 @@ for (const shape of shapes) {
 }
 
 const sameCase = (a: TrainCase & { threads: number }, b: TrainCase & { threads: number }) => a.shape === b.shape && a.backend === b.backend &&
-  a.weightDtype === b.weightDtype && a.activationDtype === b.activationDtype && a.threads === b.threads;
+  a.weightDtype === b.weightDtype && a.activationDtype === b.activationDtype && a.computeDtype === b.computeDtype && a.threads === b.threads;
 for (let round = 0; round < rounds; round++) {
   for (const c of cases) {
     if (c.backend === 'js' && round > 0) continue;
@@ -103,7 +111,7 @@ mkdirSync(dirname(jsonPath), { recursive: true });
 writeFileSync(jsonPath, JSON.stringify({ machine: host, threads: threadCounts, rounds, results, skipped }, null, 2) + '\n');
 
 const rows = results.map((r) => [
-  r.shape, r.backend, r.weightDtype, String(r.threads), `${r.mb} x ${r.seq}${r.checkpointing ? ' ckpt' : ''}${r.activationDtype && r.activationDtype !== 'f32' ? ` ${r.activationDtype} act` : ''}`, r.tokens_per_s.toFixed(1), r.step_s.toFixed(3), r.peak_rss_gib.toFixed(2),
+  r.shape, r.backend, r.weightDtype, String(r.threads), `${r.mb} x ${r.seq}${r.checkpointing ? ' ckpt' : ''}${r.activationDtype && r.activationDtype !== 'f32' ? ` ${r.activationDtype} act` : ''}${r.computeDtype === 'bf16' ? ' bf16 compute' : ''}`, r.tokens_per_s.toFixed(1), r.step_s.toFixed(3), r.peak_rss_gib.toFixed(2),
   r.backend === 'cpu' ? ratio(r.tokens_per_s, speed(r.shape, 'torch', r.threads)) : '-',
   r.backend === 'cpu' ? ratio(r.tokens_per_s, speed(r.shape, 'js', r.threads)) : '-',
 ]);

@@ -22,6 +22,7 @@ function makeBackend(name: string): { be: Backend; details: string } {
   if (name === 'js') return { be: new JsBackend(), details: 'plain TypeScript' };
   const be = cpuLoader.load(); // the GEMM kernels chosen as the commands choose them
   if ('unavailable' in be) throw new Error(`cpu backend: ${be.unavailable}`);
+  if (c.computeDtype) be.addon.setComputeDtype(c.computeDtype);
   return { be, details: be.describe() };
 }
 

@@ -45,6 +45,8 @@ export interface TrainCase {
   checkpointing?: boolean;
   /** Activations' storage (--activation_dtype; our backends only); default f32. */
   activationDtype?: 'f32' | 'bf16' | 'f16';
+  /** What bf16 weights' products compute in (--compute_dtype; cpu only); default f32. */
+  computeDtype?: 'f32' | 'bf16';
   /** Load the model from this HF folder (its shape is `shape`) instead of making random weights in memory. */
   modelDir?: string;
   /** With modelDir: quantize its decoder linears on load (QLoRA's NF4 with double quant, or LLM.int8). */

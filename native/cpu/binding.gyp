@@ -22,6 +22,7 @@
         'src/kernels/layers.cpp',
         'src/kernels/gemm.cpp',
         'src/kernels/gemm-own.cpp',
+        'src/kernels/gemm-bf16.cpp',
         'src/kernels/gemm-blas.cpp',
         'src/kernels/matmul.cpp',
         'src/kernels/matvec.cpp',

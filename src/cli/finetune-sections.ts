@@ -10,7 +10,7 @@ export const FINETUNE_SECTIONS = [
     'history_field', 'data_columns']],
   ['LoRA', ['lora_r', 'lora_alpha', 'lora_dropout', 'lora_target_modules', 'use_rslora', 'use_dora', 'modules_to_save', 'lora_init']],
   ['training', ['batch_size', 'micro_batch_size', 'num_epochs', 'max_steps', 'learning_rate', 'warmup_steps', 'warmup_ratio', 'lr_scheduler',
-    'weight_decay', 'max_grad_norm', 'gradient_checkpointing', 'activation_dtype', 'eval_steps', 'seed', 'nproc_per_node']],
+    'weight_decay', 'max_grad_norm', 'gradient_checkpointing', 'activation_dtype', 'compute_dtype', 'eval_steps', 'seed', 'nproc_per_node']],
   ['checkpoints', ['save_steps', 'save_total_limit', 'load_best_model_at_end', 'resume_from_checkpoint']],
   ['output', ['output_dir', 'overwrite_output_dir', 'logging_steps', 'progress', 'wandb_project', 'wandb_run_name', 'wandb_watch', 'wandb_log_model']],
 ] as const;

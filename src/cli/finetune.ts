@@ -2,6 +2,7 @@
 // line and an optional --config FILE (command line wins). Parsing only; the work is train/finetune.ts,
 // and --example runs the built-in example (example/run-example.ts).
 
+import { COMPUTE_DTYPE_FLAG, computeDtypeFrom } from './compute-dtype-flag.ts';
 import { ACTIVATION_DTYPES, type ActivationDTypeChoice } from '../model/activation-dtype.ts';
 import { BACKEND_NAMES, selectBackend } from '../backends/select.ts';
 import { EXAMPLE_RECIPE, runExample } from '../example/run-example.ts';
@@ -43,6 +44,7 @@ const SPECS: FlagSpecs = {
   packing: { type: 'boolean', default: D.packing, help: 'pack each step\'s examples into rows of cutoff_len tokens (less padding, same loss and gradients: examples never attend to each other)' },
   gradient_checkpointing: { type: 'boolean', default: D.gradientCheckpointing, help: 'keep only each layer\'s input, recompute the layer in the backward: less activation memory, ~1/3 more compute, same results' },
   activation_dtype: { type: 'string', default: D.activationDtype, help: 'auto, f32, bf16 or f16: how activations are stored (auto: bf16 on a bf16 base on --backend cpu, else f32); compute stays float32' },
+  ...COMPUTE_DTYPE_FLAG,
   resume_from_checkpoint: { type: 'string', help: 'a checkpoint-N folder, an output_dir with checkpoints (the latest), or an adapter folder' },
   ...QUANT_FLAGS,
   wandb_project: { type: 'string', default: '', help: 'accepted for compatibility; progress goes to output_dir/report.html and metrics.jsonl' },
@@ -106,6 +108,7 @@ export function optionsFromFlags(f: ParsedFlags): FinetuneOptions {
     packing: f.packing as boolean,
     gradientCheckpointing: f.gradient_checkpointing as boolean,
     activationDtype: oneOf<ActivationDTypeChoice>('activation_dtype', f.activation_dtype as string, ACTIVATION_DTYPES),
+    computeDtype: computeDtypeFrom('finetune', f),
     resumeFromCheckpoint: resume && resume !== 'false' && resume !== 'False' ? resume : null,
     promptTemplateName: f.prompt_template_name as string,
     chatTemplate: (f.chat_template as string | undefined) || null,

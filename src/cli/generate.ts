@@ -14,6 +14,7 @@ import { chatPrompt } from '../server/chat.ts';
 import { bnbConfigOf } from '../model/quantization-options.ts';
 import { required, UsageError, type FlagSpecs, type ParsedFlags } from './args.ts';
 import type { Command } from './command.ts';
+import { COMPUTE_DTYPE_FLAG, computeDtypeFrom } from './compute-dtype-flag.ts';
 import { LOAD_8BIT_FLAG, noteQuantization, QUANT_FLAGS, quantizationFromFlags } from './quant-flags.ts';
 
 const FLAGS: FlagSpecs = {
@@ -36,6 +37,7 @@ const FLAGS: FlagSpecs = {
   seed: { type: 'number', default: 0, help: 'sampling seed' },
   backend: { type: 'string', default: 'auto', help: 'js, cpu, cuda or auto' },
   dtype: { type: 'string', default: 'auto', help: 'weight storage: auto (f32 on js, as stored elsewhere), f32, bf16 or f16' },
+  ...COMPUTE_DTYPE_FLAG,
   ...QUANT_FLAGS,
   ...LOAD_8BIT_FLAG,
 };
@@ -132,7 +134,7 @@ export const generateCommand: Command = {
     const dtype = flags.dtype as string;
     if (!['auto', 'f32', 'bf16', 'f16'].includes(dtype)) throw new UsageError(`generate: --dtype must be auto, f32, bf16 or f16, got "${dtype}"`);
     const load = {
-      backend, baseModel, dtype: dtype as 'auto', quantize,
+      backend, baseModel, dtype: dtype as 'auto', quantize, computeDtype: computeDtypeFrom('generate', flags),
       loraWeights: flags.lora_weights ? [flags.lora_weights as string] : [],
       tokenizer: flags.tokenizer as string | undefined,
       promptTemplate: flags.prompt_template as string,

@@ -10,6 +10,7 @@ import { bindServer, serveOn } from '../server/server.ts';
 import { bnbConfigOf } from '../model/quantization-options.ts';
 import { required, UsageError, type ParsedFlags } from './args.ts';
 import type { Command } from './command.ts';
+import { COMPUTE_DTYPE_FLAG, computeDtypeFrom } from './compute-dtype-flag.ts';
 import { LOAD_8BIT_FLAG, noteQuantization, QUANT_FLAGS, quantizationFromFlags } from './quant-flags.ts';
 
 const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
@@ -63,6 +64,7 @@ export const serveCommand: Command = {
     shutdown_timeout: { type: 'number', default: 10, help: 'seconds that requests in flight may take to finish after SIGTERM/SIGINT before they are cancelled' },
     backend: { type: 'string', default: 'auto', help: 'js, cpu, cuda or auto' },
     dtype: { type: 'string', default: 'auto', help: 'weight storage: auto (f32 on js, as stored elsewhere), f32, bf16 or f16' },
+    ...COMPUTE_DTYPE_FLAG,
     ...QUANT_FLAGS,
     ...LOAD_8BIT_FLAG,
   },
@@ -86,6 +88,7 @@ export const serveCommand: Command = {
     const bound = await bindServer(host, port); // a busy port fails here, before the model loads
     const ctx = await loadServerContext({
       ...settings, backend: selectBackend(flags.backend as string), baseModel, dtype: dtype as 'auto', quantize: bnbConfigOf(quantizationFromFlags(flags)),
+      computeDtype: computeDtypeFrom('serve', flags),
       loraWeights: flags.lora_weights as string[], tokenizer: flags.tokenizer as string | undefined, promptTemplate: flags.prompt_template as string,
     });
     noteQuantization(ctx.rt.model.quantization);

@@ -18,10 +18,16 @@
 // - Linear weights use nn.Linear's layout: (OC, C), so out = inp @ weight^T + bias.
 // - A frozen linear weight may be quantized (dtype nf4/fp4/int8, made by uploadQuantized): matmulForward and
 //   matmulBackward's dinp read it as stored, dequantizing block by block inside the kernel; no other op takes one.
+// - Compute dtype (setComputeDtype, js and cpu only): 'bf16' makes a bf16 weight's products, matmulForward's out
+//   and matmulBackward's dinp, take their input (inp, dout) rounded to bf16 (nearest even) and sum in float32 (PyTorch
+//   CPU autocast); dweight, dbias and every other op are unchanged. The default 'f32' computes as stated above.
 
 import type { DType } from './dtype.ts';
 import type { QuantizedWeight } from './quantized.ts';
 import type { Arena, Tensor } from './tensor.ts';
+
+/** What a bf16 weight's products compute in (--compute_dtype). */
+export type ComputeDType = 'f32' | 'bf16';
 
 /** Label value that is not trained on (PyTorch's CrossEntropyLoss default). */
 export const IGNORE_INDEX = -100;
@@ -105,6 +111,8 @@ export interface Backend {
    * |x| >= threshold (over all N rows) go through in float32 against the dequantized weight.
    */
   matmulForward(out: Tensor, inp: Tensor, weight: Tensor, bias: Tensor | null, N: number, C: number, OC: number): void;
+  /** See "Compute dtype" above; absent on backends that compute only one way (cuda: bf16 weights always in bf16). */
+  setComputeDtype?(dtype: ComputeDType): void;
   /**
    * dinp (N, C) = dout @ weight (overwrite; skipped when null),
    * dweight (OC, C) += dout^T @ inp (skipped when null), dbias (OC) += sum over rows (skipped when null).

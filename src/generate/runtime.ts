@@ -2,6 +2,8 @@
 // template, named adapters applied unmerged (any one per request), the chat template, and the EOS / pad
 // ids from generation_config.json (else config.json, else the tokenizer). Loading only; no generation.
 
+import type { ComputeDType } from '../engine/backend.ts';
+import { applyComputeDtype } from '../model/compute-dtype.ts';
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import type { Backend } from '../engine/backend.ts';
@@ -50,6 +52,8 @@ export interface RuntimeOptions {
   dtype?: 'auto' | Exclude<DType, 'i32'>;
   /** Quantize the base's decoder linears on load (a base stored quantized is used as it is). */
   quantize?: BnbConfig | null;
+  /** What bf16 base weights' products compute in (model/compute-dtype.ts); default f32. */
+  computeDtype?: ComputeDType;
 }
 
 /** The local folders of the base and adapters (Hub ids fetched into the HF cache, logged on stderr), named as given. */
@@ -80,6 +84,7 @@ export async function loadModelSet(o: RuntimeOptions): Promise<ModelSet> {
 async function modelSet(o: RuntimeOptions, src: Sources): Promise<ModelSet> {
   const dtype = o.dtype === 'auto' || o.dtype === undefined ? (o.backend.name === 'js' ? 'f32' : undefined) : o.dtype;
   const model = await loadModel(o.backend, src.baseDir, { dtype, quantize: o.quantize });
+  applyComputeDtype(o.backend, o.computeDtype ?? 'f32');
   const adapters = new Map<string, LoraUse>();
   for (const [name, dir] of src.adapters) adapters.set(name, { adapter: loadLoraAdapter(o.backend, model.config, dir), dropout: 0, seed: 0 });
   return { model, baseName: src.baseName, adapters, defaultId: src.adapters[0]?.[0] ?? src.baseName, ...specialIds(src.baseDir, model) };

@@ -1,6 +1,7 @@
 // The settings of a fine-tuning run, as the library takes them: the seed's finetune.py arguments (same
 // defaults) plus ours. Names are camelCase here; the CLI maps its snake_case flags onto them.
 
+import type { ComputeDType } from '../engine/backend.ts';
 import type { ModuleToSave } from '../formats/weight-names.ts';
 import type { ActivationDTypeChoice } from '../model/activation-dtype.ts';
 import type { Backend } from '../engine/backend.ts';
@@ -36,6 +37,8 @@ export interface FinetuneOptions {
   gradientCheckpointing: boolean;
   /** Storage of activations: auto = bf16 on a bf16 base on the cpu backend, else f32 (model/activation-dtype.ts). */
   activationDtype: ActivationDTypeChoice;
+  /** What a bf16 base's products compute in: f32, or bf16 with float32 sums (cpu with AVX512_BF16; model/compute-dtype.ts). */
+  computeDtype: ComputeDType;
   /** A checkpoint-N folder (continues exactly), an output_dir holding checkpoints (the latest), or an adapter folder (its weights). */
   resumeFromCheckpoint: string | null;
   promptTemplateName: string;
@@ -100,6 +103,7 @@ export const FINETUNE_DEFAULTS: Omit<FinetuneOptions, 'baseModel'> = {
   packing: false,
   gradientCheckpointing: false,
   activationDtype: 'auto',
+  computeDtype: 'f32',
   resumeFromCheckpoint: null,
   promptTemplateName: 'alpaca',
   chatTemplate: null,

@@ -2,6 +2,7 @@
 // settings and the memory plan, load the model, set up the method and the trainer (resumed from a checkpoint
 // when asked), and open metrics.jsonl and report.html. The loop is finetune.ts, the end finetune-finish.ts.
 
+import { applyComputeDtype } from '../model/compute-dtype.ts';
 import { join } from 'node:path';
 import { selectBackend } from '../backends/select.ts';
 import type { Backend } from '../engine/backend.ts';
@@ -119,6 +120,8 @@ export async function setupRun(input: FinetuneInput): Promise<FinetuneRun> {
   if (plan) log(describePlan(plan));
 
   const model = await loadModel(be, baseDir, { quantize: bnbConfigOf(o.quantization) });
+  applyComputeDtype(be, o.computeDtype);
+  if (o.computeDtype === 'bf16') log('compute: bf16 products with float32 sums for the bf16 base weights (--compute_dtype bf16)');
   if (model.quantization) log(`base model: ${describeQuantization(model.quantization)}; LoRA adapters and their optimizer state stay float32`); // only LoRA trains on a quantized base
   const activationDtype = resolveActivationDtype(o.activationDtype, model);
   if (o.activationDtype === 'auto') log(`activations: ${activationDtype} (--activation_dtype auto on ${be.name})`);

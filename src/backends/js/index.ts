@@ -2,7 +2,7 @@
 // It is the spec the native backends are tested against; it is not meant to be fast. Each op first runs the
 // shared argument checks (../arg-checks.ts); a freed tensor is poisoned, and any later use of it throws.
 
-import type { Backend } from '../../engine/backend.ts';
+import type { Backend, ComputeDType } from '../../engine/backend.ts';
 import { isQuantDType, type DType } from '../../engine/dtype.ts';
 import type { QuantizedWeight } from '../../engine/quantized.ts';
 import { numel, type Arena, type Tensor } from '../../engine/tensor.ts';
@@ -113,11 +113,19 @@ export class JsBackend implements Backend {
     checkArgs.embeddingBackward(dtable, dout, ids, N, C);
     layers.embeddingBackward(dtable, dout, ids, N, C);
   }
+  /** engine/backend.ts' "Compute dtype". */
+  private computeDtype: ComputeDType = 'f32';
+
+  setComputeDtype(dtype: ComputeDType): void {
+    this.computeDtype = dtype;
+  }
+
+  private bf16Products = (weight: Tensor) => this.computeDtype === 'bf16' && weight.dtype === 'bf16';
 
   matmulForward(out: Tensor, inp: Tensor, weight: Tensor, bias: Tensor | null, N: number, C: number, OC: number): void {
     checkArgs.matmulForward(out, inp, weight, bias, N, C, OC);
     if (isQuantDType(weight.dtype)) quantMatmulForward(out, inp, weight, bias, N, C, OC);
-    else matmulForward(out, inp, weight, bias, N, C, OC);
+    else matmulForward(out, inp, weight, bias, N, C, OC, this.bf16Products(weight));
   }
 
   matmulBackward(
@@ -125,7 +133,7 @@ export class JsBackend implements Backend {
     dout: Tensor, inp: Tensor, weight: Tensor, N: number, C: number, OC: number,
   ): void {
     checkArgs.matmulBackward(dinp, dweight, dbias, dout, inp, weight, N, C, OC);
-    if (!isQuantDType(weight.dtype)) return matmulBackward(dinp, dweight, dbias, dout, inp, weight, N, C, OC);
+    if (!isQuantDType(weight.dtype)) return matmulBackward(dinp, dweight, dbias, dout, inp, weight, N, C, OC, this.bf16Products(weight));
     if (dinp) quantMatmulBackwardInput(dinp, dout, weight, N, C, OC);
     if (dbias) matmulBackward(null, null, dbias, dout, inp, weight, N, C, OC);
   }

@@ -35,15 +35,18 @@ export interface CpuAddon {
    * gemm: the kernel every GEMM uses, or 'mixed'; gemmTable: per weight dtype, large/skinny ("f32 own/openblas, ...");
    * gemmIsa: the own GEMM's SIMD level; isa: the other kernels'; matvecIsa: the dense decode matvec's; quantIsa: the
    * quantized weights' kernels';
-   * build: when the addon was compiled; blasCore: OpenBLAS's kernel family; blasConfig: its build line.
+   * build: when the addon was compiled; computeDtype: what bf16 weights' products compute in; bf16Dot: whether the CPU
+   * has AVX512_BF16; blasCore: OpenBLAS's kernel family; blasConfig: its build line.
    */
   info(): {
     threads: number; gemm: 'openblas' | 'own' | 'mixed'; gemmTable: string; gemmIsa: string; isa: string; matvecIsa: QuantIsa; quantIsa: QuantIsa;
-    build: string; blasCore?: string; blasConfig?: string;
+    build: string; computeDtype: 'f32' | 'bf16'; bf16Dot: boolean; blasCore?: string; blasConfig?: string;
   };
   setThreads(n: N): void;
   /** The kernel for one weight dtype and shape class, or for all of them; returns the kernel that entry now uses. */
   setGemm(name: 'openblas' | 'own', dtype?: 'f32' | 'bf16' | 'f16', shapeClass?: 'large' | 'skinny'): 'openblas' | 'own';
+  /** bf16: linear layers with bf16 weights multiply in bf16 and sum in float32; throws without AVX512_BF16. */
+  setComputeDtype(dtype: 'f32' | 'bf16'): 'f32' | 'bf16';
   /** Caps the dense matvec's SIMD level (tests run each copy); returns the level now in use. */
   setMatvecIsa(name: QuantIsa): QuantIsa;
   /** Caps the quantized kernels' SIMD level (tests run each copy); returns the level now in use. */

@@ -4,7 +4,7 @@
 // a direct call from corrupting memory.
 // `cpuLoader` is what select.ts uses.
 
-import type { Backend } from '../../engine/backend.ts';
+import type { Backend, ComputeDType } from '../../engine/backend.ts';
 import type { DType } from '../../engine/dtype.ts';
 import { checkQuantized, type QuantizedWeight } from '../../engine/quantized.ts';
 import { numel, type Arena, type Tensor } from '../../engine/tensor.ts';
@@ -35,7 +35,8 @@ export class CpuBackend implements Backend {
     const own = `own ${i.gemmIsa}`, blas = `OpenBLAS (${i.blasCore ?? '?'})`;
     const gemm = i.gemm === 'openblas' ? `${blas} GEMM` : i.gemm === 'own' ? `${own} GEMM`
       : `GEMM ${own} or ${blas} by weight dtype, large/skinny: ${i.gemmTable}`;
-    return `${i.threads} threads, ${gemm}${this.gemmOrigin ? ` (${this.gemmOrigin})` : ''}, ${i.isa} kernels`;
+    const compute = i.computeDtype === 'bf16' ? ', bf16 products for bf16 weights (AVX512_BF16)' : '';
+    return `${i.threads} threads, ${gemm}${this.gemmOrigin ? ` (${this.gemmOrigin})` : ''}${compute}, ${i.isa} kernels`;
   }
 
   alloc(shape: readonly number[], dtype: DType, arena: Arena): Tensor {
@@ -139,6 +140,11 @@ export class CpuBackend implements Backend {
   embeddingBackward(dtable: Tensor, dout: Tensor, ids: Tensor, N: number, C: number): void {
     checkArgs.embeddingBackward(dtable, dout, ids, N, C);
     this.addon.embeddingBackward(h(dtable), h(dout), h(ids), N, C);
+  }
+
+  /** bf16 needs AVX512_BF16: the addon's error says so (applyComputeDtype turns it into a UserError). */
+  setComputeDtype(dtype: ComputeDType): void {
+    this.addon.setComputeDtype(dtype);
   }
 
   matmulForward(out: Tensor, inp: Tensor, weight: Tensor, bias: Tensor | null, N: number, C: number, OC: number): void {

@@ -57,6 +57,7 @@ const ROWS: Row[] = [
   ['packing', 'true', 'packing', true],
   ['gradient_checkpointing', 'true', 'gradientCheckpointing', true],
   ['activation_dtype', 'bf16', 'activationDtype', 'bf16'],
+  ['compute_dtype', 'bf16', 'computeDtype', 'bf16'],
   ['load_in_8bit', 'true', 'quantization.loadIn8bit', true],
   ['load_in_4bit', 'true', 'quantization.loadIn4bit', true],
   ['bnb_4bit_quant_type', 'fp4', 'quantization.bnb4bitQuantType', 'fp4'],

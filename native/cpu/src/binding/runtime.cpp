@@ -23,6 +23,12 @@ void runtime_set_threads(int n) {
 
 namespace {
 
+napi_value boolean(napi_env env, bool b) {
+  napi_value v;
+  napi_get_boolean(env, b, &v);
+  return v;
+}
+
 napi_value string(napi_env env, const char* s) {
   napi_value v;
   napi_create_string_utf8(env, s, NAPI_AUTO_LENGTH, &v);
@@ -40,8 +46,9 @@ const char* kernel_isa() {
 #endif
 }
 
-// info() -> { threads, gemm, gemmTable, gemmIsa, isa, matvecIsa, quantIsa, build, blasCore, blasConfig }; build: when this
-// addon was compiled (a measured GEMM choice is kept per build).
+// info() -> { threads, gemm, gemmTable, gemmIsa, isa, matvecIsa, quantIsa, build, computeDtype, bf16Dot, blasCore,
+// blasConfig }; build: when this addon was compiled (a measured GEMM choice is kept per build); bf16Dot: whether the
+// CPU has AVX512_BF16 (computeDtype bf16 possible).
 napi_value info(napi_env env, napi_callback_info) {
   napi_value out, threads;
   napi_create_object(env, &out);
@@ -50,6 +57,8 @@ napi_value info(napi_env env, napi_callback_info) {
   napi_set_named_property(env, out, "gemm", string(env, gemm_name()));
   napi_set_named_property(env, out, "gemmTable", string(env, gemm_table()));
   napi_set_named_property(env, out, "build", string(env, __DATE__ " " __TIME__));
+  napi_set_named_property(env, out, "computeDtype", string(env, gemm_bf16_compute() ? "bf16" : "f32"));
+  napi_set_named_property(env, out, "bf16Dot", boolean(env, gemm_bf16_available()));
   napi_set_named_property(env, out, "gemmIsa", string(env, gemm_own_isa()));
   napi_set_named_property(env, out, "isa", string(env, kernel_isa()));
   napi_set_named_property(env, out, "matvecIsa", string(env, matvec_isa()));
@@ -93,6 +102,16 @@ napi_value set_quant_isa_fn(napi_env env, napi_callback_info cb) {
   return string(env, set_quant_isa(name.c_str()));
 }
 
+// setComputeDtype('f32' | 'bf16') -> the dtype GEMMs with bf16 weights now multiply in; bf16 needs AVX512_BF16
+napi_value set_compute_dtype(napi_env env, napi_callback_info cb) {
+  Args a(env, cb, "setComputeDtype");
+  std::string name = a.text(0, "dtype");
+  if (a.ok() && name != "f32" && name != "bf16") a.fail("dtype must be 'f32' or 'bf16', not '%s'", name.c_str());
+  if (a.ok() && name == "bf16" && !gemm_bf16_available()) a.fail("bf16 compute needs a CPU with AVX512_BF16 (AMX CPUs have it); this one has none");
+  if (!a.ok()) return nullptr;
+  return string(env, gemm_set_bf16_compute(name == "bf16") ? "bf16" : "f32");
+}
+
 // setMatvecIsa('avx512' | 'avx2' | 'generic') -> the SIMD level the dense matvec now runs with (at most the CPU's)
 napi_value set_matvec_isa_fn(napi_env env, napi_callback_info cb) {
   Args a(env, cb, "setMatvecIsa");
@@ -105,5 +124,5 @@ napi_value set_matvec_isa_fn(napi_env env, napi_callback_info cb) {
 
 const Binding runtime_bindings[] = {
     {"info", info}, {"setThreads", set_threads}, {"setGemm", set_gemm}, {"setQuantIsa", set_quant_isa_fn},
-    {"setMatvecIsa", set_matvec_isa_fn}, {nullptr, nullptr},
+    {"setMatvecIsa", set_matvec_isa_fn}, {"setComputeDtype", set_compute_dtype}, {nullptr, nullptr},
 };

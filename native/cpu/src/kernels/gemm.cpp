@@ -17,6 +17,8 @@ const int kDtypes = 3;  // table rows: F32, BF16 (and quantized), F16
 bool blas_default = gemm_blas_preferred();
 bool use_blas[kDtypes][2] = {{blas_default, blas_default}, {blas_default, blas_default}, {blas_default, blas_default}};
 
+bool bf16_compute = false;
+
 int table_row(int dtype) { return dtype == F32 ? 0 : dtype == F16 ? 2 : 1; }
 std::vector<float> a_panel;
 const long kPanel = 1L << 21;  // floats of A widened at once
@@ -34,8 +36,11 @@ HOT void widen_rows_task(void* c, long b, long e, int) {
   for (long r = b; r < e; r++) widen(k.dst + r * k.dst_ld, k.src, k.dtype, k.off + r * k.src_ld, k.cols);
 }
 
-void gemm_f32(bool blas, long M, long N, long K, const Operand& A, const Operand& B, bool accumulate, float* C, long ldc) {
-  if (blas)
+// kernel: 0 own, 1 OpenBLAS, 2 the bf16 compute mode
+void gemm_f32(int kernel, long M, long N, long K, const Operand& A, const Operand& B, bool accumulate, float* C, long ldc) {
+  if (kernel == 2)
+    gemm_bf16(M, N, K, A, B, accumulate, C, ldc);
+  else if (kernel == 1)
     gemm_blas(M, N, K, A, B, accumulate, C, ldc);
   else
     gemm_own(M, N, K, A, B, accumulate, C, ldc);
@@ -62,6 +67,10 @@ const char* gemm_select(bool prefer_blas, int dtype, int cls) {
   return blas ? "openblas" : "own";
 }
 
+bool gemm_set_bf16_compute(bool on) { return bf16_compute = on && gemm_bf16_available(); }
+
+bool gemm_bf16_compute() { return bf16_compute; }
+
 const char* gemm_name() {
   int n = 0;
   for (auto& row : use_blas) n += row[0] + row[1];
@@ -79,9 +88,9 @@ const char* gemm_table() {
 }
 
 // Rows [m0, m0 + mc) of a 16-bit A: stored rows, or stored columns when A is transposed (stored (K, M)).
-void gemm(long M, long N, long K, const Operand& A, const Operand& B, bool accumulate, float* C, long ldc) {
-  bool blas = use_blas[table_row(B.dtype)][lmin(M, lmin(N, K)) <= kSkinny ? G_SKINNY : G_LARGE];
-  if (A.dtype == F32 || M <= 0 || N <= 0 || K <= 0) return gemm_f32(blas, M, N, K, A, B, accumulate, C, ldc);
+void gemm(long M, long N, long K, const Operand& A, const Operand& B, bool accumulate, float* C, long ldc, bool bf16_products) {
+  int kernel = bf16_products && B.dtype == BF16 ? 2 : use_blas[table_row(B.dtype)][lmin(M, lmin(N, K)) <= kSkinny ? G_SKINNY : G_LARGE];
+  if (A.dtype == F32 || M <= 0 || N <= 0 || K <= 0) return gemm_f32(kernel, M, N, K, A, B, accumulate, C, ldc);
   long mc = lmin(M, lmax(1, kPanel / K));
   if ((long)a_panel.size() < mc * K) a_panel.resize(mc * K);
   float* buf = a_panel.data();
@@ -91,6 +100,6 @@ void gemm(long M, long N, long K, const Operand& A, const Operand& B, bool accum
       widen_rows(buf, n, A.p, A.dtype, m0, A.ld, K, n);
     else
       widen_rows(buf, K, A.p, A.dtype, m0 * A.ld, A.ld, n, K);
-    gemm_f32(blas, n, N, K, Operand{buf, F32, A.trans ? n : K, A.trans}, B, accumulate, C + m0 * ldc, ldc);
+    gemm_f32(kernel, n, N, K, Operand{buf, F32, A.trans ? n : K, A.trans}, B, accumulate, C + m0 * ldc, ldc);
   }
 }

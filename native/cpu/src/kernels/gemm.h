@@ -12,7 +12,9 @@ struct Operand {
   bool trans;
 };
 
-void gemm(long M, long N, long K, const Operand& A, const Operand& B, bool accumulate, float* C, long ldc);
+// bf16_products: a linear layer's product with its bf16 weight B in the bf16 compute mode (gemm_bf16); the caller
+// passes gemm_bf16_compute() && B is a bf16 weight.
+void gemm(long M, long N, long K, const Operand& A, const Operand& B, bool accumulate, float* C, long ldc, bool bf16_products = false);
 
 // Widens rows [0, rows) of `cols` elements: dst[r * dst_ld ..] = float32 of src[off + r * src_ld ..] (pooled).
 void widen_rows(float* dst, long dst_ld, const void* src, int dtype, long off, long src_ld, long rows, long cols);
@@ -20,6 +22,13 @@ void widen_rows(float* dst, long dst_ld, const void* src, int dtype, long off, l
 // The addon's own blocked kernel (gemm-own.cpp) and OpenBLAS's sgemm (gemm-blas.cpp): A float32 only.
 void gemm_own(long M, long N, long K, const Operand& A, const Operand& B, bool accumulate, float* C, long ldc);
 void gemm_blas(long M, long N, long K, const Operand& A, const Operand& B, bool accumulate, float* C, long ldc);
+
+// The bf16 compute mode (gemm-bf16.cpp): bf16 products, float32 accumulation; AVX512_BF16 only, B bf16 only.
+void gemm_bf16(long M, long N, long K, const Operand& A, const Operand& B, bool accumulate, float* C, long ldc);
+bool gemm_bf16_available();
+// Whether linear layers with bf16 weights compute in bf16 (else float32, the default); false when unavailable.
+bool gemm_set_bf16_compute(bool on);
+bool gemm_bf16_compute();
 
 bool gemm_blas_available();
 // Whether OpenBLAS runs AVX-512 kernels (its core type is chosen at load, e.g. by OPENBLAS_CORETYPE).

@@ -2,7 +2,8 @@
 // input, weight and bias gradients. The weight may be stored as bf16/f16 or quantized (w then points at its
 // QuantDesc: 4-bit weights are dequantized tile by tile into the same paths, int8 ones run LLM.int8). out, inp,
 // dout and dinp may be 16-bit: a 16-bit out or dinp is computed in float32 row chunks and rounded once (staged);
-// dweight and dbias are float32.
+// dweight and dbias are float32. In the bf16 compute mode (gemm.h) a bf16 weight's products (out and dinp) take the
+// input rounded to bf16 and sum in float32.
 #include <vector>
 
 #include "../pool.h"
@@ -78,30 +79,37 @@ void k_matmul_forward(Act out, Act inp, const void* w, int w_dtype, const void* 
     int8_matmul_forward(out.f(), inp.f(), *(const QuantDesc*)w, b32, N, C, OC);
     return;
   }
+  bool bf16_products = w_dtype == BF16 && gemm_bf16_compute();
   if (N <= kMatvecRows) {
-    if (is_quant(w_dtype))
+    if (is_quant(w_dtype)) {
       matvec_quant(out.f(), inp.f(), *(const QuantDesc*)w, b32, N, C, OC);
-    else
+    } else if (bf16_products) {  // the same products as gemm_bf16: the input rounded to bf16, float32 sums
+      float* x = grow(stage_inp, N * C);
+      for (long i = 0; i < N * C; i++) x[i] = bf16_to_f32(f32_to_bf16(inp.f()[i]));
+      matvec(out.f(), x, w, w_dtype, b32, N, C, OC);
+    } else {
       matvec(out.f(), inp.f(), w, w_dtype, b32, N, C, OC);
+    }
     return;
   }
   if (bias) {
     Bias k{out.f(), b32, OC, Act{nullptr, F32}, nullptr, N};
     pool_run(N, pool_grain(N, OC), bias_rows_task, &k);
   }
-  gemm(N, OC, C, Operand{inp.p, inp.dt, C, false}, Operand{w, w_dtype, C, true}, bias != nullptr, out.f(), OC);
+  gemm(N, OC, C, Operand{inp.p, inp.dt, C, false}, Operand{w, w_dtype, C, true}, bias != nullptr, out.f(), OC, bf16_products);
 }
 
 void k_matmul_backward(Act dinp, float* dweight, float* dbias, Act dout, Act inp, const void* w, int w_dtype, long N, long C,
                        long OC) {
+  bool bf16_products = w_dtype == BF16 && gemm_bf16_compute();
   if (dinp.p && dinp.dt == F32) {
-    gemm(N, C, OC, Operand{dout.p, dout.dt, OC, false}, Operand{w, w_dtype, C, false}, false, dinp.f(), C);
+    gemm(N, C, OC, Operand{dout.p, dout.dt, OC, false}, Operand{w, w_dtype, C, false}, false, dinp.f(), C, bf16_products);
   } else if (dinp.p) {
     long mc = lmin(N, lmax(1, kStage / lmax(1, C)));
     float* d = grow(stage_out, mc * C);
     for (long m0 = 0; m0 < N; m0 += mc) {
       long n = lmin(mc, N - m0);
-      gemm(n, C, OC, Operand{at(dout, m0 * OC).p, dout.dt, OC, false}, Operand{w, w_dtype, C, false}, false, d, C);
+      gemm(n, C, OC, Operand{at(dout, m0 * OC).p, dout.dt, OC, false}, Operand{w, w_dtype, C, false}, false, d, C, bf16_products);
       k_convert(at(dinp, m0 * C).p, dinp.dt, d, F32, n * C);
     }
   }
