@@ -37,7 +37,7 @@ export interface MemoryPlanSettings {
   /** Padded row length: cutoff_len rounded up to a multiple of 8, as collate pads. */
   seqLen: number;
   /** null: full fine-tuning (every weight a float32 master with a gradient and moments). dora: a magnitude per output feature too. */
-  lora: { targets: readonly Projection[]; r: number; dora?: boolean } | null;
+  lora: { targets: readonly Projection[]; r: number; dora?: boolean; modulesToSave?: number } | null;
   checkpointing: boolean;
   activationDtype: ActivationDType;
   /** --packing: rows of seqLen carry segment ids and per-token RoPE tables. */
@@ -79,7 +79,8 @@ export function planMemory(config: LlamaConfig, weights: MemoryEstimate, s: Memo
     ? Array.from({ length: config.numLayers }, () => s.lora!.targets.flatMap((p) => Array(2).fill(projectionFeatures(config, p).outFeatures * 4) as number[])).flat()
     : [];
   // parameters, gradients, AdamW's two moments (one arena each, the moments' shared); full fine-tuning's masters replace the weights
-  const trainable = reserve([...trainableSizes, ...doraFactors]) + reserve(trainableSizes) + reserve(trainableSizes.flatMap((n) => [n, n]));
+  const trainable = reserve([...trainableSizes, ...doraFactors]) + reserve(trainableSizes) + reserve(trainableSizes.flatMap((n) => [n, n])) +
+    modulesBytes(config, s.lora?.modulesToSave ?? 0, weightBytes / params, reserve);
   const weightsPart = s.lora ? (cuda ? slabBytes(shapes.map((n) => (n * weightBytes) / params)) : weightBytes) : 0;
 
   const B = s.microBatchSize, T = s.seqLen, N = B * T;
@@ -104,6 +105,17 @@ export function planMemory(config: LlamaConfig, weights: MemoryEstimate, s: Memo
   const baseline = cuda ? 0 : PROCESS_BASELINE_BYTES;
   const total = weightsPart + trainable + activations + workspace + baseline;
   return { settings: s, weights: weightsPart, trainable, activations, workspace, baseline, total };
+}
+
+/**
+ * modules_to_save copies (V, C): a float32 gradient and two moments each, and the float32 master beyond what the
+ * base already stores (trained in place when the base is float32).
+ */
+function modulesBytes(config: LlamaConfig, count: number, storedPerValue: number, reserve: (sizes: number[]) => number): number {
+  if (count === 0) return 0;
+  const n = config.vocabSize * config.hiddenSize;
+  const sizes = Array<number>(count).fill(n * 4);
+  return reserve(sizes) + reserve([...sizes, ...sizes]) + count * Math.max(0, n * (4 - storedPerValue));
 }
 
 /** Bytes cudaMalloc'd for blocks allocated in this order: slabs from 4 MiB doubling to 256 MiB, blocks over 64 MiB alone. */
@@ -136,6 +148,8 @@ export interface PlanRequest {
   fullFinetune?: boolean;
   /** DoRA: magnitudes, their factors and each target's saved z (activations.ts). */
   useDora?: boolean;
+  /** modules_to_save: float32 (V, C) copies of embed_tokens / lm_head, trained beside the frozen base. */
+  modulesToSave?: readonly string[];
   gradientCheckpointing: boolean;
   /** --packing: micro-batches of microBatchSize rows of cutoff_len, with segment ids and per-token RoPE tables. */
   packing?: boolean;
@@ -170,7 +184,7 @@ export async function planRun(r: PlanRequest, log: (line: string) => void): Prom
     backend: r.backend,
     microBatchSize: r.microBatchSize,
     seqLen: Math.ceil(r.cutoffLen / 8) * 8,
-    lora: r.fullFinetune ? null : { targets: r.loraTargetModules, r: r.loraR, dora: r.useDora ?? false },
+    lora: r.fullFinetune ? null : { targets: r.loraTargetModules, r: r.loraR, dora: r.useDora ?? false, modulesToSave: r.modulesToSave?.length ?? 0 },
     checkpointing: r.gradientCheckpointing,
     packed: r.packing ?? false,
     activationDtype: activationDtypeFor(r.activationDtype, r.backend, linear === 'bf16' ? 'bf16' : 'f32'),
