@@ -10,7 +10,7 @@ import { parseTargets } from '../model/lora-io.ts';
 import { MODULES_TO_SAVE, type ModuleToSave } from '../formats/weight-names.ts';
 import type { LoraInit } from '../model/lora.ts';
 import { finetune } from '../train/finetune.ts';
-import { checkProcessesDivide, FINETUNE_DEFAULTS, type FinetuneOptions } from '../train/finetune-options.ts';
+import { checkProcessesDivide, FINETUNE_DEFAULTS, FINETUNING_TYPES, type FinetuneOptions, type FinetuningType } from '../train/finetune-options.ts';
 import type { ScheduleKind } from '../train/schedule.ts';
 import { UsageError, withGroups, type FlagSpecs, type ParsedFlags } from './args.ts';
 import type { Command } from './command.ts';
@@ -39,7 +39,12 @@ const SPECS: FlagSpecs = {
   lora_r: { type: 'number', default: D.loraR, help: 'LoRA rank' },
   lora_alpha: { type: 'number', default: D.loraAlpha, help: 'LoRA alpha (scaling alpha / r)' },
   lora_dropout: { type: 'number', default: D.loraDropout, help: 'dropout on the LoRA input' },
-  lora_target_modules: { type: 'list', default: D.loraTargetModules, help: 'projections to adapt: q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj' },
+  lora_target_modules: { type: 'list', default: D.loraTargetModules, help: 'projections to adapt: q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj; all-linear (PEFT) or all (LLaMA-Factory): every one of them, not lm_head' },
+  finetuning_type: { type: 'string', default: D.finetuningType, help: 'what trains (LLaMA-Factory\'s names): lora (an adapter), full (every weight, float32 masters; saves a model folder) or freeze (the layers --freeze_trainable_layers picks)' },
+  full_finetune: { type: 'boolean', default: false, help: 'short for --finetuning_type full' },
+  freeze_trainable_layers: { type: 'number', default: D.freezeTrainableLayers, help: 'freeze: train the last N decoder layers (N < 0: the first |N|)' },
+  freeze_trainable_modules: { type: 'list', default: D.freezeTrainableModules, help: 'freeze: all, or the layer modules that train: self_attn, mlp, input_layernorm, post_attention_layernorm' },
+  loraplus_lr_ratio: { type: 'number', help: 'LoRA+: lora_B matrices learn at this multiple of --learning_rate (PEFT\'s create_loraplus_optimizer; e.g. 16)' },
   group_by_length: { type: 'boolean', default: D.groupByLength, help: 'batch examples of similar length (faster, with a loss curve that zigzags)' },
   packing: { type: 'boolean', default: D.packing, help: 'pack each step\'s examples into rows of cutoff_len tokens (less padding, same loss and gradients: examples never attend to each other)' },
   gradient_checkpointing: { type: 'boolean', default: D.gradientCheckpointing, help: 'keep only each layer\'s input, recompute the layer in the backward: less activation memory, ~1/3 more compute, same results' },
@@ -82,6 +87,13 @@ function oneOf<T extends string>(flag: string, value: string, allowed: readonly 
   return value as T;
 }
 
+/** --finetuning_type, with --full_finetune as its short form (the two must agree when both are given). */
+function finetuningTypeOf(f: ParsedFlags): FinetuningType {
+  const type = oneOf<FinetuningType>('finetuning_type', f.finetuning_type as string, FINETUNING_TYPES);
+  if (f.full_finetune && type !== 'full' && type !== D.finetuningType) throw new UsageError(`finetune: --full_finetune contradicts --finetuning_type ${type}: pass one of them`);
+  return f.full_finetune ? 'full' : type;
+}
+
 /** FinetuneOptions from flags merged over their defaults. */
 export function optionsFromFlags(f: ParsedFlags): FinetuneOptions {
   const resume = f.resume_from_checkpoint as string | undefined;
@@ -102,6 +114,10 @@ export function optionsFromFlags(f: ParsedFlags): FinetuneOptions {
     loraAlpha: f.lora_alpha as number,
     loraDropout: f.lora_dropout as number,
     loraTargetModules: parseTargets(f.lora_target_modules as string[], '--lora_target_modules'),
+    finetuningType: finetuningTypeOf(f),
+    freezeTrainableLayers: f.freeze_trainable_layers as number,
+    freezeTrainableModules: f.freeze_trainable_modules as string[],
+    loraplusLrRatio: (f.loraplus_lr_ratio as number | undefined) ?? null,
     trainOnInputs: (f.train_on_inputs as boolean | undefined) ?? null,
     addEosToken: f.add_eos_token as boolean,
     groupByLength: f.group_by_length as boolean,
@@ -158,7 +174,7 @@ function exitInterrupted(): Promise<never> {
 
 export const finetuneCommand: Command = {
   name: 'finetune',
-  summary: 'LoRA fine-tuning on instruction data (alpaca-lora\'s finetune.py); --example runs a built-in one-minute example',
+  summary: 'LoRA (or full/freeze) fine-tuning on instruction data (alpaca-lora\'s finetune.py); --example runs a built-in one-minute example',
   flags: withGroups(SPECS, FINETUNE_SECTIONS),
   async run(flags, _positionals, given) {
     const nproc = (given.nproc_per_node as number | undefined) ?? 1;

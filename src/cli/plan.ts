@@ -10,11 +10,13 @@ import { finetuneCommand, optionsFromFlags } from './finetune.ts';
 import { QUANT_FLAGS } from './quant-flags.ts';
 
 /** finetune's flags that change memory, shared with it (same definitions, same defaults). */
-const SIZING = ['base_model', 'micro_batch_size', 'cutoff_len', 'lora_r', 'lora_target_modules', 'gradient_checkpointing', 'packing', 'activation_dtype', 'backend', ...Object.keys(QUANT_FLAGS)];
+const SIZING = [
+  'base_model', 'micro_batch_size', 'cutoff_len', 'finetuning_type', 'full_finetune', 'freeze_trainable_layers', 'freeze_trainable_modules',
+  'lora_r', 'lora_target_modules', 'gradient_checkpointing', 'packing', 'activation_dtype', 'backend', ...Object.keys(QUANT_FLAGS),
+];
 
 const FLAGS: FlagSpecs = {
   ...Object.fromEntries(SIZING.map((name) => [name, finetuneCommand.flags[name]!])),
-  full_finetune: { type: 'boolean', default: false, help: 'plan full fine-tuning (every weight trained, the library\'s enableFullFinetune) instead of LoRA' },
   weight_dtype: { type: 'string', help: 'f32, bf16 or f16: the stored dtype of a config.json alone\'s weights (default: its torch_dtype)' },
   json: { type: 'boolean', default: false, help: 'print the plan as one JSON object (GiB)' },
 };
@@ -34,7 +36,7 @@ export const planCommand: Command = {
     const backend = name === 'auto' ? selectBackend('auto', log).name : (name as Exclude<BackendName, 'auto'>);
     const weightDtype = flags.weight_dtype as string | undefined;
     if (weightDtype !== undefined && !['f32', 'bf16', 'f16'].includes(weightDtype)) throw new UsageError(`plan: --weight_dtype must be f32, bf16 or f16, got "${weightDtype}"`);
-    const plan = await planRun({ ...o, backend, fullFinetune: flags.full_finetune as boolean, weightDtype: weightDtype as 'f32' | 'bf16' | 'f16' | undefined }, log);
+    const plan = await planRun({ ...o, backend, weightDtype: weightDtype as 'f32' | 'bf16' | 'f16' | undefined }, log);
     console.log(flags.json ? JSON.stringify(planJson(plan)) : renderPlan(plan));
   },
 };

@@ -1,5 +1,5 @@
-// Full fine-tuning: every base weight becomes a float32 master with a gradient, and the list of
-// (name, param, grad) the optimizer steps. LoRA training never calls this.
+// Full (or partial: freeze) fine-tuning: the chosen base weights become float32 masters with gradients, and the
+// list of (name, param, grad) the optimizer steps; the others stay frozen as stored. LoRA training never calls this.
 
 import { PROJECTION_INFO, PROJECTIONS } from '../arch/projections.ts';
 import type { Backend } from '../engine/backend.ts';
@@ -22,8 +22,11 @@ export function makeTrainable(be: Backend, t: Tensor): { param: Tensor; grad: Te
   return { param, grad };
 }
 
-/** Makes every weight of the model trainable; returns them in HF name order. */
-export function enableFullFinetune(m: Model): TrainableParam[] {
+/**
+ * Makes the weights `trains` selects by HF name (default: every one) trainable; returns them in HF name order.
+ * A tied head trains with the embedding.
+ */
+export function enableFullFinetune(m: Model, trains: (name: string) => boolean = () => true): TrainableParam[] {
   const { be, weights: w } = m;
   const quantized = w.layers.flatMap((l) => Object.values(l.proj)).find((p) => isQuantDType(p.weight.dtype));
   if (quantized) {
@@ -31,7 +34,8 @@ export function enableFullFinetune(m: Model): TrainableParam[] {
       'load it without --load_in_4bit/--load_in_8bit (a 16/32-bit checkpoint), or train a LoRA adapter on the quantized base');
   }
   const out: TrainableParam[] = [];
-  const add = (name: string, t: Tensor) => {
+  const add = (name: string, t: Tensor): { param: Tensor; grad: Tensor | null } => {
+    if (!trains(name)) return { param: t, grad: null };
     const tp = makeTrainable(be, t);
     out.push({ name, ...tp });
     return tp;

@@ -8,10 +8,14 @@ import type { Backend } from '../engine/backend.ts';
 import { UserError } from '../errors.ts';
 import { toFloat32, type HostTensor } from '../formats/host-tensor.ts';
 import { adapterTargets, checkAdapterFitsBase, readPeftAdapter, type AdapterConfig } from '../formats/peft-adapter.ts';
-import { createLoraAdapter, isProjection, peftKey, peftMagnitudeKey, type LoraAdapter, type LoraSettings, type Projection } from './lora.ts';
+import { createLoraAdapter, isProjection, peftKey, peftMagnitudeKey, PROJECTIONS, type LoraAdapter, type LoraSettings, type Projection } from './lora.ts';
 
-/** The projections a PEFT target_modules list names (e.g. ["q_proj", "v_proj"]); others are an error. */
+/**
+ * The projections a PEFT target_modules list names (e.g. ["q_proj", "v_proj"]); others are an error. "all-linear"
+ * (PEFT) or "all" (LLaMA-Factory) alone is every decoder projection (never lm_head).
+ */
 export function parseTargets(targetModules: readonly string[], source: string): Projection[] {
+  if (targetModules.length === 1 && (targetModules[0] === 'all-linear' || targetModules[0] === 'all')) return [...PROJECTIONS];
   const out: Projection[] = [];
   for (const name of targetModules) {
     const short = name.split('.').pop()!;

@@ -52,7 +52,7 @@ export async function finishRun(r: FinetuneRun, outcome: 'done' | 'stopped'): Pr
     evalLoss = (run.history.at(-1) as { eval_loss: number }).eval_loss;
     const best = run.best;
     if (o.loadBestModelAtEnd && best && best.step !== trainer.step && best.checkpoint) {
-      method.loadCheckpoint(join(o.outputDir, best.checkpoint));
+      await method.loadCheckpoint(join(o.outputDir, best.checkpoint));
       evalLoss = best.evalLoss;
       log(`load_best_model_at_end: using ${best.checkpoint} (eval_loss ${best.evalLoss.toFixed(4)})`);
     }

@@ -9,7 +9,11 @@ import type { DatasetOptions } from '../data/dataset.ts';
 import { UserError } from '../errors.ts';
 import type { LoraInit, Projection } from '../model/lora.ts';
 import { bnbConfigOf, type QuantizationOptions } from '../model/quantization-options.ts';
+import { checkFreezeModules } from './methods/freeze-selection.ts';
 import type { ScheduleKind } from './schedule.ts';
+
+export const FINETUNING_TYPES = ['lora', 'full', 'freeze'] as const;
+export type FinetuningType = (typeof FINETUNING_TYPES)[number];
 
 export interface FinetuneOptions {
   baseModel: string;
@@ -27,6 +31,14 @@ export interface FinetuneOptions {
   loraAlpha: number;
   loraDropout: number;
   loraTargetModules: Projection[];
+  /** What trains (LLaMA-Factory's finetuning_type): a LoRA adapter, every weight (full), or the chosen layers (freeze). */
+  finetuningType: FinetuningType;
+  /** freeze: the last N decoder layers train (N > 0), or the first |N| (N < 0). */
+  freezeTrainableLayers: number;
+  /** freeze: the modules of those layers that train (all, self_attn, mlp, input_layernorm, post_attention_layernorm). */
+  freezeTrainableModules: string[];
+  /** LoRA+: B matrices (and 1-D tensors) learn at this multiple of the learning rate, as PEFT's create_loraplus_optimizer; null: off. */
+  loraplusLrRatio: number | null;
   /** null: true for plain Alpaca records (the seed's default), false (answers only) for chat data. */
   trainOnInputs: boolean | null;
   addEosToken: boolean;
@@ -97,6 +109,10 @@ export const FINETUNE_DEFAULTS: Omit<FinetuneOptions, 'baseModel'> = {
   loraAlpha: 16,
   loraDropout: 0.05,
   loraTargetModules: ['q_proj', 'v_proj'],
+  finetuningType: 'lora',
+  freezeTrainableLayers: 2,
+  freezeTrainableModules: ['all'],
+  loraplusLrRatio: null,
   trainOnInputs: null,
   addEosToken: false,
   groupByLength: false,
@@ -175,5 +191,19 @@ export function checkOptions(o: FinetuneOptions): void {
   if (!(o.maxGradNorm >= 0)) throw new UserError(`--max_grad_norm must be 0 (no clipping) or more, got ${o.maxGradNorm}`);
   if (o.loraTargetModules.length === 0) throw new UserError('--lora_target_modules names no module: give e.g. [q_proj,v_proj]');
   if (!Number.isInteger(o.seed)) throw new UserError(`--seed must be an integer, got ${o.seed}`);
+  if (!(FINETUNING_TYPES as readonly string[]).includes(o.finetuningType)) throw new UserError(`--finetuning_type must be one of ${FINETUNING_TYPES.join(', ')}, got "${o.finetuningType}"`);
+  if (o.finetuningType === 'freeze') {
+    if (!Number.isSafeInteger(o.freezeTrainableLayers) || o.freezeTrainableLayers === 0) {
+      throw new UserError(`--freeze_trainable_layers must be a non-zero integer (the last N layers train, or the first |N| when negative), got ${o.freezeTrainableLayers}`);
+    }
+    checkFreezeModules(o.freezeTrainableModules);
+  }
+  if (o.loraplusLrRatio !== null && !(o.loraplusLrRatio > 0)) throw new UserError(`--loraplus_lr_ratio must be positive, got ${o.loraplusLrRatio}`);
+  for (const [on, flag] of [[o.loraplusLrRatio !== null, 'loraplus_lr_ratio'], [o.useDora, 'use_dora']] as const) {
+    if (on && o.finetuningType !== 'lora') throw new UserError(`--${flag} applies to LoRA; this run is --finetuning_type ${o.finetuningType}`);
+  }
+  if (o.finetuningType !== 'lora' && bnbConfigOf(o.quantization)) {
+    throw new UserError(`--finetuning_type ${o.finetuningType} trains base weights, which a quantized base keeps frozen: drop --load_in_4bit/--load_in_8bit, or train LoRA`);
+  }
   bnbConfigOf(o.quantization);
 }

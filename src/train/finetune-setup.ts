@@ -112,9 +112,10 @@ export async function setupRun(input: FinetuneInput): Promise<FinetuneRun> {
     const total = o.maxSteps > 0 ? o.maxSteps : scheduledSteps(data.train.length, { microBatchSize: o.microBatchSize, gradAccumSteps: gradAccum }, o.numEpochs);
     o.warmupSteps = Math.ceil(total * o.warmupRatio); // transformers' get_warmup_steps
   }
-  const spec = chooseMethod(o);
+  const spec = chooseMethod(o, baseDir);
   const settings = runSettings(o, gradAccum, spec);
   log(paramsBlock(settings));
+  log(`method: ${spec.description}`);
   // a run the planner cannot price (cuda with a quantized base) is refused below, in the loader's words
   const plan = await planRun({ ...o, baseModel: baseDir, backend: be.name }, log).catch((e: unknown) => (e instanceof UserError ? null : Promise.reject(e)));
   if (plan) log(describePlan(plan));
@@ -125,7 +126,7 @@ export async function setupRun(input: FinetuneInput): Promise<FinetuneRun> {
   if (model.quantization) log(`base model: ${describeQuantization(model.quantization)}; LoRA adapters and their optimizer state stay float32`); // only LoRA trains on a quantized base
   const activationDtype = resolveActivationDtype(o.activationDtype, model);
   if (o.activationDtype === 'auto') log(`activations: ${activationDtype} (--activation_dtype auto on ${be.name})`);
-  const method = spec.create(model, resume?.dir ?? null);
+  const method = await spec.create(model, resume?.dir ?? null);
   const trainerSettings: TrainerSettings = {
     microBatchSize: o.microBatchSize, gradAccumSteps: gradAccum, order: !o.shuffle ? 'file' : o.groupByLength ? 'length' : 'shuffle',
     seed: o.seed, numEpochs: o.numEpochs, maxSteps: o.maxSteps, learningRate: o.learningRate, warmupSteps: o.warmupSteps,

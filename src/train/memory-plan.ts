@@ -15,6 +15,8 @@ import { activationDtypeFor, type ActivationDType, type ActivationDTypeChoice } 
 import { activationPlan, bufferBytes } from '../model/activations.ts';
 import { estimateWeightMemory, inspectModel, type MemoryEstimate } from '../model/inspect.ts';
 import { bnbConfigOf, type QuantizationOptions } from '../model/quantization-options.ts';
+import type { FinetuningType } from './finetune-options.ts';
+import { freezeSelection } from './methods/freeze-selection.ts';
 
 const MIB = 2 ** 20, GIB = 2 ** 30;
 
@@ -36,8 +38,10 @@ export interface MemoryPlanSettings {
   microBatchSize: number;
   /** Padded row length: cutoff_len rounded up to a multiple of 8, as collate pads. */
   seqLen: number;
-  /** null: full fine-tuning (every weight a float32 master with a gradient and moments). dora: a magnitude per output feature too. */
+  /** null: full or freeze fine-tuning (the trained weights float32 masters with a gradient and moments). dora: a magnitude per output feature too. */
   lora: { targets: readonly Projection[]; r: number; dora?: boolean; modulesToSave?: number } | null;
+  /** Without lora: the HF names of the weights that train (freeze); absent: every weight (full). */
+  trainableWeights?: readonly string[];
   checkpointing: boolean;
   activationDtype: ActivationDType;
   /** --packing: rows of seqLen carry segment ids and per-token RoPE tables. */
@@ -65,23 +69,29 @@ export function planMemory(config: LlamaConfig, weights: MemoryEstimate, s: Memo
   if (weightBytes === null) throw new UserError(`--backend ${s.backend} has no kernels for quantized weights: plan (and run) with --backend cpu`);
   const cuda = s.backend === 'cuda';
   const reserve = (sizes: number[]) => (cuda ? slabBytes(sizes) : sizes.reduce((a, b) => a + b, 0));
-  const shapes = expectedWeights(config).map((w) => w.shape.reduce((a, b) => a * b, 1));
+  const all = expectedWeights(config);
+  const shapes = all.map((w) => w.shape.reduce((a, b) => a * b, 1));
   const params = shapes.reduce((a, b) => a + b, 0);
+  const chosen = s.trainableWeights && new Set(s.trainableWeights);
+  const trains = all.map((w) => !s.lora && (!chosen || chosen.has(w.name)));
+  // the base as stored, less the weights whose float32 masters replace them
+  const frozen = shapes.filter((_, i) => !trains[i]);
 
   const trainableSizes = s.lora
     ? Array.from({ length: config.numLayers }, () => s.lora!.targets.flatMap((p) => {
       const { inFeatures, outFeatures } = projectionFeatures(config, p);
       return [s.lora!.r * inFeatures * 4, outFeatures * s.lora!.r * 4, ...(s.lora!.dora ? [outFeatures * 4] : [])];
     })).flat()
-    : shapes.map((n) => n * 4);
+    : shapes.filter((_, i) => trains[i]).map((n) => n * 4);
   // DoRA's per-pass factors m / n and 1 / n (f32, beside the adapter)
   const doraFactors = s.lora?.dora
     ? Array.from({ length: config.numLayers }, () => s.lora!.targets.flatMap((p) => Array(2).fill(projectionFeatures(config, p).outFeatures * 4) as number[])).flat()
     : [];
-  // parameters, gradients, AdamW's two moments (one arena each, the moments' shared); full fine-tuning's masters replace the weights
+  // parameters, gradients, AdamW's two moments (one arena each, the moments' shared)
   const trainable = reserve([...trainableSizes, ...doraFactors]) + reserve(trainableSizes) + reserve(trainableSizes.flatMap((n) => [n, n])) +
     modulesBytes(config, s.lora?.modulesToSave ?? 0, weightBytes / params, reserve);
-  const weightsPart = s.lora ? (cuda ? slabBytes(shapes.map((n) => (n * weightBytes) / params)) : weightBytes) : 0;
+  const frozenBytes = frozen.map((n) => (n * weightBytes) / params);
+  const weightsPart = frozen.length === 0 ? 0 : cuda ? slabBytes(frozenBytes) : frozenBytes.reduce((a, b) => a + b, 0);
 
   const B = s.microBatchSize, T = s.seqLen, N = B * T;
   const plan = activationPlan(config, B, T, {
@@ -145,11 +155,15 @@ export interface PlanRequest {
   cutoffLen: number;
   loraR: number;
   loraTargetModules: readonly Projection[];
+  /** lora (default), full or freeze (with its layers and modules); fullFinetune: true is full. */
+  finetuningType?: FinetuningType;
   fullFinetune?: boolean;
   /** DoRA: magnitudes, their factors and each target's saved z (activations.ts). */
   useDora?: boolean;
   /** modules_to_save: float32 (V, C) copies of embed_tokens / lm_head, trained beside the frozen base. */
   modulesToSave?: readonly string[];
+  freezeTrainableLayers?: number;
+  freezeTrainableModules?: readonly string[];
   gradientCheckpointing: boolean;
   /** --packing: micro-batches of microBatchSize rows of cutoff_len, with segment ids and per-token RoPE tables. */
   packing?: boolean;
@@ -179,12 +193,15 @@ export async function planRun(r: PlanRequest, log: (line: string) => void): Prom
     weights = estimateWeightMemory(config, stored, request);
     linear = request ? 'quantized' : stored.toLowerCase();
   }
-  if (r.fullFinetune && request) throw new UserError('full fine-tuning trains every base weight; a quantized base is frozen: drop --load_in_4bit/--load_in_8bit');
+  const type = r.fullFinetune ? 'full' : r.finetuningType ?? 'lora';
+  if (type !== 'lora' && request) throw new UserError(`--finetuning_type ${type} trains base weights; a quantized base is frozen: drop --load_in_4bit/--load_in_8bit`);
+  const trains = type === 'freeze' ? freezeSelection(config.numLayers, r.freezeTrainableLayers ?? 2, r.freezeTrainableModules ?? ['all']) : null;
   return planMemory(config, weights, {
     backend: r.backend,
     microBatchSize: r.microBatchSize,
     seqLen: Math.ceil(r.cutoffLen / 8) * 8,
-    lora: r.fullFinetune ? null : { targets: r.loraTargetModules, r: r.loraR, dora: r.useDora ?? false, modulesToSave: r.modulesToSave?.length ?? 0 },
+    lora: type === 'lora' ? { targets: r.loraTargetModules, r: r.loraR, dora: r.useDora ?? false, modulesToSave: r.modulesToSave?.length ?? 0 } : null,
+    ...(trains ? { trainableWeights: expectedWeights(config).map((w) => w.name).filter(trains) } : {}),
     checkpointing: r.gradientCheckpointing,
     packed: r.packing ?? false,
     activationDtype: activationDtypeFor(r.activationDtype, r.backend, linear === 'bf16' ? 'bf16' : 'f32'),
@@ -204,9 +221,9 @@ export function describePlan(p: MemoryPlan): string {
 /** The plan as a table, for `alpaca-lora plan`. */
 export function renderPlan(p: MemoryPlan): string {
   const s = p.settings;
-  const what = s.lora ? `${s.lora.dora ? 'DoRA' : 'LoRA'} [${s.lora.targets.join(', ')}] r${s.lora.r}` : 'full fine-tuning';
+  const what = s.lora ? `${s.lora.dora ? 'DoRA' : 'LoRA'} [${s.lora.targets.join(', ')}] r${s.lora.r}` : s.trainableWeights ? `freeze (${s.trainableWeights.length} weights train)` : 'full fine-tuning';
   const rows: [string, number, string][] = [
-    ['weights', p.weights, s.lora ? 'the base, frozen' : 'in the trainable masters'],
+    ['weights', p.weights, s.lora ? 'the base, frozen' : s.trainableWeights ? 'the frozen part of the base' : 'in the trainable masters'],
     ['trainable', p.trainable, 'float32 parameters, gradients, AdamW moments'],
     ['activations', p.activations, `${s.activationDtype}${s.checkpointing ? ', each layer\'s input only (checkpointing)' : ''}`],
     ['workspace', p.workspace, s.backend === 'cuda' ? 'cuBLASLt, bf16 input copies, attention' : 'the larger of loading\'s host copy and the kernels\' scratch'],

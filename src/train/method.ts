@@ -25,7 +25,7 @@ export interface MethodSpec {
   /** The settings a checkpoint of this method must share with the run that resumes it. */
   readonly recipe: MethodSettings;
   /** Sets the method up on a loaded model, starting from the weights saved in `from` (a checkpoint or an output) when given. */
-  create(model: Model, from: string | null): TrainingMethod;
+  create(model: Model, from: string | null): Promise<TrainingMethod>;
 }
 
 export interface TrainingMethod {
@@ -45,7 +45,7 @@ export interface TrainingMethod {
   /** Writes the method's weights into a checkpoint folder being built, and checks them. */
   writeCheckpoint(dir: string, check: SaveCheck): Promise<void>;
   /** Replaces the trained weights by those of a checkpoint folder (load_best_model_at_end). */
-  loadCheckpoint(dir: string): void;
+  loadCheckpoint(dir: string): Promise<void>;
   /** Writes the final output into outputDir (checked, then moved into place); returns what it wrote, for the log. */
   saveFinal(outputDir: string, check: SaveCheck): Promise<string>;
 }

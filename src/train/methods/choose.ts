@@ -1,12 +1,17 @@
-// The training method a run's options ask for. Today that is LoRA; each method's spec (method.ts) is built here.
+// The training method a run's options ask for (--finetuning_type): LoRA, full or freeze; each method's spec
+// (method.ts) is built here from the options.
 
 import type { FinetuneOptions } from '../finetune-options.ts';
 import type { MethodSpec } from '../method.ts';
+import { fullMethod } from './full.ts';
 import { loraMethod } from './lora.ts';
 
-export function chooseMethod(o: FinetuneOptions): MethodSpec {
+/** `baseDir`: the resolved --base_model folder. */
+export function chooseMethod(o: FinetuneOptions, baseDir: string): MethodSpec {
+  if (o.finetuningType === 'full') return fullMethod({ baseDir, freeze: null });
+  if (o.finetuningType === 'freeze') return fullMethod({ baseDir, freeze: { layers: o.freezeTrainableLayers, modules: o.freezeTrainableModules } });
   return loraMethod({
     lora: { r: o.loraR, alpha: o.loraAlpha, dropout: o.loraDropout, targets: o.loraTargetModules, useRslora: o.useRslora, useDora: o.useDora },
-    init: o.loraInit, seed: o.seed, baseModelName: o.baseModel, modulesToSave: o.modulesToSave,
+    init: o.loraInit, seed: o.seed, baseModelName: o.baseModel, modulesToSave: o.modulesToSave, loraplusLrRatio: o.loraplusLrRatio,
   });
 }

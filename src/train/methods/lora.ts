@@ -13,6 +13,7 @@ import { adapterToTensors } from '../../model/lora-io.ts';
 import { createLoraAdapter, initLoraAdapter, loraParameters, zeroLoraGrads, type LoraAdapter, type LoraInit, type LoraSettings } from '../../model/lora.ts';
 import type { MethodSpec, TrainingMethod } from '../method.ts';
 import { loadAdapterFor, loadModulesFor, replaceAdapterWeights } from './lora-weights.ts';
+import { loraPlusGroups } from './loraplus.ts';
 import { baseParameterCount } from './parameter-count.ts';
 import { saveVerifiedAdapter } from './save-adapter.ts';
 import { verifySavedAdapter } from './verify-adapter.ts';
@@ -26,21 +27,26 @@ export interface LoraMethodOptions {
   baseModelName: string;
   /** PEFT's modules_to_save: full copies of these modules train beside the adapter. */
   modulesToSave?: readonly ModuleToSave[];
+  /** LoRA+: B matrices at this multiple of the learning rate (loraplus.ts); null: one rate for all. */
+  loraplusLrRatio: number | null;
 }
 
 export function loraMethod(o: LoraMethodOptions): MethodSpec {
   const s = o.lora;
   return {
-    description: `${s.useDora ? 'DoRA' : 'LoRA'} r=${s.r}, alpha=${s.alpha}${s.useRslora ? ' (rsLoRA)' : ''}, dropout ${s.dropout} on ${s.targets.join(', ')}`,
+    description: `${s.useDora ? 'DoRA' : 'LoRA'} r=${s.r}, alpha=${s.alpha}${s.useRslora ? ' (rsLoRA)' : ''}, dropout ${s.dropout} on ${s.targets.join(', ')}` +
+      (o.loraplusLrRatio === null ? '' : `; LoRA+ B at ${o.loraplusLrRatio} x lr`),
     settings: {
       lora_r: s.r, lora_alpha: s.alpha, lora_dropout: s.dropout, lora_target_modules: `[${s.targets.join(', ')}]`, use_rslora: s.useRslora, use_dora: s.useDora ?? false, lora_init: o.init,
       modules_to_save: `[${(o.modulesToSave ?? []).join(', ')}]`,
+      ...(o.loraplusLrRatio === null ? {} : { loraplus_lr_ratio: o.loraplusLrRatio }),
     },
     recipe: {
       lora_r: s.r, lora_alpha: s.alpha, lora_dropout: s.dropout, lora_target_modules: s.targets.join(','), use_rslora: s.useRslora, use_dora: s.useDora ?? false,
       modules_to_save: (o.modulesToSave ?? []).join(','),
+      ...(o.loraplusLrRatio === null ? {} : { loraplus_lr_ratio: o.loraplusLrRatio }),
     },
-    create: (model, from) => createLora(model, o, from),
+    create: async (model, from) => createLora(model, o, from),
   };
 }
 
@@ -71,7 +77,8 @@ function createLora(model: Model, o: LoraMethodOptions, from: string | null): Tr
     r: s.r, loraAlpha: s.alpha, loraDropout: s.dropout, targetModules: s.targets, useRslora: s.useRslora, useDora: s.useDora, modulesToSave: modules,
     baseModelNameOrPath: o.baseModelName,
   });
-  const params = [...loraParameters(adapter), ...moduleParams];
+  const all = [...loraParameters(adapter), ...moduleParams];
+  const params = o.loraplusLrRatio === null ? all : loraPlusGroups(all, o.loraplusLrRatio);
   const trainable = params.reduce((n, p) => n + p.param.size, 0);
   const training = (seed: number) => ({ adapter, dropout: s.dropout, seed });
   const evaluation = { adapter, dropout: 0, seed: 0 };
@@ -97,7 +104,7 @@ function createLora(model: Model, o: LoraMethodOptions, from: string | null): Tr
       await writePeftAdapter(dir, adapterConfig, await adapterToTensors(be, adapter));
       await verifySavedAdapter(model, adapter, dir, check.probe, check.trained);
     },
-    loadCheckpoint: (dir) => replaceAdapterWeights(be, config, adapter, dir, s),
+    loadCheckpoint: async (dir) => replaceAdapterWeights(be, config, adapter, dir, s),
     saveFinal: async (dir, check) => {
       await ready();
       await saveVerifiedAdapter(model, adapter, adapterConfig, dir, check.probe, check.trained);

@@ -25,15 +25,15 @@ test('every command prints each default as `(default: X)` at the end of its line
   }
 });
 
-test('finetune --help lists its flags in sections: model, data, conversations, LoRA, training, checkpoints, output', () => {
+test('finetune --help lists its flags in sections: model, data, conversations, method, LoRA, training, checkpoints, output', () => {
   const help = formatHelp(finetuneCommand.name, finetuneCommand.summary, finetuneCommand.flags);
   const headings = help.split('\n').filter((l) => /^[A-Z][A-Za-z]*:$/.test(l));
-  assert.deepEqual(headings, ['Model:', 'Data:', 'Conversations:', 'LoRA:', 'Training:', 'Checkpoints:', 'Output:']);
+  assert.deepEqual(headings, ['Model:', 'Data:', 'Conversations:', 'Method:', 'LoRA:', 'Training:', 'Checkpoints:', 'Output:']);
   const ungrouped = Object.entries(finetuneCommand.flags).filter(([, s]) => s.group === undefined).map(([n]) => n);
   assert.deepEqual(ungrouped, ['config'], 'every other flag has a section');
   const section = (flag: string) => finetuneCommand.flags[flag]!.group;
-  assert.deepEqual(['base_model', 'backend', 'lora_r', 'learning_rate', 'save_steps', 'output_dir', 'data_path', 'chat_template', 'role_tag'].map(section),
-    ['model', 'model', 'LoRA', 'training', 'checkpoints', 'output', 'data', 'conversations', 'conversations']);
+  assert.deepEqual(['base_model', 'backend', 'finetuning_type', 'lora_r', 'learning_rate', 'save_steps', 'output_dir', 'data_path', 'chat_template', 'role_tag'].map(section),
+    ['model', 'model', 'method', 'LoRA', 'training', 'checkpoints', 'output', 'data', 'conversations', 'conversations']);
   for (const [flag, spec] of Object.entries(finetuneCommand.flags)) {
     if (/^(load_in|bnb_|llm_int8)/.test(flag)) assert.equal(spec.group, 'model', `quantization flag --${flag} is a model flag`);
   }

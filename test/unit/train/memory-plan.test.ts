@@ -1,4 +1,4 @@
-// The planner against the measure: on the cpu backend, the predicted peak RSS of one LoRA training step is within
+// The planner against the measure: on the cpu backend, the predicted peak RSS of one training step (LoRA, full, freeze) is within
 // 10% of the step's measured maxRSS, each configuration in its own process (memory-plan-case.ts). Also
 // `alpaca-lora plan --json` on a model folder and on a config.json alone. Not cuda (no device here).
 
@@ -25,6 +25,8 @@ const CASES: Omit<MemoryCase, 'shape'>[] = [
   { weightDtype: 'bf16', mb: 8, seq: 256, checkpointing: false, targets: ['q_proj', 'v_proj'] },
   { weightDtype: 'f32', mb: 2, seq: 128, checkpointing: false, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] },
   { weightDtype: 'f32', mb: 4, seq: 256, checkpointing: false, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'], dora: true },
+  { weightDtype: 'bf16', mb: 4, seq: 256, checkpointing: false, targets: [], freeze: null },
+  { weightDtype: 'bf16', mb: 4, seq: 256, checkpointing: false, targets: [], freeze: { layers: 3, modules: ['mlp', 'input_layernorm'] } },
 ];
 
 function node(args: string[]): string {
@@ -34,7 +36,8 @@ function node(args: string[]): string {
 }
 
 for (const c of CASES) {
-  const name = `mb ${c.mb} x ${c.seq}, ${c.weightDtype} weights${c.checkpointing ? ', checkpointing' : ''}, ${c.targets.length} targets${c.dora ? ', DoRA' : ''}`;
+  const method = c.freeze === undefined ? `${c.targets.length} targets${c.dora ? ', DoRA' : ''}` : c.freeze ? `freeze ${c.freeze.layers} ${c.freeze.modules}` : 'full';
+  const name = `mb ${c.mb} x ${c.seq}, ${c.weightDtype} weights${c.checkpointing ? ', checkpointing' : ''}, ${method}`;
   test(`the cpu plan is within 10% of the measured peak RSS (${name})`, (t) => {
     const addon = loadCpuAddon();
     if ('unavailable' in addon) return t.skip(`no cpu backend: ${addon.unavailable}`);
