@@ -31,6 +31,7 @@ export const exportHfCommand: Command = {
     const saveFormat = flags.save_format as string;
     if (saveFormat !== 'safetensors' && saveFormat !== 'bin') throw new UsageError(`export-hf: --save_format must be safetensors or bin, got "${saveFormat}"`);
     const outputDir = required('export-hf', flags, 'output_dir');
+    const quantize = bnbConfigOf(quantizationFromFlags(flags)); // refused before the backend line is printed
     const result = await exportHf({
       baseModel: required('export-hf', flags, 'base_model', BASE_MODEL_HINT),
       loraWeights: required('export-hf', flags, 'lora_weights'),
@@ -41,7 +42,7 @@ export const exportHfCommand: Command = {
       overwrite: flags.overwrite as boolean,
       verify: flags.verify as boolean,
       backend: flags.verify ? selectBackend(flags.backend as string) : undefined,
-      quantize: bnbConfigOf(quantizationFromFlags(flags)),
+      quantize,
     });
     const check = result.logits;
     printExport(flags, result, [

@@ -84,11 +84,12 @@ export const serveCommand: Command = {
       maxKvTokens: flags.max_kv_tokens === undefined ? undefined : positiveInt(flags, 'max_kv_tokens'),
       apiKey: flags.api_key as string | undefined, adapterDir: adapterDirOf(flags),
     };
+    const quantize = bnbConfigOf(quantizationFromFlags(flags));
+    const computeDtype = computeDtypeFrom('serve', flags);
     const host = (flags.server_name as string | undefined) ?? (flags.host as string);
     const bound = await bindServer(host, port); // a busy port fails here, before the model loads
     const ctx = await loadServerContext({
-      ...settings, backend: selectBackend(flags.backend as string), baseModel, dtype: dtype as 'auto', quantize: bnbConfigOf(quantizationFromFlags(flags)),
-      computeDtype: computeDtypeFrom('serve', flags),
+      ...settings, backend: selectBackend(flags.backend as string), baseModel, dtype: dtype as 'auto', quantize, computeDtype,
       loraWeights: flags.lora_weights as string[], tokenizer: flags.tokenizer as string | undefined, promptTemplate: flags.prompt_template as string,
     });
     noteQuantization(ctx.rt.model.quantization);

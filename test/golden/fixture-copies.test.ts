@@ -1,5 +1,6 @@
 // The goldens copied into test/fixtures (so some tests run without ../shared) must stay byte-identical to
-// their source in ../shared; every file there must be listed here with its source.
+// their source in ../shared; every file there must be listed here with its source, or be a folder of inputs
+// made here by a script beside them.
 
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -14,8 +15,12 @@ const SOURCES: Record<string, string[]> = {
   'alpaca_pipeline_golden.json': ['fixtures', 'alpaca_pipeline_golden.json'],
 };
 
+/** test/fixtures folders of inputs made here, not copies: folder -> the script that makes them. */
+const MADE_HERE: Record<string, string> = { parquet: 'make-parquet.mjs' };
+
 test('every file in test/fixtures names its ../shared source', () => {
-  assert.deepEqual(readdirSync(COPIES_DIR).sort(), Object.keys(SOURCES).sort());
+  assert.deepEqual(readdirSync(COPIES_DIR).sort(), [...Object.keys(SOURCES), ...Object.keys(MADE_HERE)].sort());
+  for (const [dir, script] of Object.entries(MADE_HERE)) assert.ok(readdirSync(join(COPIES_DIR, dir)).includes(script), `test/fixtures/${dir} has no ${script}`);
 });
 
 for (const [copy, source] of Object.entries(SOURCES)) {
