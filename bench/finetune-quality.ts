@@ -5,6 +5,7 @@
 // Prints our eval curve beside the reference's and writes JSON.
 //   node --import tsx bench/finetune-quality.ts [--backend auto|js|cpu|cuda] [--finetuning_type lora|full] [--max_steps N]
 //                                               [--out FILE] [--load_in_4bit (NF4 + double quant) | --load_in_8bit]
+//                                               [--compute_dtype f32|bf16]
 
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -22,6 +23,7 @@ const { values } = parseArgs({
     backend: { type: 'string', default: 'auto' }, max_steps: { type: 'string', default: '0' }, finetuning_type: { type: 'string', default: 'lora' },
     out: { type: 'string' },
     load_in_4bit: { type: 'boolean', default: false }, load_in_8bit: { type: 'boolean', default: false },
+    compute_dtype: { type: 'string', default: 'f32' },
   },
 });
 const quantization = values.load_in_4bit ? { loadIn4bit: true, bnb4bitUseDoubleQuant: true } : { loadIn8bit: values.load_in_8bit };
@@ -44,7 +46,7 @@ const result = await finetune({
   batchSize: run.micro_batch * run.grad_accum, microBatchSize: run.micro_batch, numEpochs: run.epochs, maxSteps: Number(values.max_steps),
   learningRate: run.lr, warmupSteps: run.warmup, maxGradNorm: 1.0, finetuningType: kind, loraR: 8, loraAlpha: 16, loraDropout: 0.05,
   loraTargetModules: ['q_proj', 'v_proj'], evalSteps: 20, saveSteps: 0, loggingSteps: 10, loadBestModelAtEnd: false, seed: 42,
-  progress: process.stderr.isTTY === true, quantization,
+  progress: process.stderr.isTTY === true, quantization, computeDtype: values.compute_dtype as 'f32' | 'bf16',
 });
 const seconds = (performance.now() - started) / 1000;
 
@@ -59,7 +61,7 @@ const target = run.history.at(-1).eval_loss as number;
 console.log(`final eval loss ${final.toFixed(4)} vs reference ${target.toFixed(4)} (difference ${(final - target).toFixed(4)}; the bar is 0.03) in ${(seconds / 60).toFixed(1)} min`);
 mkdirSync(dirname(out), { recursive: true });
 writeFileSync(out, JSON.stringify({
-  recipe: `${kind === 'full' ? 'full fine-tuning (every weight, float32 masters); lr 3e-4' : 'lora r=8 alpha=16 dropout 0.05 q,v; lr 3e-3'}; micro 8 x accumulation 2; 3 epochs; warmup 16; linear; clip 1.0`, base,
+  compute_dtype: values.compute_dtype, recipe: `${kind === 'full' ? 'full fine-tuning (every weight, float32 masters); lr 3e-4' : 'lora r=8 alpha=16 dropout 0.05 q,v; lr 3e-3'}; micro 8 x accumulation 2; 3 epochs; warmup 16; linear; clip 1.0`, base,
   backend: result.model.be.name, cpu: `${cpus().length} x ${cpus()[0]?.model ?? 'unknown'}`, load_average_1m: loadavg()[0],
   steps: result.steps, seconds, final_eval_loss: final, reference_final_eval_loss: target, difference: final - target,
   curve: [...ours].map(([step, loss]) => ({ step, eval_loss: loss })), reference_curve: run.history,
