@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, test, type TestContext } from 'node:test';
-import { loadCpuAddon } from '../../src/backends/native/cpu-addon.ts';
+import { after, test } from 'node:test';
+import { needCpu } from '../helpers/cpu-backend.ts';
 import { needShared, sharedPath } from '../helpers/shared.ts';
 import { sseEvents, startServe, writeScaledAdapter } from './serve-helper.ts';
 
@@ -44,18 +44,9 @@ async function ask(url: string, request: (typeof REQUESTS)[number]): Promise<{ t
   return { text: choices.map((c) => c.text ?? c.delta?.content ?? '').join(''), finish: choices.at(-1)!.finish_reason };
 }
 
-/** True when the cpu addon is built here; else skips (fails under CI, where it is always built). */
-function haveCpu(t: TestContext): boolean {
-  const addon = loadCpuAddon();
-  if (!('unavailable' in addon)) return true;
-  if (process.env.CI === 'true') throw new Error(`the cpu backend is not available under CI: ${addon.unavailable}`);
-  t.skip(`no cpu backend here: ${addon.unavailable}`);
-  return false;
-}
-
 for (const backend of ['js', 'cpu'] as const) {
   test(`${backend}: each of 8 concurrent greedy requests gets the reply it gets alone`, async (t) => {
-    if (!needShared(t, ...BASE, 'tokenizer.model') || (backend === 'cpu' && !haveCpu(t))) return;
+    if (!needShared(t, ...BASE, 'tokenizer.model') || (backend === 'cpu' && needCpu(t) === null)) return;
     const strong = join(work, `strong-${backend}`);
     writeScaledAdapter(sharedPath('fixtures', 'trainer', 'final_adapter'), strong, 4); // changes the greedy text (serve-adapter.test.ts)
     const server = await startServe(['--base_model', sharedPath(...BASE), '--lora_weights', `strong=${strong}`], backend);

@@ -17,8 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { after, test, type TestContext } from 'node:test';
-import { loadCpuAddon } from '../../src/backends/native/cpu-addon.ts';
+import { after, test } from 'node:test';
 import { selectBackend } from '../../src/backends/select.ts';
 import type { Backend } from '../../src/engine/backend.ts';
 import { BYTES_PER_ELEMENT } from '../../src/engine/dtype.ts';
@@ -26,6 +25,7 @@ import { PREFILL_CHUNK } from '../../src/generate/scheduler.ts';
 import type { Tensor } from '../../src/engine/tensor.ts';
 import { loadServerContext } from '../../src/server/load-context.ts';
 import { startServer } from '../../src/server/server.ts';
+import { needCpu } from '../helpers/cpu-backend.ts';
 import { needShared, sharedPath } from '../helpers/shared.ts';
 import { sseEvents, streamEvents, waitFor, writeScaledAdapter } from './serve-helper.ts';
 
@@ -124,18 +124,9 @@ async function saturate(url: string): Promise<void> {
   }));
 }
 
-/** True when the cpu addon is built here; else skips (fails under CI, where it is always built). */
-function haveCpu(t: TestContext): boolean {
-  const addon = loadCpuAddon();
-  if (!('unavailable' in addon)) return true;
-  if (process.env.CI === 'true') throw new Error(`the cpu backend is not available under CI: ${addon.unavailable}`);
-  t.skip(`no cpu backend here: ${addon.unavailable}`);
-  return false;
-}
-
 for (const backend of ['js', 'cpu'] as const) {
   test(`${backend}: 64 mixed requests at once are each answered as alone, and memory comes back`, async (t) => {
-    if (!needShared(t, ...BASE, 'tokenizer.model') || (backend === 'cpu' && !haveCpu(t))) return;
+    if (!needShared(t, ...BASE, 'tokenizer.model') || (backend === 'cpu' && needCpu(t) === null)) return;
     setFlagsFromString('--expose-gc');
     const gc = runInNewContext('gc') as () => void;
     const strong = join(work, `strong-${backend}`);
