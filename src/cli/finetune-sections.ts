@@ -10,6 +10,7 @@ export const FINETUNE_SECTIONS = [
     'history_field', 'data_columns']],
   ['method', ['finetuning_type', 'full_finetune', 'freeze_trainable_layers', 'freeze_trainable_modules']],
   ['LoRA', ['lora_r', 'lora_alpha', 'lora_dropout', 'lora_target_modules', 'use_rslora', 'use_dora', 'modules_to_save', 'lora_init', 'loraplus_lr_ratio']],
+  ['vocabulary', ['new_special_tokens']],
   ['training', ['batch_size', 'micro_batch_size', 'num_epochs', 'max_steps', 'learning_rate', 'warmup_steps', 'warmup_ratio', 'lr_scheduler',
     'weight_decay', 'max_grad_norm', 'gradient_checkpointing', 'activation_dtype', 'compute_dtype', 'eval_steps', 'seed', 'nproc_per_node']],
   ['checkpoints', ['save_steps', 'save_total_limit', 'load_best_model_at_end', 'resume_from_checkpoint']],

@@ -73,6 +73,7 @@ const SPECS: FlagSpecs = {
   use_rslora: { type: 'boolean', default: D.useRslora, help: 'rank-stabilised LoRA: scaling alpha / sqrt(r)' },
   use_dora: { type: 'boolean', default: D.useDora, help: 'DoRA (PEFT\'s use_dora): LoRA plus a trained magnitude per output feature of each adapted projection' },
   modules_to_save: { type: 'list', default: D.modulesToSave, help: 'PEFT\'s modules_to_save: embed_tokens,lm_head train as full copies saved with the adapter (for new tokens)' },
+  new_special_tokens: { type: 'list', default: D.newSpecialTokens, help: 'LLaMA-Factory\'s: add these special tokens ("<|im_start|>,<|im_end|>"); the embedding and LM head grow (new rows: the mean of the old), LoRA trains them as modules_to_save' },
   lora_init: { type: 'string', default: D.loraInit, help: 'kaiming (PEFT\'s default) or gaussian' },
   nproc_per_node: { type: 'number', default: 1, help: 'data parallel: run this many processes on this machine under mpirun (torchrun\'s flag; or start the command with mpirun -np N yourself)' },
   progress: { type: 'boolean', help: 'live progress line (default: when stderr is a terminal)' },
@@ -148,6 +149,7 @@ export function optionsFromFlags(f: ParsedFlags): FinetuneOptions {
     useRslora: f.use_rslora as boolean,
     useDora: f.use_dora as boolean,
     modulesToSave: parseModulesToSave(f.modules_to_save as string[]),
+    newSpecialTokens: f.new_special_tokens as string[],
     loraInit: oneOf<LoraInit>('lora_init', f.lora_init as string, ['kaiming', 'gaussian']),
     progress: (f.progress as boolean | undefined) ?? FINETUNE_DEFAULTS.progress,
   };

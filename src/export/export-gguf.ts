@@ -72,7 +72,7 @@ export async function exportGguf(o: ExportGgufOptions): Promise<ExportGgufResult
     }
     const note = mergeNote(merged);
     if (note) (o.log ?? console.error)(note);
-    const metadata = new Map([...ggufModelMetadata(merged.config, o.baseModel, outtype), ...ggufVocabMetadata(o.baseModel, merged.config)]);
+    const metadata = new Map([...ggufModelMetadata(merged.config, o.baseModel, outtype), ...ggufVocabMetadata(merged.tokenizerDir, merged.config)]);
     const tensors = ggufTensors(merged, outtype);
     await writeGguf(o.outfile, metadata, tensors);
     if ((o.verify ?? true) && (outtype === 'f32' || outtype === 'f16' || outtype === 'bf16') && lora) {

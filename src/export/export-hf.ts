@@ -60,8 +60,8 @@ export async function exportHf(o: ExportHfOptions): Promise<ExportHfResult> {
       const files = o.saveFormat === 'bin'
         ? await writeShardedTorch(dir, entries, maxShard)
         : await writeShardedSafetensors(dir, entries, maxShard);
-      await writeConfig(o.baseModel, dir, o.dtype ? DTYPE_NAMES[o.dtype] : null);
-      files.push('config.json', ...(await copyPresent(o.baseModel, dir, ['generation_config.json', ...TOKENIZER_FILES])));
+      await writeConfig(o.baseModel, dir, o.dtype ? DTYPE_NAMES[o.dtype] : null, merged.config.vocabSize);
+      files.push('config.json', ...(await copyPresent(o.baseModel, dir, ['generation_config.json'])), ...(await copyPresent(merged.tokenizerDir, dir, TOKENIZER_FILES)));
       let logits: LogitCheck | null = null;
       if (verify) {
         const written = await openCheckpoint(dir);

@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import type { LlamaConfig } from '../arch/llama-config.ts';
 import { UserError } from '../errors.ts';
+import { loadTokenizer } from '../tokenizer/load.ts';
 import type { BnbConfig } from '../formats/bnb-config.ts';
 import type { HostTensor } from '../formats/host-tensor.ts';
 import { joinAlong, metaParams, metaSplitDim, permuteRotaryRows, rotaryHeads, sliceAlong } from '../formats/meta-checkpoint.ts';
@@ -54,6 +55,10 @@ export async function exportStateDict(o: ExportStateDictOptions): Promise<Export
   checkNotInside(o.outputDir, o.loraWeights, '--output_dir', '--lora_weights');
   o = await resolveModelInputs(o); // Hub ids: fetched into the HF cache
   const merged = await openMerged(o.baseModel, { loraWeights: o.loraWeights, quantize: o.quantize });
+  if (merged.tokenizerDir !== o.baseModel && loadTokenizer(merged.tokenizerDir).vocabSize > loadTokenizer(o.baseModel).vocabSize) {
+    merged.close();
+    throw new UserError(`--lora_weights ${o.loraWeights} holds its own tokenizer (tokens added in training), which Meta's consolidated format (tokenizer.model alone) cannot carry: use export-hf or export-gguf`);
+  }
   try {
     const note = mergeNote(merged);
     if (note) (o.log ?? console.error)(note);

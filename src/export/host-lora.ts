@@ -6,7 +6,8 @@
 import type { LlamaConfig } from '../arch/llama-config.ts';
 import { PROJECTION_INFO, projectionFeatures, type Projection } from '../arch/projections.ts';
 import { toFloat32, type HostTensor } from '../formats/host-tensor.ts';
-import { adapterTargets, checkAdapterFitsBase, readPeftAdapter, type AdapterConfig, type PeftAdapter } from '../formats/peft-adapter.ts';
+import { adapterTargets, readPeftAdapter, savedVocabSize, type AdapterConfig, type PeftAdapter } from '../formats/peft-adapter.ts';
+import { adapterVocabSize } from '../model/lora-io.ts';
 import { MODULES_TO_SAVE, peftKey, peftMagnitudeKey, peftModuleKey } from '../formats/weight-names.ts';
 import { mergeDoraRows } from '../model/dora.ts';
 import { loraDelta, loraScaling } from '../model/lora.ts';
@@ -29,6 +30,8 @@ export interface HostLora {
   pairs: ReadonlyMap<string, HostLoraPair>;
   /** modules_to_save copies by the HF name of the weight they replace (model.embed_tokens.weight, lm_head.weight). */
   modules: ReadonlyMap<string, HostTensor>;
+  /** The vocabulary the adapter needs: more than the base's when tokens were added in training (model/lora-io.ts adapterVocabSize). */
+  vocabSize: number;
 }
 
 /** The HF name of a projection's weight. */
@@ -39,8 +42,7 @@ export function projectionWeightName(layer: number, projection: Projection): str
 /** Reads a PEFT adapter folder and checks that it fits `config`. */
 export function readHostLora(dir: string, config: LlamaConfig): HostLora {
   const peft = readPeftAdapter(dir);
-  checkAdapterFitsBase(peft, config, dir);
-  return hostLoraFromPeft(peft, config);
+  return { ...hostLoraFromPeft(peft, config), vocabSize: adapterVocabSize(peft, config, dir) };
 }
 
 /** An adapter already checked against `config` (see checkAdapterFitsBase). */
@@ -60,7 +62,7 @@ export function hostLoraFromPeft(peft: PeftAdapter, config: LlamaConfig): HostLo
   }
   const scaling = loraScaling({ r: peft.config.r, alpha: peft.config.loraAlpha, useRslora: peft.config.useRslora });
   const modules = new Map(peft.config.modulesToSave.map((m) => [MODULES_TO_SAVE[m] as string, peft.tensors.get(peftModuleKey(m))!]));
-  return { config: peft.config, r: peft.config.r, scaling, pairs, modules };
+  return { config: peft.config, r: peft.config.r, scaling, pairs, modules, vocabSize: savedVocabSize(peft) ?? config.vocabSize };
 }
 
 /** The base weight w (out, in, float32) with the pair merged in, in place. */

@@ -10,11 +10,16 @@ import { fromFloat32, toFloat32, type HostTensor, type StorageDType } from '../f
 import type { TensorInfo } from '../formats/safetensors.ts';
 import { checkCheckpointWeights, expectedWeights } from '../formats/weight-names.ts';
 import { describeConfig, openQuantizedBase, type BaseQuantization } from '../model/quantized-base.ts';
+import { withMeanRows } from '../model/resize-vocab.ts';
+import { hasTokenizer } from '../tokenizer/load.ts';
 import { mergePair, readHostLora, type HostLora } from './host-lora.ts';
 
 export interface MergedCheckpoint {
   readonly dir: string;
+  /** The base's config, with the adapter's vocabulary when it added tokens. */
   readonly config: LlamaConfig;
+  /** Where the export's tokenizer files come from: the adapter folder when it holds a tokenizer (one trained with new tokens does), else the base. */
+  readonly tokenizerDir: string;
   readonly lora: HostLora | null;
   /** How the base's linears are quantized; their base values are then the dequantized ones. */
   readonly quantization: BaseQuantization | null;
@@ -53,8 +58,11 @@ export async function openMerged(baseDir: string, options: OpenMergedOptions = {
     reader.close();
     throw err;
   }
-  return new Merged(baseDir, config, lora, reader.quantization, reader);
+  const tokenizerDir = options.loraWeights && hasTokenizer(options.loraWeights) ? options.loraWeights : baseDir;
+  return new Merged(baseDir, config, lora, reader.quantization, reader, tokenizerDir);
 }
+
+const VOCAB_WEIGHTS = new Set(['model.embed_tokens.weight', 'lm_head.weight']);
 
 /** The one sentence an export prints for a quantized base; null for a 16/32-bit one. */
 export function mergeNote(merged: MergedCheckpoint): string | null {
@@ -67,33 +75,47 @@ export function mergeNote(merged: MergedCheckpoint): string | null {
 
 class Merged implements MergedCheckpoint {
   readonly names: readonly string[];
+  readonly config: LlamaConfig;
+  private readonly baseVocab: number;
 
   constructor(
     readonly dir: string,
-    readonly config: LlamaConfig,
+    baseConfig: LlamaConfig,
     readonly lora: HostLora | null,
     readonly quantization: BaseQuantization | null,
     private readonly reader: CheckpointReader,
+    readonly tokenizerDir: string,
   ) {
-    this.names = expectedWeights(config).map((w) => w.name);
+    this.baseVocab = baseConfig.vocabSize;
+    this.config = lora && lora.vocabSize > baseConfig.vocabSize ? Object.freeze({ ...baseConfig, vocabSize: lora.vocabSize }) : baseConfig;
+    this.names = expectedWeights(this.config).map((w) => w.name);
+  }
+
+  /** Whether `name` is the embedding or head of a vocabulary the adapter grew. */
+  private grown(name: string): boolean {
+    return this.config.vocabSize > this.baseVocab && VOCAB_WEIGHTS.has(name);
   }
 
   info(name: string): TensorInfo {
-    return this.reader.info(name);
+    const info = this.reader.info(name);
+    return this.grown(name) ? { ...info, shape: [this.config.vocabSize, ...info.shape.slice(1)] } : info;
   }
 
   isAdapted(name: string): boolean {
     return (this.lora?.pairs.has(name) || this.lora?.modules.has(name)) ?? false;
   }
 
+  /** A grown vocabulary's embedding or head: the base's rows and the new ones as resize_token_embeddings sets them. */
   readBase(name: string): HostTensor {
-    return this.reader.read(name);
+    const base = this.reader.read(name);
+    if (!this.grown(name)) return base;
+    return fromFloat32(withMeanRows(toFloat32(base), this.baseVocab, this.config.hiddenSize, this.config.vocabSize), this.info(name).shape, base.dtype);
   }
 
   readFloat32(name: string): Float32Array {
     const module = this.lora?.modules.get(name);
     if (module) return toFloat32(module); // modules_to_save: the adapter's copy replaces the module
-    const base = this.reader.read(name);
+    const base = this.readBase(name);
     const pair = this.lora?.pairs.get(name);
     if (!pair) return base.dtype === 'F32' ? (base.data as Float32Array) : toFloat32(base);
     const w = base.dtype === 'F32' ? new Float32Array(base.data as Float32Array) : toFloat32(base);
@@ -102,9 +124,9 @@ class Merged implements MergedCheckpoint {
   }
 
   read(name: string, dtype?: StorageDType): HostTensor {
-    const info = this.reader.info(name);
+    const info = this.info(name);
     const target = dtype ?? info.dtype;
-    if (!this.isAdapted(name) && target === info.dtype) return this.reader.read(name);
+    if (!this.isAdapted(name) && target === info.dtype) return this.readBase(name);
     return fromFloat32(this.readFloat32(name), info.shape, target);
   }
 

@@ -22,12 +22,14 @@ export async function copyPresent(from: string, to: string, names: readonly stri
 }
 
 /**
- * Writes `from`/config.json into `to`, with `dtype` (transformers 5) or `torch_dtype` (4) set when given, and
- * without a quantization_config: exported weights are never quantized.
+ * Writes `from`/config.json into `to`, with `dtype` (transformers 5) or `torch_dtype` (4) set when given, the
+ * vocab_size given (a vocabulary grown for added tokens), and without a quantization_config: exported weights are
+ * never quantized.
  */
-export async function writeConfig(from: string, to: string, dtypeName: string | null): Promise<void> {
+export async function writeConfig(from: string, to: string, dtypeName: string | null, vocabSize?: number): Promise<void> {
   const json = JSON.parse(readFileSync(join(from, 'config.json'), 'utf8')) as Record<string, unknown>;
   delete json.quantization_config;
+  if (vocabSize !== undefined) json.vocab_size = vocabSize;
   if (dtypeName) json[Object.hasOwn(json, 'torch_dtype') && !Object.hasOwn(json, 'dtype') ? 'torch_dtype' : 'dtype'] = dtypeName;
   await writeFileAtomic(join(to, 'config.json'), JSON.stringify(json, null, 2) + '\n');
 }

@@ -81,8 +81,9 @@ export async function checkMergedLogits(
   be: Backend, baseDir: string, loraDir: string, mergedDir: string, dtype: FloatDType, load: LoadOptions = {},
 ): Promise<LogitCheck> {
   const base = await loadModel(be, baseDir, load);
+  const adapter = await loadAdapterOnto(base, loraDir); // first: it may grow the vocabulary, which the probe then draws from
   const batch = probeBatch(base.config.vocabSize, base.config.bosTokenId);
-  const expected = await batchLogits(base, batch, { adapter: loadAdapterOnto(base, loraDir), dropout: 0, seed: 0 });
+  const expected = await batchLogits(base, batch, { adapter, dropout: 0, seed: 0 });
   for (const arena of ['weights', 'adapters', 'activations'] as const) be.freeArena(arena);
   const actual = await batchLogits(await loadModel(be, mergedDir), batch, null);
   for (const arena of ['weights', 'activations'] as const) be.freeArena(arena);

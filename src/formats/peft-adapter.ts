@@ -138,8 +138,8 @@ export function makeAdapterConfig(s: {
   }, 'new adapter settings');
 }
 
-/** Reads `<dir>/adapter_config.json` and the weights, from adapter_model.safetensors or else adapter_model.bin. */
-export function readPeftAdapter(dir: string): PeftAdapter {
+/** Reads `<dir>/adapter_config.json` alone. */
+export function readAdapterConfig(dir: string): AdapterConfig {
   const configPath = join(dir, 'adapter_config.json');
   if (!existsSync(configPath)) {
     throw new UserError(`${dir} has no adapter_config.json: pass the folder that holds adapter_config.json and adapter_model.safetensors`);
@@ -150,7 +150,12 @@ export function readPeftAdapter(dir: string): PeftAdapter {
   } catch (err) {
     throw new UserError(`${configPath} is not valid JSON: ${(err as Error).message}`);
   }
-  const config = parseAdapterConfig(json, configPath);
+  return parseAdapterConfig(json, configPath);
+}
+
+/** Reads `<dir>/adapter_config.json` and the weights, from adapter_model.safetensors or else adapter_model.bin. */
+export function readPeftAdapter(dir: string): PeftAdapter {
+  const config = readAdapterConfig(dir);
   const safetensorsPath = join(dir, 'adapter_model.safetensors');
   const binPath = join(dir, 'adapter_model.bin');
   const weightsPath = existsSync(safetensorsPath) ? safetensorsPath : existsSync(binPath) ? binPath : null;
@@ -226,9 +231,10 @@ export function checkAdapterFitsBase(adapter: PeftAdapter, config: LlamaConfig, 
   for (const [key, tensor] of adapter.tensors) {
     const module = modules.get(key);
     if (module) {
-      const shape = [config.vocabSize, config.hiddenSize];
-      if (tensor.shape.join() !== shape.join()) {
-        throw new UserError(`${source}: "${key}" (modules_to_save ${module}) has shape [${tensor.shape.join(', ')}], but the base model's is [${shape.join(', ')}]: a resized vocabulary is not supported`);
+      const rows = tensor.shape[0]!;
+      if (tensor.shape.length !== 2 || tensor.shape[1] !== config.hiddenSize || rows < config.vocabSize) {
+        const why = rows < config.vocabSize && tensor.shape[1] === config.hiddenSize ? `, fewer rows than the base's vocabulary: it was trained on another base` : '';
+        throw new UserError(`${source}: "${key}" (modules_to_save ${module}) has shape [${tensor.shape.join(', ')}], but the base model's is [${config.vocabSize}, ${config.hiddenSize}]${why}`);
       }
       if (module === 'lm_head' && config.tieWordEmbeddings) throw new UserError(`${source}: modules_to_save lm_head on a base whose lm_head is its embedding (tie_word_embeddings) is not supported`);
       continue;
@@ -249,6 +255,7 @@ export function checkAdapterFitsBase(adapter: PeftAdapter, config: LlamaConfig, 
     }
   }
   for (const [key, module] of modules) if (!adapter.tensors.has(key)) throw new UserError(`${source} has no "${key}", which its modules_to_save (${module}) requires`);
+  savedVocabSize(adapter, source);
   for (const { layer, projection } of targets) {
     const keys = [peftKey(layer, projection, 'A'), peftKey(layer, projection, 'B')];
     if (adapter.config.useDora) keys.push(peftMagnitudeKey(layer, projection));
@@ -256,4 +263,16 @@ export function checkAdapterFitsBase(adapter: PeftAdapter, config: LlamaConfig, 
       if (!adapter.tensors.has(key)) throw new UserError(`${source} has no "${key}", which its target_modules${adapter.config.useDora ? ' and use_dora' : ''} require`);
     }
   }
+}
+
+/**
+ * The vocabulary size of the adapter's modules_to_save copies (more rows than the base's when tokens were added
+ * in training); null without copies. Copies of different sizes are an error.
+ */
+export function savedVocabSize(adapter: PeftAdapter, source = 'the adapter'): number | null {
+  const sizes = adapter.config.modulesToSave.map((m) => [peftModuleKey(m), adapter.tensors.get(peftModuleKey(m))?.shape[0]] as const);
+  const [first, ...rest] = sizes;
+  const other = rest.find(([, n]) => n !== first?.[1]);
+  if (other) throw new UserError(`${source}: "${first![0]}" has ${first![1]} rows but "${other[0]}" has ${other[1]}: the copies must share one vocabulary size`);
+  return first?.[1] ?? null;
 }

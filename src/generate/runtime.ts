@@ -14,9 +14,9 @@ import { adapterChatTemplate, tokenizerChatTemplate } from '../data/chat-templat
 import { Prompter } from '../data/prompter.ts';
 import type { LoraUse, Model } from '../model/llama.ts';
 import { loadModel } from '../model/load.ts';
-import { loadLoraAdapter } from '../model/lora-io.ts';
+import { hasModulesToSave, loadAdapterOnto, loadLoraAdapter } from '../model/lora-io.ts';
 import { resolveAdapterDir, resolveModelDir } from '../hub/resolve.ts';
-import { loadTokenizer } from '../tokenizer/load.ts';
+import { hasTokenizer, loadTokenizer } from '../tokenizer/load.ts';
 import { readTokenizerSettings } from '../tokenizer/tokenizer-config.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 
@@ -28,6 +28,11 @@ export interface ModelSet {
   defaultId: string; // the model a request without an id gets: the first adapter loaded at start, else the base
   eosTokenIds: number[];
   padTokenId: number;
+  /**
+   * The adapter whose modules_to_save copies replaced the base's embed_tokens / lm_head (loaded alone, the base
+   * grown to its vocabulary); null when the base is as stored. The base is then not served on its own.
+   */
+  modulesOwner: string | null;
 }
 
 export interface Runtime extends ModelSet {
@@ -86,14 +91,31 @@ async function modelSet(o: RuntimeOptions, src: Sources): Promise<ModelSet> {
   const model = await loadModel(o.backend, src.baseDir, { dtype, quantize: o.quantize });
   applyComputeDtype(o.backend, o.computeDtype ?? 'f32');
   const adapters = new Map<string, LoraUse>();
-  for (const [name, dir] of src.adapters) adapters.set(name, { adapter: loadLoraAdapter(o.backend, model.config, dir), dropout: 0, seed: 0 });
-  return { model, baseName: src.baseName, adapters, defaultId: src.adapters[0]?.[0] ?? src.baseName, ...specialIds(src.baseDir, model) };
+  const owner = modulesOwnerOf(src);
+  for (const [name, dir] of src.adapters) {
+    const adapter = owner ? await loadAdapterOnto(model, dir) : loadLoraAdapter(o.backend, model.config, dir);
+    adapters.set(name, { adapter, dropout: 0, seed: 0 });
+  }
+  return {
+    model, baseName: src.baseName, adapters, defaultId: src.adapters[0]?.[0] ?? src.baseName, ...specialIds(src.baseDir, model), modulesOwner: owner?.[0] ?? null,
+  };
+}
+
+/** The one adapter with modules_to_save, which must come alone since it replaces base modules; null when none has them. */
+function modulesOwnerOf(src: Sources): [name: string, dir: string] | null {
+  const owner = src.adapters.find(([, dir]) => hasModulesToSave(dir));
+  if (owner && src.adapters.length > 1) {
+    throw new UserError(`--lora_weights ${owner[1]} has modules_to_save, which replace the base's embed_tokens/lm_head: load it alone (one --lora_weights), or merge it (alpaca-lora export-hf) and load the merged folder as --base_model`);
+  }
+  return owner ?? null;
 }
 
 export async function loadRuntime(o: RuntimeOptions): Promise<Runtime> {
   const prompter = Prompter.load(o.promptTemplate);
   const src = await resolveSources(o);
-  const tokenizerDir = o.tokenizer ?? src.baseDir;
+  // an adapter trained with new tokens holds its tokenizer: it is used, as its embedding rows belong to it
+  const ownerDir = modulesOwnerOf(src)?.[1];
+  const tokenizerDir = o.tokenizer ?? (ownerDir !== undefined && hasTokenizer(ownerDir) ? ownerDir : src.baseDir);
   const tokenizer = loadTokenizer(tokenizerDir);
   const set = await modelSet(o, src);
   if (tokenizer.vocabSize > set.model.config.vocabSize) {
@@ -120,6 +142,11 @@ export function defaultModelId(set: ModelSet): string {
   return set.defaultId;
 }
 
+/** The model ids a request may name: the base (unless an adapter replaced its modules) and every adapter. */
+export function servedModels(set: ModelSet): string[] {
+  return [...(set.modulesOwner ? [] : [set.baseName]), ...set.adapters.keys()];
+}
+
 /** The chat template for a model id (none: the default model): the one its adapter was trained with, else the tokenizer's. */
 export function chatTemplateOf(rt: Runtime, id?: string): string | null {
   const trained = rt.adapterChatTemplates;
@@ -129,6 +156,9 @@ export function chatTemplateOf(rt: Runtime, id?: string): string | null {
 /** The adapter a model id names (null: the base model); no id means the default; an unknown id is an error. */
 export function pickAdapter(set: ModelSet, id: string | undefined): LoraUse | null {
   const name = id === undefined || id === '' ? defaultModelId(set) : id;
+  if (name === set.baseName && set.modulesOwner) {
+    throw new UserError(`model "${name}" is not served on its own here: adapter "${set.modulesOwner}" replaced its embed_tokens/lm_head (modules_to_save); ask for "${set.modulesOwner}", or serve the base without it`);
+  }
   if (name === set.baseName) return null;
   const lora = set.adapters.get(name);
   if (!lora) throw new UserError(`model "${name}" is not loaded; available: ${[set.baseName, ...set.adapters.keys()].join(', ')}`);

@@ -7,7 +7,9 @@ import type { LlamaConfig } from '../arch/llama-config.ts';
 import type { Backend } from '../engine/backend.ts';
 import { UserError } from '../errors.ts';
 import { toFloat32, type HostTensor } from '../formats/host-tensor.ts';
-import { adapterTargets, checkAdapterFitsBase, readPeftAdapter, type AdapterConfig } from '../formats/peft-adapter.ts';
+import { adapterTargets, checkAdapterFitsBase, readAdapterConfig, readPeftAdapter, savedVocabSize, type AdapterConfig, type PeftAdapter } from '../formats/peft-adapter.ts';
+import { hasTokenizer, loadTokenizer } from '../tokenizer/load.ts';
+import { resizeVocab } from './resize-vocab.ts';
 import { createLoraAdapter, isProjection, peftKey, peftMagnitudeKey, PROJECTIONS, type LoraAdapter, type LoraSettings, type Projection } from './lora.ts';
 
 /**
@@ -74,6 +76,9 @@ export function loadModuleCopies(be: Backend, adapter: LoraAdapter, tensors: Rea
   for (const [module, t] of adapter.modules ?? []) {
     const saved = tensors.get(peftModuleKey(module));
     if (!saved) throw new UserError(`${source} has no ${peftModuleKey(module)}, but this run trains modules_to_save ${module}: pass the same --modules_to_save`);
+    if (saved.shape.join() !== t.shape.join()) {
+      throw new UserError(`${source}: ${peftModuleKey(module)} has shape [${saved.shape}], but this run's is [${t.shape}]: pass the same --new_special_tokens as the run that saved it`);
+    }
     be.upload(t, toFloat32(saved));
   }
 }
@@ -88,12 +93,30 @@ export function settingsFromConfig(c: AdapterConfig, numLayers: number): LoraSet
 }
 
 /**
- * Reads a PEFT adapter folder, checks it fits `m`, replaces m's modules by the adapter's modules_to_save copies
- * (PEFT's merge of them: the module is swapped, not added to), and uploads the LoRA weights.
+ * The vocabulary an adapter folder needs on `config`'s base: its modules_to_save rows when it has copies (more
+ * than the base's after --new_special_tokens), else the base's. A tokenizer saved beside it must not hold more
+ * tokens than that (the copies may have more rows, padded).
  */
-export function loadAdapterOnto(m: Model, dir: string): LoraAdapter {
+export function adapterVocabSize(peft: PeftAdapter, config: LlamaConfig, dir: string): number {
+  checkAdapterFitsBase(peft, config, dir);
+  const size = savedVocabSize(peft, dir) ?? config.vocabSize;
+  if (hasTokenizer(dir)) {
+    const tokenizer = loadTokenizer(dir);
+    if (tokenizer.vocabSize > size) {
+      throw new UserError(`${tokenizer.source} has ${tokenizer.vocabSize} tokens but the adapter's weights in ${dir} cover ${size}: the tokenizer and adapter_model.safetensors come from different runs`);
+    }
+  }
+  return size;
+}
+
+/**
+ * Reads a PEFT adapter folder, checks it fits `m`, grows m's vocabulary to the adapter's when tokens were added
+ * in training, replaces m's modules by the adapter's modules_to_save copies (PEFT's merge of them: the module is
+ * swapped, not added to), and uploads the LoRA weights.
+ */
+export async function loadAdapterOnto(m: Model, dir: string): Promise<LoraAdapter> {
   const peft = readPeftAdapter(dir);
-  checkAdapterFitsBase(peft, m.config, dir);
+  await resizeVocab(m, adapterVocabSize(peft, m.config, dir));
   for (const module of peft.config.modulesToSave) {
     const target = module === 'embed_tokens' ? m.weights.embed : m.weights.lmHead;
     m.be.upload(target, toFloat32(peft.tensors.get(peftModuleKey(module))!));
@@ -101,12 +124,17 @@ export function loadAdapterOnto(m: Model, dir: string): LoraAdapter {
   return adapterFromTensors(m.be, m.config, settingsFromConfig(peft.config, m.config.numLayers), peft.tensors, dir);
 }
 
+/** Whether the adapter folder's adapter_config.json names modules_to_save (copies that replace base modules: see loadAdapterOnto). */
+export function hasModulesToSave(dir: string): boolean {
+  return readAdapterConfig(dir).modulesToSave.length > 0;
+}
+
 /** Reads a PEFT adapter folder, checks it fits the base config, and uploads it (one with modules_to_save: loadAdapterOnto). */
 export function loadLoraAdapter(be: Backend, config: LlamaConfig, dir: string): LoraAdapter {
   const peft = readPeftAdapter(dir);
   checkAdapterFitsBase(peft, config, dir);
   if (peft.config.modulesToSave.length) {
-    throw new UserError(`${dir} has modules_to_save (${peft.config.modulesToSave.join(', ')}), which replace base modules and so cannot be one adapter among others here: merge it (alpaca-lora export-hf) and use the merged folder`);
+    throw new UserError(`${dir} has modules_to_save (${peft.config.modulesToSave.join(', ')}), which replace the base's modules, so it cannot be one adapter among others: serve it alone (--lora_weights at start), or merge it (alpaca-lora export-hf) and serve the merged folder`);
   }
   return adapterFromTensors(be, config, settingsFromConfig(peft.config, config.numLayers), peft.tensors, dir);
 }

@@ -45,6 +45,9 @@ export async function addAdapter(ctx: ServerContext, body: unknown, res: ServerR
   const name = stringField(b, 'name') ?? basename(dir);
   if (!/^[\w.-]+$/.test(name)) throw new RequestError(`"name" "${name}" must be letters, digits, "_", "-" or "."`, 'name');
   if (name === ctx.rt.baseName || ctx.rt.adapters.has(name)) throw new RequestError(`a model named "${name}" is already served`, 'name', 409, 'model_exists');
+  if (ctx.rt.modulesOwner) {
+    throw new RequestError(`adapter "${ctx.rt.modulesOwner}" replaced the base's embed_tokens/lm_head (modules_to_save): this server takes no other adapter; start another serve for it`, 'path');
+  }
   let lora: LoraUse;
   try {
     lora = { adapter: loadLoraAdapter(ctx.rt.model.be, ctx.rt.model.config, dir), dropout: 0, seed: 0 };
@@ -61,6 +64,7 @@ export async function addAdapter(ctx: ServerContext, body: unknown, res: ServerR
 export function removeAdapter(ctx: ServerContext, name: string, res: ServerResponse): void {
   const lora = ctx.rt.adapters.get(name);
   if (!lora) throw new RequestError(`no adapter named "${name}" is served`, null, 404, 'model_not_found');
+  if (name === ctx.rt.modulesOwner) throw new RequestError(`adapter "${name}" replaced the base's embed_tokens/lm_head (modules_to_save) and cannot be unloaded: restart the server without it`, null);
   ctx.rt.adapters.delete(name);
   ctx.rt.adapterChatTemplates.delete(name);
   if (uses.has(lora)) unloaded.add(lora);

@@ -5,7 +5,7 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { optionsFromSettings, type GenerationOptions } from '../generate/options.ts';
-import { defaultModelId, pickAdapter } from '../generate/runtime.ts';
+import { defaultModelId, pickAdapter, servedModels } from '../generate/runtime.ts';
 import type { TextResult } from '../generate/text.ts';
 import { chatPrompt, parseMessages } from './chat.ts';
 import type { ServerContext } from './context.ts';
@@ -20,7 +20,7 @@ const NEUTRAL: Record<string, readonly unknown[]> = {
 };
 
 export function listModels(ctx: ServerContext, res: ServerResponse): void {
-  const ids = [ctx.rt.baseName, ...ctx.rt.adapters.keys()];
+  const ids = servedModels(ctx.rt);
   sendJson(res, 200, { object: 'list', data: ids.map((id) => ({ id, object: 'model', created: ctx.startedAt, owned_by: 'alpaca-lora' })) });
 }
 

@@ -6,7 +6,7 @@
 import { randomInt } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { optionsFromSettings } from '../generate/options.ts';
-import { defaultModelId, pickAdapter } from '../generate/runtime.ts';
+import { defaultModelId, pickAdapter, servedModels } from '../generate/runtime.ts';
 import type { ServerContext } from './context.ts';
 import { encodePrompt } from './encode-prompt.ts';
 import { sendEvent, startEventStream, submitJob } from './job.ts';
@@ -19,7 +19,7 @@ export const PAGE_DEFAULTS = { temperature: 0.1, top_p: 0.75, top_k: 40, num_bea
 
 export function pageInfo(ctx: ServerContext, res: ServerResponse): void {
   sendJson(res, 200, {
-    models: [ctx.rt.baseName, ...ctx.rt.adapters.keys()],
+    models: servedModels(ctx.rt),
     default_model: defaultModelId(ctx.rt),
     template: ctx.rt.prompter.template.source,
     needs_key: ctx.apiKey !== null,

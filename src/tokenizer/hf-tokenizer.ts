@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tokenizer as LibTokenizer } from '@huggingface/tokenizers';
 import { UserError } from '../errors.ts';
+import { tokenizerJsonWith, type AddedToken } from './added-tokens.ts';
 import { readTokenizerSettings } from './tokenizer-config.ts';
 import type { DecodeOptions, EncodeOptions, Tokenizer } from './tokenizer.ts';
 
@@ -21,13 +22,14 @@ export class HfTokenizer implements Tokenizer {
   private readonly specialIds: Set<number>;
   private readonly cleanUpSpaces: boolean;
 
-  /** Reads `dir`/tokenizer.json and, when present, `dir`/tokenizer_config.json. */
-  constructor(dir: string) {
+  /** Reads `dir`/tokenizer.json and, when present, `dir`/tokenizer_config.json; `added`: new tokens put in its added_tokens. */
+  constructor(dir: string, added: readonly AddedToken[] = []) {
     this.source = join(dir, 'tokenizer.json');
     const settings = readTokenizerSettings(dir);
     let json: unknown;
     try {
       json = JSON.parse(readFileSync(this.source, 'utf8'));
+      if (added.length) json = tokenizerJsonWith(json as Record<string, unknown>, added);
       this.lib = new LibTokenizer(json as object, settings.rawConfig);
     } catch (err) {
       throw new UserError(`${this.source} could not be read as a tokenizer: ${(err as Error).message}`);
@@ -64,6 +66,11 @@ export class HfTokenizer implements Tokenizer {
       skip_special_tokens: options.skipSpecialTokens ?? false,
       clean_up_tokenization_spaces: this.cleanUpSpaces,
     });
+  }
+
+  /** The id of a vocabulary entry or added token, matched whole; null when there is none. */
+  tokenToId(token: string): number | null {
+    return this.lib.token_to_id(token) ?? null;
   }
 
   idToPiece(id: number): string {

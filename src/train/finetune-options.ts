@@ -86,6 +86,8 @@ export interface FinetuneOptions {
   useDora: boolean;
   /** PEFT's modules_to_save: trainable full copies of embed_tokens and/or lm_head (for new tokens). */
   modulesToSave: ModuleToSave[];
+  /** LLaMA-Factory's new_special_tokens: added to the tokenizer as special tokens; the embedding and LM head grow to match. */
+  newSpecialTokens: string[];
   loraInit: LoraInit;
   /** Stop after this many optimizer steps (the schedule still spans the whole run); 0: no limit. */
   maxSteps: number;
@@ -144,6 +146,7 @@ export const FINETUNE_DEFAULTS: Omit<FinetuneOptions, 'baseModel'> = {
   useRslora: false,
   useDora: false,
   modulesToSave: [],
+  newSpecialTokens: [],
   loraInit: 'kaiming',
   maxSteps: 0,
   progress: process.stderr.isTTY === true,

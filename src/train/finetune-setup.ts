@@ -9,7 +9,7 @@ import type { Backend } from '../engine/backend.ts';
 import { UserError } from '../errors.ts';
 import { resolveActivationDtype } from '../model/activation-dtype.ts';
 import type { TokenBatch } from '../model/batch.ts';
-import { loadLlamaConfig } from '../arch/llama-config.ts';
+import { loadLlamaConfig, type LlamaConfig } from '../arch/llama-config.ts';
 import type { Model } from '../model/llama.ts';
 import { loadModel } from '../model/load.ts';
 import { bnbConfigOf } from '../model/quantization-options.ts';
@@ -17,7 +17,8 @@ import { describeQuantization } from '../model/quantized-base.ts';
 import { resolveModelDir } from '../hub/resolve.ts';
 import { saveChatTemplate } from '../data/chat-template-source.ts';
 import { packedRowLength } from '../data/pack.ts';
-import { loadTokenizer } from '../tokenizer/load.ts';
+import { loadTokenizerWith } from '../tokenizer/load.ts';
+import { resizeVocab } from '../model/resize-vocab.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { checkpointRunId } from './checkpoint/checkpoint.ts';
 import { newRunId, prepareOutputDir } from './checkpoint/output-dir.ts';
@@ -72,6 +73,21 @@ export interface FinetuneRun {
   report(status: string): Promise<void>;
 }
 
+/**
+ * New tokens' rows must train: with LoRA, embed_tokens and lm_head become modules_to_save unless the user named
+ * some (as LLaMA-Factory does); freeze trains them beside its layers; full trains them anyway.
+ */
+function trainNewTokens(o: FinetuneOptions, config: LlamaConfig, log: (line: string) => void): void {
+  if (o.finetuningType === 'lora' && o.modulesToSave.length === 0) {
+    if (config.tieWordEmbeddings) {
+      throw new UserError('--new_special_tokens with LoRA trains embed_tokens and lm_head as modules_to_save, which a base with tied embeddings (tie_word_embeddings) does not support here: use --finetuning_type full');
+    }
+    o.modulesToSave = ['embed_tokens', 'lm_head'];
+    log('new tokens: embed_tokens and lm_head train as modules_to_save (saved with the adapter under PEFT\'s keys)');
+  }
+  if (o.finetuningType === 'freeze') log('new tokens: embed_tokens and lm_head train beside the freeze selection');
+}
+
 /** A short batch without padding (the start of the first row) on which a saved output must match memory. */
 function probeBatch(rows: readonly Example[]): TokenBatch {
   const ids = rows[0]!.input_ids.slice(0, 32);
@@ -93,8 +109,13 @@ export async function setupRun(input: FinetuneInput): Promise<FinetuneRun> {
   const be = o.backend ?? selectBackend('auto', log);
   shareCoresAmongRanks(be, world);
   const baseDir = await resolveModelDir(o.baseModel, log);
-  loadLlamaConfig(baseDir, { flag: '--base_model' });
-  const tokenizer = loadTokenizer(baseDir);
+  const baseConfig = loadLlamaConfig(baseDir, { flag: '--base_model' });
+  const { tokenizer, added } = loadTokenizerWith(baseDir, o.newSpecialTokens);
+  const vocabSize = Math.max(baseConfig.vocabSize, tokenizer.vocabSize);
+  if (added.length) {
+    log(`new special tokens: ${added.map((t) => `${t.content} = ${t.id}`).join(', ')}; vocabulary ${vocabSize}` + (vocabSize > baseConfig.vocabSize ? ` (embedding and LM head grow from ${baseConfig.vocabSize})` : ''));
+    trainNewTokens(o, baseConfig, log);
+  }
   const data = await prepareData(tokenizer, { ...o, tokenizerDir: baseDir });
   if (data.val.length && o.loadBestModelAtEnd && o.evalSteps > 0 && o.saveSteps > 0 && o.saveSteps % o.evalSteps !== 0) {
     throw new UserError(
@@ -112,15 +133,16 @@ export async function setupRun(input: FinetuneInput): Promise<FinetuneRun> {
     const total = o.maxSteps > 0 ? o.maxSteps : scheduledSteps(data.train.length, { microBatchSize: o.microBatchSize, gradAccumSteps: gradAccum }, o.numEpochs);
     o.warmupSteps = Math.ceil(total * o.warmupRatio); // transformers' get_warmup_steps
   }
-  const spec = chooseMethod(o, baseDir);
+  const spec = chooseMethod(o, baseDir, added);
   const settings = runSettings(o, gradAccum, spec);
   log(paramsBlock(settings));
   log(`method: ${spec.description}`);
   // a run the planner cannot price (cuda with a quantized base) is refused below, in the loader's words
-  const plan = await planRun({ ...o, baseModel: baseDir, backend: be.name }, log).catch((e: unknown) => (e instanceof UserError ? null : Promise.reject(e)));
+  const plan = await planRun({ ...o, baseModel: baseDir, backend: be.name, vocabSize }, log).catch((e: unknown) => (e instanceof UserError ? null : Promise.reject(e)));
   if (plan) log(describePlan(plan));
 
   const model = await loadModel(be, baseDir, { quantize: bnbConfigOf(o.quantization) });
+  await resizeVocab(model, vocabSize);
   applyComputeDtype(be, o.computeDtype);
   if (o.computeDtype === 'bf16') log('compute: bf16 products with float32 sums for the bf16 base weights (--compute_dtype bf16)');
   if (model.quantization) log(`base model: ${describeQuantization(model.quantization)}; LoRA adapters and their optimizer state stay float32`); // only LoRA trains on a quantized base

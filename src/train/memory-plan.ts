@@ -171,6 +171,8 @@ export interface PlanRequest {
   quantization: Partial<QuantizationOptions>;
   /** The stored dtype of a config.json alone's weights (default its torch_dtype, else float32). */
   weightDtype?: 'f32' | 'bf16' | 'f16';
+  /** The vocabulary after --new_special_tokens, when larger than config.json's: embedding, head, logits and copies grow. */
+  vocabSize?: number;
 }
 
 const STORAGE: Record<string, StorageDType> = { f32: 'F32', float32: 'F32', bf16: 'BF16', bfloat16: 'BF16', f16: 'F16', float16: 'F16' };
@@ -193,6 +195,7 @@ export async function planRun(r: PlanRequest, log: (line: string) => void): Prom
     weights = estimateWeightMemory(config, stored, request);
     linear = request ? 'quantized' : stored.toLowerCase();
   }
+  if (r.vocabSize && r.vocabSize > config.vocabSize) config = { ...config, vocabSize: r.vocabSize };
   const type = r.fullFinetune ? 'full' : r.finetuningType ?? 'lora';
   if (type !== 'lora' && request) throw new UserError(`--finetuning_type ${type} trains base weights; a quantized base is frozen: drop --load_in_4bit/--load_in_8bit`);
   const trains = type === 'freeze' ? freezeSelection(config.numLayers, r.freezeTrainableLayers ?? 2, r.freezeTrainableModules ?? ['all']) : null;

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { forwardBackward, reserveActivations, scoreBatch } from '../../model/compute.ts';
 import { enableFullFinetune } from '../../model/full-finetune.ts';
 import type { Model } from '../../model/llama.ts';
+import type { AddedToken } from '../../tokenizer/added-tokens.ts';
 import type { MethodSettings, MethodSpec, TrainingMethod } from '../method.ts';
 import { loadModelFolder, verifyModelFolder, writeModelFolder } from './model-folder.ts';
 import { freezeSelection } from './freeze-selection.ts';
@@ -18,7 +19,11 @@ export interface FullMethodOptions {
   baseDir: string;
   /** null: every weight trains (full); else freeze's choice of layers and modules. */
   freeze: { layers: number; modules: readonly string[] } | null;
+  /** --new_special_tokens: saved in the tokenizer files of every output; with freeze, embed_tokens and lm_head train too. */
+  added?: readonly AddedToken[];
 }
+
+const VOCAB_WEIGHTS = ['model.embed_tokens.weight', 'lm_head.weight'];
 
 export function fullMethod(o: FullMethodOptions): MethodSpec {
   const f = o.freeze;
@@ -36,11 +41,13 @@ export function fullMethod(o: FullMethodOptions): MethodSpec {
 async function createFull(model: Model, o: FullMethodOptions, from: string | null): Promise<TrainingMethod> {
   const { be, config } = model;
   const all = baseParameterCount(model);
-  const params = enableFullFinetune(model, o.freeze ? freezeSelection(config.numLayers, o.freeze.layers, o.freeze.modules) : undefined);
+  const added = o.added ?? [];
+  const selected = o.freeze && freezeSelection(config.numLayers, o.freeze.layers, o.freeze.modules);
+  const params = enableFullFinetune(model, selected ? (name) => selected(name) || (added.length > 0 && VOCAB_WEIGHTS.includes(name)) : undefined);
   if (from) await loadModelFolder(be, params, from);
   const trainable = params.reduce((n, p) => n + p.param.size, 0);
   const writeChecked = async (dir: string) => {
-    const files = await writeModelFolder(be, config, o.baseDir, params, o.freeze === null, dir);
+    const files = await writeModelFolder(be, config, o.baseDir, params, o.freeze === null, dir, added);
     await verifyModelFolder(be, params, dir);
     return files;
   };

@@ -8,6 +8,7 @@ import { forwardBackward, reserveActivations, scoreBatch } from '../../model/com
 import { initDoraMagnitude } from '../../model/dora.ts';
 import { enableModulesToSave } from '../../model/modules-to-save.ts';
 import type { ModuleToSave } from '../../formats/weight-names.ts';
+import { writeTokenizerFilesWith, type AddedToken } from '../../tokenizer/added-tokens.ts';
 import type { Model } from '../../model/llama.ts';
 import { adapterToTensors } from '../../model/lora-io.ts';
 import { createLoraAdapter, initLoraAdapter, loraParameters, zeroLoraGrads, type LoraAdapter, type LoraInit, type LoraSettings } from '../../model/lora.ts';
@@ -29,6 +30,8 @@ export interface LoraMethodOptions {
   modulesToSave?: readonly ModuleToSave[];
   /** LoRA+: B matrices at this multiple of the learning rate (loraplus.ts); null: one rate for all. */
   loraplusLrRatio: number | null;
+  /** --new_special_tokens: the base's tokenizer files with these tokens are saved beside every adapter. */
+  tokenizer?: { baseDir: string; added: readonly AddedToken[] } | null;
 }
 
 export function loraMethod(o: LoraMethodOptions): MethodSpec {
@@ -81,6 +84,7 @@ function createLora(model: Model, o: LoraMethodOptions, from: string | null): Tr
   const params = o.loraplusLrRatio === null ? all : loraPlusGroups(all, o.loraplusLrRatio);
   const trainable = params.reduce((n, p) => n + p.param.size, 0);
   const training = (seed: number) => ({ adapter, dropout: s.dropout, seed });
+  const saveTokenizer = async (dir: string) => (o.tokenizer ? writeTokenizerFilesWith(o.tokenizer.baseDir, dir, o.tokenizer.added) : []);
   const evaluation = { adapter, dropout: 0, seed: 0 };
   return {
     params,
@@ -103,12 +107,14 @@ function createLora(model: Model, o: LoraMethodOptions, from: string | null): Tr
       await ready();
       await writePeftAdapter(dir, adapterConfig, await adapterToTensors(be, adapter));
       await verifySavedAdapter(model, adapter, dir, check.probe, check.trained);
+      await saveTokenizer(dir);
     },
     loadCheckpoint: async (dir) => replaceAdapterWeights(be, config, adapter, dir, s),
     saveFinal: async (dir, check) => {
       await ready();
       await saveVerifiedAdapter(model, adapter, adapterConfig, dir, check.probe, check.trained);
-      return `the adapter to ${dir} (adapter_config.json, adapter_model.safetensors; verified)`;
+      const tokenizerFiles = await saveTokenizer(dir);
+      return `the adapter to ${dir} (adapter_config.json, adapter_model.safetensors${tokenizerFiles.length ? `, ${tokenizerFiles.join(', ')}` : ''}; verified)`;
     },
   };
 }

@@ -15,6 +15,7 @@ import type { OutputTensor } from '../../formats/output-tensor.ts';
 import { writeShardedSafetensors } from '../../formats/safetensors-write.ts';
 import { expectedWeights } from '../../formats/weight-names.ts';
 import type { TrainableParam } from '../optimizer.ts';
+import { writeTokenizerFilesWith, type AddedToken } from '../../tokenizer/added-tokens.ts';
 
 /** The seed's shard size for exported checkpoints. */
 const MAX_SHARD_BYTES = 400e6;
@@ -25,10 +26,12 @@ async function hostOf(be: Backend, p: TrainableParam): Promise<HostTensor> {
 
 /**
  * Writes the model folder into `dir` (which exists): the trained `params` from memory, every other weight copied
- * from `baseDir`. `allTrained` sets config.json's dtype to float32. Returns the file names written.
+ * from `baseDir`. `allTrained` sets config.json's dtype to float32; config.json's vocab_size is `config`'s, the
+ * tokenizer files carry `added` (--new_special_tokens). Returns the file names written.
  */
 export async function writeModelFolder(
   be: Backend, config: LlamaConfig, baseDir: string, params: readonly TrainableParam[], allTrained: boolean, dir: string,
+  added: readonly AddedToken[] = [],
 ): Promise<string[]> {
   const trained = new Map(params.map((p) => [p.name, p]));
   const base = await openCheckpoint(baseDir, { flag: '--base_model' });
@@ -40,8 +43,9 @@ export async function writeModelFolder(
       return [name, { dtype: info.dtype, shape: [...info.shape], load: () => base.read(name).data }];
     });
     const files = await writeShardedSafetensors(dir, entries, MAX_SHARD_BYTES);
-    await writeConfig(baseDir, dir, allTrained ? 'float32' : null);
-    return [...files, 'config.json', ...(await copyPresent(baseDir, dir, ['generation_config.json', ...TOKENIZER_FILES]))];
+    await writeConfig(baseDir, dir, allTrained ? 'float32' : null, config.vocabSize);
+    const tokenizer = added.length ? await writeTokenizerFilesWith(baseDir, dir, added) : await copyPresent(baseDir, dir, TOKENIZER_FILES);
+    return [...files, 'config.json', ...(await copyPresent(baseDir, dir, ['generation_config.json'])), ...tokenizer];
   } finally {
     base.close();
   }

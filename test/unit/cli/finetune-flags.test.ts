@@ -87,6 +87,7 @@ const ROWS: Row[] = [
   ['use_rslora', 'true', 'useRslora', true],
   ['use_dora', 'true', 'useDora', true],
   ['modules_to_save', 'embed_tokens,lm_head', 'modulesToSave', ['embed_tokens', 'lm_head']],
+  ['new_special_tokens', '<|im_start|>,<|im_end|>', 'newSpecialTokens', ['<|im_start|>', '<|im_end|>']],
   ['lora_init', 'gaussian', 'loraInit', 'gaussian'],
   ['progress', String(!FINETUNE_DEFAULTS.progress), 'progress', !FINETUNE_DEFAULTS.progress], // the default follows stderr's TTY
   ['wandb_project', 'alpaca', null, undefined], // the wandb flags are accepted and set nothing
