@@ -195,7 +195,7 @@ export async function planRun(r: PlanRequest, log: (line: string) => void): Prom
     weights = estimateWeightMemory(config, stored, request);
     linear = request ? 'quantized' : stored.toLowerCase();
   }
-  if (r.vocabSize && r.vocabSize > config.vocabSize) config = { ...config, vocabSize: r.vocabSize };
+  if (r.vocabSize && r.vocabSize > config.vocabSize) [config, weights] = grownVocabulary(config, weights, r.vocabSize);
   const type = r.fullFinetune ? 'full' : r.finetuningType ?? 'lora';
   if (type !== 'lora' && request) throw new UserError(`--finetuning_type ${type} trains base weights; a quantized base is frozen: drop --load_in_4bit/--load_in_8bit`);
   const trains = type === 'freeze' ? freezeSelection(config.numLayers, r.freezeTrainableLayers ?? 2, r.freezeTrainableModules ?? ['all']) : null;
@@ -209,6 +209,14 @@ export async function planRun(r: PlanRequest, log: (line: string) => void): Prom
     packed: r.packing ?? false,
     activationDtype: activationDtypeFor(r.activationDtype, r.backend, linear === 'bf16' ? 'bf16' : 'f32'),
   });
+}
+
+/** The config and weight bytes after --new_special_tokens grows the embedding and head (bytes per parameter kept). */
+function grownVocabulary(config: LlamaConfig, weights: MemoryEstimate, vocabSize: number): [LlamaConfig, MemoryEstimate] {
+  const count = (c: LlamaConfig) => expectedWeights(c).reduce((n, w) => n + w.shape.reduce((a, b) => a * b, 1), 0);
+  const grown = { ...config, vocabSize };
+  const scale = count(grown) / count(config);
+  return [grown, { ...weights, js: weights.js * scale, cpu: weights.cpu * scale, cuda: weights.cuda === null ? null : weights.cuda * scale }];
 }
 
 const gib = (n: number) => (n / GIB).toFixed(2);

@@ -2,18 +2,24 @@
 // needs): a LoRA run on chatml conversations adds <|im_start|>/<|im_end|>, grows the vocabulary, trains
 // embed_tokens and lm_head as modules_to_save without being asked, and saves them under PEFT's keys with the
 // tokenizer beside them. Greedy generation from the saved adapter (generate's runtime, and serve) gives the
-// tokens the in-memory model gives, and so does export-hf's merged folder loaded as a plain model (its
-// config.json vocab_size and tokenizer grown). Adapters that do not fit are one-line errors naming the file.
+// tokens the in-memory model gives, and so do export-hf's merged folder loaded as a plain model (its
+// config.json vocab_size and tokenizer grown) and llama.cpp on export-gguf's file (which also tokenizes the
+// prompt's new tokens as we do). Full and freeze fine-tuning write a grown folder. Adapters that do not fit are one-line
+// errors naming the file; serve takes no second adapter beside one with modules_to_save.
 
 import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { after, before, test } from 'node:test';
+import { getLlama, type Token } from 'node-llama-cpp';
 import { JsBackend } from '../../src/backends/js/index.ts';
 import { renderedTextEncoder } from '../../src/data/encode-rendered.ts';
 import { writeExampleModel } from '../../src/example/run-example.ts';
+import { exportGguf } from '../../src/export/export-gguf.ts';
 import { exportHf } from '../../src/export/export-hf.ts';
+import { TOKEN_TYPE } from '../../src/export/gguf-vocab.ts';
+import { GgufFile } from '../../src/formats/gguf.ts';
 import { UserError } from '../../src/errors.ts';
 import { toFloat32 } from '../../src/formats/host-tensor.ts';
 import { readPeftAdapter } from '../../src/formats/peft-adapter.ts';
@@ -25,7 +31,7 @@ import { DEFAULT_OPTIONS } from '../../src/generate/options.ts';
 import { loadRuntime, pickAdapter } from '../../src/generate/runtime.ts';
 import { withMeanRows } from '../../src/model/resize-vocab.ts';
 import { loadTokenizer } from '../../src/tokenizer/load.ts';
-import { finetune } from '../../src/train/finetune.ts';
+import { finetune, type FinetuneResult } from '../../src/train/finetune.ts';
 import { startServe } from './serve-helper.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'new-tokens-'));
@@ -44,20 +50,34 @@ async function untiedBase(dir: string): Promise<void> {
   await writeSafetensors(join(dir, 'model.safetensors'), stored);
 }
 
-test('finetune --new_special_tokens: grown vocabulary saved under PEFT keys with its tokenizer; generate, serve and export-hf agree', async () => {
-  const base = join(work, 'base');
+const base = join(work, 'base');
+const data = join(work, 'chats.jsonl');
+const out = join(work, 'adapter');
+let V = 0;
+let trained: FinetuneResult;
+const lines: string[] = [];
+
+before(async () => {
   await untiedBase(base);
-  const V = loadTokenizer(base).vocabSize;
-  const data = join(work, 'chats.jsonl');
+  V = loadTokenizer(base).vocabSize;
   const chats = [['Hi', 'Hello!'], ['Name a colour.', 'Blue.'], ['2+2?', '4'], ['Say yes.', 'Yes.']];
   writeFileSync(data, chats.map(([q, a]) => JSON.stringify({ conversations: [{ from: 'human', value: q }, { from: 'gpt', value: a }] })).join('\n'));
-  const out = join(work, 'adapter');
-  const lines: string[] = [];
-  const result = await finetune({
+  trained = await finetune({
     baseModel: base, dataPath: data, chatTemplate: 'chatml', outputDir: out, valSetSize: 0, shuffle: false, backend: new JsBackend(),
     newSpecialTokens: NEW, maxSteps: 3, batchSize: 4, microBatchSize: 4, learningRate: 2e-2, warmupSteps: 0, saveSteps: 0,
     loraTargetModules: ['q_proj', 'v_proj'], progress: false, log: (line) => lines.push(line),
   });
+});
+
+/** The in-memory model's greedy tokens for PROMPT, and the prompt's ids. */
+async function inMemoryGreedy(): Promise<{ prompt: number[]; tokens: number[] }> {
+  const prompt = renderedTextEncoder(trained.tokenizer)(PROMPT);
+  const [g] = await generate(trained.model, { adapter: trained.adapter!, dropout: 0, seed: 0 }, [prompt], GREEDY);
+  return { prompt, tokens: g!.tokens };
+}
+
+test('finetune --new_special_tokens (LoRA): grown vocabulary saved under PEFT keys with its tokenizer; generate, serve and export-hf agree', async () => {
+  const result = trained;
   assert.ok(lines.some((l) => l.includes('embed_tokens and lm_head train as modules_to_save')), 'the automatic modules_to_save is logged');
   assert.equal(result.model.config.vocabSize, V + 2);
   assert.deepEqual(result.tokenizer.encode(PROMPT, { addBos: false }).filter((id) => id >= V), [V, V + 1, V], 'the new tokens are single ids');
@@ -80,14 +100,14 @@ test('finetune --new_special_tokens: grown vocabulary saved under PEFT keys with
   assert.deepEqual(JSON.parse(readFileSync(join(out, 'tokenizer_config.json'), 'utf8')).additional_special_tokens.slice(-2), NEW);
 
   // generate from the saved adapter = the in-memory model and adapter
-  const prompt = renderedTextEncoder(result.tokenizer)(PROMPT);
-  const [inMemory] = await generate(result.model, { adapter: result.adapter!, dropout: 0, seed: 0 }, [prompt], GREEDY);
+  const { prompt, tokens } = await inMemoryGreedy();
+  const inMemory = { tokens };
   const rt = await loadRuntime({ backend: new JsBackend(), baseModel: base, loraWeights: [out] });
   assert.equal(rt.tokenizer.vocabSize, V + 2, 'the adapter folder\'s tokenizer is used');
   assert.deepEqual(renderedTextEncoder(rt.tokenizer)(PROMPT), prompt);
   assert.throws(() => pickAdapter(rt, rt.baseName), /not served on its own/);
   const [fromFolder] = await generate(rt.model, pickAdapter(rt, undefined), [prompt], GREEDY);
-  assert.deepEqual(fromFolder!.tokens, inMemory!.tokens);
+  assert.deepEqual(fromFolder!.tokens, inMemory.tokens);
 
   // export-hf: merged weights, vocab_size and tokenizer grown; loaded as a plain model it generates the same
   const merged = join(work, 'merged');
@@ -96,7 +116,7 @@ test('finetune --new_special_tokens: grown vocabulary saved under PEFT keys with
   assert.equal(loadTokenizer(merged).vocabSize, V + 2);
   const plain = await loadRuntime({ backend: new JsBackend(), baseModel: merged, loraWeights: [] });
   const [fromMerged] = await generate(plain.model, null, [prompt], GREEDY);
-  assert.deepEqual(fromMerged!.tokens, inMemory!.tokens);
+  assert.deepEqual(fromMerged!.tokens, inMemory.tokens);
 
   // serve with the adapter at start answers with the same tokens
   const server = await startServe(['--base_model', base, '--lora_weights', out]);
@@ -107,12 +127,69 @@ test('finetune --new_special_tokens: grown vocabulary saved under PEFT keys with
     });
     assert.equal(r.status, 200);
     const text = ((await r.json()) as { choices: { text: string }[] }).choices[0]!.text;
-    assert.equal(text, rt.tokenizer.decode(inMemory!.tokens, { skipSpecialTokens: true }));
+    assert.equal(text, rt.tokenizer.decode(inMemory.tokens, { skipSpecialTokens: true }));
+    // the base is not served on its own, and no second adapter joins one with modules_to_save
+    const models = ((await (await fetch(`${server.url}/v1/models`)).json()) as { data: { id: string }[] }).data.map((d) => d.id);
+    assert.deepEqual(models, ['adapter']);
+    const add = await fetch(`${server.url}/v1/adapters`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ path: join(work, 'adapter'), name: 'again' }),
+    });
+    assert.equal(add.status, 400);
+    assert.match(((await add.json()) as { error: { message: string } }).error.message, /replaced the base's embed_tokens\/lm_head \(modules_to_save\): this server takes no other adapter/);
   } finally {
     await server.stop();
   }
+});
 
-  // adapters that do not fit: one-line errors naming the file
+test('export-gguf carries the new tokens as control tokens: llama.cpp tokenizes the prompt as we do and generates the same tokens', async () => {
+  const gguf = join(work, 'merged.gguf');
+  await exportGguf({ baseModel: base, loraWeights: out, outfile: gguf, outtype: 'f32' });
+  const file = GgufFile.open(gguf);
+  try {
+    assert.equal(file.get('llama.vocab_size'), V + 2);
+    assert.deepEqual((file.get('tokenizer.ggml.tokens') as string[]).slice(V), NEW);
+    assert.deepEqual((file.get('tokenizer.ggml.token_type') as number[]).slice(V), [TOKEN_TYPE.control, TOKEN_TYPE.control]);
+  } finally {
+    file.close();
+  }
+  const { prompt, tokens } = await inMemoryGreedy();
+  const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never });
+  try {
+    const model = await llama.loadModel({ modelPath: gguf });
+    assert.deepEqual(model.tokenize(PROMPT, true), prompt);
+    const context = await model.createContext({ contextSize: 128, threads: 1 });
+    const got: number[] = [];
+    for await (const token of context.getSequence().evaluate(prompt as Token[], { temperature: 0 })) {
+      got.push(token);
+      if (got.length === GREEDY.maxNewTokens) break;
+    }
+    assert.deepEqual(got, tokens);
+  } finally {
+    await llama.dispose();
+  }
+});
+
+for (const finetuningType of ['full', 'freeze'] as const) {
+  test(`${finetuningType} fine-tuning with --new_special_tokens writes a folder with the grown vocabulary that loads as a base`, async () => {
+    const dir = join(work, finetuningType);
+    const result = await finetune({
+      baseModel: base, dataPath: data, chatTemplate: 'chatml', outputDir: dir, valSetSize: 0, shuffle: false, backend: new JsBackend(),
+      newSpecialTokens: NEW, finetuningType, freezeTrainableLayers: 1, maxSteps: 1, batchSize: 4, microBatchSize: 4, learningRate: 1e-3, warmupSteps: 0,
+      saveSteps: 0, progress: false, log: () => {},
+    });
+    assert.equal(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')).vocab_size, V + 2);
+    const weights = readSafetensors(join(dir, 'model.safetensors'));
+    for (const name of ['model.embed_tokens.weight', 'lm_head.weight']) assert.equal(weights.get(name)!.shape[0], V + 2, name);
+    const rt = await loadRuntime({ backend: new JsBackend(), baseModel: dir, loraWeights: [] });
+    const prompt = renderedTextEncoder(rt.tokenizer)(PROMPT);
+    assert.deepEqual(prompt.filter((id) => id >= V), [V, V + 1, V]);
+    const [fromFolder] = await generate(rt.model, null, [prompt], GREEDY);
+    const [inMemory] = await generate(result.model, null, [prompt], GREEDY);
+    assert.deepEqual(fromFolder!.tokens, inMemory!.tokens);
+  });
+}
+
+test('adapters whose vocabulary does not fit are one-line errors naming the file', async () => {
   const oneLine = (re: RegExp) => (err: unknown) => err instanceof UserError && !err.message.includes('\n') && re.test(err.message);
   const extraToken = join(work, 'extra-token');
   cpSync(out, extraToken, { recursive: true });
