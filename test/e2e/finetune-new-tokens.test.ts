@@ -8,7 +8,7 @@
 // errors naming the file; serve takes no second adapter beside one with modules_to_save.
 
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -31,7 +31,7 @@ import { DEFAULT_OPTIONS } from '../../src/generate/options.ts';
 import { loadRuntime, pickAdapter } from '../../src/generate/runtime.ts';
 import { withMeanRows } from '../../src/model/resize-vocab.ts';
 import { loadTokenizer } from '../../src/tokenizer/load.ts';
-import { finetune, type FinetuneResult } from '../../src/train/finetune.ts';
+import { finetune, type FinetuneInput, type FinetuneResult } from '../../src/train/finetune.ts';
 import { startServe } from './serve-helper.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'new-tokens-'));
@@ -188,6 +188,35 @@ for (const finetuningType of ['full', 'freeze'] as const) {
     assert.deepEqual(fromFolder!.tokens, inMemory!.tokens);
   });
 }
+
+test('a run with --new_special_tokens resumes exactly from its checkpoint; without the same tokens the resume is refused', async () => {
+  const run = (outputDir: string, extra: Partial<FinetuneInput> = {}) => finetune({
+    baseModel: base, dataPath: data, chatTemplate: 'chatml', outputDir, valSetSize: 0, shuffle: false, backend: new JsBackend(),
+    newSpecialTokens: NEW, maxSteps: 3, batchSize: 4, microBatchSize: 2, learningRate: 2e-2, warmupSteps: 0, saveSteps: 2,
+    loraTargetModules: ['q_proj', 'v_proj'], progress: false, log: () => {}, ...extra,
+  });
+  await run(join(work, 'whole'));
+  const checkpoint = join(work, 'whole', 'checkpoint-2');
+  assert.equal(loadTokenizer(checkpoint).vocabSize, V + 2, 'checkpoints hold the tokenizer too');
+  await run(join(work, 'resumed'), { resumeFromCheckpoint: checkpoint });
+  const bytes = (dir: string) => readFileSync(join(work, dir, 'adapter_model.safetensors'));
+  assert.ok(bytes('whole').equals(bytes('resumed')), 'the resumed run ends with the same adapter');
+  await assert.rejects(run(join(work, 'forgot'), { resumeFromCheckpoint: checkpoint, newSpecialTokens: [] }),
+    (e: Error) => e instanceof UserError && /checkpoint-2 was trained with other settings .*modules_to_save "embed_tokens,lm_head" there, "" now/.test(e.message));
+  await assert.rejects(run(join(work, 'fewer'), { resumeFromCheckpoint: checkpoint, newSpecialTokens: ['<|im_start|>'] }),
+    (e: Error) => e instanceof UserError && /checkpoint-2: .*embed_tokens.weight has shape \[\d+,64\], but this run's is .*pass the same --new_special_tokens/.test(e.message));
+  await assert.rejects(run(join(work, 'other'), { resumeFromCheckpoint: checkpoint, newSpecialTokens: ['<|im_start|>', '<|eot|>'] }),
+    (e: Error) => e instanceof UserError && /new_special_tokens "<\|im_start\|>,<\|im_end\|>" there, "<\|im_start\|>,<\|eot\|>" now/.test(e.message));
+});
+
+test('LoRA with new tokens on a base with tied embeddings is refused before anything is written', async () => {
+  const tied = join(work, 'tied');
+  await writeExampleModel(tied, () => {});
+  const outputDir = join(work, 'tied-out');
+  await assert.rejects(finetune({ baseModel: tied, dataPath: data, chatTemplate: 'chatml', outputDir, newSpecialTokens: NEW, backend: new JsBackend(), progress: false, log: () => {} }),
+    (e: Error) => e instanceof UserError && /--new_special_tokens with LoRA .* tied embeddings .*: use --finetuning_type full/.test(e.message));
+  assert.equal(existsSync(outputDir), false);
+});
 
 test('adapters whose vocabulary does not fit are one-line errors naming the file', async () => {
   const oneLine = (re: RegExp) => (err: unknown) => err instanceof UserError && !err.message.includes('\n') && re.test(err.message);

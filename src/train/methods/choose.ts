@@ -9,6 +9,12 @@ import { loraMethod } from './lora.ts';
 
 /** `baseDir`: the resolved --base_model folder; `added`: the tokens --new_special_tokens added, saved with every output. */
 export function chooseMethod(o: FinetuneOptions, baseDir: string, added: readonly AddedToken[] = []): MethodSpec {
+  const spec = methodSpec(o, baseDir, added);
+  // a checkpoint records the added tokens, so a resume with other ones is refused by name (none: no key, as before)
+  return added.length ? { ...spec, recipe: { ...spec.recipe, new_special_tokens: added.map((t) => t.content).join(',') } } : spec;
+}
+
+function methodSpec(o: FinetuneOptions, baseDir: string, added: readonly AddedToken[]): MethodSpec {
   if (o.finetuningType === 'full') return fullMethod({ baseDir, freeze: null, added });
   if (o.finetuningType === 'freeze') return fullMethod({ baseDir, freeze: { layers: o.freezeTrainableLayers, modules: o.freezeTrainableModules }, added });
   return loraMethod({
