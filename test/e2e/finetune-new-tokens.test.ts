@@ -32,6 +32,7 @@ import { loadRuntime, pickAdapter } from '../../src/generate/runtime.ts';
 import { withMeanRows } from '../../src/model/resize-vocab.ts';
 import { loadTokenizer } from '../../src/tokenizer/load.ts';
 import { finetune, type FinetuneInput, type FinetuneResult } from '../../src/train/finetune.ts';
+import { needCpu } from '../helpers/cpu-backend.ts';
 import { startServe } from './serve-helper.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'new-tokens-'));
@@ -139,6 +140,16 @@ test('finetune --new_special_tokens (LoRA): grown vocabulary saved under PEFT ke
   } finally {
     await server.stop();
   }
+});
+
+test('on the cpu backend, generate from the saved adapter gives the in-memory (js) tokens', async (t) => {
+  const cpu = needCpu(t);
+  if (!cpu) return;
+  const { prompt, tokens } = await inMemoryGreedy();
+  const rt = await loadRuntime({ backend: cpu, baseModel: base, loraWeights: [out] });
+  assert.equal(rt.model.config.vocabSize, V + 2);
+  const [g] = await generate(rt.model, pickAdapter(rt, undefined), [prompt], GREEDY);
+  assert.deepEqual(g!.tokens, tokens);
 });
 
 test('export-gguf carries the new tokens as control tokens: llama.cpp tokenizes the prompt as we do and generates the same tokens', async () => {
