@@ -9,11 +9,11 @@ import { loadLlamaConfig, parseLlamaConfig } from '../../../src/arch/llama-confi
 import { UserError } from '../../../src/errors.ts';
 import type { HostTensor } from '../../../src/formats/host-tensor.ts';
 import {
-  adapterTargets, checkAdapterFitsBase, makeAdapterConfig, parseAdapterConfig, readPeftAdapter, writePeftAdapter,
+  adapterTargets, checkAdapterFitsBase, makeAdapterConfig, parseAdapterConfig, readPeftAdapter, savedVocabSize, writePeftAdapter,
 } from '../../../src/formats/peft-adapter.ts';
 import type { PeftAdapter } from '../../../src/formats/peft-adapter.ts';
 import { writeTorchStateDict } from '../../../src/formats/torch-write.ts';
-import { peftKey, peftMagnitudeKey } from '../../../src/formats/weight-names.ts';
+import { peftKey, peftMagnitudeKey, peftModuleKey } from '../../../src/formats/weight-names.ts';
 import { needShared, sharedPath } from '../../helpers/shared.ts';
 import { tempDir } from './tmp.ts';
 
@@ -137,6 +137,24 @@ test('an adapter that does not fit the base model is refused at the first mismat
     [edited((a) => a.tensors.set(a0, { dtype: 'F32', shape: [64, 4], data: new Float32Array(256) })), `x: "${a0}" has shape [64, 4], but r=4 on this base model needs [4, 64]`],
   ];
   for (const [adapter, message] of cases) assert.throws(() => checkAdapterFitsBase(adapter, base, 'x'), new UserError(message));
+  // modules_to_save copies: more rows than the base's vocabulary is a grown one (tokens added in training), fewer is
+  // an error, and the two copies must agree (llama-gqa ties its head; here as if untied, as lm_head copies need)
+  const untied = { ...base, tieWordEmbeddings: false };
+  const withCopies = (embedRows: number, headRows: number) => edited((a) => {
+    a.config = parseAdapterConfig({ ...a.config.raw, modules_to_save: ['embed_tokens', 'lm_head'] }, 'c');
+    const rows = (n: number) => ({ dtype: 'F32' as const, shape: [n, base.hiddenSize], data: new Float32Array(n * base.hiddenSize) });
+    a.tensors.set(peftModuleKey('embed_tokens'), rows(embedRows));
+    a.tensors.set(peftModuleKey('lm_head'), rows(headRows));
+  });
+  const V = base.vocabSize;
+  checkAdapterFitsBase(withCopies(V + 2, V + 2), untied, 'x');
+  assert.equal(savedVocabSize(withCopies(V + 2, V + 2)), V + 2);
+  assert.throws(() => checkAdapterFitsBase(withCopies(V - 1, V - 1), untied, 'x'), new UserError(
+    `x: "base_model.model.model.embed_tokens.weight" (modules_to_save embed_tokens) has shape [${V - 1}, 64], but the base model's is [${V}, 64], fewer rows than the base's vocabulary: it was trained on another base`,
+  ));
+  assert.throws(() => checkAdapterFitsBase(withCopies(V + 2, V + 1), untied, 'x'), new UserError(
+    `x: "base_model.model.model.embed_tokens.weight" has ${V + 2} rows but "base_model.model.lm_head.weight" has ${V + 1}: the copies must share one vocabulary size`,
+  ));
   const qwen = parseLlamaConfig({ model_type: 'qwen2', vocab_size: 10, hidden_size: 64, intermediate_size: 96, num_hidden_layers: 3, num_attention_heads: 8, num_key_value_heads: 2 }, 'q');
   checkAdapterFitsBase(gqaAdapter, qwen, 'same shapes, another family');
 });
