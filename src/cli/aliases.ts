@@ -80,6 +80,7 @@ export const ALIASES: readonly Alias[] = [
   },
   { key: 'val_size', from: 'LLaMA-Factory', type: 'number', flag: 'val_set_size', help: '= --val_set_size', to: (v) => ({ val_set_size: v }) },
   { key: 'adapter_name_or_path', from: 'LLaMA-Factory', type: 'string', flag: 'lora_weights', help: '= --lora_weights', to: (v) => ({ lora_weights: v }) },
+  { key: 'additional_target', from: 'LLaMA-Factory', type: 'list', flag: 'modules_to_save', help: '= --modules_to_save', to: (v) => ({ modules_to_save: v }) },
 ];
 
 /** Keys whose value may be a mapping or a list of mappings in a config file (read as JSON text). */

@@ -111,3 +111,12 @@ test('--config and the lone config argument work for generate too', () => {
     assert.deepEqual([flags.temperature, flags.num_beams, flags.top_p], [0.2, 1, 0.75], 'the command line wins; defaults fill the rest');
   });
 });
+
+test('a LLaMA-Factory config adding tokens: new_special_tokens and additional_target', () => {
+  const yaml = ['model_name_or_path: ./llama', 'new_special_tokens: "<|im_start|>,<|im_end|>"', 'additional_target: embed_tokens,lm_head'].join('\n');
+  withFile('new_tokens.yaml', yaml, (path) => {
+    const o = optionsFromArgv([path]);
+    assert.deepEqual(o.newSpecialTokens, ['<|im_start|>', '<|im_end|>']);
+    assert.deepEqual(o.modulesToSave, ['embed_tokens', 'lm_head']);
+  });
+});
