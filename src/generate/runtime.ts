@@ -6,6 +6,7 @@ import type { ComputeDType } from '../engine/backend.ts';
 import { applyComputeDtype } from '../model/compute-dtype.ts';
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
+import { loadLlamaConfig } from '../arch/llama-config.ts';
 import type { Backend } from '../engine/backend.ts';
 import type { DType } from '../engine/dtype.ts';
 import type { BnbConfig } from '../formats/bnb-config.ts';
@@ -126,15 +127,26 @@ export async function loadRuntime(o: RuntimeOptions): Promise<Runtime> {
     const t = adapterChatTemplate(dir);
     return t === null ? [] : [[name, t]];
   });
+  const eos = set.eosTokenIds.length ? set.eosTokenIds : [tokenizer.eosId];
+  const firstAdded = tokenizerDir === ownerDir ? loadLlamaConfig(src.baseDir).vocabSize : tokenizer.vocabSize;
   return {
     ...set,
-    eosTokenIds: set.eosTokenIds.length ? set.eosTokenIds : [tokenizer.eosId],
+    eosTokenIds: [...eos, ...addedTurnEnds(tokenizer, firstAdded).filter((id) => !eos.includes(id))],
     tokenizer,
     tokenizerConfig: settings.rawConfig,
     chatTemplate: tokenizerChatTemplate(tokenizerDir, settings.rawConfig),
     adapterChatTemplates: new Map(trained),
     prompter,
   };
+}
+
+/** End-of-turn tokens (chatml's, Llama 3's, Phi's, Gemma's), which llama.cpp also stops at by their text. */
+const TURN_ENDS = ['<|im_end|>', '<|eot_id|>', '<|end|>', '<end_of_turn>'];
+
+/** The ends of turn among an adapter's new special tokens (ids from firstAdded on): generation stops at them too. */
+function addedTurnEnds(tokenizer: Tokenizer, firstAdded: number): number[] {
+  return TURN_ENDS.map((text) => tokenizer.encode(text, { addBos: false, addEos: false }))
+    .filter((ids) => ids.length === 1 && ids[0]! >= firstAdded && tokenizer.isSpecial(ids[0]!)).map((ids) => ids[0]!);
 }
 
 /** The default model id: the first adapter loaded at start (as the seed serves base + adapter), else the base. */

@@ -107,6 +107,7 @@ test('finetune --new_special_tokens (LoRA): grown vocabulary saved under PEFT ke
   assert.equal(rt.tokenizer.vocabSize, V + 2, 'the adapter folder\'s tokenizer is used');
   assert.deepEqual(renderedTextEncoder(rt.tokenizer)(PROMPT), prompt);
   assert.throws(() => pickAdapter(rt, rt.baseName), /not served on its own/);
+  assert.ok(rt.eosTokenIds.includes(V + 1) && !rt.eosTokenIds.includes(V), 'generation stops at the new <|im_end|>, not at <|im_start|>');
   const [fromFolder] = await generate(rt.model, pickAdapter(rt, undefined), [prompt], GREEDY);
   assert.deepEqual(fromFolder!.tokens, inMemory.tokens);
 
