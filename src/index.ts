@@ -11,12 +11,13 @@ export { inspectModel, type ModelSummary } from './model/inspect.ts';
 export { bnbConfigOf, QUANTIZATION_DEFAULTS, type QuantizationOptions } from './model/quantization-options.ts';
 export type { Model } from './model/llama.ts';
 export { scoreBatch, forwardBackward } from './model/compute.ts';
-export { loadLoraAdapter, adapterToTensors } from './model/lora-io.ts';
+export { loadLoraAdapter, loadAdapterOnto, adapterToTensors } from './model/lora-io.ts';
+export { resizeVocab } from './model/resize-vocab.ts';
 export { createLoraAdapter, initLoraAdapter, loraParameters, type LoraAdapter, type LoraSettings } from './model/lora.ts';
 export { mergeLora, unmergeLora } from './model/merge.ts';
 export { enableFullFinetune } from './model/full-finetune.ts';
 
-export { loadTokenizer } from './tokenizer/load.ts';
+export { loadTokenizer, loadTokenizerWith } from './tokenizer/load.ts';
 export type { Tokenizer } from './tokenizer/tokenizer.ts';
 export { Prompter, loadTemplate } from './data/prompter.ts';
 export { loadDataset } from './data/dataset.ts';
