@@ -80,6 +80,7 @@ async function inMemoryGreedy(): Promise<{ prompt: number[]; tokens: number[] }>
 test('finetune --new_special_tokens (LoRA): grown vocabulary saved under PEFT keys with its tokenizer; generate, serve and export-hf agree', async () => {
   const result = trained;
   assert.ok(lines.some((l) => l.includes('embed_tokens and lm_head train as modules_to_save')), 'the automatic modules_to_save is logged');
+  assert.ok(lines.some((l) => l.includes('new_special_tokens: [<|im_start|>, <|im_end|>]')), 'the params block lists the new tokens');
   assert.equal(result.model.config.vocabSize, V + 2);
   assert.deepEqual(result.tokenizer.encode(PROMPT, { addBos: false }).filter((id) => id >= V), [V, V + 1, V], 'the new tokens are single ids');
 
