@@ -11,7 +11,7 @@ import { Prompter } from '../data/prompter.ts';
 import { requireTrainedTokens, trainedTokenCount } from '../data/tokenize.ts';
 import { writeTokenizedJsonl } from '../data/tokenized-jsonl.ts';
 import { resolveDataFiles } from '../hub/resolve.ts';
-import { loadTokenizer } from '../tokenizer/load.ts';
+import { loadTokenizerWith } from '../tokenizer/load.ts';
 import { required, UsageError } from './args.ts';
 import type { Command } from './command.ts';
 import { DATA_FLAGS, datasetOptionsFromFlags, interleaveProbsFromFlags } from './data-flags.ts';
@@ -21,13 +21,14 @@ export const inspectDataCommand: Command = {
   summary: 'tokenize a data set as finetune would and report lengths, truncation and trained tokens',
   flags: {
     base_model: { type: 'string', help: 'model folder (only its tokenizer files are read)' },
+    new_special_tokens: { type: 'list', default: [], help: 'as finetune\'s: tokenize with these special tokens added' },
     ...DATA_FLAGS,
     example_index: { type: 'number', default: 0, help: 'which example to show with its masked tokens marked' },
     dump_jsonl: { type: 'string', help: 'write every tokenized example, in data-set order, to this .jsonl file' },
   },
   async run(flags) {
     const baseModel = required('inspect-data', flags, 'base_model');
-    const tokenizer = loadTokenizer(baseModel);
+    const { tokenizer } = loadTokenizerWith(baseModel, flags.new_special_tokens as string[]);
     const notes: string[] = [];
     const options = { ...datasetOptionsFromFlags('inspect-data', flags), warn: (m: string) => notes.push(m) };
     const resolve = (path: string) => resolveDataFiles(path, (line) => console.error(line));

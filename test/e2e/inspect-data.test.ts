@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -70,4 +70,17 @@ test('conversations: the chat template, dropped turns, and a rendered conversati
   assert.match(r.stdout, /chat template +llama2: conversations rendered with it; only assistant turns \(and their end-of-turn tokens\) train/);
   assert.match(r.stdout, /settings +cutoff_len 256, train_on_inputs false/);
   assert.ok(r.stdout.includes('[[<s> [INST] <<SYS>>\nBe brief.\n<</SYS>>\n\n2+2? [/INST]]] 4 </s>'), r.stdout);
+});
+
+test('--new_special_tokens tokenizes chat data with the added tokens as single ids (tokenizer.model base)', (t) => {
+  if (!needShared(t, ...BASE, 'tokenizer.model')) return;
+  const data = join(root, 'chats.jsonl');
+  writeFileSync(data, JSON.stringify({ conversations: [{ from: 'human', value: 'Hi' }, { from: 'gpt', value: 'Hello!' }] }) + '\n');
+  const dump = join(root, 'chat-rows.jsonl');
+  const r = cli('--base_model', sharedPath(...BASE), '--data_path', data, '--chat_template', 'chatml', '--new_special_tokens', '<|im_start|>,<|im_end|>', '--dump_jsonl', dump);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /vocab 32002/);
+  const [row] = readFileSync(dump, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { input_ids: number[] });
+  // <|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello!<|im_end|>\n: each marker one id, the text between as before
+  assert.deepEqual(row!.input_ids.filter((id) => id >= 32000), [32000, 32001, 32000, 32001]);
 });
