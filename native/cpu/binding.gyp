@@ -30,6 +30,7 @@
         'src/kernels/quant-int8.cpp',
         'src/kernels/quantize.cpp',
         'src/kernels/attention.cpp',
+        'src/kernels/attention-paged.cpp',
         'src/kernels/loss-optim.cpp',
       ],
       'defines': ['NAPI_VERSION=8'],

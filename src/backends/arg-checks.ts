@@ -210,6 +210,33 @@ export const checkArgs: Pick<Backend, Op> = {
     optional(op, 'mask', mask, B * Tkv, 'i32');
     optional(op, 'segments', segments, B * Tkv, 'i32');
   },
+  attentionPaged(out, q, k, v, kCache, vCache, rows, blocks, N, NH, NKV, HD, blockTokens, blocksPerChunk) {
+    const op = 'attentionPaged';
+    for (const [name, n] of Object.entries({ N, NH, NKV, HD, blockTokens, blocksPerChunk })) dim(op, name, n);
+    attentionShape(op, NH, NKV, null, null);
+    tensor(op, 'out', out, N * NH * HD, 'float');
+    tensor(op, 'q', q, N * NH * HD, 'float');
+    tensor(op, 'k', k, N * NKV * HD, 'float');
+    tensor(op, 'v', v, N * NKV * HD, 'float');
+    if (kCache.length !== vCache.length) throw new Error(`${op}: ${kCache.length} key chunks but ${vCache.length} value chunks`);
+    const chunk = blocksPerChunk * blockTokens * NKV * HD;
+    kCache.forEach((t, c) => tensor(op, `kCache[${c}]`, t, chunk, 'f32'));
+    vCache.forEach((t, c) => tensor(op, `vCache[${c}]`, t, chunk, 'f32'));
+    const R = rows.length / 3, maxBlocks = R > 0 ? blocks.length / R : 0;
+    if (!Number.isInteger(R) || !Number.isInteger(maxBlocks)) throw new Error(`${op}: rows holds ${rows.length} values (3 per row) and blocks ${blocks.length}, not a multiple of the rows`);
+    let tokens = 0;
+    for (let r = 0; r < R; r++) {
+      const n0 = rows[3 * r]!, Tq = rows[3 * r + 1]!, Tk = rows[3 * r + 2]!;
+      if (n0 < 0 || Tq < 1 || Tq > Tk || n0 + Tq > N) throw new Error(`${op}: row ${r} (n0 ${n0}, Tq ${Tq}, Tk ${Tk}) does not fit N = ${N} with 1 <= Tq <= Tk`);
+      if (Math.ceil(Tk / blockTokens) > maxBlocks) throw new Error(`${op}: row ${r} has ${Tk} time steps, more than its ${maxBlocks} blocks hold`);
+      for (let i = 0; i < Math.ceil(Tk / blockTokens); i++) {
+        const b = blocks[r * maxBlocks + i]!;
+        if (!(b >= 0 && b < kCache.length * blocksPerChunk)) throw new Error(`${op}: row ${r}'s block ${i} is ${b}, outside the ${kCache.length * blocksPerChunk} blocks of the cache`);
+      }
+      tokens += Tq;
+    }
+    if (tokens > N) throw new Error(`${op}: the rows hold ${tokens} tokens, more than N = ${N}`);
+  },
   attentionBackward(dq, dk, dv, dout, out, lse, q, k, v, mask, B, T, NH, NKV, HD, segments) {
     const op = 'attentionBackward';
     dim(op, 'B', B);

@@ -45,6 +45,11 @@ export class TensorLedger {
   }
 }
 
+/** Whether t was made by a backend and is not freed. */
+export function isLive(t: Tensor): boolean {
+  return lifetimes.get(t)?.freed === false;
+}
+
 /** Throws unless t was made by a backend and is not freed; `op` and `name` say where it was used. */
 export function checkLive(t: Tensor, op: string, name: string): void {
   const life = lifetimes.get(t);

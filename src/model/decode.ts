@@ -2,11 +2,12 @@
 // (a prefill chunk or one decoded token) at its own positions, with its own adapter or none; the step returns
 // the logits of the last new token of the rows that ask for them. Tokens of all rows form one (N, C) stream,
 // so every base projection is one GEMM; each adapter's LoRA delta is added to its rows (rows are grouped by
-// adapter); rope takes a per-token table; attention runs row by row against that row's keys.
+// adapter); rope takes a per-token table; one attentionPaged call per layer writes the new keys and values into
+// the rows' cache blocks and attends each row to its own keys, read in place through its block table.
 // The layer itself is llama.ts's decoderBlock. Not token choice (generate/) and not scheduling.
 
 import type { Tensor } from '../engine/tensor.ts';
-import { KvPool, type KvSeq } from './kv-cache.ts';
+import { CHUNK_BLOCKS, KV_BLOCK_TOKENS, KvPool, type KvSeq } from './kv-cache.ts';
 import { refreshDora } from './dora.ts';
 import { addLoraBranch, linearForward } from './linear.ts';
 import { decoderBlock, type BlockCalls, type BlockTensors, type LoraUse, type Model } from './llama.ts';
@@ -88,7 +89,6 @@ export async function decodeBatch(d: Decoder, rows: readonly DecodeRow[]): Promi
     cos.set(tables.cos, start[i]! * half);
     sin.set(tables.sin, start[i]! * half);
   });
-  const longest = Math.max(...rows.map((r) => r.seq.length + r.ids.length));
   const rank = Math.max(1, ...rows.map((r) => r.lora?.adapter.settings.r ?? 1));
   const view = (name: string, ...shape: number[]) => be.view(buffer(d, name, shape.reduce((a, b) => a * b, 1)), 0, shape);
   const idsT = be.view(buffer(d, 'ids', N, 'i32'), 0, [N]);
@@ -101,15 +101,18 @@ export async function decodeBatch(d: Decoder, rows: readonly DecodeRow[]): Promi
     xn: view('xn', N, C), rstd1: view('rstd1', N), q: view('q', N, QD), k: view('k', N, KD), v: view('v', N, KD), att: view('att', N, QD),
     xMid: view('xMid', N, C), rstd2: view('rstd2', N), gate: view('gate', N, F), up: view('up', N, F), h: view('h', N, F),
   };
-  const lse = buffer(d, 'lse', N * NH);
-  const gk = buffer(d, 'gk', longest * KD), gv = buffer(d, 'gv', longest * KD); // a row's keys gathered from its blocks
   const loraT = buffer(d, 'loraT', N * rank), loraY = buffer(d, 'loraY', N * Math.max(C, F, QD));
-  const P = KvPool.chunkTokens;
+  // each row's tokens in the stream and its block table, for attentionPaged
+  const maxBlocks = Math.max(...rows.map((r) => r.seq.blocks.length));
+  const rowInfo = new Int32Array(rows.length * 3), blockTable = new Int32Array(rows.length * maxBlocks);
+  rows.forEach((r, i) => {
+    rowInfo.set([start[i]!, r.ids.length, r.seq.length + r.ids.length], 3 * i);
+    blockTable.set(r.seq.blocks, i * maxBlocks);
+  });
 
   be.embeddingForward(x, idsT, w.embed, N, C);
   for (let l = 0; l < cfg.numLayers; l++) {
     const W = w.layers[l]!;
-    const cache = (kv: 'k' | 'v', chunk: number) => pool.chunks[chunk]![kv][l]!; // (P, KD)
     const calls: BlockCalls = {
       linear: (p: Projection, out, inp, inF, outF) => {
         be.matmulForward(out, inp, W.proj[p].weight, W.proj[p].bias, N, inF, outF);
@@ -128,24 +131,9 @@ export async function decodeBatch(d: Decoder, rows: readonly DecodeRow[]): Promi
       attend: (b) => {
         be.rope(b.q, cosT, sinT, 1, N, NH, HD, false);
         be.rope(b.k, cosT, sinT, 1, N, NKV, HD, false);
-        rows.forEach((r, i) => {
-          const Tq = r.ids.length, Tk = r.seq.length + Tq, n0 = start[i]!;
-          for (const run of pool.runs(r.seq, r.seq.length, Tq)) {
-            const from = n0 + run.t - r.seq.length;
-            be.copyTime(cache('k', run.chunk), b.k, 1, KD, P, run.row, N, from, run.len);
-            be.copyTime(cache('v', run.chunk), b.v, 1, KD, P, run.row, N, from, run.len);
-          }
-          const runs = pool.runs(r.seq, 0, Tk);
-          const keys = (kv: 'k' | 'v', gathered: Tensor): Tensor => {
-            if (runs.length === 1) return be.view(cache(kv, runs[0]!.chunk), runs[0]!.row * KD, [Tk, KD]);
-            for (const run of runs) be.copyTime(gathered, cache(kv, run.chunk), 1, KD, Tk, run.t, P, run.row, run.len);
-            return gathered;
-          };
-          be.attentionForward(
-            be.view(b.att, n0 * QD, [Tq, QD]), be.view(lse, 0, [NH * Tq]), be.view(b.q, n0 * QD, [Tq, QD]),
-            keys('k', be.view(gk, 0, [Tk, KD])), keys('v', be.view(gv, 0, [Tk, KD])), null, 1, Tq, Tk, Tk, NH, NKV, HD,
-          );
-        });
+        be.attentionPaged(
+          b.att, b.q, b.k, b.v, pool.layer('k', l), pool.layer('v', l), rowInfo, blockTable, N, NH, NKV, HD, KV_BLOCK_TOKENS, CHUNK_BLOCKS,
+        );
       },
     };
     decoderBlock(m, l, N, { ...t, xIn: x }, calls, x);

@@ -8,7 +8,7 @@ import type { Backend } from '../engine/backend.ts';
 import type { Tensor } from '../engine/tensor.ts';
 
 export const KV_BLOCK_TOKENS = 32;
-const CHUNK_BLOCKS = 16; // blocks allocated together per layer tensor
+export const CHUNK_BLOCKS = 16; // blocks allocated together per layer tensor
 
 /** One sequence's cache: block ids in time order, and the time steps filled. */
 export interface KvSeq {
@@ -67,6 +67,11 @@ export class KvPool {
     seq.blocks = [];
     seq.length = 0;
     if (this.used === 0) this.freeChunks();
+  }
+
+  /** Layer l's key or value tables, one (chunkTokens, NKV*HD) tensor per chunk: block id b is in table b / CHUNK_BLOCKS. */
+  layer(kv: 'k' | 'v', l: number): Tensor[] {
+    return this.chunks.map((c) => c[kv][l]!);
   }
 
   /** Where steps [t0, t0 + count) of seq live, as maximal contiguous runs. */

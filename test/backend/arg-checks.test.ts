@@ -24,6 +24,7 @@ const BAD_CALLS: BadCall[] = [
   ['heads that do not group', (be) => be.attentionForward(f32(be, 48), f32(be, 3), f32(be, 48), f32(be, 32), f32(be, 32), null, 1, 1, 1, 1, 3, 2, 16)],
   ['Tq beyond Tk', (be) => be.attentionForward(f32(be, 64), f32(be, 4), f32(be, 64), f32(be, 64), f32(be, 64), null, 1, 2, 1, 2, 2, 2, 16)],
   ['a mask and segments at once', (be) => be.attentionForward(f32(be, 32), f32(be, 2), f32(be, 32), f32(be, 32), f32(be, 32), i32(be, 1), 1, 1, 1, 1, 2, 2, 16, i32(be, 1))],
+  ['a paged block outside the cache', (be) => be.attentionPaged(f32(be, 32), f32(be, 32), f32(be, 32), f32(be, 32), [f32(be, 64)], [f32(be, 64)], Int32Array.from([0, 1, 1]), Int32Array.from([2]), 1, 2, 2, 16, 2, 1)],
   ['copy between different sizes', (be) => be.copy(f32(be, 4), f32(be, 5))],
   ['copy between i32 and floats', (be) => be.copy(f32(be, 4), i32(be, 4))],
   ['copyTime past the end', (be) => be.copyTime(f32(be, 8), f32(be, 8), 1, 2, 4, 3, 4, 0, 2)],
@@ -67,7 +68,7 @@ test('each bad call throws on the js reference, naming the op', () => {
   assert.equal(reference.length, BAD_CALLS.length + 3);
   for (const [i, message] of reference.entries()) {
     assert.notEqual(message, 'no error', BAD_CALLS[i]?.[0] ?? 'use after free');
-    assert.match(message, /^(matmulForward|add|embeddingForward|crossEntropy|swigluForward|rmsnormForward|rope|attentionForward|copy|copyTime|adamw|upload|view|fill|scale|download): /);
+    assert.match(message, /^(matmulForward|add|embeddingForward|crossEntropy|swigluForward|rmsnormForward|rope|attentionForward|attentionPaged|copy|copyTime|adamw|upload|view|fill|scale|download): /);
   }
   assert.equal(reference[0], 'matmulForward: weight has 32 elements, the op needs 72');
   assert.equal(reference.at(-3), 'scale: t (f32 [2, 3], arena weights) was used after it was freed');

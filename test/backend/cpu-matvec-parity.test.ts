@@ -1,6 +1,6 @@
-// The cpu backend's decode matvec (native/cpu/src/kernels/matvec.cpp: linear forward for N <= 4 rows) in each SIMD
+// The cpu backend's decode matvec (native/cpu/src/kernels/matvec.cpp: linear forward for N <= 16 rows) in each SIMD
 // copy this CPU can run (avx512, avx2, generic, via setMatvecIsa) against the js backend (the spec): f32/bf16/f16
-// weights, 1 to 4 input rows, widths that leave masked tails (C not a multiple of 16) and odd weight rows (OC not a
+// weights, 1 to 16 input rows (groups of four and the rest), widths that leave masked tails (C not a multiple of 16) and odd weight rows (OC not a
 // multiple of 4), bias or not. Tolerance as cpu-parity.test.ts: |cpu - js| <= 1e-5 * (|js| + max|js|) per element.
 
 import assert from 'node:assert/strict';
@@ -20,14 +20,14 @@ after(() => {
 
 const SHAPES = [[37, 29], [16, 8], [1000, 301], [2100, 5], [15, 3], [768, 64]] as const; // [C, OC]
 
-test('matvec (N <= 4 rows) in every SIMD copy matches js: f32/bf16/f16 weights, bias or not', async (t) => {
+test('matvec (N <= 16 rows) in every SIMD copy matches js: f32/bf16/f16 weights, bias or not', async (t) => {
   const c = needCpu(t);
   if (!c) return;
   const isas = (['avx512', 'avx2', 'generic'] as const).filter((isa) => c.addon.setMatvecIsa(isa) === isa);
   assert.ok(isas.includes('generic'), 'the portable copy always runs');
   for (const [C, OC] of SHAPES) {
     for (const dtype of ['f32', 'bf16', 'f16'] as const) {
-      for (const N of [1, 2, 3, 4]) {
+      for (const N of [1, 2, 3, 4, 7, 16]) {
         const x = uniformValues(rng, N * C), w = uniformValues(rng, OC * C, 0.3), b = uniformValues(rng, OC);
         for (const withBias of [false, true]) {
           const run = async (be: Backend): Promise<Float32Array> => {

@@ -9,6 +9,7 @@ import { numel, type Arena, type Tensor } from '../../engine/tensor.ts';
 import { checkArgs, checkDownload, checkView } from '../arg-checks.ts';
 import { TensorLedger } from '../tensor-ledger.ts';
 import { attentionBackward, attentionForward } from './attention.ts';
+import { attentionPaged } from './attention-paged.ts';
 import { columnDot, scaleColumns } from './columns.ts';
 import * as elementwise from './elementwise.ts';
 import * as layers from './layers.ts';
@@ -151,6 +152,14 @@ export class JsBackend implements Backend {
   rope(x: Tensor, cos: Tensor, sin: Tensor, B: number, T: number, H: number, HD: number, inverse: boolean): void {
     checkArgs.rope(x, cos, sin, B, T, H, HD, inverse);
     layers.rope(x, cos, sin, B, T, H, HD, inverse);
+  }
+
+  attentionPaged(
+    out: Tensor, q: Tensor, k: Tensor, v: Tensor, kCache: readonly Tensor[], vCache: readonly Tensor[],
+    rows: Int32Array, blocks: Int32Array, N: number, NH: number, NKV: number, HD: number, blockTokens: number, blocksPerChunk: number,
+  ): void {
+    checkArgs.attentionPaged(out, q, k, v, kCache, vCache, rows, blocks, N, NH, NKV, HD, blockTokens, blocksPerChunk);
+    attentionPaged(out, q, k, v, kCache, vCache, rows, blocks, N, NH, NKV, HD, blockTokens, blocksPerChunk);
   }
 
   attentionForward(

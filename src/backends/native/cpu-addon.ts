@@ -73,6 +73,10 @@ export interface CpuAddon {
   rmsnormBackward(dinp: H, dweight: H | null, dout: H, inp: H, weight: H, rstd: H, N: N, C: N): void;
   rope(x: H, cos: H, sin: H, B: N, T: N, H: N, HD: N, inverse: boolean): void;
   attentionForward(out: H, lse: H, q: H, k: H, v: H, mask: H | null, segments: H | null, B: N, Tq: N, Tk: N, Tkv: N, NH: N, NKV: N, HD: N): void;
+  attentionPaged(
+    out: H, q: H, k: H, v: H, kCache: H[], vCache: H[], rows: Int32Array, blocks: Int32Array,
+    N: N, NH: N, NKV: N, HD: N, blockTokens: N, blocksPerChunk: N, R: N, maxBlocks: N,
+  ): void;
   attentionBackward(
     dq: H, dk: H, dv: H, dout: H, out: H, lse: H, q: H, k: H, v: H, mask: H | null, segments: H | null, B: N, T: N, NH: N, NKV: N, HD: N,
   ): void;

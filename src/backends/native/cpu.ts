@@ -183,6 +183,17 @@ export class CpuBackend implements Backend {
     this.addon.attentionForward(h(out), h(lse), h(q), h(k), h(v), hOrNull(mask), hOrNull(segments), B, Tq, Tk, Tkv, NH, NKV, HD);
   }
 
+  attentionPaged(
+    out: Tensor, q: Tensor, k: Tensor, v: Tensor, kCache: readonly Tensor[], vCache: readonly Tensor[],
+    rows: Int32Array, blocks: Int32Array, N: number, NH: number, NKV: number, HD: number, blockTokens: number, blocksPerChunk: number,
+  ): void {
+    checkArgs.attentionPaged(out, q, k, v, kCache, vCache, rows, blocks, N, NH, NKV, HD, blockTokens, blocksPerChunk);
+    const R = rows.length / 3;
+    this.addon.attentionPaged(
+      h(out), h(q), h(k), h(v), kCache.map(h), vCache.map(h), rows, blocks, N, NH, NKV, HD, blockTokens, blocksPerChunk, R, R ? blocks.length / R : 0,
+    );
+  }
+
   attentionBackward(
     dq: Tensor, dk: Tensor, dv: Tensor, dout: Tensor, out: Tensor, lse: Tensor,
     q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null,

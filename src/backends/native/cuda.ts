@@ -13,7 +13,8 @@ import type { QuantizedWeight } from '../../engine/quantized.ts';
 import { numel, shapeString, type Arena, type Tensor } from '../../engine/tensor.ts';
 import { UserError } from '../../errors.ts';
 import { checkArgs, checkDownload, checkView } from '../arg-checks.ts';
-import { TensorLedger } from '../tensor-ledger.ts';
+import { attentionPagedByParts } from '../paged-attention-by-parts.ts';
+import { isLive, TensorLedger } from '../tensor-ledger.ts';
 import { DTYPE_CODE, loadCudaAddon, PRECISION_CODE, type CudaAddon, type CudaMemoryStats } from './cuda-addon.ts';
 
 export type CudaPrecision = 'f32' | 'bf16';
@@ -55,6 +56,7 @@ export class CudaBackend implements Backend {
   private readonly base: number;
   private readonly p: number;
   private readonly ledger = new TensorLedger();
+  private readonly pagedScratch = new Map<string, Tensor>(); // attentionPaged's gather buffers
   /** NCCL, loaded only when a multi-rank run asks for it. */
   readonly collectives: DeviceCollectives = {
     available: () => this.addon.ncclLoad(),
@@ -240,6 +242,22 @@ export class CudaBackend implements Backend {
       f32(out, op), f32(lse, op), f32(q, op), f32(k, op),
       f32(v, op), mask ? ptr(mask) : 0, segments ? ptr(segments) : 0, B, Tq, Tk, Tkv, NH, NKV, HD, this.p,
     );
+  }
+
+  /** attentionPaged from copies and attentionForward (no paged kernel on cuda yet). */
+  attentionPaged(
+    out: Tensor, q: Tensor, k: Tensor, v: Tensor, kCache: readonly Tensor[], vCache: readonly Tensor[],
+    rows: Int32Array, blocks: Int32Array, N: number, NH: number, NKV: number, HD: number, blockTokens: number, blocksPerChunk: number,
+  ): void {
+    checkArgs.attentionPaged(out, q, k, v, kCache, vCache, rows, blocks, N, NH, NKV, HD, blockTokens, blocksPerChunk);
+    const scratch = (name: string, n: number): Tensor => {
+      let t = this.pagedScratch.get(name);
+      if (t && isLive(t) && t.size >= n) return t;
+      if (t && isLive(t)) this.free(t);
+      this.pagedScratch.set(name, (t = this.alloc([n], 'f32', 'scratch')));
+      return t;
+    };
+    attentionPagedByParts(this, scratch, out, q, k, v, kCache, vCache, rows, blocks, N, NH, NKV, HD, blockTokens, blocksPerChunk);
   }
 
   attentionBackward(

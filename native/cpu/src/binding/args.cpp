@@ -29,12 +29,14 @@ void Args::fail(const char* fmt, ...) {
   napi_throw_error(env, nullptr, full);
 }
 
-TensorRef* Args::ref(size_t i, const char* name) {
+TensorRef* Args::ref(size_t i, const char* name) { return ref_of(i < argc_ ? argv_[i] : nullptr, name); }
+
+TensorRef* Args::ref_of(napi_value value, const char* name) {
   if (failed_) return nullptr;
   void* p = nullptr;
   napi_valuetype type;
-  if (i >= argc_ || napi_typeof(env, argv_[i], &type) != napi_ok || type != napi_external ||
-      napi_get_value_external(env, argv_[i], &p) != napi_ok || !p) {
+  if (!value || napi_typeof(env, value, &type) != napi_ok || type != napi_external ||
+      napi_get_value_external(env, value, &p) != napi_ok || !p) {
     fail("%s is not a cpu backend tensor", name);
     return nullptr;
   }
@@ -56,7 +58,11 @@ TensorRef* Args::ref(size_t i, const char* name) {
 }
 
 TensorArg Args::tensor(size_t i, const char* name, long need, unsigned dtypes) {
-  TensorRef* r = ref(i, name);
+  return tensor_of(i < argc_ ? argv_[i] : nullptr, name, need, dtypes);
+}
+
+TensorArg Args::tensor_of(napi_value value, const char* name, long need, unsigned dtypes) {
+  TensorRef* r = ref_of(value, name);
   if (!r) return TensorArg{nullptr, F32, 0};
   if (!(dtypes & (1u << r->dtype))) {
     fail("%s is %s, expected %s", name, dtype_name(r->dtype),
@@ -65,6 +71,25 @@ TensorArg Args::tensor(size_t i, const char* name, long need, unsigned dtypes) {
     fail("%s has %ld elements, the op needs %ld", name, r->n, need);
   }
   return TensorArg{r->data(), r->dtype, r->n};
+}
+
+std::vector<TensorArg> Args::tensors(size_t i, const char* name, long need, unsigned dtypes) {
+  std::vector<TensorArg> out;
+  bool is_array = false;
+  uint32_t n = 0;
+  if (failed_) return out;
+  if (i >= argc_ || napi_is_array(env, argv_[i], &is_array) != napi_ok || !is_array ||
+      napi_get_array_length(env, argv_[i], &n) != napi_ok) {
+    fail("%s must be an array of cpu backend tensors", name);
+    return out;
+  }
+  for (uint32_t e = 0; e < n && !failed_; e++) {
+    napi_value item = nullptr;
+    napi_get_element(env, argv_[i], e, &item);
+    std::string label = std::string(name) + "[" + std::to_string(e) + "]";
+    out.push_back(tensor_of(item, label.c_str(), need, dtypes));
+  }
+  return out;
 }
 
 TensorArg Args::optional(size_t i, const char* name, long need, unsigned dtypes) {

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "quant-ref.h"
 #include "tensor-ref.h"
@@ -27,6 +28,8 @@ class Args {
   TensorArg tensor(size_t i, const char* name, long need, unsigned dtypes);
   // The same, or {nullptr} when the argument is null or undefined.
   TensorArg optional(size_t i, const char* name, long need, unsigned dtypes);
+  // Argument i as an array of such tensors (name[e] in errors).
+  std::vector<TensorArg> tensors(size_t i, const char* name, long need, unsigned dtypes);
   TensorRef* ref(size_t i, const char* name);
   // A linear weight (OC, C): a float tensor, or a quantized weight of exactly that shape (p is its QuantDesc).
   TensorArg weight(size_t i, const char* name, long C, long OC);
@@ -48,6 +51,8 @@ class Args {
   napi_env env;
 
  private:
+  TensorRef* ref_of(napi_value value, const char* name);
+  TensorArg tensor_of(napi_value value, const char* name, long need, unsigned dtypes);
   static const size_t kMax = 16;
   napi_value argv_[kMax];
   size_t argc_ = kMax;

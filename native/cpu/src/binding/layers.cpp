@@ -125,6 +125,26 @@ napi_value attention_forward(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// attentionPaged(out, q, k, v, kCache[], vCache[], rows, blocks, N, NH, NKV, HD, blockTokens, blocksPerChunk, R, maxBlocks)
+// Block ids and row ranges are checked by the TypeScript wrapper (src/backends/arg-checks.ts) before this runs.
+napi_value attention_paged(napi_env env, napi_callback_info info) {
+  Args a(env, info, "attentionPaged");
+  long N = a.dim(8, "N"), NH = a.dim(9, "NH"), NKV = a.dim(10, "NKV"), HD = a.dim(11, "HD");
+  long BT = a.dim(12, "blockTokens"), BPC = a.dim(13, "blocksPerChunk"), R = a.dim(14, "R"), maxBlocks = a.dim(15, "maxBlocks");
+  if (a.ok() && (NKV == 0 || NH % NKV)) a.fail("NH (%ld) must be a multiple of NKV (%ld)", NH, NKV);
+  TensorArg out = a.tensor(0, "out", N * NH * HD, kFloat), q = a.tensor(1, "q", N * NH * HD, kFloat);
+  TensorArg k = a.tensor(2, "k", N * NKV * HD, kFloat), v = a.tensor(3, "v", N * NKV * HD, kFloat);
+  std::vector<TensorArg> kc = a.tensors(4, "kCache", BPC * BT * NKV * HD, kF32), vc = a.tensors(5, "vCache", BPC * BT * NKV * HD, kF32);
+  auto* rows = (const int32_t*)a.typed(6, "rows", napi_int32_array, "Int32Array", 3 * R);
+  auto* blocks = (const int32_t*)a.typed(7, "blocks", napi_int32_array, "Int32Array", R * maxBlocks);
+  if (a.ok() && kc.size() != vc.size()) a.fail("%zu key chunks but %zu value chunks", kc.size(), vc.size());
+  if (!a.ok()) return nullptr;
+  std::vector<float*> kp, vp;
+  for (size_t c = 0; c < kc.size(); c++) kp.push_back(kc[c].f()), vp.push_back(vc[c].f());
+  k_attention_paged(out.act(), q.act(), k.act(), v.act(), kp.data(), vp.data(), rows, blocks, R, maxBlocks, NH, NKV, HD, BT, BPC);
+  return nullptr;
+}
+
 // attentionBackward(dq, dk, dv, dout, out, lse, q, k, v, mask, segments, B, T, NH, NKV, HD)
 napi_value attention_backward(napi_env env, napi_callback_info info) {
   Args a(env, info, "attentionBackward");
@@ -175,6 +195,7 @@ const Binding layer_bindings[] = {
     {"rope", rope},
     {"attentionForward", attention_forward},
     {"attentionBackward", attention_backward},
+    {"attentionPaged", attention_paged},
     {"swigluForward", swiglu_forward},
     {"swigluBackward", swiglu_backward},
     {nullptr, nullptr},

@@ -1,8 +1,8 @@
-// The linear layer's forward for a few rows (batch-1 decoding): out (N, OC) = inp (N, C) @ weight^T + bias.
+// The linear layer's forward for a few rows (decoding a batch of up to 16 rows): out (N, OC) = inp (N, C) @ weight^T + bias.
 // Memory-bound: it streams the weight once, widening bf16/f16 in registers. Not a GEMM (see gemm.h).
 #pragma once
 
-const long kMatvecRows = 4;  // N at most this
+const long kMatvecRows = 16;  // N at most this (a decode batch); more rows go to the GEMM
 
 // The SIMD level the dense matvec runs with ("avx512", "avx2" or "generic"); set_matvec_isa lowers it to a level
 // the CPU has (tests run each copy) and returns the level now in use.

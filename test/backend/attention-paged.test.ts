@@ -1,0 +1,128 @@
+// attentionPaged (backend.ts) against its definition: for each row, attentionForward over the row's keys laid out
+// contiguously (old keys read from its scattered blocks, the step's new keys at its last positions). Checked for
+// the js reference, the cpu kernel and the composition from other ops that the cuda backend uses, with GQA,
+// rows of several queries (a prefill chunk), blocks in no order across chunks, and a head size off the SIMD width.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { JsBackend } from '../../src/backends/js/index.ts';
+import { attentionPagedByParts } from '../../src/backends/paged-attention-by-parts.ts';
+import type { Backend } from '../../src/engine/backend.ts';
+import type { DType } from '../../src/engine/dtype.ts';
+import { Rng } from '../../src/engine/random.ts';
+import type { Tensor } from '../../src/engine/tensor.ts';
+import { needCpu } from '../helpers/cpu-backend.ts';
+
+const NH = 4, NKV = 2, HD = 12, KD = NKV * HD, BT = 4, BPC = 3, CHUNKS = 3; // 9 blocks of 4 steps
+// row: stream offset n0, new queries Tq, keys Tk (incl. the new ones), block ids in time order
+const ROWS = [
+  { n0: 3, Tq: 1, Tk: 7, blocks: [5, 2] },
+  { n0: 0, Tq: 3, Tk: 10, blocks: [0, 7, 3] },
+  { n0: 4, Tq: 1, Tk: 1, blocks: [8] },
+];
+const N = 5, MAXB = 3;
+const rowInfo = Int32Array.from(ROWS.flatMap((r) => [r.n0, r.Tq, r.Tk]));
+const blockTable = Int32Array.from(ROWS.flatMap((r) => [...r.blocks, ...Array(MAXB - r.blocks.length).fill(0)]));
+
+const rng = new Rng(5);
+const draw = (n: number) => Float32Array.from({ length: n }, () => rng.normal());
+const data = { q: draw(N * NH * HD), k: draw(N * KD), v: draw(N * KD), kc: Array.from({ length: CHUNKS }, () => draw(BPC * BT * KD)), vc: Array.from({ length: CHUNKS }, () => draw(BPC * BT * KD)) };
+
+interface Case { out: Float32Array; kc: Float32Array[]; vc: Float32Array[] }
+
+async function run(be: Backend, how: 'op' | 'parts', dtype: DType = 'f32'): Promise<Case> {
+  const up = (values: Float32Array, shape: number[], dt: DType = dtype) => {
+    const t = be.alloc(shape, dt, 'scratch');
+    be.upload(t, values); // rounded to nearest even when 16-bit
+    return t;
+  };
+  const q = up(data.q, [N, NH * HD]), k = up(data.k, [N, KD]), v = up(data.v, [N, KD]);
+  const out = be.alloc([N, NH * HD], dtype, 'scratch');
+  const kc = data.kc.map((c) => up(c, [BPC * BT, KD], 'f32')), vc = data.vc.map((c) => up(c, [BPC * BT, KD], 'f32'));
+  if (how === 'op') be.attentionPaged(out, q, k, v, kc, vc, rowInfo, blockTable, N, NH, NKV, HD, BT, BPC);
+  else {
+    const get = (_name: string, n: number) => be.alloc([n], 'f32', 'scratch'); // freed with the arena below
+    attentionPagedByParts(be, get, out, q, k, v, kc, vc, rowInfo, blockTable, N, NH, NKV, HD, BT, BPC);
+  }
+  const read = async (t: Tensor) => (await be.download(t)) as Float32Array;
+  const result = { out: await read(out), kc: await Promise.all(kc.map(read)), vc: await Promise.all(vc.map(read)) };
+  be.freeArena('scratch');
+  return result;
+}
+
+/** The definition: each row's keys gathered in time order (new ones last), attentionForward on the js reference. */
+function expected(): Case {
+  const be = new JsBackend();
+  const kc = data.kc.map((c) => c.slice()), vc = data.vc.map((c) => c.slice());
+  const out = new Float32Array(N * NH * HD);
+  for (const r of ROWS) {
+    const where = (t: number) => {
+      const id = r.blocks[Math.floor(t / BT)]!;
+      return { chunk: Math.floor(id / BPC), at: ((id % BPC) * BT + (t % BT)) * KD };
+    };
+    for (let i = 0; i < r.Tq; i++) {
+      const s = where(r.Tk - r.Tq + i);
+      kc[s.chunk]!.set(data.k.subarray((r.n0 + i) * KD, (r.n0 + i + 1) * KD), s.at);
+      vc[s.chunk]!.set(data.v.subarray((r.n0 + i) * KD, (r.n0 + i + 1) * KD), s.at);
+    }
+    const K = new Float32Array(r.Tk * KD), V = new Float32Array(r.Tk * KD);
+    for (let t = 0; t < r.Tk; t++) {
+      const s = where(t);
+      K.set(kc[s.chunk]!.subarray(s.at, s.at + KD), t * KD);
+      V.set(vc[s.chunk]!.subarray(s.at, s.at + KD), t * KD);
+    }
+    const tensor = (values: Float32Array, shape: number[]) => {
+      const t = be.alloc(shape, 'f32', 'scratch');
+      be.upload(t, values);
+      return t;
+    };
+    const o = tensor(new Float32Array(r.Tq * NH * HD), [r.Tq, NH * HD]), lse = tensor(new Float32Array(NH * r.Tq), [NH * r.Tq]);
+    const q = tensor(data.q.slice(r.n0 * NH * HD, (r.n0 + r.Tq) * NH * HD), [r.Tq, NH * HD]);
+    be.attentionForward(o, lse, q, tensor(K, [r.Tk, KD]), tensor(V, [r.Tk, KD]), null, 1, r.Tq, r.Tk, r.Tk, NH, NKV, HD);
+    out.set(o.handle as Float32Array, r.n0 * NH * HD);
+  }
+  return { out, kc, vc };
+}
+
+function close(got: Float32Array, want: Float32Array, tol: number, what: string): void {
+  let worst = 0;
+  for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!));
+  assert.ok(worst <= tol, `${what}: largest difference ${worst} > ${tol}`);
+}
+
+function matches(got: Case, want: Case, tol: number, what: string): void {
+  close(got.out, want.out, tol, `${what} out`);
+  got.kc.forEach((c, i) => assert.deepEqual(c, want.kc[i], `${what}: key chunk ${i}`));
+  got.vc.forEach((c, i) => assert.deepEqual(c, want.vc[i], `${what}: value chunk ${i}`));
+}
+
+test('js attentionPaged = attentionForward over each row\'s gathered keys, and the new keys land in their blocks', async () => {
+  matches(await run(new JsBackend(), 'op'), expected(), 1e-6, 'js');
+});
+
+test('the composition from copies and attentionForward (cuda\'s attentionPaged) = the definition, on js', async () => {
+  matches(await run(new JsBackend(), 'parts'), expected(), 1e-6, 'by parts');
+});
+
+test('cpu attentionPaged = the definition (float32 sums vs the reference\'s doubles: 2e-5)', async (t) => {
+  const cpu = needCpu(t);
+  if (cpu) matches(await run(cpu, 'op'), expected(), 2e-5, 'cpu');
+});
+
+test('cpu attentionPaged with bf16 q, k, v and out = the js reference in bf16 (one rounding apart: 2e-2)', async (t) => {
+  const cpu = needCpu(t);
+  if (!cpu) return;
+  const [got, want] = [await run(cpu, 'op', 'bf16'), await run(new JsBackend(), 'op', 'bf16')];
+  close(got.out, want.out, 2e-2, 'bf16 out');
+  got.kc.forEach((c, i) => assert.deepEqual(c, want.kc[i], `bf16: key chunk ${i}`));
+});
+
+test('attentionPaged refuses a block id outside the cache and a row past the step', () => {
+  const be = new JsBackend();
+  const f = (n: number) => be.alloc([n], 'f32', 'scratch');
+  const kc = [f(BPC * BT * KD)], vc = [f(BPC * BT * KD)];
+  const call = (rows: number[], blocks: number[]) => () =>
+    be.attentionPaged(f(N * NH * HD), f(N * NH * HD), f(N * KD), f(N * KD), kc, vc, Int32Array.from(rows), Int32Array.from(blocks), N, NH, NKV, HD, BT, BPC);
+  assert.throws(call([0, 1, 5], [1, 3]), /row 0's block 1 is 3, outside the 3 blocks/);
+  assert.throws(call([4, 2, 5], [0, 1]), /row 0 \(n0 4, Tq 2, Tk 5\) does not fit N = 5/);
+});
