@@ -115,7 +115,10 @@ function readJson(path: string): Record<string, unknown> {
   }
 }
 
-/** The tokenizer files of `from` rewritten with `added` (ids already assigned): name -> contents. */
+/**
+ * The tokenizer files of `from` rewritten with `added` (ids already assigned): name -> contents. Not
+ * chat_template.jinja: a run on chat data saves the template it trained with under that name.
+ */
 export function tokenizerFilesWith(from: string, added: readonly AddedToken[]): Map<string, string | Buffer> {
   const files = new Map<string, string | Buffer>();
   const json = (value: unknown) => JSON.stringify(value, null, 2) + '\n';
@@ -133,7 +136,6 @@ export function tokenizerFilesWith(from: string, added: readonly AddedToken[]): 
   }
   const addedPath = join(from, 'added_tokens.json');
   if (existsSync(addedPath)) files.set('added_tokens.json', json({ ...readJson(addedPath), ...Object.fromEntries(added.map((t) => [t.content, t.id])) }));
-  for (const name of ['chat_template.jinja']) if (existsSync(join(from, name))) files.set(name, readFileSync(join(from, name)));
   return files;
 }
 

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { getLlama, type Token } from 'node-llama-cpp';
 import { JsBackend } from '../../src/backends/js/index.ts';
+import { chooseChatTemplate } from '../../src/data/chat-template-source.ts';
 import { renderedTextEncoder } from '../../src/data/encode-rendered.ts';
 import { writeExampleModel } from '../../src/example/run-example.ts';
 import { exportGguf } from '../../src/export/export-gguf.ts';
@@ -40,6 +41,7 @@ after(() => rmSync(work, { recursive: true, force: true }));
 const NEW = ['<|im_start|>', '<|im_end|>'];
 const PROMPT = '<|im_start|>user\nName a colour.<|im_end|>\n<|im_start|>assistant\n';
 const GREEDY = { ...DEFAULT_OPTIONS, maxNewTokens: 6 };
+const BASE_TEMPLATE = '{{ messages[0].content }}';
 
 /** The example model with its head untied (a copy of the embedding), as modules_to_save needs its own lm_head. */
 async function untiedBase(dir: string): Promise<void> {
@@ -49,6 +51,7 @@ async function untiedBase(dir: string): Promise<void> {
   const stored = readSafetensors(join(dir, 'model.safetensors'));
   stored.set('lm_head.weight', stored.get('model.embed_tokens.weight')!);
   await writeSafetensors(join(dir, 'model.safetensors'), stored);
+  writeFileSync(join(dir, 'chat_template.jinja'), BASE_TEMPLATE); // the base's own, which the adapter's must not replace
 }
 
 const base = join(work, 'base');
@@ -100,6 +103,7 @@ test('finetune --new_special_tokens (LoRA): grown vocabulary saved under PEFT ke
   assert.deepEqual(tokenizerJson.added_tokens.slice(-2).map((t: { id: number; content: string; special: boolean }) => [t.id, t.content, t.special]),
     [[V, NEW[0], true], [V + 1, NEW[1], true]]);
   assert.deepEqual(JSON.parse(readFileSync(join(out, 'tokenizer_config.json'), 'utf8')).additional_special_tokens.slice(-2), NEW);
+  assert.equal(readFileSync(join(out, 'chat_template.jinja'), 'utf8'), chooseChatTemplate('chatml', '', {}).source, 'the template it trained with');
 
   // generate from the saved adapter = the in-memory model and adapter
   const { prompt, tokens } = await inMemoryGreedy();

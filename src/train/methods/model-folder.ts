@@ -44,7 +44,9 @@ export async function writeModelFolder(
     });
     const files = await writeShardedSafetensors(dir, entries, MAX_SHARD_BYTES);
     await writeConfig(baseDir, dir, allTrained ? 'float32' : null, config.vocabSize);
-    const tokenizer = added.length ? await writeTokenizerFilesWith(baseDir, dir, added) : await copyPresent(baseDir, dir, TOKENIZER_FILES);
+    const tokenizer = added.length
+      ? [...(await writeTokenizerFilesWith(baseDir, dir, added)), ...(await copyPresent(baseDir, dir, ['chat_template.jinja']))]
+      : await copyPresent(baseDir, dir, TOKENIZER_FILES);
     return [...files, 'config.json', ...(await copyPresent(baseDir, dir, ['generation_config.json'])), ...tokenizer];
   } finally {
     base.close();
