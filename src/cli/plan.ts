@@ -3,6 +3,9 @@
 // work is train/memory-plan.ts.
 
 import { BACKEND_NAMES, selectBackend, type BackendName } from '../backends/select.ts';
+import { loadLlamaConfig } from '../arch/llama-config.ts';
+import { hasTokenizer, loadTokenizerWith } from '../tokenizer/load.ts';
+import { trainNewTokens } from '../train/finetune-setup.ts';
 import { planJson, planRun, renderPlan } from '../train/memory-plan.ts';
 import { UsageError, type FlagSpecs, type ParsedFlags } from './args.ts';
 import type { Command } from './command.ts';
@@ -12,7 +15,8 @@ import { QUANT_FLAGS } from './quant-flags.ts';
 /** finetune's flags that change memory, shared with it (same definitions, same defaults). */
 const SIZING = [
   'base_model', 'micro_batch_size', 'cutoff_len', 'finetuning_type', 'full_finetune', 'freeze_trainable_layers', 'freeze_trainable_modules',
-  'lora_r', 'lora_target_modules', 'gradient_checkpointing', 'packing', 'activation_dtype', 'backend', ...Object.keys(QUANT_FLAGS),
+  'lora_r', 'lora_target_modules', 'modules_to_save', 'new_special_tokens', 'gradient_checkpointing', 'packing', 'activation_dtype', 'backend',
+  ...Object.keys(QUANT_FLAGS),
 ];
 
 const FLAGS: FlagSpecs = {
@@ -36,7 +40,13 @@ export const planCommand: Command = {
     const backend = name === 'auto' ? selectBackend('auto', log).name : (name as Exclude<BackendName, 'auto'>);
     const weightDtype = flags.weight_dtype as string | undefined;
     if (weightDtype !== undefined && !['f32', 'bf16', 'f16'].includes(weightDtype)) throw new UsageError(`plan: --weight_dtype must be f32, bf16 or f16, got "${weightDtype}"`);
-    const plan = await planRun({ ...o, backend, weightDtype: weightDtype as 'f32' | 'bf16' | 'f16' | undefined }, log);
+    let vocabSize: number | undefined;
+    if (o.newSpecialTokens.length) {
+      if (!hasTokenizer(o.baseModel)) throw new UsageError('plan: --new_special_tokens needs --base_model a local model folder with its tokenizer (to count the tokens that are new)');
+      vocabSize = loadTokenizerWith(o.baseModel, o.newSpecialTokens).tokenizer.vocabSize;
+      trainNewTokens(o, loadLlamaConfig(o.baseModel, { flag: '--base_model' }), () => {});
+    }
+    const plan = await planRun({ ...o, backend, vocabSize, weightDtype: weightDtype as 'f32' | 'bf16' | 'f16' | undefined }, log);
     console.log(flags.json ? JSON.stringify(planJson(plan)) : renderPlan(plan));
   },
 };

@@ -77,7 +77,7 @@ export interface FinetuneRun {
  * New tokens' rows must train: with LoRA, embed_tokens and lm_head become modules_to_save unless the user named
  * some (as LLaMA-Factory does); freeze trains them beside its layers; full trains them anyway.
  */
-function trainNewTokens(o: FinetuneOptions, config: LlamaConfig, log: (line: string) => void): void {
+export function trainNewTokens(o: FinetuneOptions, config: LlamaConfig, log: (line: string) => void): void {
   if (o.finetuningType === 'lora' && o.modulesToSave.length === 0) {
     if (config.tieWordEmbeddings) {
       throw new UserError('--new_special_tokens with LoRA trains embed_tokens and lm_head as modules_to_save, which a base with tied embeddings (tie_word_embeddings) does not support here: use --finetuning_type full');
