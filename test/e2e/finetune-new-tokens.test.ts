@@ -34,6 +34,7 @@ import { withMeanRows } from '../../src/model/resize-vocab.ts';
 import { loadTokenizer } from '../../src/tokenizer/load.ts';
 import { finetune, type FinetuneInput, type FinetuneResult } from '../../src/train/finetune.ts';
 import { needCpu } from '../helpers/cpu-backend.ts';
+import { needShared, sharedPath } from '../helpers/shared.ts';
 import { startServe } from './serve-helper.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'new-tokens-'));
@@ -205,6 +206,26 @@ for (const finetuningType of ['full', 'freeze'] as const) {
     assert.deepEqual(fromFolder!.tokens, inMemory!.tokens);
   });
 }
+
+test('a tokenizer.model base (the trainer fixture, full fine-tuning): the output\'s tokenizer_config.json carries the tokens, and it loads as a base', async (t) => {
+  if (!needShared(t, 'fixtures', 'trainer', 'base', 'tokenizer.model')) return;
+  const dir = join(work, 'sentencepiece');
+  const result = await finetune({
+    baseModel: sharedPath('fixtures', 'trainer', 'base'), dataPath: data, chatTemplate: 'chatml', outputDir: dir, valSetSize: 0, shuffle: false,
+    backend: new JsBackend(), newSpecialTokens: NEW, finetuningType: 'full', maxSteps: 1, batchSize: 4, microBatchSize: 4, learningRate: 1e-3,
+    warmupSteps: 0, saveSteps: 0, progress: false, log: () => {},
+  });
+  const config = JSON.parse(readFileSync(join(dir, 'tokenizer_config.json'), 'utf8'));
+  assert.deepEqual(Object.entries(config.added_tokens_decoder).map(([id, v]) => [id, (v as { content: string }).content]), [['32000', NEW[0]], ['32001', NEW[1]]]);
+  assert.equal(config.tokenizer_class, 'LlamaTokenizer');
+  assert.equal(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')).vocab_size, 32002);
+  const rt = await loadRuntime({ backend: new JsBackend(), baseModel: dir, loraWeights: [] });
+  const prompt = renderedTextEncoder(rt.tokenizer)(PROMPT);
+  assert.deepEqual(prompt.filter((id) => id >= 32000), [32000, 32001, 32000]);
+  const [fromFolder] = await generate(rt.model, null, [prompt], GREEDY);
+  const [inMemory] = await generate(result.model, null, [prompt], GREEDY);
+  assert.deepEqual(fromFolder!.tokens, inMemory!.tokens);
+});
 
 test('a run with --new_special_tokens resumes exactly from its checkpoint; without the same tokens the resume is refused', async () => {
   const run = (outputDir: string, extra: Partial<FinetuneInput> = {}) => finetune({
