@@ -4,7 +4,7 @@
 // tokenizer beside them. Greedy generation from the saved adapter (generate's runtime, and serve) gives the
 // tokens the in-memory model gives, and so do export-hf's merged folder loaded as a plain model (its
 // config.json vocab_size and tokenizer grown) and llama.cpp on export-gguf's file (which also tokenizes the
-// prompt's new tokens as we do). Full and freeze fine-tuning write a grown folder. Adapters that do not fit are one-line
+// prompt's new tokens as we do). Full and freeze fine-tuning write a grown folder, also from a tokenizer.model base. Adapters that do not fit are one-line
 // errors naming the file; serve takes no second adapter beside one with modules_to_save.
 
 import assert from 'node:assert/strict';
