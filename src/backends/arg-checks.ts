@@ -220,8 +220,9 @@ export const checkArgs: Pick<Backend, Op> = {
     tensor(op, 'v', v, N * NKV * HD, 'float');
     if (kCache.length !== vCache.length) throw new Error(`${op}: ${kCache.length} key chunks but ${vCache.length} value chunks`);
     const chunk = blocksPerChunk * blockTokens * NKV * HD;
-    kCache.forEach((t, c) => tensor(op, `kCache[${c}]`, t, chunk, 'f32'));
-    vCache.forEach((t, c) => tensor(op, `vCache[${c}]`, t, chunk, 'f32'));
+    kCache.forEach((t, c) => tensor(op, `kCache[${c}]`, t, chunk, 'float'));
+    vCache.forEach((t, c) => tensor(op, `vCache[${c}]`, t, chunk, 'float'));
+    if ([...kCache, ...vCache].some((t) => t.dtype !== kCache[0]!.dtype)) throw new Error(`${op}: the cache chunks must share one dtype`);
     const R = rows.length / 3, maxBlocks = R > 0 ? blocks.length / R : 0;
     if (!Number.isInteger(R) || !Number.isInteger(maxBlocks)) throw new Error(`${op}: rows holds ${rows.length} values (3 per row) and blocks ${blocks.length}, not a multiple of the rows`);
     let tokens = 0;

@@ -10,7 +10,7 @@
 //   destination's dtype (to nearest even). Each such argument has its own dtype. They are: fill/copy/copyTime's
 //   tensors; add's out, a, b; axpy's dst, src; scale's t; dropout's out, inp; scaleColumns' out, inp, bias; embeddingForward's out;
 //   embeddingBackward's dout; matmulForward's out, inp; matmulBackward's dinp, dout, inp; rmsnorm's out, inp,
-//   dinp, dout; rope's x; attention's out, q, k, v, dout, dq, dk, dv (attentionPaged's too); swiglu's out, gate, up, dout, dgate, dup.
+//   dinp, dout; rope's x; attention's out, q, k, v, dout, dq, dk, dv (attentionPaged's too, and its caches); swiglu's out, gate, up, dout, dgate, dup.
 //   Everything else is f32: what accumulates (dweight, dbias, dtable, rmsnorm's dweight, sumSquares' out),
 //   lse, rstd, cos, sin, crossEntropy's losses, logits and dlogits, and adamw's tensors. Weights as stated below.
 // - Dimension letters: B batch, T time, C channels in, OC channels out, N rows (usually B*T),
@@ -156,8 +156,8 @@ export interface Backend {
    * One decode step's attention for every row at once, over a paged KV cache (model/kv-cache.ts). The step's N
    * tokens are the rows' runs: row r's queries are q's rows [n0, n0 + Tq), at positions Tk - Tq .. Tk - 1 of that
    * row, each seeing the row's keys up to its own position. First the step's new keys and values k, v (N, NKV*HD)
-   * are written into their cache slots, then every query attends. Cache: kCache[c], vCache[c] are f32
-   * (blocksPerChunk * blockTokens, NKV*HD); block id b is chunk b / blocksPerChunk from time step
+   * are written into their cache slots (rounded once when the cache is 16-bit), then every query attends. Cache:
+   * kCache[c], vCache[c] (blocksPerChunk * blockTokens, NKV*HD), all of one float dtype; block id b is chunk b / blocksPerChunk from time step
    * (b % blocksPerChunk) * blockTokens. rows (R * 3): n0, Tq, Tk per row; blocks (R * maxBlocks): each row's block
    * ids in time order. out, q (N, NH*HD). Scale 1/sqrt(HD). Inference only: no lse, no mask.
    */

@@ -7,6 +7,7 @@
 // The layer itself is llama.ts's decoderBlock. Not token choice (generate/) and not scheduling.
 
 import type { Tensor } from '../engine/tensor.ts';
+import { resolveActivationDtype } from './activation-dtype.ts';
 import { CHUNK_BLOCKS, KV_BLOCK_TOKENS, KvPool, type KvSeq } from './kv-cache.ts';
 import { refreshDora } from './dora.ts';
 import { addLoraBranch, linearForward } from './linear.ts';
@@ -30,9 +31,13 @@ export interface Decoder {
   readonly doraReady: WeakSet<LoraAdapter>;
 }
 
-/** A decoder whose KV cache holds at most maxKvBlocks blocks (kv-cache.ts) across its rows. */
+/**
+ * A decoder whose KV cache holds at most maxKvBlocks blocks (kv-cache.ts) across its rows, stored in the model's
+ * automatic activation dtype (bf16 for a bf16 base on cpu: half the bytes that attention streams per token).
+ */
 export function createDecoder(model: Model, maxKvBlocks: number): Decoder {
-  return { model, pool: new KvPool(model.be, model.config, maxKvBlocks), buffers: new Map(), doraReady: new WeakSet() };
+  const pool = new KvPool(model.be, model.config, maxKvBlocks, resolveActivationDtype('auto', model));
+  return { model, pool, buffers: new Map(), doraReady: new WeakSet() };
 }
 
 /** Frees the KV cache and the step buffers; the decoder stays usable (the next step allocates again). */

@@ -6,6 +6,7 @@
 import type { LlamaConfig } from '../arch/llama-config.ts';
 import type { Backend } from '../engine/backend.ts';
 import type { Tensor } from '../engine/tensor.ts';
+import type { ActivationDType } from './activation-dtype.ts';
 
 export const KV_BLOCK_TOKENS = 32;
 export const CHUNK_BLOCKS = 16; // blocks allocated together per layer tensor
@@ -38,7 +39,10 @@ export class KvPool {
   private free: number[] = []; // unused block ids, highest first (so the lowest is taken next)
   private used = 0;
 
-  constructor(private readonly be: Backend, private readonly config: LlamaConfig, readonly maxBlocks: number) {}
+  /** dtype: what keys and values are stored in (the model's activation dtype, as HF caches in the model's dtype). */
+  constructor(
+    private readonly be: Backend, private readonly config: LlamaConfig, readonly maxBlocks: number, readonly dtype: ActivationDType = 'f32',
+  ) {}
 
   /** Time steps per chunk tensor (its first dimension). */
   static get chunkTokens(): number {
@@ -115,7 +119,7 @@ export class KvPool {
 
   private addChunk(): void {
     const shape = [KvPool.chunkTokens, this.config.numKvHeads * this.config.headDim];
-    const layers = () => Array.from({ length: this.config.numLayers }, () => this.be.alloc(shape, 'f32', 'scratch'));
+    const layers = () => Array.from({ length: this.config.numLayers }, () => this.be.alloc(shape, this.dtype, 'scratch'));
     const first = this.chunks.length * CHUNK_BLOCKS;
     this.chunks.push({ k: layers(), v: layers() });
     for (let i = CHUNK_BLOCKS - 1; i >= 0; i--) this.free.push(first + i);

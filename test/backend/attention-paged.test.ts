@@ -30,7 +30,7 @@ const data = { q: draw(N * NH * HD), k: draw(N * KD), v: draw(N * KD), kc: Array
 
 interface Case { out: Float32Array; kc: Float32Array[]; vc: Float32Array[] }
 
-async function run(be: Backend, how: 'op' | 'parts', dtype: DType = 'f32'): Promise<Case> {
+async function run(be: Backend, how: 'op' | 'parts', dtype: DType = 'f32', cacheDtype: DType = 'f32'): Promise<Case> {
   const up = (values: Float32Array, shape: number[], dt: DType = dtype) => {
     const t = be.alloc(shape, dt, 'scratch');
     be.upload(t, values); // rounded to nearest even when 16-bit
@@ -38,7 +38,7 @@ async function run(be: Backend, how: 'op' | 'parts', dtype: DType = 'f32'): Prom
   };
   const q = up(data.q, [N, NH * HD]), k = up(data.k, [N, KD]), v = up(data.v, [N, KD]);
   const out = be.alloc([N, NH * HD], dtype, 'scratch');
-  const kc = data.kc.map((c) => up(c, [BPC * BT, KD], 'f32')), vc = data.vc.map((c) => up(c, [BPC * BT, KD], 'f32'));
+  const kc = data.kc.map((c) => up(c, [BPC * BT, KD], cacheDtype)), vc = data.vc.map((c) => up(c, [BPC * BT, KD], cacheDtype));
   if (how === 'op') be.attentionPaged(out, q, k, v, kc, vc, rowInfo, blockTable, N, NH, NKV, HD, BT, BPC);
   else {
     const get = (_name: string, n: number) => be.alloc([n], 'f32', 'scratch'); // freed with the arena below
@@ -84,6 +84,12 @@ function expected(): Case {
   return { out, kc, vc };
 }
 
+/** x rounded to bf16 (nearest even), by hand. */
+function bf16(x: number): number {
+  const bits = new Uint32Array(new Float32Array([x]).buffer)[0]!;
+  return new Float32Array(new Uint32Array([(bits + 0x7fff + ((bits >> 16) & 1)) & 0xffff0000]).buffer)[0]!;
+}
+
 function close(got: Float32Array, want: Float32Array, tol: number, what: string): void {
   let worst = 0;
   for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!));
@@ -109,12 +115,23 @@ test('cpu attentionPaged = the definition (float32 sums vs the reference\'s doub
   if (cpu) matches(await run(cpu, 'op'), expected(), 2e-5, 'cpu');
 });
 
-test('cpu attentionPaged with bf16 q, k, v and out = the js reference in bf16 (one rounding apart: 2e-2)', async (t) => {
-  const cpu = needCpu(t);
-  if (!cpu) return;
-  const [got, want] = [await run(cpu, 'op', 'bf16'), await run(new JsBackend(), 'op', 'bf16')];
-  close(got.out, want.out, 2e-2, 'bf16 out');
-  got.kc.forEach((c, i) => assert.deepEqual(c, want.kc[i], `bf16: key chunk ${i}`));
+for (const cache of ['f32', 'bf16'] as const) {
+  test(`cpu attentionPaged with bf16 q, k, v and out, ${cache} cache = the js reference (one rounding apart: 2e-2)`, async (t) => {
+    const cpu = needCpu(t);
+    if (!cpu) return;
+    const [got, want] = [await run(cpu, 'op', 'bf16', cache), await run(new JsBackend(), 'op', 'bf16', cache)];
+    close(got.out, want.out, 2e-2, 'bf16 out');
+    got.kc.forEach((c, i) => assert.deepEqual(c, want.kc[i], `key chunk ${i}`));
+    got.vc.forEach((c, i) => assert.deepEqual(c, want.vc[i], `value chunk ${i}`));
+  });
+}
+
+test('a bf16 cache holds the new keys rounded once, and attention reads them as stored (js, vs the f32 definition: 3e-2)', async () => {
+  const got = await run(new JsBackend(), 'op', 'f32', 'bf16'), want = expected();
+  close(got.out, want.out, 3e-2, 'out');
+  const row = ROWS[0]!, slot = ((row.blocks[1]! % BPC) * BT + 2) * KD; // row 0's new key: position 6, block 1, step 2
+  const chunk = Math.floor(row.blocks[1]! / BPC);
+  for (let d = 0; d < KD; d++) assert.equal(got.kc[chunk]![slot + d], bf16(data.k[row.n0 * KD + d]!), `key element ${d}`);
 });
 
 test('attentionPaged refuses a block id outside the cache and a row past the step', () => {

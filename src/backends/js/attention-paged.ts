@@ -2,7 +2,7 @@
 // the textbook way, one query at a time with its scores materialised. Not the training attention (attention.ts).
 
 import type { Tensor } from '../../engine/tensor.ts';
-import { f32, store, target, values } from './memory.ts';
+import { store, target, values, writeF32 } from './memory.ts';
 
 /** Where time step t of row r lives: its chunk and its row within the chunk's (steps, NKV*HD) table. */
 function slot(blocks: Int32Array, r: number, maxBlocks: number, t: number, blockTokens: number, blocksPerChunk: number) {
@@ -15,7 +15,7 @@ export function attentionPaged(
   rows: Int32Array, blocks: Int32Array, N: number, NH: number, NKV: number, HD: number, blockTokens: number, blocksPerChunk: number,
 ): void {
   const Q = values(q), Knew = values(k), Vnew = values(v), o = target(out);
-  const Kc = kCache.map(f32), Vc = vCache.map(f32);
+  const Kc = kCache.map(values), Vc = vCache.map(values); // widened copies of 16-bit caches
   const KD = NKV * HD, R = rows.length / 3, maxBlocks = R > 0 ? blocks.length / R : 0;
   const at = (r: number, t: number) => slot(blocks, r, maxBlocks, t, blockTokens, blocksPerChunk);
   for (let r = 0; r < R; r++) {
@@ -26,6 +26,9 @@ export function attentionPaged(
       Vc[s.chunk]!.set(Vnew.subarray((n0 + i) * KD, (n0 + i + 1) * KD), s.row * KD);
     }
   }
+  // stored (rounded once when 16-bit), and read back as stored
+  kCache.forEach((t, c) => (writeF32(t, Kc[c]!), (Kc[c] = values(t))));
+  vCache.forEach((t, c) => (writeF32(t, Vc[c]!), (Vc[c] = values(t))));
   const scale = 1 / Math.sqrt(HD);
   for (let r = 0; r < R; r++) {
     const n0 = rows[3 * r]!, Tq = rows[3 * r + 1]!, Tk = rows[3 * r + 2]!;

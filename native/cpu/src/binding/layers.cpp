@@ -134,14 +134,18 @@ napi_value attention_paged(napi_env env, napi_callback_info info) {
   if (a.ok() && (NKV == 0 || NH % NKV)) a.fail("NH (%ld) must be a multiple of NKV (%ld)", NH, NKV);
   TensorArg out = a.tensor(0, "out", N * NH * HD, kFloat), q = a.tensor(1, "q", N * NH * HD, kFloat);
   TensorArg k = a.tensor(2, "k", N * NKV * HD, kFloat), v = a.tensor(3, "v", N * NKV * HD, kFloat);
-  std::vector<TensorArg> kc = a.tensors(4, "kCache", BPC * BT * NKV * HD, kF32), vc = a.tensors(5, "vCache", BPC * BT * NKV * HD, kF32);
+  std::vector<TensorArg> kc = a.tensors(4, "kCache", BPC * BT * NKV * HD, kFloat), vc = a.tensors(5, "vCache", BPC * BT * NKV * HD, kFloat);
   auto* rows = (const int32_t*)a.typed(6, "rows", napi_int32_array, "Int32Array", 3 * R);
   auto* blocks = (const int32_t*)a.typed(7, "blocks", napi_int32_array, "Int32Array", R * maxBlocks);
   if (a.ok() && kc.size() != vc.size()) a.fail("%zu key chunks but %zu value chunks", kc.size(), vc.size());
+  int cache_dt = kc.empty() ? F32 : kc[0].dtype;
+  for (size_t c = 0; a.ok() && c < kc.size(); c++)
+    if (kc[c].dtype != cache_dt || vc[c].dtype != cache_dt) a.fail("the cache chunks must share one dtype");
   if (!a.ok()) return nullptr;
-  std::vector<float*> kp, vp;
-  for (size_t c = 0; c < kc.size(); c++) kp.push_back(kc[c].f()), vp.push_back(vc[c].f());
-  k_attention_paged(out.act(), q.act(), k.act(), v.act(), kp.data(), vp.data(), rows, blocks, R, maxBlocks, NH, NKV, HD, BT, BPC);
+  std::vector<void*> kp, vp;
+  for (size_t c = 0; c < kc.size(); c++) kp.push_back(kc[c].p), vp.push_back(vc[c].p);
+  k_attention_paged(out.act(), q.act(), k.act(), v.act(), kp.data(), vp.data(), cache_dt, rows, blocks, R, maxBlocks, NH, NKV, HD, BT,
+                    BPC);
   return nullptr;
 }
 

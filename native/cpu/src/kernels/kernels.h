@@ -44,8 +44,8 @@ void k_attention_backward(Act dq, Act dk, Act dv, Act dout, Act out, const float
                           const int32_t* mask, const int32_t* seg, long B, long T, long NH, long NKV, long HD);
 
 // ---- decode attention over a paged KV cache (attention-paged.cpp) ----
-// kc, vc: the cache's chunk tables (f32); rows (R, 3) n0, Tq, Tk; blocks (R, maxBlocks). See backend.ts attentionPaged.
-void k_attention_paged(Act out, Act q, Act k, Act v, float* const* kc, float* const* vc, const int32_t* rows,
+// kc, vc: the cache's chunk tables, all of cache_dt; rows (R, 3) n0, Tq, Tk; blocks (R, maxBlocks). See backend.ts.
+void k_attention_paged(Act out, Act q, Act k, Act v, void* const* kc, void* const* vc, int cache_dt, const int32_t* rows,
                        const int32_t* blocks, long R, long maxBlocks, long NH, long NKV, long HD, long BT, long BPC);
 
 // ---- loss and optimizer (loss-optim.cpp) ----
