@@ -16,11 +16,11 @@ import { needCpu } from '../helpers/cpu-backend.ts';
 const NH = 4, NKV = 2, HD = 12, KD = NKV * HD, BT = 4, BPC = 3, CHUNKS = 3; // 9 blocks of 4 steps
 // row: stream offset n0, new queries Tq, keys Tk (incl. the new ones), block ids in time order
 const ROWS = [
-  { n0: 3, Tq: 1, Tk: 7, blocks: [5, 2] },
-  { n0: 0, Tq: 3, Tk: 10, blocks: [0, 7, 3] },
-  { n0: 4, Tq: 1, Tk: 1, blocks: [8] },
+  { n0: 10, Tq: 1, Tk: 7, blocks: [5, 2] },
+  { n0: 0, Tq: 10, Tk: 11, blocks: [0, 7, 3] }, // a prefill chunk: more queries than the cpu kernel takes at once (8)
+  { n0: 11, Tq: 1, Tk: 1, blocks: [8] },
 ];
-const N = 5, MAXB = 3;
+const N = 12, MAXB = 3;
 const rowInfo = Int32Array.from(ROWS.flatMap((r) => [r.n0, r.Tq, r.Tk]));
 const blockTable = Int32Array.from(ROWS.flatMap((r) => [...r.blocks, ...Array(MAXB - r.blocks.length).fill(0)]));
 
@@ -141,5 +141,5 @@ test('attentionPaged refuses a block id outside the cache and a row past the ste
   const call = (rows: number[], blocks: number[]) => () =>
     be.attentionPaged(f(N * NH * HD), f(N * NH * HD), f(N * KD), f(N * KD), kc, vc, Int32Array.from(rows), Int32Array.from(blocks), N, NH, NKV, HD, BT, BPC);
   assert.throws(call([0, 1, 5], [1, 3]), /row 0's block 1 is 3, outside the 3 blocks/);
-  assert.throws(call([4, 2, 5], [0, 1]), /row 0 \(n0 4, Tq 2, Tk 5\) does not fit N = 5/);
+  assert.throws(call([11, 2, 5], [0, 1]), /row 0 \(n0 11, Tq 2, Tk 5\) does not fit N = 12/);
 });

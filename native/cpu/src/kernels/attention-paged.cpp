@@ -1,8 +1,7 @@
 // attentionPaged (backend.ts): a decode step's attention for every row at once, reading keys and values
 // through each row's block table, so a row's scattered cache blocks are never gathered into a copy. One task
-// per (row, query head): for each of the row's queries, scores over its keys (a block of the table at a time),
-// softmax, then the weighted sum of values. Sized for decode (a few queries per row, keys in the thousands);
-// training attention is attention.cpp.
+// per (row, query head): up to kQueries of the row's queries at a time share each block of keys (scores), then a
+// softmax per query, then each block of values (weighted sums). Training attention is attention.cpp.
 #include <cmath>
 #include <cstring>
 
@@ -74,6 +73,17 @@ static AI const float* head_rows(const Paged& a, const void* chunk, long off, lo
   return tile;
 }
 
+// Prefetches the head-kh slices of row r's block bi (when it exists): between steps the weights stream through the
+// caches and evict the cache blocks, and a block's rows are KD apart, a pattern the hardware prefetcher misses.
+static AI void prefetch_block(const Paged& a, void* const* chunks, long r, long bi, long kh, long Tk) {
+  if (bi * a.BT >= Tk) return;
+  long off;
+  const char* chunk = (const char*)block_base(a, chunks, r, bi, &off);
+  const long bytes = a.cache_dt == F32 ? 4 : 2, KD = a.NKV * a.HD;
+  for (long j = 0; j < lmin(a.BT, Tk - bi * a.BT); j++)
+    for (long b = 0; b < a.HD * bytes; b += 64) __builtin_prefetch(chunk + (off + j * KD + kh * a.HD) * bytes + b);
+}
+
 void write_rows(const Paged& a, long R) {
   const long KD = a.NKV * a.HD;
   float* row = pool_scratch(0, KD);
@@ -92,40 +102,56 @@ void write_rows(const Paged& a, long R) {
   }
 }
 
+const long kQueries = 8;  // a row's queries that share each block of keys and values (a prefill chunk has many)
+
 HOT void attend_task(void* c, long item0, long item1, int tid) {
   const Paged& a = *(const Paged*)c;
   const long HD = a.HD, group = a.NH / a.NKV;
   for (long item = item0; item < item1; item++) {
     long r = item / a.NH, h = item % a.NH, kh = h / group;
     long n0 = a.rows[3 * r], Tq = a.rows[3 * r + 1], Tk = a.rows[3 * r + 2];
-    float* s = pool_scratch(tid, Tk + 2 * HD + a.BT * HD);  // scores (Tk), the query, the output row, a 16-bit block widened
-    float* qrow = s + Tk;
-    float* o = qrow + HD;
-    float* tile = o + HD;
-    for (long i = 0; i < Tq; i++) {
-      long pos = Tk - Tq + i, qo = ((n0 + i) * a.NH + h) * HD, off, stride;
-      widen(qrow, a.q.p, a.q.dt, qo, HD);
-      float max = -INFINITY;
-      for (long j0 = 0; j0 <= pos; j0 += a.BT) {  // one block of keys at a time
-        long n = lmin(a.BT, pos + 1 - j0);
+    // scores (kQueries, Tk), the queries and output rows (kQueries, HD) each, a 16-bit block widened (BT, HD)
+    float* s = pool_scratch(tid, kQueries * (Tk + 2 * HD) + a.BT * HD);
+    float* qs = s + kQueries * Tk;
+    float* os = qs + kQueries * HD;
+    float* tile = os + kQueries * HD;
+    for (long i0 = 0; i0 < Tq; i0 += kQueries) {
+      const long g = lmin(kQueries, Tq - i0), pos0 = Tk - Tq + i0, last = pos0 + g - 1;  // query qi sits at pos0 + qi
+      long off, stride;
+      for (long bi = 0; bi < 2; bi++) prefetch_block(a, a.kc, r, bi, kh, last + 1);
+      for (long qi = 0; qi < g; qi++) widen(qs + qi * HD, a.q.p, a.q.dt, ((n0 + i0 + qi) * a.NH + h) * HD, HD);
+      for (long j0 = 0; j0 <= last; j0 += a.BT) {  // one block of keys at a time, for every query that sees it
+        long n = lmin(a.BT, last + 1 - j0);
+        prefetch_block(a, a.kc, r, j0 / a.BT + 2, kh, last + 1);
         const void* chunk = block_base(a, a.kc, r, j0 / a.BT, &off);
         const float* keys = head_rows(a, chunk, off, kh, n, tile, &stride);
-        scores(s + j0, qrow, keys, stride, n, HD, a.scale);
-        for (long j = j0; j < j0 + n; j++) max = fmaxf_(max, s[j]);
-      }
-      float sum = 0;
-      for (long j = 0; j <= pos; j++) sum += (s[j] = fexp(s[j] - max));
-      for (long d = 0; d < HD; d++) o[d] = 0;
-      for (long j0 = 0; j0 <= pos; j0 += a.BT) {
-        long n = lmin(a.BT, pos + 1 - j0);
-        const void* chunk = block_base(a, a.vc, r, j0 / a.BT, &off);
-        const float* values = head_rows(a, chunk, off, kh, n, tile, &stride);
-        for (long j = 0; j < n; j++) {
-          const float p = s[j0 + j] / sum, *vrow = values + j * stride;
-          for (long d = 0; d < HD; d++) o[d] += p * vrow[d];
+        for (long qi = 0; qi < g; qi++) {
+          long seen = lmin(n, pos0 + qi + 1 - j0);
+          if (seen > 0) scores(s + qi * Tk + j0, qs + qi * HD, keys, stride, seen, HD, a.scale);
         }
       }
-      narrow(a.out.p, a.out.dt, qo, o, HD);
+      for (long bi = 0; bi < 2; bi++) prefetch_block(a, a.vc, r, bi, kh, last + 1);
+      for (long qi = 0; qi < g; qi++) {  // softmax over keys 0..pos0 + qi, normalised in place
+        float* sq = s + qi * Tk;
+        float max = -INFINITY, sum = 0;
+        for (long j = 0; j <= pos0 + qi; j++) max = fmaxf_(max, sq[j]);
+        for (long j = 0; j <= pos0 + qi; j++) sum += (sq[j] = fexp(sq[j] - max));
+        for (long j = 0; j <= pos0 + qi; j++) sq[j] /= sum;
+      }
+      for (long i = 0; i < g * HD; i++) os[i] = 0;
+      for (long j0 = 0; j0 <= last; j0 += a.BT) {
+        long n = lmin(a.BT, last + 1 - j0);
+        prefetch_block(a, a.vc, r, j0 / a.BT + 2, kh, last + 1);
+        const void* chunk = block_base(a, a.vc, r, j0 / a.BT, &off);
+        const float* values = head_rows(a, chunk, off, kh, n, tile, &stride);
+        for (long qi = 0; qi < g; qi++) {
+          const float* p = s + qi * Tk + j0;
+          float* o = os + qi * HD;
+          for (long j = 0; j < lmin(n, pos0 + qi + 1 - j0); j++)
+            for (long d = 0; d < HD; d++) o[d] += p[j] * values[j * stride + d];
+        }
+      }
+      for (long qi = 0; qi < g; qi++) narrow(a.out.p, a.out.dt, ((n0 + i0 + qi) * a.NH + h) * HD, os + qi * HD, HD);
     }
   }
 }
