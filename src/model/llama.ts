@@ -218,10 +218,13 @@ export function backward(m: Model, a: Activations, lora: LoraUse | null): void {
     rotate(be, a, s.dq, NH, HD, true);
     rotate(be, a, s.dk, NKV, HD, true);
     if (needs(l, 'q_proj', 'k_proj', 'v_proj')) be.rmsnormForward(a.xn, L.rstd1, L.xIn, W.inputNorm, N, C, cfg.rmsNormEps);
-    lin(l, 'q_proj', s.dxn, s.dq, a.xn, C, QD);
-    lin(l, 'k_proj', dtmpC, s.dk, a.xn, C, KD);
-    be.axpy(s.dxn, dtmpC, 1);
-    lin(l, 'v_proj', dtmpC, s.dv, a.xn, C, KD);
+    // below the first layer only a trained embedding or input norm needs the gradient of the layer's input
+    const inputGrad = l > 0 || w.dEmbed != null || W.dInputNorm != null;
+    lin(l, 'q_proj', inputGrad ? s.dxn : null, s.dq, a.xn, C, QD);
+    lin(l, 'k_proj', inputGrad ? dtmpC : null, s.dk, a.xn, C, KD);
+    if (inputGrad) be.axpy(s.dxn, dtmpC, 1);
+    lin(l, 'v_proj', inputGrad ? dtmpC : null, s.dv, a.xn, C, KD);
+    if (!inputGrad) continue;
     be.axpy(s.dxn, dtmpC, 1);
     be.rmsnormBackward(dtmpC, W.dInputNorm ?? null, s.dxn, L.xIn, W.inputNorm, L.rstd1, N, C);
     be.axpy(s.dres, dtmpC, 1);
