@@ -19,8 +19,7 @@ import { loadLlamaConfig } from '../src/arch/llama-config.ts';
 import { exportGguf } from '../src/export/export-gguf.ts';
 import type { DecodeCase } from './decode-case.ts';
 import { machine } from './machine.ts';
-import { writeRandomHfModel } from './random-model.ts';
-import { SHAPES } from './shapes.ts';
+import { benchModelDir } from './random-model.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const arg = (name: string, fallback: string) => {
@@ -72,13 +71,7 @@ function runCase(c: DecodeCase): void {
 
 try {
   for (const model of models) {
-    let dir = tinyEnglish;
-    if (model !== 'tiny-english') {
-      if (!SHAPES[model]) throw new Error(`unknown model ${model}; known: tiny-english, ${Object.keys(SHAPES).join(', ')}`);
-      dir = join(work, model);
-      console.error(`writing random ${model} weights ...`);
-      await writeRandomHfModel(dir, SHAPES[model]!, join(tinyEnglish, 'tokenizer.model'));
-    }
+    const dir = await benchModelDir(model, tinyEnglish, work);
     const vocabSize = loadLlamaConfig(dir).vocabSize;
     for (const precision of precisions) {
       const quantized = precision === 'nf4' || precision === 'int8'; // our cpu backend only: llama.cpp has no NF4/LLM.int8

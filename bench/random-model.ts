@@ -14,7 +14,7 @@ import { writeSafetensors } from '../src/formats/safetensors-write.ts';
 import { expectedWeights } from '../src/formats/weight-names.ts';
 import type { LinearParams } from '../src/model/linear.ts';
 import type { LayerWeights, Model } from '../src/model/llama.ts';
-import type { BenchShape } from './shapes.ts';
+import { SHAPES, type BenchShape } from './shapes.ts';
 
 export type WeightDtype = 'f32' | 'bf16' | 'f16';
 
@@ -77,6 +77,19 @@ export async function writeRandomHfModel(dir: string, shape: BenchShape, tokeniz
 }
 
 const POOL = 1 << 22;
+
+/**
+ * The HF folder a decode or serving benchmark runs `model` from: ../shared's tiny-english itself, else random
+ * weights of SHAPES[model] written under `work` with tiny-english's tokenizer.
+ */
+export async function benchModelDir(model: string, tinyEnglish: string, work: string): Promise<string> {
+  if (model === 'tiny-english') return tinyEnglish;
+  if (!SHAPES[model]) throw new Error(`unknown model ${model}; known: tiny-english, ${Object.keys(SHAPES).join(', ')}`);
+  const dir = join(work, model);
+  console.error(`writing random ${model} weights ...`);
+  await writeRandomHfModel(dir, SHAPES[model]!, join(tinyEnglish, 'tokenizer.model'));
+  return dir;
+}
 
 function tiled(pool: Uint16Array, n: number, offset: number): Uint16Array {
   const out = new Uint16Array(n);

@@ -15,9 +15,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadLlamaConfig } from '../src/arch/llama-config.ts';
 import { exportGguf } from '../src/export/export-gguf.ts';
-import { writeRandomHfModel } from './random-model.ts';
+import { benchModelDir } from './random-model.ts';
 import type { ServeCase } from './serve-case.ts';
-import { SHAPES } from './shapes.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const arg = (name: string, fallback: string) => {
@@ -71,13 +70,7 @@ function runCase(c: ServeCase): void {
 
 try {
   for (const model of models) {
-    let dir = tinyEnglish;
-    if (model !== 'tiny-english') {
-      if (!SHAPES[model]) throw new Error(`unknown model ${model}; known: tiny-english, ${Object.keys(SHAPES).join(', ')}`);
-      dir = join(work, model);
-      console.error(`writing random ${model} weights ...`);
-      await writeRandomHfModel(dir, SHAPES[model]!, join(tinyEnglish, 'tokenizer.model'));
-    }
+    const dir = await benchModelDir(model, tinyEnglish, work);
     const gguf = join(work, `${model}-bf16.gguf`);
     await exportGguf({ baseModel: dir, outfile: gguf, outtype: 'bf16' });
     const vocabSize = loadLlamaConfig(dir).vocabSize;

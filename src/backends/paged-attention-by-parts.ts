@@ -4,6 +4,7 @@
 // direct loops (js/attention-paged.ts) are the reference this is tested against.
 
 import type { Backend } from '../engine/backend.ts';
+import { kvRuns } from '../engine/kv-runs.ts';
 import type { Tensor } from '../engine/tensor.ts';
 
 /** A scratch tensor `name` of at least n f32 elements, kept by the caller between calls. */
@@ -16,20 +17,7 @@ export function attentionPagedByParts(
   const KD = NKV * HD, QD = NH * HD, P = blockTokens * blocksPerChunk, R = rows.length / 3;
   const maxBlocks = R > 0 ? blocks.length / R : 0;
   const cache = { k: kCache, v: vCache };
-  // maximal runs of row r's steps [t0, t0 + count) that are contiguous in one chunk
-  const runs = (r: number, t0: number, count: number) => {
-    const out: { chunk: number; row: number; t: number; len: number }[] = [];
-    for (let t = t0; t < t0 + count;) {
-      const id = blocks[r * maxBlocks + Math.floor(t / blockTokens)]!;
-      const chunk = Math.floor(id / blocksPerChunk), row = (id % blocksPerChunk) * blockTokens + (t % blockTokens);
-      const len = Math.min(blockTokens - (t % blockTokens), t0 + count - t);
-      const last = out[out.length - 1];
-      if (last && last.chunk === chunk && last.row + last.len === row) last.len += len;
-      else out.push({ chunk, row, t, len });
-      t += len;
-    }
-    return out;
-  };
+  const runs = (r: number, t0: number, count: number) => kvRuns(blocks.subarray(r * maxBlocks, (r + 1) * maxBlocks), blockTokens, blocksPerChunk, t0, count);
   for (let r = 0; r < R; r++) {
     const n0 = rows[3 * r]!, Tq = rows[3 * r + 1]!, Tk = rows[3 * r + 2]!;
     for (const run of runs(r, Tk - Tq, Tq)) {

@@ -5,6 +5,7 @@
 
 import type { LlamaConfig } from '../arch/llama-config.ts';
 import type { Backend } from '../engine/backend.ts';
+import { kvRuns, type KvRun } from '../engine/kv-runs.ts';
 import type { Tensor } from '../engine/tensor.ts';
 import type { ActivationDType } from './activation-dtype.ts';
 
@@ -15,14 +16,6 @@ export const CHUNK_BLOCKS = 16; // blocks allocated together per layer tensor
 export interface KvSeq {
   blocks: number[];
   length: number;
-}
-
-/** Time steps [t, t + len) of a sequence stored contiguously at row `row` of chunk `chunk`'s tensors. */
-export interface KvRun {
-  chunk: number;
-  row: number;
-  t: number;
-  len: number;
 }
 
 interface Chunk {
@@ -80,18 +73,7 @@ export class KvPool {
 
   /** Where steps [t0, t0 + count) of seq live, as maximal contiguous runs. */
   runs(seq: KvSeq, t0: number, count: number): KvRun[] {
-    const out: KvRun[] = [];
-    for (let t = t0; t < t0 + count;) {
-      const id = seq.blocks[Math.floor(t / KV_BLOCK_TOKENS)]!;
-      const chunk = Math.floor(id / CHUNK_BLOCKS);
-      const row = (id % CHUNK_BLOCKS) * KV_BLOCK_TOKENS + (t % KV_BLOCK_TOKENS);
-      const len = Math.min(KV_BLOCK_TOKENS - (t % KV_BLOCK_TOKENS), t0 + count - t);
-      const last = out[out.length - 1];
-      if (last && last.chunk === chunk && last.row + last.len === row) last.len += len;
-      else out.push({ chunk, row, t, len });
-      t += len;
-    }
-    return out;
+    return kvRuns(seq.blocks, KV_BLOCK_TOKENS, CHUNK_BLOCKS, t0, count);
   }
 
   /** dst (empty) becomes a copy of src, block by block, in every layer (beam search follows its beams). */
