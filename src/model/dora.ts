@@ -4,6 +4,9 @@
 //   n^2 = ||W_o||^2 + 2 s B_o . (A W^T)_o + s^2 B_o (A A^T) B_o^T,
 // where A W^T (r, out) runs on the backend. Not the forward/backward (linear.ts).
 
+import type { Backend } from '../engine/backend.ts';
+import { isQuantDType } from '../engine/dtype.ts';
+import type { Tensor } from '../engine/tensor.ts';
 import { UserError } from '../errors.ts';
 import type { Model } from './llama.ts';
 import type { DoraState, LoraAdapter, LoraPair, Projection } from './lora.ts';
@@ -30,7 +33,7 @@ async function rowNorms(m: Model, l: number, p: Projection, pair: DoraPair, scal
   const { inFeatures: C, outFeatures: OC } = pair;
   const r = pair.A.shape[0]!;
   const dora = pair.dora;
-  if (!dora.baseNormSq) dora.baseNormSq = rowSquares((await be.download(W)) as Float32Array, OC, C);
+  if (!dora.baseNormSq) dora.baseNormSq = await rowSquares(be, W, OC, C);
   const aw = be.alloc([r, OC], 'f32', 'scratch');
   be.matmulForward(aw, pair.A, W, null, r, C, OC); // (r, out) = A W^T
   const AW = (await be.download(aw)) as Float32Array;
@@ -58,14 +61,22 @@ async function rowNorms(m: Model, l: number, p: Projection, pair: DoraPair, scal
   return n;
 }
 
-function rowSquares(w: Float32Array, rows: number, cols: number): Float64Array {
-  const out = new Float64Array(rows);
-  for (let o = 0; o < rows; o++) {
-    let sum = 0;
-    for (let c = 0; c < cols; c++) sum += w[o * cols + c]! * w[o * cols + c]!;
-    out[o] = sum;
+/**
+ * Each row's sum of squares of W (rows, cols). A dense W is reduced on the backend, as cols / rstd^2 of an rmsnorm
+ * with unit weight and no epsilon, so no float32 copy of it waits in JavaScript memory for the collector (a peak
+ * the memory plan would not see); a quantized W is read whole, dequantized.
+ */
+async function rowSquares(be: Backend, W: Tensor, rows: number, cols: number): Promise<Float64Array> {
+  if (isQuantDType(W.dtype)) {
+    const w = (await be.download(W)) as Float32Array;
+    return Float64Array.from({ length: rows }, (_, o) => w.subarray(o * cols, (o + 1) * cols).reduce((s, v) => s + v * v, 0));
   }
-  return out;
+  const unit = be.alloc([cols], 'f32', 'scratch'), normed = be.alloc([rows, cols], 'f32', 'scratch'), rstd = be.alloc([rows], 'f32', 'scratch');
+  be.fill(unit, 1);
+  be.rmsnormForward(normed, rstd, W, unit, rows, cols, 0);
+  const r = (await be.download(rstd)) as Float32Array;
+  for (const t of [unit, normed, rstd]) be.free(t);
+  return Float64Array.from(r, (v) => cols / (v * v));
 }
 
 /**

@@ -25,10 +25,10 @@ test('every command prints each default as `(default: X)` at the end of its line
   }
 });
 
-test('finetune --help lists its flags in sections: model, data, conversations, method, LoRA, training, checkpoints, output', () => {
+test('finetune --help lists its flags in sections: model, data, conversations, method, LoRA, vocabulary, training, checkpoints, output', () => {
   const help = formatHelp(finetuneCommand.name, finetuneCommand.summary, finetuneCommand.flags);
   const headings = help.split('\n').filter((l) => /^[A-Z][A-Za-z]*:$/.test(l));
-  assert.deepEqual(headings, ['Model:', 'Data:', 'Conversations:', 'Method:', 'LoRA:', 'Training:', 'Checkpoints:', 'Output:']);
+  assert.deepEqual(headings, ['Model:', 'Data:', 'Conversations:', 'Method:', 'LoRA:', 'Vocabulary:', 'Training:', 'Checkpoints:', 'Output:']);
   const ungrouped = Object.entries(finetuneCommand.flags).filter(([, s]) => s.group === undefined).map(([n]) => n);
   assert.deepEqual(ungrouped, ['config'], 'every other flag has a section');
   const section = (flag: string) => finetuneCommand.flags[flag]!.group;
