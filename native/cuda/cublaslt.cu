@@ -1,7 +1,5 @@
 // The cuBLASLt entry points, declared by hand with the values of cublasLt.h / cublas_api.h (stable since
-// CUDA 11), resolved with dlsym; one cached plan (descriptors + heuristic algorithm) per product shape.
-#include <dlfcn.h>
-
+// CUDA 11), loaded at run time (shared-library.cuh); one cached plan (descriptors + heuristic algorithm) per product shape.
 #include <array>
 #include <cstdlib>
 #include <unordered_map>
@@ -10,6 +8,7 @@
 #include "cublaslt.cuh"
 #include "device.cuh"
 #include "memory.cuh"
+#include "shared-library.cuh"
 
 namespace {
 
@@ -97,37 +96,16 @@ std::string cublaslt_load() {
     names.push_back(so);
     for (const char* dir : {"/usr/local/cuda/lib64/", "/usr/local/cuda/targets/x86_64-linux/lib/"}) names.push_back(std::string(dir) + so);
   }
-  void* lib = nullptr;
-  std::string tried;
-  for (const std::string& n : names) {
-    lib = dlopen(n.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (lib) break;
-    const char* err = dlerror();
-    if (tried.empty() && err) tried = err;
-  }
-  if (!lib) return "cannot load libcublasLt (set ALPACA_CUBLASLT to its path): " + tried;
-  struct Sym {
-    void** slot;
-    const char* name;
-  } syms[] = {
-      {(void**)&api.create, "cublasLtCreate"},
-      {(void**)&api.descCreate, "cublasLtMatmulDescCreate"},
-      {(void**)&api.descSet, "cublasLtMatmulDescSetAttribute"},
-      {(void**)&api.layoutCreate, "cublasLtMatrixLayoutCreate"},
-      {(void**)&api.prefCreate, "cublasLtMatmulPreferenceCreate"},
-      {(void**)&api.prefSet, "cublasLtMatmulPreferenceSetAttribute"},
-      {(void**)&api.prefDestroy, "cublasLtMatmulPreferenceDestroy"},
-      {(void**)&api.heuristic, "cublasLtMatmulAlgoGetHeuristic"},
-      {(void**)&api.matmul, "cublasLtMatmul"},
-  };
-  for (const Sym& s : syms) {
-    *s.slot = dlsym(lib, s.name);
-    if (!*s.slot) {
-      api.matmul = nullptr;
-      return std::string("libcublasLt has no ") + s.name;
-    }
-  }
-  return "";
+  return load_shared_library(names, "libcublasLt", "set ALPACA_CUBLASLT to its path",
+                             {{(void**)&api.create, "cublasLtCreate"},
+                              {(void**)&api.descCreate, "cublasLtMatmulDescCreate"},
+                              {(void**)&api.descSet, "cublasLtMatmulDescSetAttribute"},
+                              {(void**)&api.layoutCreate, "cublasLtMatrixLayoutCreate"},
+                              {(void**)&api.prefCreate, "cublasLtMatmulPreferenceCreate"},
+                              {(void**)&api.prefSet, "cublasLtMatmulPreferenceSetAttribute"},
+                              {(void**)&api.prefDestroy, "cublasLtMatmulPreferenceDestroy"},
+                              {(void**)&api.heuristic, "cublasLtMatmulAlgoGetHeuristic"},
+                              {(void**)&api.matmul, "cublasLtMatmul"}});
 }
 
 void cublaslt_init(cudaStream_t s) {

@@ -1,15 +1,14 @@
 // The NCCL entry points, declared by hand with the values of NVIDIA/nccl's src/nccl.h.in (ncclUniqueId is
 // `char internal[NCCL_UNIQUE_ID_BYTES = 128]`, ncclSuccess = 0, ncclFloat32 = 7, ncclSum = 0; the signatures
 // of ncclGetUniqueId, ncclCommInitRank, ncclAllReduce and ncclGetErrorString, stable since NCCL 2.0) and
-// resolved with dlsym. One communicator per process.
-#include <dlfcn.h>
-
+// loaded at run time (shared-library.cuh). One communicator per process.
 #include <cstdlib>
 #include <cstring>
 #include <vector>
 
 #include "device.cuh"
 #include "nccl.cuh"
+#include "shared-library.cuh"
 
 namespace {
 
@@ -41,32 +40,11 @@ std::string nccl_load() {
   if (const char* env = getenv("ALPACA_NCCL")) names.push_back(env);
   names.push_back("libnccl.so.2");
   names.push_back("libnccl.so");
-  void* lib = nullptr;
-  std::string tried;
-  for (const std::string& n : names) {
-    lib = dlopen(n.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (lib) break;
-    const char* err = dlerror();
-    if (tried.empty() && err) tried = err;
-  }
-  if (!lib) return "cannot load libnccl.so.2 (install NCCL, or set ALPACA_NCCL to its path): " + tried;
-  struct Sym {
-    void** slot;
-    const char* name;
-  } syms[] = {
-      {(void**)&api.getUniqueId, "ncclGetUniqueId"},
-      {(void**)&api.commInitRank, "ncclCommInitRank"},
-      {(void**)&api.errorString, "ncclGetErrorString"},
-      {(void**)&api.allReduce, "ncclAllReduce"},
-  };
-  for (const Sym& s : syms) {
-    *s.slot = dlsym(lib, s.name);
-    if (!*s.slot) {
-      api.allReduce = nullptr;
-      return std::string("libnccl.so.2 has no ") + s.name;
-    }
-  }
-  return "";
+  return load_shared_library(names, "libnccl.so.2", "install NCCL, or set ALPACA_NCCL to its path",
+                             {{(void**)&api.getUniqueId, "ncclGetUniqueId"},
+                              {(void**)&api.commInitRank, "ncclCommInitRank"},
+                              {(void**)&api.errorString, "ncclGetErrorString"},
+                              {(void**)&api.allReduce, "ncclAllReduce"}});
 }
 
 void nccl_unique_id(uint8_t* out) {
