@@ -1,7 +1,7 @@
 // attentionPaged (backend.ts): a decode step's attention for every row at once, reading keys and values
-// through each row's block table, so a row's scattered cache blocks are never gathered into a copy. One task
-// per (row, query head): up to kQueries of the row's queries at a time share each block of keys (scores), then a
-// softmax per query, then each block of values (weighted sums). Training attention is attention.cpp.
+// through each row's block table, so a row's scattered cache blocks are never gathered into a copy. One task per
+// (row, run of adjacent heads): up to kQueries of the row's queries at a time share each block of keys (scores), then
+// a softmax per head and query, then each block of values (weighted sums). Training attention is attention.cpp.
 #include <cmath>
 #include <cstring>
 
@@ -20,6 +20,7 @@ struct Paged {
   const int32_t* blocks;  // (R, maxBlocks)
   long maxBlocks, NH, NKV, HD, BT, BPC;
   float scale;
+  long per, groups;  // heads per task, and tasks per row (the last may have fewer heads)
 };
 
 typedef float V8 __attribute__((vector_size(32)));
@@ -73,15 +74,16 @@ static AI const float* head_rows(const Paged& a, const void* chunk, long off, lo
   return tile;
 }
 
-// Prefetches the head-kh slices of row r's block bi (when it exists): between steps the weights stream through the
-// caches and evict the cache blocks, and a block's rows are KD apart, a pattern the hardware prefetcher misses.
-static AI void prefetch_block(const Paged& a, void* const* chunks, long r, long bi, long kh, long Tk) {
+// Prefetches row r's block bi (when it exists) for the key/value heads of query heads [h0, h1): between steps the
+// weights stream through the caches and evict the cache blocks.
+static AI void prefetch_block(const Paged& a, void* const* chunks, long r, long bi, long h0, long h1, long Tk) {
   if (bi * a.BT >= Tk) return;
   long off;
   const char* chunk = (const char*)block_base(a, chunks, r, bi, &off);
-  const long bytes = a.cache_dt == F32 ? 4 : 2, KD = a.NKV * a.HD;
+  const long bytes = a.cache_dt == F32 ? 4 : 2, KD = a.NKV * a.HD, group = a.NH / a.NKV;
+  const long first = h0 / group * a.HD * bytes, end = ((h1 - 1) / group + 1) * a.HD * bytes;  // the span's bytes in a row
   for (long j = 0; j < lmin(a.BT, Tk - bi * a.BT); j++)
-    for (long b = 0; b < a.HD * bytes; b += 64) __builtin_prefetch(chunk + (off + j * KD + kh * a.HD) * bytes + b);
+    for (long b = first; b < end; b += 64) __builtin_prefetch(chunk + (off + j * KD) * bytes + b);
 }
 
 void write_rows(const Paged& a, long R) {
@@ -104,54 +106,74 @@ void write_rows(const Paged& a, long R) {
 
 const long kQueries = 8;  // a row's queries that share each block of keys and values (a prefill chunk has many)
 
+// One task: heads [h0, h1) of row r. A task's heads are adjacent in every cached key row, so together they read each
+// row's span in one run (a whole 1.5 KB row when one task takes all heads), which the hardware prefetcher follows.
+struct Task {
+  long r, h0, h1;
+};
+
+static AI Task task_of(const Paged& a, long item) {
+  long g = item % a.groups;
+  return Task{item / a.groups, g * a.per, lmin(a.NH, (g + 1) * a.per)};
+}
+
 HOT void attend_task(void* c, long item0, long item1, int tid) {
   const Paged& a = *(const Paged*)c;
   const long HD = a.HD, group = a.NH / a.NKV;
   for (long item = item0; item < item1; item++) {
-    long r = item / a.NH, h = item % a.NH, kh = h / group;
-    long n0 = a.rows[3 * r], Tq = a.rows[3 * r + 1], Tk = a.rows[3 * r + 2];
-    // scores (kQueries, Tk), the queries and output rows (kQueries, HD) each, a 16-bit block widened (BT, HD)
-    float* s = pool_scratch(tid, kQueries * (Tk + 2 * HD) + a.BT * HD);
-    float* qs = s + kQueries * Tk;
-    float* os = qs + kQueries * HD;
-    float* tile = os + kQueries * HD;
+    const Task t = task_of(a, item);
+    const long r = t.r, G = t.h1 - t.h0;
+    const long n0 = a.rows[3 * r], Tq = a.rows[3 * r + 1], Tk = a.rows[3 * r + 2];
+    // per (head, query): scores (Tk), the query and the output row (HD each); a 16-bit block widened (BT, HD)
+    float* s = pool_scratch(tid, G * kQueries * (Tk + 2 * HD) + a.BT * HD);
+    float* qs = s + G * kQueries * Tk;
+    float* os = qs + G * kQueries * HD;
+    float* tile = os + G * kQueries * HD;
     for (long i0 = 0; i0 < Tq; i0 += kQueries) {
       const long g = lmin(kQueries, Tq - i0), pos0 = Tk - Tq + i0, last = pos0 + g - 1;  // query qi sits at pos0 + qi
+      auto at = [&](long hh, long qi) { return hh * kQueries + qi; };  // (head in task, query) slot
       long off, stride;
-      for (long bi = 0; bi < 2; bi++) prefetch_block(a, a.kc, r, bi, kh, last + 1);
-      for (long qi = 0; qi < g; qi++) widen(qs + qi * HD, a.q.p, a.q.dt, ((n0 + i0 + qi) * a.NH + h) * HD, HD);
-      for (long j0 = 0; j0 <= last; j0 += a.BT) {  // one block of keys at a time, for every query that sees it
+      for (long bi = 0; bi < 2; bi++) prefetch_block(a, a.kc, r, bi, t.h0, t.h1, last + 1);
+      for (long hh = 0; hh < G; hh++)
+        for (long qi = 0; qi < g; qi++) widen(qs + at(hh, qi) * HD, a.q.p, a.q.dt, ((n0 + i0 + qi) * a.NH + t.h0 + hh) * HD, HD);
+      for (long j0 = 0; j0 <= last; j0 += a.BT) {  // one block of keys at a time, for every head and query that sees it
         long n = lmin(a.BT, last + 1 - j0);
-        prefetch_block(a, a.kc, r, j0 / a.BT + 2, kh, last + 1);
+        prefetch_block(a, a.kc, r, j0 / a.BT + 2, t.h0, t.h1, last + 1);
         const void* chunk = block_base(a, a.kc, r, j0 / a.BT, &off);
-        const float* keys = head_rows(a, chunk, off, kh, n, tile, &stride);
-        for (long qi = 0; qi < g; qi++) {
-          long seen = lmin(n, pos0 + qi + 1 - j0);
-          if (seen > 0) scores(s + qi * Tk + j0, qs + qi * HD, keys, stride, seen, HD, a.scale);
+        for (long hh = 0; hh < G; hh++) {
+          const float* keys = head_rows(a, chunk, off, (t.h0 + hh) / group, n, tile, &stride);
+          for (long qi = 0; qi < g; qi++) {
+            long seen = lmin(n, pos0 + qi + 1 - j0);
+            if (seen > 0) scores(s + at(hh, qi) * Tk + j0, qs + at(hh, qi) * HD, keys, stride, seen, HD, a.scale);
+          }
         }
       }
-      for (long bi = 0; bi < 2; bi++) prefetch_block(a, a.vc, r, bi, kh, last + 1);
-      for (long qi = 0; qi < g; qi++) {  // softmax over keys 0..pos0 + qi, normalised in place
-        float* sq = s + qi * Tk;
-        float max = -INFINITY, sum = 0;
-        for (long j = 0; j <= pos0 + qi; j++) max = fmaxf_(max, sq[j]);
-        for (long j = 0; j <= pos0 + qi; j++) sum += (sq[j] = fexp(sq[j] - max));
-        for (long j = 0; j <= pos0 + qi; j++) sq[j] /= sum;
-      }
-      for (long i = 0; i < g * HD; i++) os[i] = 0;
+      for (long bi = 0; bi < 2; bi++) prefetch_block(a, a.vc, r, bi, t.h0, t.h1, last + 1);
+      for (long hh = 0; hh < G; hh++)
+        for (long qi = 0; qi < g; qi++) {  // softmax over keys 0..pos0 + qi, normalised in place
+          float* sq = s + at(hh, qi) * Tk;
+          float max = -INFINITY, sum = 0;
+          for (long j = 0; j <= pos0 + qi; j++) max = fmaxf_(max, sq[j]);
+          for (long j = 0; j <= pos0 + qi; j++) sum += (sq[j] = fexp(sq[j] - max));
+          for (long j = 0; j <= pos0 + qi; j++) sq[j] /= sum;
+        }
+      for (long i = 0; i < G * kQueries * HD; i++) os[i] = 0;
       for (long j0 = 0; j0 <= last; j0 += a.BT) {
         long n = lmin(a.BT, last + 1 - j0);
-        prefetch_block(a, a.vc, r, j0 / a.BT + 2, kh, last + 1);
+        prefetch_block(a, a.vc, r, j0 / a.BT + 2, t.h0, t.h1, last + 1);
         const void* chunk = block_base(a, a.vc, r, j0 / a.BT, &off);
-        const float* values = head_rows(a, chunk, off, kh, n, tile, &stride);
-        for (long qi = 0; qi < g; qi++) {
-          const float* p = s + qi * Tk + j0;
-          float* o = os + qi * HD;
-          for (long j = 0; j < lmin(n, pos0 + qi + 1 - j0); j++)
-            for (long d = 0; d < HD; d++) o[d] += p[j] * values[j * stride + d];
+        for (long hh = 0; hh < G; hh++) {
+          const float* values = head_rows(a, chunk, off, (t.h0 + hh) / group, n, tile, &stride);
+          for (long qi = 0; qi < g; qi++) {
+            const float* p = s + at(hh, qi) * Tk + j0;
+            float* o = os + at(hh, qi) * HD;
+            for (long j = 0; j < lmin(n, pos0 + qi + 1 - j0); j++)
+              for (long d = 0; d < HD; d++) o[d] += p[j] * values[j * stride + d];
+          }
         }
       }
-      for (long qi = 0; qi < g; qi++) narrow(a.out.p, a.out.dt, ((n0 + i0 + qi) * a.NH + h) * HD, os + qi * HD, HD);
+      for (long hh = 0; hh < G; hh++)
+        for (long qi = 0; qi < g; qi++) narrow(a.out.p, a.out.dt, ((n0 + i0 + qi) * a.NH + t.h0 + hh) * HD, os + at(hh, qi) * HD, HD);
     }
   }
 }
@@ -160,7 +182,11 @@ HOT void attend_task(void* c, long item0, long item1, int tid) {
 
 void k_attention_paged(Act out, Act q, Act k, Act v, void* const* kc, void* const* vc, int cache_dt, const int32_t* rows,
                        const int32_t* blocks, long R, long maxBlocks, long NH, long NKV, long HD, long BT, long BPC) {
-  Paged a{out, q, k, v, kc, vc, cache_dt, rows, blocks, maxBlocks, NH, NKV, HD, BT, BPC, (float)(1.0 / std::sqrt((double)HD))};
+  // enough tasks for the threads (four each), each as many adjacent heads as that leaves
+  long wanted = lmin(NH, lmax(1, (4 * pool_threads() + R - 1) / lmax(1, R)));
+  long per = (NH + wanted - 1) / wanted;
+  Paged a{out, q, k, v, kc, vc, cache_dt, rows, blocks, maxBlocks, NH, NKV, HD, BT, BPC, (float)(1.0 / std::sqrt((double)HD)),
+          per, (NH + per - 1) / per};
   write_rows(a, R);  // a few rows of KD floats: not worth waking the workers
-  pool_run(R * NH, 1, attend_task, &a);
+  pool_run(R * a.groups, 1, attend_task, &a);
 }
