@@ -117,6 +117,24 @@ static AI Task task_of(const Paged& a, long item) {
   return Task{item / a.groups, g * a.per, lmin(a.NH, (g + 1) * a.per)};
 }
 
+// Prefetches the first two blocks each_block will walk (callers issue it early, to overlap other work).
+static AI void prefetch_start(const Paged& a, void* const* chunks, const Task& t, long last) {
+  for (long bi = 0; bi < 2; bi++) prefetch_block(a, chunks, t.r, bi, t.h0, t.h1, last + 1);
+}
+
+// Walks row t.r's blocks holding steps 0..last of `chunks` (keys or values), prefetching two blocks ahead of the one
+// handed to fn(j0, n, chunk, off): its first step, its steps seen, its chunk table and offset there. Callers pass
+// always_inline lambdas, so their bodies compile with attend_task's AVX2 clone rather than out of line for baseline x86.
+template <class Fn>
+static AI void each_block(const Paged& a, void* const* chunks, const Task& t, long last, Fn fn) {
+  for (long j0 = 0; j0 <= last; j0 += a.BT) {
+    prefetch_block(a, chunks, t.r, j0 / a.BT + 2, t.h0, t.h1, last + 1);
+    long off;
+    const void* chunk = block_base(a, chunks, t.r, j0 / a.BT, &off);
+    fn(j0, lmin(a.BT, last + 1 - j0), chunk, off);
+  }
+}
+
 HOT void attend_task(void* c, long item0, long item1, int tid) {
   const Paged& a = *(const Paged*)c;
   const long HD = a.HD, group = a.NH / a.NKV;
@@ -132,14 +150,11 @@ HOT void attend_task(void* c, long item0, long item1, int tid) {
     for (long i0 = 0; i0 < Tq; i0 += kQueries) {
       const long g = lmin(kQueries, Tq - i0), pos0 = Tk - Tq + i0, last = pos0 + g - 1;  // query qi sits at pos0 + qi
       auto at = [&](long hh, long qi) { return hh * kQueries + qi; };  // (head in task, query) slot
-      long off, stride;
-      for (long bi = 0; bi < 2; bi++) prefetch_block(a, a.kc, r, bi, t.h0, t.h1, last + 1);
+      long stride;
+      prefetch_start(a, a.kc, t, last);
       for (long hh = 0; hh < G; hh++)
         for (long qi = 0; qi < g; qi++) widen(qs + at(hh, qi) * HD, a.q.p, a.q.dt, ((n0 + i0 + qi) * a.NH + t.h0 + hh) * HD, HD);
-      for (long j0 = 0; j0 <= last; j0 += a.BT) {  // one block of keys at a time, for every head and query that sees it
-        long n = lmin(a.BT, last + 1 - j0);
-        prefetch_block(a, a.kc, r, j0 / a.BT + 2, t.h0, t.h1, last + 1);
-        const void* chunk = block_base(a, a.kc, r, j0 / a.BT, &off);
+      each_block(a, a.kc, t, last, [&](long j0, long n, const void* chunk, long off) __attribute__((always_inline)) {  // for every head and query that sees it
         for (long hh = 0; hh < G; hh++) {
           const float* keys = head_rows(a, chunk, off, (t.h0 + hh) / group, n, tile, &stride);
           for (long qi = 0; qi < g; qi++) {
@@ -147,8 +162,8 @@ HOT void attend_task(void* c, long item0, long item1, int tid) {
             if (seen > 0) scores(s + at(hh, qi) * Tk + j0, qs + at(hh, qi) * HD, keys, stride, seen, HD, a.scale);
           }
         }
-      }
-      for (long bi = 0; bi < 2; bi++) prefetch_block(a, a.vc, r, bi, t.h0, t.h1, last + 1);
+      });
+      prefetch_start(a, a.vc, t, last);
       for (long hh = 0; hh < G; hh++)
         for (long qi = 0; qi < g; qi++) {  // softmax over keys 0..pos0 + qi, normalised in place
           float* sq = s + at(hh, qi) * Tk;
@@ -158,10 +173,7 @@ HOT void attend_task(void* c, long item0, long item1, int tid) {
           for (long j = 0; j <= pos0 + qi; j++) sq[j] /= sum;
         }
       for (long i = 0; i < G * kQueries * HD; i++) os[i] = 0;
-      for (long j0 = 0; j0 <= last; j0 += a.BT) {
-        long n = lmin(a.BT, last + 1 - j0);
-        prefetch_block(a, a.vc, r, j0 / a.BT + 2, t.h0, t.h1, last + 1);
-        const void* chunk = block_base(a, a.vc, r, j0 / a.BT, &off);
+      each_block(a, a.vc, t, last, [&](long j0, long n, const void* chunk, long off) __attribute__((always_inline)) {
         for (long hh = 0; hh < G; hh++) {
           const float* values = head_rows(a, chunk, off, (t.h0 + hh) / group, n, tile, &stride);
           for (long qi = 0; qi < g; qi++) {
@@ -171,7 +183,7 @@ HOT void attend_task(void* c, long item0, long item1, int tid) {
               for (long d = 0; d < HD; d++) o[d] += p[j] * values[j * stride + d];
           }
         }
-      }
+      });
       for (long hh = 0; hh < G; hh++)
         for (long qi = 0; qi < g; qi++) narrow(a.out.p, a.out.dt, ((n0 + i0 + qi) * a.NH + t.h0 + hh) * HD, os + at(hh, qi) * HD, HD);
     }
