@@ -26,6 +26,7 @@
         'src/kernels/gemm-blas.cpp',
         'src/kernels/matmul.cpp',
         'src/kernels/matvec.cpp',
+        'src/kernels/matvec-bf16.cpp',
         'src/kernels/quant-dequant.cpp',
         'src/kernels/quant-int8.cpp',
         'src/kernels/quantize.cpp',

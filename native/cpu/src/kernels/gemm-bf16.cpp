@@ -1,5 +1,5 @@
-// The bf16 compute mode of the GEMM (--compute_dtype bf16) for a bf16 B: A is rounded to bf16 (nearest even) as
-// it is packed, and AVX512_BF16's vdpbf16ps sums pairs of bf16 products into float32 accumulators, PyTorch CPU
+// The GEMM in bf16 products for a bf16 B (the bf16 compute mode, --compute_dtype bf16, or a bf16 A): A is read as
+// bf16, float32 rounded to it (nearest even), as it is packed, and AVX512_BF16's vdpbf16ps sums pairs of bf16 products into float32 accumulators, PyTorch CPU
 // autocast's numerics. Blocked like gemm-own.cpp (packed panels, an MR x 32 register tile), K in pairs.
 // Only with AVX512_BF16 (gemm_bf16_available); not a general mixed-precision GEMM.
 #include "../pool.h"
@@ -16,13 +16,18 @@
 #define AVX512BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,avx2,fma")))
 #endif
 
-bool gemm_bf16_available() {
+static bool detect_bf16() {
 #ifdef BF16_X86
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512bf16");
 #else
   return false;
 #endif
+}
+
+bool gemm_bf16_available() {
+  static const bool available = detect_bf16();
+  return available;
 }
 
 #ifdef BF16_X86
@@ -66,9 +71,10 @@ void pack_b(void* c, long s0, long s1, int) {
   }
 }
 
-AI float a_at(const Ctx& k, long i, long kk) {
-  const float* a = (const float*)k.A.p;
-  return k.A.trans ? a[kk * k.A.ld + i] : a[i * k.A.ld + kk];
+// A's element (i, kk) as bf16 bits: stored bf16, or float32 rounded to nearest even.
+AI uint32_t a_at(const Ctx& k, long i, long kk) {
+  long at = k.A.trans ? kk * k.A.ld + i : i * k.A.ld + kk;
+  return k.A.dtype == BF16 ? ((const uint16_t*)k.A.p)[at] : f32_to_bf16(((const float*)k.A.p)[at]);
 }
 
 // Rows [i0, i0 + mc) of A as MR-row slivers of kp rows of MR u32 bf16 pairs, rounded to nearest even.
@@ -84,7 +90,7 @@ void pack_a(const Ctx& k, uint32_t* dst, long i0, long mc) {
           d[p * MR + i] = 0;
           continue;
         }
-        uint32_t lo = f32_to_bf16(a_at(k, i0 + ir + i, k0)), hi = second ? f32_to_bf16(a_at(k, i0 + ir + i, k0 + 1)) : 0;
+        uint32_t lo = a_at(k, i0 + ir + i, k0), hi = second ? a_at(k, i0 + ir + i, k0 + 1) : 0;
         d[p * MR + i] = lo | hi << 16;
       }
     }

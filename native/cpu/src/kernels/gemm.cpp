@@ -90,7 +90,8 @@ const char* gemm_table() {
 // Rows [m0, m0 + mc) of a 16-bit A: stored rows, or stored columns when A is transposed (stored (K, M)).
 void gemm(long M, long N, long K, const Operand& A, const Operand& B, bool accumulate, float* C, long ldc, bool bf16_products) {
   int kernel = bf16_products && B.dtype == BF16 ? 2 : use_blas[table_row(B.dtype)][lmin(M, lmin(N, K)) <= kSkinny ? G_SKINNY : G_LARGE];
-  if (A.dtype == F32 || M <= 0 || N <= 0 || K <= 0) return gemm_f32(kernel, M, N, K, A, B, accumulate, C, ldc);
+  bool a_direct = A.dtype == F32 || (kernel == 2 && A.dtype == BF16);  // gemm_bf16 reads bf16 A as it packs
+  if (a_direct || M <= 0 || N <= 0 || K <= 0) return gemm_f32(kernel, M, N, K, A, B, accumulate, C, ldc);
   long mc = lmin(M, lmax(1, kPanel / K));
   if ((long)a_panel.size() < mc * K) a_panel.resize(mc * K);
   float* buf = a_panel.data();

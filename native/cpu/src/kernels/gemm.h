@@ -12,8 +12,7 @@ struct Operand {
   bool trans;
 };
 
-// bf16_products: a linear layer's product with its bf16 weight B in the bf16 compute mode (gemm_bf16); the caller
-// passes gemm_bf16_compute() && B is a bf16 weight.
+// bf16_products: a linear layer's product with its bf16 weight B in bf16 dot products (gemm_bf16); matmul.cpp decides.
 void gemm(long M, long N, long K, const Operand& A, const Operand& B, bool accumulate, float* C, long ldc, bool bf16_products = false);
 
 // Widens rows [0, rows) of `cols` elements: dst[r * dst_ld ..] = float32 of src[off + r * src_ld ..] (pooled).
@@ -23,7 +22,8 @@ void widen_rows(float* dst, long dst_ld, const void* src, int dtype, long off, l
 void gemm_own(long M, long N, long K, const Operand& A, const Operand& B, bool accumulate, float* C, long ldc);
 void gemm_blas(long M, long N, long K, const Operand& A, const Operand& B, bool accumulate, float* C, long ldc);
 
-// The bf16 compute mode (gemm-bf16.cpp): bf16 products, float32 accumulation; AVX512_BF16 only, B bf16 only.
+// bf16 products, float32 accumulation (gemm-bf16.cpp): A float32 (rounded to bf16) or bf16, B bf16; AVX512_BF16 only.
+// The linear layers take it in the bf16 compute mode and for a bf16 A (exact products, see matmul.cpp).
 void gemm_bf16(long M, long N, long K, const Operand& A, const Operand& B, bool accumulate, float* C, long ldc);
 bool gemm_bf16_available();
 // Whether linear layers with bf16 weights compute in bf16 (else float32, the default); false when unavailable.

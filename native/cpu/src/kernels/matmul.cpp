@@ -26,6 +26,14 @@ struct Bias {
 
 const long kStage = 1L << 22;  // floats of a staged output (and input) chunk
 std::vector<float> stage_out, stage_inp;
+std::vector<uint16_t> stage_bf16;
+
+// Whether a product with weight dtype w_dtype and input dtype x_dtype runs in bf16 dot products: a bf16 weight in
+// the bf16 compute mode, or a bf16 weight times a bf16 input on an AVX512_BF16 CPU (exact products: the float32
+// path's result up to summation order).
+bool products_in_bf16(int w_dtype, int x_dtype) {
+  return w_dtype == BF16 && (gemm_bf16_compute() || (x_dtype == BF16 && gemm_bf16_available()));
+}
 
 float* grow(std::vector<float>& v, long n) {
   if ((long)v.size() < n) v.resize(n);
@@ -57,11 +65,12 @@ HOT void bias_grad_task(void* c, long b, long e, int tid) {
 
 void k_matmul_forward(Act out, Act inp, const void* w, int w_dtype, const void* bias, int bias_dtype, long N, long C,
                       long OC) {
-  bool reads_f32 = w_dtype == Q_INT8 || N <= kMatvecRows;  // paths whose inp must be float32
+  bool bf16_products = products_in_bf16(w_dtype, inp.dt);
+  bool reads_f32 = w_dtype == Q_INT8 || (N <= kMatvecRows && !bf16_products);  // paths whose inp must be float32
   if (out.dt != F32 || (inp.dt != F32 && reads_f32)) {
     long mc = lmin(N, lmax(1, kStage / lmax(1, lmax(C, OC))));
     float* o = grow(stage_out, mc * OC);
-    float* x = inp.dt == F32 ? nullptr : grow(stage_inp, mc * C);
+    float* x = inp.dt != F32 && reads_f32 ? grow(stage_inp, mc * C) : nullptr;
     for (long m0 = 0; m0 < N; m0 += mc) {
       long n = lmin(mc, N - m0);
       if (x) k_convert(x, F32, at(inp, m0 * C).p, inp.dt, n * C);
@@ -79,14 +88,17 @@ void k_matmul_forward(Act out, Act inp, const void* w, int w_dtype, const void* 
     int8_matmul_forward(out.f(), inp.f(), *(const QuantDesc*)w, b32, N, C, OC);
     return;
   }
-  bool bf16_products = w_dtype == BF16 && gemm_bf16_compute();
   if (N <= kMatvecRows) {
     if (is_quant(w_dtype)) {
       matvec_quant(out.f(), inp.f(), *(const QuantDesc*)w, b32, N, C, OC);
-    } else if (bf16_products) {  // the same products as gemm_bf16: the input rounded to bf16, float32 sums
-      float* x = grow(stage_inp, N * C);
-      for (long i = 0; i < N * C; i++) x[i] = bf16_to_f32(f32_to_bf16(inp.f()[i]));
-      matvec(out.f(), x, w, w_dtype, b32, N, C, OC);
+    } else if (bf16_products) {
+      const uint16_t* x = (const uint16_t*)inp.p;
+      if (inp.dt != BF16) {  // the bf16 compute mode: the input rounded to bf16
+        stage_bf16.resize(N * C);
+        k_convert(stage_bf16.data(), BF16, inp.p, inp.dt, N * C);
+        x = stage_bf16.data();
+      }
+      matvec_bf16(out.f(), x, (const uint16_t*)w, b32, N, C, OC);
     } else {
       matvec(out.f(), inp.f(), w, w_dtype, b32, N, C, OC);
     }
@@ -101,7 +113,7 @@ void k_matmul_forward(Act out, Act inp, const void* w, int w_dtype, const void* 
 
 void k_matmul_backward(Act dinp, float* dweight, float* dbias, Act dout, Act inp, const void* w, int w_dtype, long N, long C,
                        long OC) {
-  bool bf16_products = w_dtype == BF16 && gemm_bf16_compute();
+  bool bf16_products = products_in_bf16(w_dtype, dout.dt);
   if (dinp.p && dinp.dt == F32) {
     gemm(N, C, OC, Operand{dout.p, dout.dt, OC, false}, Operand{w, w_dtype, C, false}, false, dinp.f(), C, bf16_products);
   } else if (dinp.p) {

@@ -2,6 +2,8 @@
 // Memory-bound: it streams the weight once, widening bf16/f16 in registers. Not a GEMM (see gemm.h).
 #pragma once
 
+#include <cstdint>
+
 const long kMatvecRows = 16;  // N at most this (a decode batch); more rows go to the GEMM
 
 // The SIMD level the dense matvec runs with ("avx512", "avx2" or "generic"); set_matvec_isa lowers it to a level
@@ -11,6 +13,10 @@ const char* set_matvec_isa(const char* name);
 
 // bias is float32 or null.
 void matvec(float* out, const float* inp, const void* w, int w_dtype, const float* bias, long N, long C, long OC);
+
+// bf16 input rows times a bf16 weight in bf16 dot products with float32 sums (matvec-bf16.cpp); only where
+// gemm_bf16_available() (AVX512_BF16).
+void matvec_bf16(float* out, const uint16_t* inp, const uint16_t* w, const float* bias, long N, long C, long OC);
 
 // The same for a 4-bit weight (quant.h): dequantized in registers into the dot products (AVX-512), else four rows
 // at a time into a per-thread float32 tile that the dot products above run on.
