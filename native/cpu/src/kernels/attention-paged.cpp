@@ -1,11 +1,12 @@
 // attentionPaged (backend.ts): a decode step's attention for every row at once, reading keys and values
 // through each row's block table, so a row's scattered cache blocks are never gathered into a copy. One task per
 // (row, run of adjacent heads): up to kQueries of the row's queries at a time share each block of keys (scores), then
-// a softmax per head and query, then each block of values (weighted sums). Training attention is attention.cpp.
+// a softmax per head and query, then each block of values (weighted sums). float32 and bf16 caches are read in place. Training attention is attention.cpp.
 #include <cmath>
 #include <cstring>
 
 #include "../pool.h"
+#include "half.h"
 #include "kernels.h"
 #include "simd.h"
 
@@ -24,6 +25,8 @@ struct Paged {
 };
 
 typedef float V8 __attribute__((vector_size(32)));
+typedef uint16_t U16x8 __attribute__((vector_size(16)));
+typedef uint32_t U32x8 __attribute__((vector_size(32)));
 
 static AI V8 load8(const float* p) {
   V8 v;
@@ -31,27 +34,84 @@ static AI V8 load8(const float* p) {
   return v;
 }
 
+static AI void store8(float* p, V8 v) { memcpy(p, &v, sizeof v); }
+
+// Eight elements of a float32 or bf16 cache from element i on, as float32 (bf16 by a 16-bit shift).
+template <int DT>
+static AI V8 cache8(const void* p, long i) {
+  if (DT == F32) return load8((const float*)p + i);
+  U16x8 h;
+  memcpy(&h, (const uint16_t*)p + i, sizeof h);
+  U32x8 w = __builtin_convertvector(h, U32x8) << 16;
+  V8 v;
+  memcpy(&v, &w, sizeof v);
+  return v;
+}
+
+template <int DT>
+static AI float cache1(const void* p, long i) {
+  return DT == F32 ? ((const float*)p)[i] : bits_to_f32((uint32_t)((const uint16_t*)p)[i] << 16);
+}
+
 static AI float hsum8(V8 v) { return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7])); }
 
-// s[j] = scale * (q . key j) for the n keys at k, `stride` floats apart: four keys at a time when HD allows
-// (independent sums, so their latencies overlap), one at a time otherwise.
-static AI void scores(float* s, const float* q, const float* k, long stride, long n, long HD, float scale) {
+// Cached rows of one head: element (j, d) at p[off + j * stride + d], stored as dt (F32 or BF16).
+struct HeadRows {
+  const void* p;
+  long off, stride;
+  int dt;
+};
+
+// s[j] = scale * (q . key j) for n keys: four keys at a time when HD allows (independent sums, so their latencies
+// overlap), one at a time otherwise.
+template <int DT>
+static AI void scores(float* s, const float* q, const HeadRows& k, long n, long HD, float scale) {
   long j = 0;
   if (HD % 8 == 0) {
     for (; j + 4 <= n; j += 4) {
-      const float* kj = k + j * stride;
+      const long o = k.off + j * k.stride;
       V8 a0 = {}, a1 = {}, a2 = {}, a3 = {};
       for (long d = 0; d < HD; d += 8) {
         V8 qv = load8(q + d);
-        a0 += qv * load8(kj + d);
-        a1 += qv * load8(kj + stride + d);
-        a2 += qv * load8(kj + 2 * stride + d);
-        a3 += qv * load8(kj + 3 * stride + d);
+        a0 += qv * cache8<DT>(k.p, o + d);
+        a1 += qv * cache8<DT>(k.p, o + k.stride + d);
+        a2 += qv * cache8<DT>(k.p, o + 2 * k.stride + d);
+        a3 += qv * cache8<DT>(k.p, o + 3 * k.stride + d);
       }
       s[j] = hsum8(a0) * scale, s[j + 1] = hsum8(a1) * scale, s[j + 2] = hsum8(a2) * scale, s[j + 3] = hsum8(a3) * scale;
     }
   }
-  for (; j < n; j++) s[j] = dot_f(q, k + j * stride, HD) * scale;
+  for (; j < n; j++) {
+    float acc = 0;
+    for (long d = 0; d < HD; d++) acc += q[d] * cache1<DT>(k.p, k.off + j * k.stride + d);
+    s[j] = acc * scale;
+  }
+}
+
+// o[0, HD) += sum over j < n of p[j] * value row j: 64 columns of o at a time stay in registers across the rows.
+template <int DT>
+static AI void weighted_sum(float* o, const float* p, const HeadRows& v, long n, long HD) {
+  long d0 = 0;
+  for (; d0 + 64 <= HD; d0 += 64) {
+    V8 acc[8];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) acc[i] = load8(o + d0 + 8 * i);
+    for (long j = 0; j < n; j++) {
+      const V8 pj = V8{} + p[j];
+      const long row = v.off + j * v.stride + d0;
+#pragma GCC unroll 8
+      for (int i = 0; i < 8; i++) acc[i] += pj * cache8<DT>(v.p, row + 8 * i);
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) store8(o + d0 + 8 * i, acc[i]);
+  }
+  for (; d0 + 8 <= HD; d0 += 8) {
+    V8 acc = load8(o + d0);
+    for (long j = 0; j < n; j++) acc += (V8{} + p[j]) * cache8<DT>(v.p, v.off + j * v.stride + d0);
+    store8(o + d0, acc);
+  }
+  for (; d0 < HD; d0++)
+    for (long j = 0; j < n; j++) o[d0] += p[j] * cache1<DT>(v.p, v.off + j * v.stride + d0);
 }
 
 // Element offset of row r's block bi in its chunk, and that chunk's table
@@ -61,17 +121,13 @@ static AI const void* block_base(const Paged& a, void* const* chunks, long r, lo
   return chunks[id / a.BPC];
 }
 
-// The head-kh slices of n cached rows from element `off` on, as float32 rows `*stride` apart: the cache itself
-// when it is f32, else widened into `tile` (n, HD).
-static AI const float* head_rows(const Paged& a, const void* chunk, long off, long kh, long n, float* tile, long* stride) {
+// Head kh's slices of n cached rows from element `off` on: read in place from a float32 or bf16 cache, else (f16)
+// widened into `tile` (n, HD).
+static AI HeadRows head_rows(const Paged& a, const void* chunk, long off, long kh, long n, float* tile) {
   const long KD = a.NKV * a.HD;
-  if (a.cache_dt == F32) {
-    *stride = KD;
-    return (const float*)chunk + off + kh * a.HD;
-  }
+  if (a.cache_dt == F32 || a.cache_dt == BF16) return HeadRows{chunk, off + kh * a.HD, KD, a.cache_dt};
   for (long j = 0; j < n; j++) widen(tile + j * a.HD, chunk, a.cache_dt, off + j * KD + kh * a.HD, a.HD);
-  *stride = a.HD;
-  return tile;
+  return HeadRows{tile, 0, a.HD, F32};
 }
 
 // Prefetches row r's block bi (when it exists) for the key/value heads of query heads [h0, h1): between steps the
@@ -150,16 +206,18 @@ HOT void attend_task(void* c, long item0, long item1, int tid) {
     for (long i0 = 0; i0 < Tq; i0 += kQueries) {
       const long g = lmin(kQueries, Tq - i0), pos0 = Tk - Tq + i0, last = pos0 + g - 1;  // query qi sits at pos0 + qi
       auto at = [&](long hh, long qi) { return hh * kQueries + qi; };  // (head in task, query) slot
-      long stride;
       prefetch_start(a, a.kc, t, last);
       for (long hh = 0; hh < G; hh++)
         for (long qi = 0; qi < g; qi++) widen(qs + at(hh, qi) * HD, a.q.p, a.q.dt, ((n0 + i0 + qi) * a.NH + t.h0 + hh) * HD, HD);
       each_block(a, a.kc, t, last, [&](long j0, long n, const void* chunk, long off) __attribute__((always_inline)) {  // for every head and query that sees it
         for (long hh = 0; hh < G; hh++) {
-          const float* keys = head_rows(a, chunk, off, (t.h0 + hh) / group, n, tile, &stride);
+          const HeadRows keys = head_rows(a, chunk, off, (t.h0 + hh) / group, n, tile);
           for (long qi = 0; qi < g; qi++) {
             long seen = lmin(n, pos0 + qi + 1 - j0);
-            if (seen > 0) scores(s + at(hh, qi) * Tk + j0, qs + at(hh, qi) * HD, keys, stride, seen, HD, a.scale);
+            if (seen <= 0) continue;
+            float* sq = s + at(hh, qi) * Tk + j0;
+            if (keys.dt == BF16) scores<BF16>(sq, qs + at(hh, qi) * HD, keys, seen, HD, a.scale);
+            else scores<F32>(sq, qs + at(hh, qi) * HD, keys, seen, HD, a.scale);
           }
         }
       });
@@ -175,12 +233,14 @@ HOT void attend_task(void* c, long item0, long item1, int tid) {
       for (long i = 0; i < G * kQueries * HD; i++) os[i] = 0;
       each_block(a, a.vc, t, last, [&](long j0, long n, const void* chunk, long off) __attribute__((always_inline)) {
         for (long hh = 0; hh < G; hh++) {
-          const float* values = head_rows(a, chunk, off, (t.h0 + hh) / group, n, tile, &stride);
+          const HeadRows values = head_rows(a, chunk, off, (t.h0 + hh) / group, n, tile);
           for (long qi = 0; qi < g; qi++) {
+            long seen = lmin(n, pos0 + qi + 1 - j0);
+            if (seen <= 0) continue;
             const float* p = s + at(hh, qi) * Tk + j0;
             float* o = os + at(hh, qi) * HD;
-            for (long j = 0; j < lmin(n, pos0 + qi + 1 - j0); j++)
-              for (long d = 0; d < HD; d++) o[d] += p[j] * values[j * stride + d];
+            if (values.dt == BF16) weighted_sum<BF16>(o, p, values, seen, HD);
+            else weighted_sum<F32>(o, p, values, seen, HD);
           }
         }
       });
