@@ -6,8 +6,9 @@
 // the rows' cache blocks and attends each row to its own keys, read in place through its block table.
 // The layer itself is llama.ts's decoderBlock. Not token choice (generate/) and not scheduling.
 
+import type { DType } from '../engine/dtype.ts';
 import type { Tensor } from '../engine/tensor.ts';
-import { resolveActivationDtype } from './activation-dtype.ts';
+import { resolveActivationDtype, type ActivationDType } from './activation-dtype.ts';
 import { CHUNK_BLOCKS, KV_BLOCK_TOKENS, KvPool, type KvSeq } from './kv-cache.ts';
 import { refreshDora } from './dora.ts';
 import { addLoraBranch, linearForward } from './linear.ts';
@@ -25,6 +26,8 @@ export interface DecodeRow {
 export interface Decoder {
   readonly model: Model;
   readonly pool: KvPool;
+  /** What the step's activations and the KV cache are stored in: the model's automatic activation dtype. */
+  readonly dtype: ActivationDType;
   /** Step buffers by name, each allocated for the largest step seen and viewed for smaller ones. */
   readonly buffers: Map<string, Tensor>;
   /** DoRA adapters whose factors (dora.ts) were computed for this decoder: once, at their first step. */
@@ -32,12 +35,13 @@ export interface Decoder {
 }
 
 /**
- * A decoder whose KV cache holds at most maxKvBlocks blocks (kv-cache.ts) across its rows, stored in the model's
- * automatic activation dtype (bf16 for a bf16 base on cpu: half the bytes that attention streams per token).
+ * A decoder whose KV cache holds at most maxKvBlocks blocks (kv-cache.ts) across its rows. Activations and cache
+ * are stored in the model's automatic activation dtype, as transformers keeps a model's dtype: bf16 for a bf16
+ * base on cpu (half the bytes attention streams; bf16 weights then multiply in bf16 dot products, exactly).
  */
 export function createDecoder(model: Model, maxKvBlocks: number): Decoder {
-  const pool = new KvPool(model.be, model.config, maxKvBlocks, resolveActivationDtype('auto', model));
-  return { model, pool, buffers: new Map(), doraReady: new WeakSet() };
+  const dtype = resolveActivationDtype('auto', model);
+  return { model, pool: new KvPool(model.be, model.config, maxKvBlocks, dtype), dtype, buffers: new Map(), doraReady: new WeakSet() };
 }
 
 /** Frees the KV cache and the step buffers; the decoder stays usable (the next step allocates again). */
@@ -48,9 +52,9 @@ export function freeDecoder(d: Decoder): void {
 }
 
 /** The buffer `name` of at least `n` elements, regrown when too small. */
-function buffer(d: Decoder, name: string, n: number, dtype: 'f32' | 'i32' = 'f32'): Tensor {
+function buffer(d: Decoder, name: string, n: number, dtype: DType = 'f32'): Tensor {
   let t = d.buffers.get(name);
-  if (!t || t.size < n) {
+  if (!t || t.size < n || t.dtype !== dtype) {
     if (t) d.model.be.free(t);
     d.buffers.set(name, (t = d.model.be.alloc([n], dtype, 'scratch')));
   }
@@ -95,16 +99,18 @@ export async function decodeBatch(d: Decoder, rows: readonly DecodeRow[]): Promi
     sin.set(tables.sin, start[i]! * half);
   });
   const rank = Math.max(1, ...rows.map((r) => r.lora?.adapter.settings.r ?? 1));
-  const view = (name: string, ...shape: number[]) => be.view(buffer(d, name, shape.reduce((a, b) => a * b, 1)), 0, shape);
+  const viewAs = (dtype: DType, name: string, shape: number[]) => be.view(buffer(d, name, shape.reduce((a, b) => a * b, 1), dtype), 0, shape);
+  const view = (name: string, ...shape: number[]) => viewAs('f32', name, shape);
+  const act = (name: string, ...shape: number[]) => viewAs(d.dtype, name, shape); // an activation
   const idsT = be.view(buffer(d, 'ids', N, 'i32'), 0, [N]);
   be.upload(idsT, ids);
   const cosT = view('cos', N, half), sinT = view('sin', N, half); // (N, HD/2): row n holds token n's position
   be.upload(cosT, cos);
   be.upload(sinT, sin);
-  const x = view('x', N, C); // the residual stream, updated in place layer by layer
+  const x = act('x', N, C); // the residual stream, updated in place layer by layer
   const t: Omit<BlockTensors, 'xIn'> = {
-    xn: view('xn', N, C), rstd1: view('rstd1', N), q: view('q', N, QD), k: view('k', N, KD), v: view('v', N, KD), att: view('att', N, QD),
-    xMid: view('xMid', N, C), rstd2: view('rstd2', N), gate: view('gate', N, F), up: view('up', N, F), h: view('h', N, F),
+    xn: act('xn', N, C), rstd1: view('rstd1', N), q: act('q', N, QD), k: act('k', N, KD), v: act('v', N, KD), att: act('att', N, QD),
+    xMid: act('xMid', N, C), rstd2: view('rstd2', N), gate: act('gate', N, F), up: act('up', N, F), h: act('h', N, F),
   };
   const loraT = buffer(d, 'loraT', N * rank), loraY = buffer(d, 'loraY', N * Math.max(C, F, QD));
   // each row's tokens in the stream and its block table, for attentionPaged
@@ -148,7 +154,7 @@ export async function decodeBatch(d: Decoder, rows: readonly DecodeRow[]): Promi
   const want = rows.map((r, i) => ({ r, i })).filter(({ r }) => r.logits);
   const R = want.length;
   if (R === 0) return new Float32Array(0);
-  const last = view('last', R, C), lastN = view('lastN', R, C), logits = view('logits', R, V);
+  const last = act('last', R, C), lastN = act('lastN', R, C), logits = view('logits', R, V);
   want.forEach(({ r, i }, j) => be.copyTime(last, x, 1, C, R, j, N, start[i]! + r.ids.length - 1, 1));
   be.rmsnormForward(lastN, view('lastRstd', R), last, w.norm, R, C, cfg.rmsNormEps);
   be.matmulForward(logits, lastN, w.lmHead, null, R, C, V);
