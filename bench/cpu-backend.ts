@@ -4,13 +4,14 @@
 // Each case runs in its own process (lora-train-case.ts) so its peak RSS is its own.
 //   node --import tsx bench/cpu-backend.ts [--shapes a,b] [--backends js,cpu,torch] [--weights f32,bf16]
 //                                          [--steps 5] [--warmup 2] [--mb 4] [--seq 256] [--checkpointing]
-//                                          [--activation_dtypes f32,bf16] [--compute_dtypes f32,bf16]
+//                                          [--activation_dtypes auto,f32,bf16] [--compute_dtypes f32,bf16]
 //                                          [--threads 1,2,...] [--rounds 1]
 //                                          [--json out/bench/cpu-backend.json]
 // js is ~100x slower, so it runs a micro batch of 1 x 64 tokens (one step after one warm-up); torch (a
 // slow Debian build here) runs at most 3 steps after one warm-up. --threads: each count in turn for cpu and torch
 // (default: ALPACA_CPU_THREADS, else every CPU). --rounds n: every case n times, interleaved (cpu and torch
 // alternate), each case's fastest round reported: on a shared machine both sides get the same chance.
+// --activation_dtypes auto (the default) is what finetune picks: bf16 activations for bf16 weights on cpu.
 
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -30,7 +31,7 @@ const backends = arg('backends', 'js,cpu,torch').split(',');
 const weights = arg('weights', 'f32,bf16').split(',') as TrainCase['weightDtype'][];
 const steps = Number(arg('steps', '5')), warmup = Number(arg('warmup', '2'));
 const mb = Number(arg('mb', '4')), seq = Number(arg('seq', '256')), checkpointing = process.argv.includes('--checkpointing');
-const activationDtypes = arg('activation_dtypes', 'f32').split(',') as NonNullable<TrainCase['activationDtype']>[];
+const activationDtypes = arg('activation_dtypes', 'auto').split(',') as NonNullable<TrainCase['activationDtype']>[];
 const computeDtypes = arg('compute_dtypes', 'f32').split(',') as NonNullable<TrainCase['computeDtype']>[]; // bf16: bf16 weights only
 const jsonPath = resolve(arg('json', resolve(here, '..', 'out', 'bench', 'cpu-backend.json')));
 // The first of these whose python imports torch (Debian's python3-torch lives under /usr/bin/python3).

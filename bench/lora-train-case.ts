@@ -8,6 +8,7 @@ import { cpuLoader } from '../src/backends/native/cpu.ts';
 import type { Backend } from '../src/engine/backend.ts';
 import { Rng } from '../src/engine/random.ts';
 import { forwardBackward, reserveActivations } from '../src/model/compute.ts';
+import { resolveActivationDtype } from '../src/model/activation-dtype.ts';
 import { loadModel } from '../src/model/load.ts';
 import { bnbConfigOf } from '../src/model/quantization-options.ts';
 import { createLoraAdapter, initLoraAdapter, loraParameters, zeroLoraGrads } from '../src/model/lora.ts';
@@ -41,7 +42,8 @@ const scratch = be.alloc([1], 'f32', 'scratch');
 const inputIds = new Int32Array(c.mb * c.seq);
 for (let i = 0; i < inputIds.length; i++) inputIds[i] = 3 + rng.int(config.vocabSize - 3);
 const batch = { B: c.mb, T: c.seq, inputIds, attentionMask: null, labels: null };
-reserveActivations(model, c.mb, c.seq, { adapter, dropout: 0.05, seed: 0 }, { checkpointing: c.checkpointing ?? false, dtype: c.activationDtype });
+const activationDtype = resolveActivationDtype(c.activationDtype ?? 'f32', model);
+reserveActivations(model, c.mb, c.seq, { adapter, dropout: 0.05, seed: 0 }, { checkpointing: c.checkpointing ?? false, dtype: activationDtype });
 
 async function step(i: number): Promise<number> {
   zeroLoraGrads(be, adapter);
@@ -57,7 +59,7 @@ let loss = 0;
 for (let i = 0; i < c.steps; i++) loss = await step(c.warmup + i);
 const seconds = (performance.now() - t0) / 1000;
 console.log(JSON.stringify({
-  ...c, details, loss: Number(loss.toFixed(4)), load_s: Number(loadSeconds.toFixed(1)),
+  ...c, activationDtype, details, loss: Number(loss.toFixed(4)), load_s: Number(loadSeconds.toFixed(1)),
   tokens_per_s: Number(((c.mb * c.seq * c.steps) / seconds).toFixed(1)),
   step_s: Number((seconds / c.steps).toFixed(3)),
   peak_rss_gib: Number((process.resourceUsage().maxRSS / 2 ** 20).toFixed(2)),

@@ -44,7 +44,7 @@ export interface TrainCase {
   /** Gradient checkpointing (our backends only). */
   checkpointing?: boolean;
   /** Activations' storage (--activation_dtype; our backends only); default f32. */
-  activationDtype?: 'f32' | 'bf16' | 'f16';
+  activationDtype?: 'auto' | 'f32' | 'bf16' | 'f16'; // auto: what finetune picks (bf16 for bf16 weights on cpu)
   /** What bf16 weights' products compute in (--compute_dtype; cpu only); default f32. */
   computeDtype?: 'f32' | 'bf16';
   /** Load the model from this HF folder (its shape is `shape`) instead of making random weights in memory. */
