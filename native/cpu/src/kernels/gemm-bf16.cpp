@@ -2,6 +2,8 @@
 // bf16, float32 rounded to it (nearest even), as it is packed, and AVX512_BF16's vdpbf16ps sums pairs of bf16 products into float32 accumulators, PyTorch CPU
 // autocast's numerics. Blocked like gemm-own.cpp (packed panels, an MR x 32 register tile), K in pairs.
 // Only with AVX512_BF16 (gemm_bf16_available); not a general mixed-precision GEMM.
+#include <cstring>
+
 #include "../pool.h"
 #include "gemm.h"
 #include "half.h"
@@ -55,13 +57,35 @@ AI uint32_t b_at(const Ctx& k, long kk, long n) {
   return k.B.trans ? p[n * k.B.ld + kk] : p[kk * k.B.ld + n];
 }
 
+// Two 16-bit values side by side in memory as one u32, the first in the low half.
+AI uint32_t pair_at(const uint16_t* p) {
+  uint32_t v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+
 // Each NR-sliver as kp rows of NR u32: (B(k0, n), B(k0 + 1, n)) in the low and high halves; zeros past the edges.
+// A whole sliver's full pairs take a fast path: adjacent in a stored row (B.trans) or two stored rows interleaved.
 void pack_b(void* c, long s0, long s1, int) {
   const Ctx& k = *(const Ctx*)c;
+  const uint16_t* B = (const uint16_t*)k.B.p;
+  const long ld = k.B.ld, full = k.kc / 2;  // pairs with both halves in the panel
   for (long s = s0; s < s1; s++) {
     uint32_t* dst = k.bpack + s * k.kp * NR;
-    long n0 = k.jc + s * NR, nr = lmin(NR, k.jc + k.nc - n0);
-    for (long p = 0; p < k.kp; p++) {
+    long n0 = k.jc + s * NR, nr = lmin(NR, k.jc + k.nc - n0), p = 0;
+    if (nr == NR && k.B.trans) {
+      for (long j = 0; j < NR; j++) {
+        const uint16_t* row = B + (n0 + j) * ld + k.pc;
+        for (long q = 0; q < full; q++) dst[q * NR + j] = pair_at(row + 2 * q);
+      }
+      p = full;
+    } else if (nr == NR) {
+      for (; p < full; p++) {
+        const uint16_t* r0 = B + (k.pc + 2 * p) * ld + n0;
+        for (long j = 0; j < NR; j++) dst[p * NR + j] = (uint32_t)r0[j] | (uint32_t)r0[ld + j] << 16;
+      }
+    }
+    for (; p < k.kp; p++) {
       long k0 = k.pc + 2 * p;
       bool second = 2 * p + 1 < k.kc;
       for (long j = 0; j < NR; j++) {
@@ -77,15 +101,27 @@ AI uint32_t a_at(const Ctx& k, long i, long kk) {
   return k.A.dtype == BF16 ? ((const uint16_t*)k.A.p)[at] : f32_to_bf16(((const float*)k.A.p)[at]);
 }
 
-// Rows [i0, i0 + mc) of A as MR-row slivers of kp rows of MR u32 bf16 pairs, rounded to nearest even.
+// Rows [i0, i0 + mc) of A as MR-row slivers of kp rows of MR u32 bf16 pairs, rounded to nearest even. An untransposed
+// A's full pairs take a fast path (adjacent in its row).
 void pack_a(const Ctx& k, uint32_t* dst, long i0, long mc) {
+  const long full = k.A.trans ? 0 : k.kc / 2;
   for (long ir = 0; ir < mc; ir += MR) {
     uint32_t* d = dst + ir * k.kp;
     long mr = lmin(MR, mc - ir);
+    for (long i = 0; i < mr && full > 0; i++) {
+      long at = (i0 + ir + i) * k.A.ld + k.pc;
+      if (k.A.dtype == BF16) {
+        const uint16_t* row = (const uint16_t*)k.A.p + at;
+        for (long p = 0; p < full; p++) d[p * MR + i] = pair_at(row + 2 * p);
+      } else {
+        const float* row = (const float*)k.A.p + at;
+        for (long p = 0; p < full; p++) d[p * MR + i] = f32_to_bf16(row[2 * p]) | (uint32_t)f32_to_bf16(row[2 * p + 1]) << 16;
+      }
+    }
     for (long p = 0; p < k.kp; p++) {
       long k0 = k.pc + 2 * p;
       bool second = 2 * p + 1 < k.kc;
-      for (long i = 0; i < MR; i++) {
+      for (long i = p < full ? mr : 0; i < MR; i++) {
         if (i >= mr) {
           d[p * MR + i] = 0;
           continue;
