@@ -98,6 +98,10 @@ export function loadCpuAddon(): CpuAddon | { unavailable: string } {
     cached = { unavailable: 'the native addon is not built (npm install builds it and needs a C++ compiler; see its output)' };
     return cached;
   }
+  // OpenBLAS reads this as it loads with the addon: its idle workers otherwise spin (sched_yield) for 2^28 cycles,
+  // ~0.1 s, after each GEMM, taking a core from the addon's own threads in the ops between GEMMs (measured on 2
+  // cores: attention in a training step 330 -> 220 ms). 2^16 cycles is ~20 us. A user's own setting is kept.
+  process.env.OPENBLAS_THREAD_TIMEOUT ??= '16';
   try {
     cached = createRequire(import.meta.url)(ADDON_PATH) as CpuAddon;
   } catch (err) {
