@@ -26,7 +26,7 @@ export interface DecodeRow {
 export interface Decoder {
   readonly model: Model;
   readonly pool: KvPool;
-  /** What the step's activations and the KV cache are stored in: the model's automatic activation dtype. */
+  /** What the KV cache and the projections' inputs are stored in: the model's automatic activation dtype. */
   readonly dtype: ActivationDType;
   /** Step buffers by name, each allocated for the largest step seen and viewed for smaller ones. */
   readonly buffers: Map<string, Tensor>;
@@ -35,9 +35,10 @@ export interface Decoder {
 }
 
 /**
- * A decoder whose KV cache holds at most maxKvBlocks blocks (kv-cache.ts) across its rows. Activations and cache
- * are stored in the model's automatic activation dtype, as transformers keeps a model's dtype: bf16 for a bf16
- * base on cpu (half the bytes attention streams; bf16 weights then multiply in bf16 dot products, exactly).
+ * A decoder whose KV cache holds at most maxKvBlocks blocks (kv-cache.ts) across its rows. The cache and the
+ * projections' inputs are stored in the model's automatic activation dtype: bf16 for a bf16 base on cpu, as
+ * llama.cpp rounds a bf16 weight's inputs (half the bytes attention streams; the products are exact bf16 products
+ * summed in float32, vdpbf16ps). The residual stream and the projections' outputs stay float32.
  */
 export function createDecoder(model: Model, maxKvBlocks: number): Decoder {
   const dtype = resolveActivationDtype('auto', model);
@@ -101,16 +102,16 @@ export async function decodeBatch(d: Decoder, rows: readonly DecodeRow[]): Promi
   const rank = Math.max(1, ...rows.map((r) => r.lora?.adapter.settings.r ?? 1));
   const viewAs = (dtype: DType, name: string, shape: number[]) => be.view(buffer(d, name, shape.reduce((a, b) => a * b, 1), dtype), 0, shape);
   const view = (name: string, ...shape: number[]) => viewAs('f32', name, shape);
-  const act = (name: string, ...shape: number[]) => viewAs(d.dtype, name, shape); // an activation
+  const input = (name: string, ...shape: number[]) => viewAs(d.dtype, name, shape); // a projection's input
   const idsT = be.view(buffer(d, 'ids', N, 'i32'), 0, [N]);
   be.upload(idsT, ids);
   const cosT = view('cos', N, half), sinT = view('sin', N, half); // (N, HD/2): row n holds token n's position
   be.upload(cosT, cos);
   be.upload(sinT, sin);
-  const x = act('x', N, C); // the residual stream, updated in place layer by layer
+  const x = view('x', N, C); // the residual stream, updated in place layer by layer
   const t: Omit<BlockTensors, 'xIn'> = {
-    xn: act('xn', N, C), rstd1: view('rstd1', N), q: act('q', N, QD), k: act('k', N, KD), v: act('v', N, KD), att: act('att', N, QD),
-    xMid: act('xMid', N, C), rstd2: view('rstd2', N), gate: act('gate', N, F), up: act('up', N, F), h: act('h', N, F),
+    xn: input('xn', N, C), rstd1: view('rstd1', N), q: view('q', N, QD), k: view('k', N, KD), v: view('v', N, KD), att: input('att', N, QD),
+    xMid: view('xMid', N, C), rstd2: view('rstd2', N), gate: view('gate', N, F), up: view('up', N, F), h: input('h', N, F),
   };
   const loraT = buffer(d, 'loraT', N * rank), loraY = buffer(d, 'loraY', N * Math.max(C, F, QD));
   // each row's tokens in the stream and its block table, for attentionPaged
@@ -154,7 +155,7 @@ export async function decodeBatch(d: Decoder, rows: readonly DecodeRow[]): Promi
   const want = rows.map((r, i) => ({ r, i })).filter(({ r }) => r.logits);
   const R = want.length;
   if (R === 0) return new Float32Array(0);
-  const last = act('last', R, C), lastN = act('lastN', R, C), logits = view('logits', R, V);
+  const last = view('last', R, C), lastN = input('lastN', R, C), logits = view('logits', R, V);
   want.forEach(({ r, i }, j) => be.copyTime(last, x, 1, C, R, j, N, start[i]! + r.ids.length - 1, 1));
   be.rmsnormForward(lastN, view('lastRstd', R), last, w.norm, R, C, cfg.rmsNormEps);
   be.matmulForward(logits, lastN, w.lmHead, null, R, C, V);

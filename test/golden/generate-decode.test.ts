@@ -2,8 +2,8 @@
 // of the 2x12 batch (row 1 left-padded there) is one sequence of its real tokens; both rows fed at once, and
 // then one token at a time, must give torch's logits at every real position. Positions start at 0 at each
 // row's first real token in decode and are 0..T-1 in the golden; RoPE is relative, so they agree.
-// Also a bf16 base on cpu, whose decoder stores activations and cache in bf16 (and multiplies its bf16 weights in
-// vdpbf16ps where the CPU has it), against the same float32 reference: bf16 weights and activations each carry up to
+// Also a bf16 base on cpu, whose decoder stores its cache and the projections' inputs in bf16 (and multiplies its bf16
+// weights in vdpbf16ps where the CPU has it), against the same float32 reference: bf16 weights and activations each carry up to
 // 2^-9 relative rounding, compounding over the layers; measured worst over the three models 1.2e-2 of the largest
 // reference logit (the measure of compute-bf16.test.ts), asserted at 3e-2.
 
@@ -84,12 +84,12 @@ for (const backend of backends) for (const name of ['llama-mha', 'llama-gqa', 'l
 }
 
 for (const backend of backends.filter((b) => b.name === 'cpu')) for (const name of ['llama-mha', 'llama-gqa', 'llama3-rope']) {
-  test(`${name} as a bf16 base on cpu: decode in bf16 activations stays near torch's logits, base and LoRA`, async (t) => {
+  test(`${name} as a bf16 base on cpu: decode with bf16 projection inputs stays near torch's logits, base and LoRA`, async (t) => {
     if (!needShared(t, 'fixtures', 'models', name, 'golden.safetensors')) return;
     const dir = sharedPath('fixtures', 'models', name);
     const model = await loadModel(backend.make(), dir, { dtype: 'bf16' });
     const probe = createDecoder(model, 1);
-    assert.equal(probe.dtype, 'bf16', 'a bf16 base decodes in bf16 activations on cpu');
+    assert.equal(probe.dtype, 'bf16', 'a bf16 base decodes with bf16 projection inputs on cpu');
     freeDecoder(probe);
     await checkDecode(model, dir, bf16Close);
   });

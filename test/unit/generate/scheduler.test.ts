@@ -45,11 +45,16 @@ interface Case {
   joinAt?: number; // submitted once request 0 has this many tokens
 }
 
-for (const backend of testBackends()) {
-  test(`${backend.name}: requests joining, finishing, waiting and cancelled mid-stream get their single-request tokens`, async (t) => {
+const backends = testBackends();
+// a bf16 base on cpu decodes with bf16 projection inputs: steps of more than 16 tokens (a prompt chunk beside decoding
+// rows) take the GEMM, single rows the matrix-vector kernel; the tokens must still be those of the request alone
+const runs = [...backends.map((b) => ({ backend: b, dtype: undefined })), ...backends.filter((b) => b.name === 'cpu').map((b) => ({ backend: b, dtype: 'bf16' as const }))];
+
+for (const { backend, dtype } of runs) {
+  test(`${backend.name}${dtype ? ', bf16 base' : ''}: requests joining, finishing, waiting and cancelled mid-stream get their single-request tokens`, async (t) => {
     if (!needShared(t, ...MODEL, 'model.safetensors')) return;
     const dir = sharedPath(...MODEL);
-    const m = await loadModel(backend.make(), dir);
+    const m = await loadModel(backend.make(), dir, { dtype });
     const V = m.config.vocabSize;
     const fixture: LoraUse = { adapter: loadLoraAdapter(m.be, m.config, join(dir, 'adapter')), dropout: 0, seed: 0 };
     const other = randomAdapter(m, 7);
@@ -104,7 +109,9 @@ for (const backend of testBackends()) {
     assert.equal(s.busy, false);
     s.dispose();
   });
+}
 
+for (const backend of backends) {
   test(`${backend.name}: a beam search beside the running batch, n choices in one request, and a full queue`, async (t) => {
     if (!needShared(t, ...MODEL, 'model.safetensors')) return;
     const m = await loadModel(backend.make(), sharedPath(...MODEL));
