@@ -297,9 +297,12 @@ export const checkArgs: Pick<Backend, Op> = {
   },
 };
 
-/** download's check: a tensor made by a backend and not freed. */
-export function checkDownload(t: Tensor): void {
+/** download's check: a tensor made by a backend and not freed; `into` a Float32Array of its size, for a float tensor. */
+export function checkDownload(t: Tensor, into?: Float32Array): void {
   checkLive(t, 'download', 't');
+  if (!into) return;
+  if (t.dtype === 'i32') throw new Error('download: into is for float tensors, not i32');
+  if (!(into instanceof Float32Array) || into.length !== t.size) throw new Error(`download: into must be a Float32Array of ${t.size} values`);
 }
 
 /** view's check: a live dense tensor holding offset + numel(shape) elements. */

@@ -56,8 +56,12 @@ export interface Backend {
   alloc(shape: readonly number[], dtype: DType, arena: Arena): Tensor;
   /** Copy host data in. Float32Array is converted to the tensor's dtype; Uint16Array is raw bf16/f16 bits. */
   upload(t: Tensor, data: Float32Array | Uint16Array | Int32Array): void;
-  /** Copy out as float32 (float tensors) or int32 (i32 tensors). Waits for queued work. */
-  download(t: Tensor): Promise<Float32Array | Int32Array>;
+  /**
+   * Copy out as float32 (float tensors) or int32 (i32 tensors). Waits for queued work. `into` (a float tensor's
+   * t.size values) receives them instead of a new array and is returned: a caller that downloads every step reuses
+   * one array rather than allocating fresh pages each time.
+   */
+  download(t: Tensor, into?: Float32Array): Promise<Float32Array | Int32Array>;
   /** A tensor aliasing t's memory from element `offset` on (no copy, no allocation). */
   view(t: Tensor, offset: number, shape: readonly number[]): Tensor;
   free(t: Tensor): void;

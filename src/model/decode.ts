@@ -32,6 +32,8 @@ export interface Decoder {
   readonly buffers: Map<string, Tensor>;
   /** DoRA adapters whose factors (dora.ts) were computed for this decoder: once, at their first step. */
   readonly doraReady: WeakSet<LoraAdapter>;
+  /** The host array each step's logits are downloaded into (grown as needed): no fresh pages per step. */
+  hostLogits: Float32Array;
 }
 
 /**
@@ -42,7 +44,8 @@ export interface Decoder {
  */
 export function createDecoder(model: Model, maxKvBlocks: number): Decoder {
   const dtype = resolveActivationDtype('auto', model);
-  return { model, pool: new KvPool(model.be, model.config, maxKvBlocks, dtype), dtype, buffers: new Map(), doraReady: new WeakSet() };
+  const pool = new KvPool(model.be, model.config, maxKvBlocks, dtype);
+  return { model, pool, dtype, buffers: new Map(), doraReady: new WeakSet(), hostLogits: new Float32Array(0) };
 }
 
 /** Frees the KV cache and the step buffers; the decoder stays usable (the next step allocates again). */
@@ -64,7 +67,7 @@ function buffer(d: Decoder, name: string, n: number, dtype: DType = 'f32'): Tens
 
 /**
  * Feeds every row's new tokens, appends their keys and values to the rows' caches, and returns the logits
- * (R, V) of the R rows with `logits` set, in the order given.
+ * (R, V) of the R rows with `logits` set, in the order given: a view of d.hostLogits, valid until the next step.
  */
 export async function decodeBatch(d: Decoder, rows: readonly DecodeRow[]): Promise<Float32Array> {
   const { model: m, pool } = d;
@@ -159,5 +162,6 @@ export async function decodeBatch(d: Decoder, rows: readonly DecodeRow[]): Promi
   want.forEach(({ r, i }, j) => be.copyTime(last, x, 1, C, R, j, N, start[i]! + r.ids.length - 1, 1));
   be.rmsnormForward(lastN, view('lastRstd', R), last, w.norm, R, C, cfg.rmsNormEps);
   be.matmulForward(logits, lastN, w.lmHead, null, R, C, V);
-  return (await be.download(logits)) as Float32Array;
+  if (d.hostLogits.length < R * V) d.hostLogits = new Float32Array(R * V);
+  return (await be.download(logits, d.hostLogits.subarray(0, R * V))) as Float32Array;
 }

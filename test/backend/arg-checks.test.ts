@@ -1,6 +1,7 @@
 // The shared argument checks (src/backends/arg-checks.ts) and lifetimes (src/backends/tensor-ledger.ts): every bad
 // call below throws, and throws the same message on js, cpu and cuda (cuda skips without a GPU); a tensor used
-// after free or freeArena throws naming the op and the tensor; the js reference poisons what it frees.
+// after free or freeArena throws naming the op and the tensor, as does a download into a wrong array; the js reference
+// poisons what it frees.
 
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
@@ -50,6 +51,9 @@ function errorOf(call: () => void): string {
 /** The message of each bad call on `be`, and of a use after free and after freeArena (of a view, too). */
 async function messages(be: Backend): Promise<string[]> {
   const out = BAD_CALLS.map(([, call]) => errorOf(() => call(be)));
+  for (const [t, into] of [[f32(be, 4), new Float32Array(3)], [i32(be, 4), new Float32Array(4)]] as const) {
+    out.push(await be.download(t, into).then(() => 'no error', (err: Error) => err.message)); // a wrong `into`
+  }
   const freed = be.alloc([2, 3], 'f32', 'weights');
   be.free(freed);
   out.push(errorOf(() => be.scale(freed, 2)));
@@ -65,12 +69,14 @@ async function messages(be: Backend): Promise<string[]> {
 const reference = await messages(new JsBackend());
 
 test('each bad call throws on the js reference, naming the op', () => {
-  assert.equal(reference.length, BAD_CALLS.length + 3);
+  assert.equal(reference.length, BAD_CALLS.length + 5);
   for (const [i, message] of reference.entries()) {
-    assert.notEqual(message, 'no error', BAD_CALLS[i]?.[0] ?? 'use after free');
+    assert.notEqual(message, 'no error', BAD_CALLS[i]?.[0] ?? 'a wrong download target or a use after free');
     assert.match(message, /^(matmulForward|add|embeddingForward|crossEntropy|swigluForward|rmsnormForward|rope|attentionForward|attentionPaged|copy|copyTime|adamw|upload|view|fill|scale|download): /);
   }
   assert.equal(reference[0], 'matmulForward: weight has 32 elements, the op needs 72');
+  assert.equal(reference[BAD_CALLS.length], 'download: into must be a Float32Array of 4 values');
+  assert.equal(reference[BAD_CALLS.length + 1], 'download: into is for float tensors, not i32');
   assert.equal(reference.at(-3), 'scale: t (f32 [2, 3], arena weights) was used after it was freed');
   assert.equal(reference.at(-2), 'add: b (f32 [2], arena activations) was used after it was freed');
   assert.equal(reference.at(-1), 'download: t (f32 [4], arena activations) was used after it was freed');
@@ -79,7 +85,7 @@ test('each bad call throws on the js reference, naming the op', () => {
 async function sameAsJs(t: TestContext, be: Backend | null): Promise<void> {
   if (!be) return;
   const got = await messages(be);
-  for (const [i, message] of got.entries()) assert.equal(message, reference[i], `${be.name}: ${BAD_CALLS[i]?.[0] ?? 'use after free'}`);
+  for (const [i, message] of got.entries()) assert.equal(message, reference[i], `${be.name}: ${BAD_CALLS[i]?.[0] ?? 'a wrong download target or a use after free'}`);
   t.diagnostic(`${got.length} bad calls throw the same message on ${be.name} as on js`);
 }
 

@@ -36,11 +36,13 @@ export class JsBackend implements Backend {
     else (data(t) as Uint16Array | Int32Array).set(values);
   }
 
-  async download(t: Tensor): Promise<Float32Array | Int32Array> {
-    checkDownload(t);
-    if (isQuantDType(t.dtype)) return dequantizeAll(t);
+  async download(t: Tensor, into?: Float32Array): Promise<Float32Array | Int32Array> {
+    checkDownload(t, into);
     if (t.dtype === 'i32') return (data(t) as Int32Array).slice();
-    return readF32(t, { buf: new Float32Array(t.size) }).slice();
+    const values = isQuantDType(t.dtype) ? dequantizeAll(t) : readF32(t, { buf: new Float32Array(t.size) }).slice();
+    if (!into) return values;
+    into.set(values);
+    return into;
   }
 
   view(t: Tensor, offset: number, shape: readonly number[]): Tensor {

@@ -21,7 +21,8 @@ export interface CpuAddon {
   view(t: H, offset: N, n: N): H;
   free(t: H): void;
   upload(t: H, data: Float32Array | Uint16Array | Int32Array): void;
-  download(t: H): Float32Array | Int32Array;
+  /** into: written and returned instead of a new array (a float tensor's size) */
+  download(t: H, into?: Float32Array): Float32Array | Int32Array;
   /**
    * A 4-bit weight (engine/quantized.ts); absmax null means double-quantized (codes, nestedAbsmax, nestedMap given);
    * dtype: the DTYPE_CODE its dequantized values are rounded to.

@@ -65,9 +65,9 @@ export class CpuBackend implements Backend {
     this.addon.upload(h(t), data);
   }
 
-  async download(t: Tensor): Promise<Float32Array | Int32Array> {
-    checkDownload(t);
-    return this.addon.download(h(t));
+  async download(t: Tensor, into?: Float32Array): Promise<Float32Array | Int32Array> {
+    checkDownload(t, into);
+    return this.addon.download(h(t), into);
   }
 
   view(t: Tensor, offset: number, shape: readonly number[]): Tensor {

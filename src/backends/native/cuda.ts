@@ -100,9 +100,12 @@ export class CudaBackend implements Backend {
     this.addon.upload(ptr(t), DTYPE_CODE[dense(t)], data);
   }
 
-  async download(t: Tensor): Promise<Float32Array | Int32Array> {
-    checkDownload(t);
-    return this.addon.download(ptr(t), DTYPE_CODE[dense(t)], t.size);
+  async download(t: Tensor, into?: Float32Array): Promise<Float32Array | Int32Array> {
+    checkDownload(t, into);
+    const values = this.addon.download(ptr(t), DTYPE_CODE[dense(t)], t.size);
+    if (!into) return values;
+    into.set(values);
+    return into;
   }
 
   view(t: Tensor, offset: number, shape: readonly number[]): Tensor {

@@ -134,11 +134,18 @@ napi_value download_quant(napi_env env, const QuantRef* q) {
   return out;
 }
 
-// download(handle) -> a new Float32Array (float tensors, widened; quantized weights, dequantized) or Int32Array
+// download(handle[, into]) -> a new Float32Array (float tensors, widened; quantized weights, dequantized) or Int32Array;
+// with `into` (a Float32Array of the tensor's size; dense float tensors) the values go there and it is returned.
 napi_value download(napi_env env, napi_callback_info info) {
   Args a(env, info, "download");
   if (QuantRef* q = a.quant(0, "tensor")) return a.ok() ? download_quant(env, q) : nullptr;
   TensorRef* r = a.ref(0, "tensor");
+  if (!a.ok()) return nullptr;
+  if (void* into = a.typed(1, "into", napi_float32_array, "Float32Array", r->n, true)) {
+    if (r->dtype == I32) return a.fail("into is for float tensors"), nullptr;
+    k_convert(into, F32, r->data(), r->dtype, r->n);
+    return a.value(1);
+  }
   if (!a.ok()) return nullptr;
   void* dst = nullptr;
   napi_value buffer, out;
