@@ -58,7 +58,7 @@ export function freeDecoder(d: Decoder): void {
 /** The buffer `name` of at least `n` elements, regrown when too small. */
 function buffer(d: Decoder, name: string, n: number, dtype: DType = 'f32'): Tensor {
   let t = d.buffers.get(name);
-  if (!t || t.size < n || t.dtype !== dtype) {
+  if (!t || t.size < n) {
     if (t) d.model.be.free(t);
     d.buffers.set(name, (t = d.model.be.alloc([n], dtype, 'scratch')));
   }

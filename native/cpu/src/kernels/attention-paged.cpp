@@ -1,7 +1,8 @@
 // attentionPaged (backend.ts): a decode step's attention for every row at once, reading keys and values
 // through each row's block table, so a row's scattered cache blocks are never gathered into a copy. One task per
 // (row, run of adjacent heads): up to kQueries of the row's queries at a time share each block of keys (scores), then
-// a softmax per head and query, then each block of values (weighted sums). float32 and bf16 caches are read in place. Training attention is attention.cpp.
+// a softmax per head and query, then each block of values (weighted sums); float32 and bf16 caches are read in place.
+// Training attention is attention.cpp.
 #include <cmath>
 #include <cstring>
 

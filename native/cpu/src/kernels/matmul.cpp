@@ -3,7 +3,7 @@
 // QuantDesc: 4-bit weights are dequantized tile by tile into the same paths, int8 ones run LLM.int8). out, inp,
 // dout and dinp may be 16-bit: a 16-bit out or dinp is computed in float32 row chunks and rounded once (staged);
 // dweight and dbias are float32. In the bf16 compute mode (gemm.h) a bf16 weight's products (out and dinp) take the
-// input rounded to bf16 and sum in float32.
+// input rounded to bf16 and sum in float32; a bf16 input already is, so on an AVX512_BF16 CPU it takes that path too.
 #include <vector>
 
 #include "../pool.h"
