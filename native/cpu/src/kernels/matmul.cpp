@@ -66,7 +66,8 @@ HOT void bias_grad_task(void* c, long b, long e, int tid) {
 void k_matmul_forward(Act out, Act inp, const void* w, int w_dtype, const void* bias, int bias_dtype, long N, long C,
                       long OC) {
   bool bf16_products = products_in_bf16(w_dtype, inp.dt);
-  bool reads_f32 = w_dtype == Q_INT8 || (N <= kMatvecRows && !bf16_products);  // paths whose inp must be float32
+  bool by_rows = N <= (bf16_products ? kMatvecBf16Rows : kMatvecRows);  // the matvec, not the GEMM
+  bool reads_f32 = w_dtype == Q_INT8 || (by_rows && !bf16_products);  // paths whose inp must be float32
   if (out.dt != F32 || (inp.dt != F32 && reads_f32)) {
     long mc = lmin(N, lmax(1, kStage / lmax(1, lmax(C, OC))));
     float* o = grow(stage_out, mc * OC);
@@ -88,7 +89,7 @@ void k_matmul_forward(Act out, Act inp, const void* w, int w_dtype, const void* 
     int8_matmul_forward(out.f(), inp.f(), *(const QuantDesc*)w, b32, N, C, OC);
     return;
   }
-  if (N <= kMatvecRows) {
+  if (by_rows) {
     if (is_quant(w_dtype)) {
       matvec_quant(out.f(), inp.f(), *(const QuantDesc*)w, b32, N, C, OC);
     } else if (bf16_products) {
