@@ -187,9 +187,9 @@ for (const h of HALVES) {
   test(`${h} activations: matmul forward and backward (GEMM, matvec, bias, 16-bit weights)`, async (t) => {
     const c = needCpu(t);
     if (!c) return;
-    // awkward sizes, matvecs (N <= 16: 3 rows, 13 = groups of four and one, 16) with masked column tails, one past
-    // the GEMMs' 512-deep panels. A bf16 weight times bf16 activations runs in vdpbf16ps where the CPU has it
-    // (matvec-bf16.cpp, gemm-bf16.cpp): exact products too, so the same tolerance holds.
+    // awkward sizes, matvecs (N <= 16: 3 rows, 13 = groups of four and one, 16; a bf16 weight's up to 64: 37) with
+    // masked column tails, one past the GEMMs' 512-deep panels. A bf16 weight times bf16 activations runs in vdpbf16ps
+    // where the CPU has it (matvec-bf16.cpp, gemm-bf16.cpp): exact products too, so the same tolerance holds.
     for (const [N, C, OC] of [[37, 70, 45], [3, 130, 77], [13, 97, 30], [16, 64, 9], [300, 600, 520]] as const) {
       for (const wdt of ['f32', 'bf16'] as const) {
         const tag = `${h} ${N}x${C}x${OC} ${wdt} weight`;

@@ -1,7 +1,7 @@
 // The bf16 compute mode (setComputeDtype('bf16'), --compute_dtype bf16) on the cpu backend against the js backend in
 // the same mode (the spec, engine/backend.ts): a bf16 weight's products (matmulForward's out, matmulBackward's dinp)
 // take their input rounded to bf16 and sum in float32; dweight/dbias and f32 weights are unchanged. Shapes cover the
-// decode matvec (N <= 16, vdpbf16ps for bf16 weights), the AVX512_BF16 GEMM (odd K for its k pairs, N past its 32-column tiles, f32 and bf16
+// decode matvec (vdpbf16ps up to 64 rows for bf16 weights), the AVX512_BF16 GEMM (odd K for its k pairs, N past its 32-column tiles, f32 and bf16
 // activations). Tolerance as cpu-parity.test.ts (1e-5 relative with a floor of 1e-5 max|js|): both sides multiply the
 // same bf16 values exactly and differ only in float32 summation order. Skips where the CPU has no AVX512_BF16.
 

@@ -1,4 +1,5 @@
-// The linear layer's forward for a few rows (decoding a batch of up to 16 rows): out (N, OC) = inp (N, C) @ weight^T + bias.
+// The linear layer's forward for a few rows (a decode batch: up to 16 rows, 64 for matvec_bf16): out (N, OC) =
+// inp (N, C) @ weight^T + bias.
 // Memory-bound: it streams the weight once, widening bf16/f16 in registers. Not a GEMM (see gemm.h).
 #pragma once
 
