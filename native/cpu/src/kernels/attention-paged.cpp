@@ -25,17 +25,8 @@ struct Paged {
   long per, groups;  // heads per task, and tasks per row (the last may have fewer heads)
 };
 
-typedef float V8 __attribute__((vector_size(32)));
 typedef uint16_t U16x8 __attribute__((vector_size(16)));
 typedef uint32_t U32x8 __attribute__((vector_size(32)));
-
-static AI V8 load8(const float* p) {
-  V8 v;
-  memcpy(&v, p, sizeof v);
-  return v;
-}
-
-static AI void store8(float* p, V8 v) { memcpy(p, &v, sizeof v); }
 
 // Eight elements of a float32 or bf16 cache from element i on, as float32 (bf16 by a 16-bit shift).
 template <int DT>

@@ -17,16 +17,6 @@ namespace {
 const long BQ = 32;  // query rows per block
 const long BK = 64;  // keys per tile (a multiple of 16)
 
-typedef float V8 __attribute__((vector_size(32)));
-
-static AI V8 load8(const float* p) {
-  V8 v;
-  memcpy(&v, p, sizeof v);
-  return v;
-}
-
-static AI void store8(float* p, V8 v) { memcpy(p, &v, sizeof v); }
-
 // C (m, n) (+)= A (m, k) B (k, n), R rows by 16 columns of C in registers; n is a multiple of 16
 // (tiles are padded). transA: A is stored (k, m), i.e. C += A^T B.
 template <int R, bool transA>

@@ -3,7 +3,6 @@
 // matvec's up to summation order. Four weight rows at a time for up to four input rows, the next rows prefetched
 // as in matvec.cpp's block512.
 #include "../pool.h"
-#include "gemm.h"
 #include "matvec.h"
 #include "simd.h"
 

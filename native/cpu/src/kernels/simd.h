@@ -12,6 +12,16 @@
 #define AI inline __attribute__((always_inline))
 
 static AI long lmin(long a, long b) { return a < b ? a : b; }
+
+// Eight floats as a GCC vector (one register in the AVX2 clones), loaded and stored unaligned.
+typedef float V8 __attribute__((vector_size(32)));
+static AI V8 load8(const float* p) {
+  V8 v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+static AI void store8(float* p, V8 v) { memcpy(p, &v, sizeof v); }
+
 static AI long lmax(long a, long b) { return a > b ? a : b; }
 static AI float fmaxf_(float a, float b) { return a > b ? a : b; }
 
