@@ -4,17 +4,16 @@
 // base, resumes exactly, and export-hf merges them (its probe check against base + adapter passes).
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { JsBackend } from '../../src/backends/js/index.ts';
-import { EXAMPLE_DATA, writeExampleModel } from '../../src/example/run-example.ts';
+import { EXAMPLE_DATA } from '../../src/example/run-example.ts';
 import { exportHf } from '../../src/export/export-hf.ts';
 import { toFloat32 } from '../../src/formats/host-tensor.ts';
 import { readPeftAdapter } from '../../src/formats/peft-adapter.ts';
 import { readSafetensors } from '../../src/formats/safetensors.ts';
-import { writeSafetensors } from '../../src/formats/safetensors-write.ts';
 import { peftModuleKey } from '../../src/formats/weight-names.ts';
 import { forwardBackward } from '../../src/model/compute.ts';
 import { enableFullFinetune } from '../../src/model/full-finetune.ts';
@@ -24,6 +23,7 @@ import { finetune, type FinetuneInput } from '../../src/train/finetune.ts';
 import type { LogEntry } from '../../src/train/loop.ts';
 import { fixtureDir, readGolden } from '../helpers/golden.ts';
 import { needShared } from '../helpers/shared.ts';
+import { writeUntiedExampleModel } from '../helpers/untied-example.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'modules-to-save-'));
 process.on('exit', () => rmSync(work, { recursive: true, force: true }));
@@ -57,13 +57,7 @@ const withoutSpeed = (h: LogEntry[]) => h.map((e) => (e.kind === 'train' ? { ...
 
 test('finetune --modules_to_save saves PEFT\'s keys, resumes exactly, and export-hf merges the copies', async () => {
   const base = join(work, 'base');
-  await writeExampleModel(base, () => {});
-  // the example model ties its head to its embedding; untied here (lm_head a copy), as the modules need their own
-  const config = JSON.parse(readFileSync(join(base, 'config.json'), 'utf8'));
-  writeFileSync(join(base, 'config.json'), JSON.stringify({ ...config, tie_word_embeddings: false }));
-  const stored = readSafetensors(join(base, 'model.safetensors'));
-  stored.set('lm_head.weight', stored.get('model.embed_tokens.weight')!);
-  await writeSafetensors(join(base, 'model.safetensors'), stored);
+  await writeUntiedExampleModel(base);
   const whole = await finetune(recipe(join(work, 'whole')));
   const adapter = readPeftAdapter(join(work, 'whole'));
   assert.deepEqual(adapter.config.modulesToSave, ['embed_tokens', 'lm_head']);

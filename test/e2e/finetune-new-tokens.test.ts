@@ -35,6 +35,7 @@ import { loadTokenizer } from '../../src/tokenizer/load.ts';
 import { finetune, type FinetuneInput, type FinetuneResult } from '../../src/train/finetune.ts';
 import { needCpu } from '../helpers/cpu-backend.ts';
 import { needShared, sharedPath } from '../helpers/shared.ts';
+import { writeUntiedExampleModel } from '../helpers/untied-example.ts';
 import { startServe } from './serve-helper.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'new-tokens-'));
@@ -44,14 +45,9 @@ const PROMPT = '<|im_start|>user\nName a colour.<|im_end|>\n<|im_start|>assistan
 const GREEDY = { ...DEFAULT_OPTIONS, maxNewTokens: 6 };
 const BASE_TEMPLATE = '{{ messages[0].content }}';
 
-/** The example model with its head untied (a copy of the embedding), as modules_to_save needs its own lm_head. */
+/** The untied example model (modules_to_save needs its own lm_head) with a chat template of its own. */
 async function untiedBase(dir: string): Promise<void> {
-  await writeExampleModel(dir, () => {});
-  const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
-  writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, tie_word_embeddings: false }));
-  const stored = readSafetensors(join(dir, 'model.safetensors'));
-  stored.set('lm_head.weight', stored.get('model.embed_tokens.weight')!);
-  await writeSafetensors(join(dir, 'model.safetensors'), stored);
+  await writeUntiedExampleModel(dir);
   writeFileSync(join(dir, 'chat_template.jinja'), BASE_TEMPLATE); // the base's own, which the adapter's must not replace
 }
 
