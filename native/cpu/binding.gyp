@@ -11,6 +11,7 @@
         'src/addon.cpp',
         'src/pool.cpp',
         'src/binding/args.cpp',
+        'src/binding/tensor-memory.cpp',
         'src/binding/memory.cpp',
         'src/binding/elementwise.cpp',
         'src/binding/layers.cpp',

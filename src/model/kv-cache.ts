@@ -19,7 +19,8 @@ export interface KvSeq {
 }
 
 interface Chunk {
-  k: Tensor[]; // per layer (CHUNK_BLOCKS * KV_BLOCK_TOKENS, NKV * HD)
+  memory: Tensor; // (2 * numLayers * chunkTokens, NKV * HD): one allocation, so it is big enough for huge pages
+  k: Tensor[]; // per layer, views of memory: (CHUNK_BLOCKS * KV_BLOCK_TOKENS, NKV * HD)
   v: Tensor[];
 }
 
@@ -100,16 +101,17 @@ export class KvPool {
   }
 
   private addChunk(): void {
-    const shape = [KvPool.chunkTokens, this.config.numKvHeads * this.config.headDim];
-    const layers = () => Array.from({ length: this.config.numLayers }, () => this.be.alloc(shape, this.dtype, 'scratch'));
-    const first = this.chunks.length * CHUNK_BLOCKS;
-    this.chunks.push({ k: layers(), v: layers() });
-    for (let i = CHUNK_BLOCKS - 1; i >= 0; i--) this.free.push(first + i);
+    const P = KvPool.chunkTokens, W = this.config.numKvHeads * this.config.headDim, L = this.config.numLayers;
+    const memory = this.be.alloc([2 * L * P, W], this.dtype, 'scratch');
+    const layers = (first: number) => Array.from({ length: L }, (_, l) => this.be.view(memory, (first + l) * P * W, [P, W]));
+    const firstBlock = this.chunks.length * CHUNK_BLOCKS;
+    this.chunks.push({ memory, k: layers(0), v: layers(L) });
+    for (let i = CHUNK_BLOCKS - 1; i >= 0; i--) this.free.push(firstBlock + i);
     this.free.sort((a, b) => b - a);
   }
 
   private freeChunks(): void {
-    for (const c of this.chunks) for (const t of [...c.k, ...c.v]) this.be.free(t);
+    for (const c of this.chunks) this.be.free(c.memory);
     this.chunks.length = 0;
     this.free = [];
     this.used = 0;

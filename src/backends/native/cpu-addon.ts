@@ -17,7 +17,8 @@ type H = Handle;
 type N = number;
 
 export interface CpuAddon {
-  alloc(n: N, dtype: N): H;
+  /** weight: a model weight (small ones are packed into shared huge-page mappings, native/cpu/src/binding/tensor-memory.h) */
+  alloc(n: N, dtype: N, weight?: boolean): H;
   view(t: H, offset: N, n: N): H;
   free(t: H): void;
   upload(t: H, data: Float32Array | Uint16Array | Int32Array): void;

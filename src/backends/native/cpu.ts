@@ -41,7 +41,7 @@ export class CpuBackend implements Backend {
 
   alloc(shape: readonly number[], dtype: DType, arena: Arena): Tensor {
     const size = numel(shape);
-    return this.ledger.track({ shape: [...shape], dtype, arena, size, handle: this.addon.alloc(size, DTYPE_CODE[dtype]) });
+    return this.ledger.track({ shape: [...shape], dtype, arena, size, handle: this.addon.alloc(size, DTYPE_CODE[dtype], arena === 'weights') });
   }
 
   /** The addon keeps its own copy of the parts in one buffer; the kernels dequantize from it tile by tile. */

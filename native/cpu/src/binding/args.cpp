@@ -133,7 +133,7 @@ QuantRef* Args::quant(size_t i, const char* name) {
       napi_get_value_external(env, argv_[i], &p) != napi_ok || !p || *(uint32_t*)p != QuantRef::kMagic)
     return nullptr;
   QuantRef* r = (QuantRef*)p;
-  if (!r->mem) fail("%s was used after it was freed", name);
+  if (!r->mem.data) fail("%s was used after it was freed", name);
   return r;
 }
 

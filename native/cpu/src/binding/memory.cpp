@@ -15,9 +15,9 @@ namespace {
 
 void finalize_ref(napi_env env, void* data, void*) {
   TensorRef* r = (TensorRef*)data;
-  if (r->storage.use_count() == 1 && r->storage->data) {
+  if (r->storage.use_count() == 1 && r->storage->mem.data) {
     int64_t ignored;
-    napi_adjust_external_memory(env, -(int64_t)r->storage->bytes, &ignored);
+    napi_adjust_external_memory(env, -(int64_t)r->storage->mem.bytes, &ignored);
   }
   delete r;
 }
@@ -32,22 +32,23 @@ napi_value wrap(napi_env env, TensorRef* r) {
   return out;
 }
 
-// alloc(n, dtype) -> handle
+// alloc(n, dtype[, weight: a model weight, packed with others when small (tensor-memory.h)]) -> handle
 napi_value alloc(napi_env env, napi_callback_info info) {
   Args a(env, info, "alloc");
   long n = a.dim(0, "n");
   long dtype = a.dim(1, "dtype");
+  bool weight = a.value(2) && a.flag(2, "weight");
   if (a.ok() && dtype > I32) a.fail("unknown dtype code %ld", dtype);
   if (!a.ok()) return nullptr;
   size_t bytes = (size_t)(n > 0 ? n : 1) * TensorRef::elem_bytes((int)dtype);
-  void* data = calloc(1, bytes);
-  if (!data) {
+  TensorMemory mem = TensorMemory::alloc(bytes, weight);
+  if (!mem.data) {
     a.fail("out of memory allocating %zu bytes", bytes);
     return nullptr;
   }
   int64_t ignored;
   napi_adjust_external_memory(env, (int64_t)bytes, &ignored);
-  auto storage = std::shared_ptr<Storage>(new Storage{data, bytes});
+  auto storage = std::shared_ptr<Storage>(new Storage{mem});
   return wrap(env, new TensorRef{TensorRef::kMagic, storage, 0, n, (int)dtype, true});
 }
 
@@ -67,17 +68,15 @@ napi_value free_tensor(napi_env env, napi_callback_info info) {
   if (QuantRef* q = a.quant(0, "tensor")) {
     if (!a.ok()) return nullptr;
     int64_t ignored;
-    napi_adjust_external_memory(env, -(int64_t)q->bytes, &ignored);
-    free(q->mem);
-    q->mem = nullptr;
+    napi_adjust_external_memory(env, -(int64_t)q->mem.bytes, &ignored);
+    q->release();
     return nullptr;
   }
   TensorRef* r = a.ref(0, "tensor");
   if (!a.ok() || !r->root) return nullptr;
   int64_t ignored;
-  napi_adjust_external_memory(env, -(int64_t)r->storage->bytes, &ignored);
-  free(r->storage->data);
-  r->storage->data = nullptr;
+  napi_adjust_external_memory(env, -(int64_t)r->storage->mem.bytes, &ignored);
+  r->storage->release();
   return nullptr;
 }
 
@@ -160,10 +159,10 @@ napi_value download(napi_env env, napi_callback_info info) {
 
 void finalize_quant(napi_env env, void* data, void*) {
   QuantRef* r = (QuantRef*)data;
-  if (r->mem) {
+  if (r->mem.data) {
     int64_t ignored;
-    napi_adjust_external_memory(env, -(int64_t)r->bytes, &ignored);
-    free(r->mem);
+    napi_adjust_external_memory(env, -(int64_t)r->mem.bytes, &ignored);
+    r->release();
   }
   delete r;
 }
@@ -173,7 +172,8 @@ void finalize_quant(napi_env env, void* data, void*) {
 napi_value wrap_quant(Args& a, QuantDesc& q, std::initializer_list<std::pair<const void**, size_t>> parts) {
   size_t bytes = 0;
   for (auto& part : parts) bytes += (part.second + 63) / 64 * 64;
-  char* mem = (char*)aligned_alloc(64, bytes > 0 ? bytes : 64);
+  TensorMemory big = TensorMemory::alloc(bytes, false);
+  char* mem = (char*)big.data;
   if (!mem) return a.fail("out of memory allocating %zu bytes", bytes), nullptr;
   size_t at = 0;
   for (auto& part : parts) {
@@ -181,7 +181,7 @@ napi_value wrap_quant(Args& a, QuantDesc& q, std::initializer_list<std::pair<con
     *part.first = *part.first ? mem + at : nullptr;
     at += (part.second + 63) / 64 * 64;
   }
-  QuantRef* r = new QuantRef{QuantRef::kMagic, q, mem, bytes};
+  QuantRef* r = new QuantRef{QuantRef::kMagic, q, big};
   int64_t ignored;
   napi_adjust_external_memory(a.env, (int64_t)bytes, &ignored);
   napi_value out;

@@ -4,13 +4,14 @@
 #include <cstdint>
 
 #include "../kernels/quant.h"
+#include "tensor-memory.h"
 
 struct QuantRef {
   static const uint32_t kMagic = 0xa1ca7e26;
   uint32_t magic = kMagic;  // first, like TensorRef's, so a handle's kind can be told apart
   QuantDesc q;
-  void* mem;  // null once freed
-  size_t bytes;
+  TensorMemory mem;  // mem.data null once freed
+  void release() { mem.release(); }
 };
 
 // "nf4", "fp4" or "int8"

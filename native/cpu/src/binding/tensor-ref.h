@@ -1,4 +1,4 @@
-// What a JavaScript tensor handle points at: a shared malloc'd buffer plus an element offset (views
+// What a JavaScript tensor handle points at: a shared buffer (tensor-memory.h) plus an element offset (views
 // alias their parent's buffer). Freed buffers stay registered as null so stale handles fail cleanly.
 #pragma once
 #include <cstdint>
@@ -6,11 +6,12 @@
 #include <memory>
 
 #include "../kernels/half.h"
+#include "tensor-memory.h"
 
 struct Storage {
-  void* data;
-  size_t bytes;
-  ~Storage() { free(data); }
+  TensorMemory mem;  // mem.data null once freed
+  void release() { mem.release(); }
+  ~Storage() { release(); }
 };
 
 struct TensorRef {
@@ -22,6 +23,6 @@ struct TensorRef {
   int dtype;
   bool root;  // made by alloc (not a view): free() releases the buffer
 
-  void* data() const { return storage->data ? (char*)storage->data + offset * elem_bytes(dtype) : nullptr; }
+  void* data() const { return storage->mem.data ? (char*)storage->mem.data + offset * elem_bytes(dtype) : nullptr; }
   static long elem_bytes(int dtype) { return dtype == BF16 || dtype == F16 ? 2 : 4; }
 };
