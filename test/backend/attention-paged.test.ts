@@ -1,7 +1,8 @@
 // attentionPaged (backend.ts) against its definition: for each row, attentionForward over the row's keys laid out
 // contiguously (old keys read from its scattered blocks, the step's new keys at its last positions). Checked for
 // the js reference, the cpu kernel and the composition from other ops that the cuda backend uses, with GQA,
-// rows of several queries (a prefill chunk), blocks in no order across chunks, and a head size off the SIMD width.
+// rows of several queries (a prefill chunk), blocks in no order across chunks, a head size off the SIMD width and
+// one that takes the cpu kernel's vector paths.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -13,24 +14,45 @@ import { Rng } from '../../src/engine/random.ts';
 import type { Tensor } from '../../src/engine/tensor.ts';
 import { needCpu } from '../helpers/cpu-backend.ts';
 
-const NH = 4, NKV = 2, HD = 12, KD = NKV * HD, BT = 4, BPC = 3, CHUNKS = 3; // 9 blocks of 4 steps
-// row: stream offset n0, new queries Tq, keys Tk (incl. the new ones), block ids in time order
-const ROWS = [
-  { n0: 10, Tq: 1, Tk: 7, blocks: [5, 2] },
-  { n0: 0, Tq: 10, Tk: 11, blocks: [0, 7, 3] }, // a prefill chunk: more queries than the cpu kernel takes at once (8)
-  { n0: 11, Tq: 1, Tk: 1, blocks: [8] },
-];
-const N = 12, MAXB = 3;
-const rowInfo = Int32Array.from(ROWS.flatMap((r) => [r.n0, r.Tq, r.Tk]));
-const blockTable = Int32Array.from(ROWS.flatMap((r) => [...r.blocks, ...Array(MAXB - r.blocks.length).fill(0)]));
+interface Row { n0: number; Tq: number; Tk: number; blocks: number[] } // stream offset, new queries, keys (incl. the new ones), block ids
+interface Shape { name: string; NH: number; NKV: number; HD: number; BT: number; BPC: number; CHUNKS: number; N: number; rows: Row[] }
+
+// 9 blocks of 4 steps; a head size off the SIMD width (the cpu kernel's scalar paths)
+const SMALL: Shape = {
+  name: 'head size 12, blocks of 4', NH: 4, NKV: 2, HD: 12, BT: 4, BPC: 3, CHUNKS: 3, N: 12, rows: [
+    { n0: 10, Tq: 1, Tk: 7, blocks: [5, 2] },
+    { n0: 0, Tq: 10, Tk: 11, blocks: [0, 7, 3] }, // a prefill chunk: more queries than the cpu kernel takes at once (8)
+    { n0: 11, Tq: 1, Tk: 1, blocks: [8] },
+  ],
+};
+// the cpu kernel's vector paths: 64 + 8 columns per head, runs of 4 keys cut short at the ends of blocks of 6
+const WIDE: Shape = {
+  name: 'head size 72, blocks of 6', NH: 4, NKV: 2, HD: 72, BT: 6, BPC: 3, CHUNKS: 3, N: 12, rows: [
+    { n0: 10, Tq: 1, Tk: 17, blocks: [5, 2, 6] },
+    { n0: 0, Tq: 10, Tk: 13, blocks: [0, 7, 3] },
+    { n0: 11, Tq: 1, Tk: 1, blocks: [8] },
+  ],
+};
 
 const rng = new Rng(5);
 const draw = (n: number) => Float32Array.from({ length: n }, () => rng.normal());
-const data = { q: draw(N * NH * HD), k: draw(N * KD), v: draw(N * KD), kc: Array.from({ length: CHUNKS }, () => draw(BPC * BT * KD)), vc: Array.from({ length: CHUNKS }, () => draw(BPC * BT * KD)) };
+const inputs = (sh: Shape) => {
+  const KD = sh.NKV * sh.HD, chunk = sh.BPC * sh.BT * KD, maxBlocks = Math.max(...sh.rows.map((r) => r.blocks.length));
+  return {
+    q: draw(sh.N * sh.NH * sh.HD), k: draw(sh.N * KD), v: draw(sh.N * KD),
+    kc: Array.from({ length: sh.CHUNKS }, () => draw(chunk)), vc: Array.from({ length: sh.CHUNKS }, () => draw(chunk)),
+    rowInfo: Int32Array.from(sh.rows.flatMap((r) => [r.n0, r.Tq, r.Tk])),
+    blockTable: Int32Array.from(sh.rows.flatMap((r) => [...r.blocks, ...Array(maxBlocks - r.blocks.length).fill(0)])),
+  };
+};
+const DATA = new Map([SMALL, WIDE].map((sh) => [sh, inputs(sh)]));
+const { NH, NKV, HD, BT, BPC, N } = SMALL; // the argument checks' shape
+const KD = NKV * HD;
 
 interface Case { out: Float32Array; kc: Float32Array[]; vc: Float32Array[] }
 
-async function run(be: Backend, how: 'op' | 'parts', dtype: DType = 'f32', cacheDtype: DType = 'f32'): Promise<Case> {
+async function run(be: Backend, how: 'op' | 'parts', dtype: DType = 'f32', cacheDtype: DType = 'f32', sh: Shape = SMALL): Promise<Case> {
+  const { NH, NKV, HD, BT, BPC, N } = sh, KD = NKV * HD, data = DATA.get(sh)!;
   const up = (values: Float32Array, shape: number[], dt: DType = dtype) => {
     const t = be.alloc(shape, dt, 'scratch');
     be.upload(t, values); // rounded to nearest even when 16-bit
@@ -39,10 +61,10 @@ async function run(be: Backend, how: 'op' | 'parts', dtype: DType = 'f32', cache
   const q = up(data.q, [N, NH * HD]), k = up(data.k, [N, KD]), v = up(data.v, [N, KD]);
   const out = be.alloc([N, NH * HD], dtype, 'scratch');
   const kc = data.kc.map((c) => up(c, [BPC * BT, KD], cacheDtype)), vc = data.vc.map((c) => up(c, [BPC * BT, KD], cacheDtype));
-  if (how === 'op') be.attentionPaged(out, q, k, v, kc, vc, rowInfo, blockTable, N, NH, NKV, HD, BT, BPC);
+  if (how === 'op') be.attentionPaged(out, q, k, v, kc, vc, data.rowInfo, data.blockTable, N, NH, NKV, HD, BT, BPC);
   else {
     const get = (_name: string, n: number) => be.alloc([n], 'f32', 'scratch'); // freed with the arena below
-    attentionPagedByParts(be, get, out, q, k, v, kc, vc, rowInfo, blockTable, N, NH, NKV, HD, BT, BPC);
+    attentionPagedByParts(be, get, out, q, k, v, kc, vc, data.rowInfo, data.blockTable, N, NH, NKV, HD, BT, BPC);
   }
   const read = async (t: Tensor) => (await be.download(t)) as Float32Array;
   const result = { out: await read(out), kc: await Promise.all(kc.map(read)), vc: await Promise.all(vc.map(read)) };
@@ -51,11 +73,12 @@ async function run(be: Backend, how: 'op' | 'parts', dtype: DType = 'f32', cache
 }
 
 /** The definition: each row's keys gathered in time order (new ones last), attentionForward on the js reference. */
-function expected(): Case {
+function expected(sh: Shape = SMALL): Case {
+  const { NH, NKV, HD, BT, BPC, N } = sh, KD = NKV * HD, data = DATA.get(sh)!;
   const be = new JsBackend();
   const kc = data.kc.map((c) => c.slice()), vc = data.vc.map((c) => c.slice());
   const out = new Float32Array(N * NH * HD);
-  for (const r of ROWS) {
+  for (const r of sh.rows) {
     const where = (t: number) => {
       const id = r.blocks[Math.floor(t / BT)]!;
       return { chunk: Math.floor(id / BPC), at: ((id % BPC) * BT + (t % BT)) * KD };
@@ -110,26 +133,28 @@ test('the composition from copies and attentionForward (cuda\'s attentionPaged) 
   matches(await run(new JsBackend(), 'parts'), expected(), 1e-6, 'by parts');
 });
 
-test('cpu attentionPaged = the definition (float32 sums vs the reference\'s doubles: 2e-5)', async (t) => {
-  const cpu = needCpu(t);
-  if (cpu) matches(await run(cpu, 'op'), expected(), 2e-5, 'cpu');
-});
-
-for (const cache of ['f32', 'bf16'] as const) {
-  test(`cpu attentionPaged with bf16 q, k, v and out, ${cache} cache = the js reference (one rounding apart: 2e-2)`, async (t) => {
+for (const sh of [SMALL, WIDE]) {
+  test(`cpu attentionPaged = the definition, ${sh.name} (float32 sums vs the reference's doubles: 2e-5)`, async (t) => {
     const cpu = needCpu(t);
-    if (!cpu) return;
-    const [got, want] = [await run(cpu, 'op', 'bf16', cache), await run(new JsBackend(), 'op', 'bf16', cache)];
-    close(got.out, want.out, 2e-2, 'bf16 out');
-    got.kc.forEach((c, i) => assert.deepEqual(c, want.kc[i], `key chunk ${i}`));
-    got.vc.forEach((c, i) => assert.deepEqual(c, want.vc[i], `value chunk ${i}`));
+    if (cpu) matches(await run(cpu, 'op', 'f32', 'f32', sh), expected(sh), 2e-5, 'cpu');
   });
+
+  for (const cache of ['f32', 'bf16'] as const) {
+    test(`cpu attentionPaged with bf16 q, k, v and out, ${cache} cache, ${sh.name} = the js reference (one rounding apart: 2e-2)`, async (t) => {
+      const cpu = needCpu(t);
+      if (!cpu) return;
+      const [got, want] = [await run(cpu, 'op', 'bf16', cache, sh), await run(new JsBackend(), 'op', 'bf16', cache, sh)];
+      close(got.out, want.out, 2e-2, 'bf16 out');
+      got.kc.forEach((c, i) => assert.deepEqual(c, want.kc[i], `key chunk ${i}`));
+      got.vc.forEach((c, i) => assert.deepEqual(c, want.vc[i], `value chunk ${i}`));
+    });
+  }
 }
 
 test('a bf16 cache holds the new keys rounded once, and attention reads them as stored (js, vs the f32 definition: 3e-2)', async () => {
   const got = await run(new JsBackend(), 'op', 'f32', 'bf16'), want = expected();
   close(got.out, want.out, 3e-2, 'out');
-  const row = ROWS[0]!, slot = ((row.blocks[1]! % BPC) * BT + 2) * KD; // row 0's new key: position 6, block 1, step 2
+  const data = DATA.get(SMALL)!, row = SMALL.rows[0]!, slot = ((row.blocks[1]! % BPC) * BT + 2) * KD; // row 0's new key: position 6, block 1, step 2
   const chunk = Math.floor(row.blocks[1]! / BPC);
   for (let d = 0; d < KD; d++) assert.equal(got.kc[chunk]![slot + d], bf16(data.k[row.n0 * KD + d]!), `key element ${d}`);
 });

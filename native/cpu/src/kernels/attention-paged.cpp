@@ -1,7 +1,8 @@
 // attentionPaged (backend.ts): a decode step's attention for every row at once, reading keys and values
 // through each row's block table, so a row's scattered cache blocks are never gathered into a copy. One task per
-// (row, run of adjacent heads): up to kQueries of the row's queries at a time share each block of keys (scores), then
-// a softmax per head and query, then each block of values (weighted sums); float32 and bf16 caches are read in place.
+// (row, run of adjacent heads): up to kQueries of the row's queries at a time share each run of a few cached keys
+// (scores), then a softmax per head and query, then each run of values (weighted sums); float32 and bf16 caches are
+// read in place.
 // Training attention is attention.cpp.
 #include <cmath>
 #include <cstring>
@@ -25,16 +26,16 @@ struct Paged {
   long per, groups;  // heads per task, and tasks per row (the last may have fewer heads)
 };
 
-typedef uint16_t U16x8 __attribute__((vector_size(16)));
-typedef uint32_t U32x8 __attribute__((vector_size(32)));
+typedef int32_t I32x8 __attribute__((vector_size(32)));
+typedef float V4 __attribute__((vector_size(16)));
 
-// Eight elements of a float32 or bf16 cache from element i on, as float32 (bf16 by a 16-bit shift).
+// Eight elements of a float32 or bf16 cache from element i on, as float32 (bf16 by a 16-bit shift). The bf16 lanes
+// are built one by one: GCC makes that one widening load (vpmovzxwd), where __builtin_convertvector takes five.
 template <int DT>
 static AI V8 cache8(const void* p, long i) {
   if (DT == F32) return load8((const float*)p + i);
-  U16x8 h;
-  memcpy(&h, (const uint16_t*)p + i, sizeof h);
-  U32x8 w = __builtin_convertvector(h, U32x8) << 16;
+  const uint16_t* h = (const uint16_t*)p + i;
+  I32x8 w = I32x8{h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]} << 16;
   V8 v;
   memcpy(&v, &w, sizeof v);
   return v;
@@ -45,7 +46,27 @@ static AI float cache1(const void* p, long i) {
   return DT == F32 ? ((const float*)p)[i] : bits_to_f32((uint32_t)((const uint16_t*)p)[i] << 16);
 }
 
-static AI float hsum8(V8 v) { return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7])); }
+// The sums of four vectors' lanes, each ((v0 + v1) + (v2 + v3)) + ((v4 + v5) + (v6 + v7)), by pairwise shuffles.
+static AI V4 hsum8x4(V8 a, V8 b, V8 c, V8 d) {
+  V8 ab = __builtin_shufflevector(a, b, 0, 2, 8, 10, 4, 6, 12, 14) + __builtin_shufflevector(a, b, 1, 3, 9, 11, 5, 7, 13, 15);
+  V8 cd = __builtin_shufflevector(c, d, 0, 2, 8, 10, 4, 6, 12, 14) + __builtin_shufflevector(c, d, 1, 3, 9, 11, 5, 7, 13, 15);
+  V8 s = __builtin_shufflevector(ab, cd, 0, 2, 8, 10, 4, 6, 12, 14) + __builtin_shufflevector(ab, cd, 1, 3, 9, 11, 5, 7, 13, 15);
+  return __builtin_shufflevector(s, s, 0, 1, 2, 3) + __builtin_shufflevector(s, s, 4, 5, 6, 7);
+}
+
+// s[0, n) = softmax(s[0, n)), in eight lanes so that it vectorizes.
+static AI void softmax(float* s, long n) {
+  float lanes[8];
+  for (int l = 0; l < 8; l++) lanes[l] = -INFINITY;
+  for (long j = 0; j < n; j++) lanes[j % 8] = fmaxf_(lanes[j % 8], s[j]);
+  float max = lanes[0];
+  for (int l = 1; l < 8; l++) max = fmaxf_(max, lanes[l]);
+  for (long j = 0; j < n; j++) s[j] = fexp(s[j] - max);
+  for (int l = 0; l < 8; l++) lanes[l] = 0;
+  for (long j = 0; j < n; j++) lanes[j % 8] += s[j];
+  const float sum = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+  for (long j = 0; j < n; j++) s[j] /= sum;
+}
 
 // Cached rows of one head: element (j, d) at p[off + j * stride + d], stored as dt (F32 or BF16).
 struct HeadRows {
@@ -70,7 +91,8 @@ static AI void scores(float* s, const float* q, const HeadRows& k, long n, long 
         a2 += qv * cache8<DT>(k.p, o + 2 * k.stride + d);
         a3 += qv * cache8<DT>(k.p, o + 3 * k.stride + d);
       }
-      s[j] = hsum8(a0) * scale, s[j + 1] = hsum8(a1) * scale, s[j + 2] = hsum8(a2) * scale, s[j + 3] = hsum8(a3) * scale;
+      V4 sums = hsum8x4(a0, a1, a2, a3) * scale;
+      memcpy(s + j, &sums, sizeof sums);
     }
   }
   for (; j < n; j++) {
@@ -122,16 +144,16 @@ static AI HeadRows head_rows(const Paged& a, const void* chunk, long off, long k
   return HeadRows{tile, 0, a.HD, F32};
 }
 
-// Prefetches row r's block bi (when it exists) for the key/value heads of query heads [h0, h1): between steps the
-// weights stream through the caches and evict the cache blocks.
-static AI void prefetch_block(const Paged& a, void* const* chunks, long r, long bi, long h0, long h1, long Tk) {
-  if (bi * a.BT >= Tk) return;
-  long off;
-  const char* chunk = (const char*)block_base(a, chunks, r, bi, &off);
+// Prefetches steps [j0, j1) of row t.r (those that exist) for the key/value heads of query heads [h0, h1).
+static AI void prefetch_steps(const Paged& a, void* const* chunks, long r, long j0, long j1, long h0, long h1, long Tk) {
   const long bytes = a.cache_dt == F32 ? 4 : 2, KD = a.NKV * a.HD, group = a.NH / a.NKV;
   const long first = h0 / group * a.HD * bytes, end = ((h1 - 1) / group + 1) * a.HD * bytes;  // the span's bytes in a row
-  for (long j = 0; j < lmin(a.BT, Tk - bi * a.BT); j++)
-    for (long b = first; b < end; b += 64) __builtin_prefetch(chunk + (off + j * KD) * bytes + b);
+  for (long j = j0; j < lmin(j1, Tk); j++) {
+    long off;
+    const char* chunk = (const char*)block_base(a, chunks, r, j / a.BT, &off);
+    const char* row = chunk + (off + (j % a.BT) * KD) * bytes;
+    for (long b = first; b < end; b += 64) __builtin_prefetch(row + b);
+  }
 }
 
 void write_rows(const Paged& a, long R) {
@@ -165,21 +187,23 @@ static AI Task task_of(const Paged& a, long item) {
   return Task{item / a.groups, g * a.per, lmin(a.NH, (g + 1) * a.per)};
 }
 
-// Prefetches the first two blocks each_block will walk (callers issue it early, to overlap other work).
-static AI void prefetch_start(const Paged& a, void* const* chunks, const Task& t, long last) {
-  for (long bi = 0; bi < 2; bi++) prefetch_block(a, chunks, t.r, bi, t.h0, t.h1, last + 1);
-}
+const long kRun = 4;     // cached steps handed over at a time: every head and query of the task reads them in turn
+const long kAhead = 8;  // steps prefetched ahead of the run being read (the cache comes from DRAM: the weights
+                        // streamed through since the last step)
 
-// Walks row t.r's blocks holding steps 0..last of `chunks` (keys or values), prefetching two blocks ahead of the one
-// handed to fn(j0, n, chunk, off): its first step, its steps seen, its chunk table and offset there. Callers pass
+// Walks row t.r's steps 0..last of `chunks` (keys or values) in runs of up to kRun steps within one block, handing
+// each to fn(j0, n, chunk, off): its first step, its length, its chunk table and element offset there. Callers pass
 // always_inline lambdas, so their bodies compile with attend_task's AVX2 clone rather than out of line for baseline x86.
 template <class Fn>
-static AI void each_block(const Paged& a, void* const* chunks, const Task& t, long last, Fn fn) {
-  for (long j0 = 0; j0 <= last; j0 += a.BT) {
-    prefetch_block(a, chunks, t.r, j0 / a.BT + 2, t.h0, t.h1, last + 1);
+static AI void each_run(const Paged& a, void* const* chunks, const Task& t, long last, Fn fn) {
+  prefetch_steps(a, chunks, t.r, 0, kAhead, t.h0, t.h1, last + 1);
+  for (long j0 = 0; j0 <= last;) {
+    const long n = lmin(lmin(kRun, a.BT - j0 % a.BT), last + 1 - j0);
+    prefetch_steps(a, chunks, t.r, j0 + kAhead, j0 + kAhead + n, t.h0, t.h1, last + 1);
     long off;
     const void* chunk = block_base(a, chunks, t.r, j0 / a.BT, &off);
-    fn(j0, lmin(a.BT, last + 1 - j0), chunk, off);
+    fn(j0, n, chunk, off + (j0 % a.BT) * a.NKV * a.HD);
+    j0 += n;
   }
 }
 
@@ -198,10 +222,9 @@ HOT void attend_task(void* c, long item0, long item1, int tid) {
     for (long i0 = 0; i0 < Tq; i0 += kQueries) {
       const long g = lmin(kQueries, Tq - i0), pos0 = Tk - Tq + i0, last = pos0 + g - 1;  // query qi sits at pos0 + qi
       auto at = [&](long hh, long qi) { return hh * kQueries + qi; };  // (head in task, query) slot
-      prefetch_start(a, a.kc, t, last);
       for (long hh = 0; hh < G; hh++)
         for (long qi = 0; qi < g; qi++) widen(qs + at(hh, qi) * HD, a.q.p, a.q.dt, ((n0 + i0 + qi) * a.NH + t.h0 + hh) * HD, HD);
-      each_block(a, a.kc, t, last, [&](long j0, long n, const void* chunk, long off) __attribute__((always_inline)) {  // for every head and query that sees it
+      each_run(a, a.kc, t, last, [&](long j0, long n, const void* chunk, long off) __attribute__((always_inline)) {  // for every head and query that sees it
         for (long hh = 0; hh < G; hh++) {
           const HeadRows keys = head_rows(a, chunk, off, (t.h0 + hh) / group, n, tile);
           for (long qi = 0; qi < g; qi++) {
@@ -213,17 +236,10 @@ HOT void attend_task(void* c, long item0, long item1, int tid) {
           }
         }
       });
-      prefetch_start(a, a.vc, t, last);
       for (long hh = 0; hh < G; hh++)
-        for (long qi = 0; qi < g; qi++) {  // softmax over keys 0..pos0 + qi, normalised in place
-          float* sq = s + at(hh, qi) * Tk;
-          float max = -INFINITY, sum = 0;
-          for (long j = 0; j <= pos0 + qi; j++) max = fmaxf_(max, sq[j]);
-          for (long j = 0; j <= pos0 + qi; j++) sum += (sq[j] = fexp(sq[j] - max));
-          for (long j = 0; j <= pos0 + qi; j++) sq[j] /= sum;
-        }
+        for (long qi = 0; qi < g; qi++) softmax(s + at(hh, qi) * Tk, pos0 + qi + 1);  // over the keys it sees
       for (long i = 0; i < G * kQueries * HD; i++) os[i] = 0;
-      each_block(a, a.vc, t, last, [&](long j0, long n, const void* chunk, long off) __attribute__((always_inline)) {
+      each_run(a, a.vc, t, last, [&](long j0, long n, const void* chunk, long off) __attribute__((always_inline)) {
         for (long hh = 0; hh < G; hh++) {
           const HeadRows values = head_rows(a, chunk, off, (t.h0 + hh) / group, n, tile);
           for (long qi = 0; qi < g; qi++) {
