@@ -144,18 +144,6 @@ static AI HeadRows head_rows(const Paged& a, const void* chunk, long off, long k
   return HeadRows{tile, 0, a.HD, F32};
 }
 
-// Prefetches steps [j0, j1) of row t.r (those that exist) for the key/value heads of query heads [h0, h1).
-static AI void prefetch_steps(const Paged& a, void* const* chunks, long r, long j0, long j1, long h0, long h1, long Tk) {
-  const long bytes = a.cache_dt == F32 ? 4 : 2, KD = a.NKV * a.HD, group = a.NH / a.NKV;
-  const long first = h0 / group * a.HD * bytes, end = ((h1 - 1) / group + 1) * a.HD * bytes;  // the span's bytes in a row
-  for (long j = j0; j < lmin(j1, Tk); j++) {
-    long off;
-    const char* chunk = (const char*)block_base(a, chunks, r, j / a.BT, &off);
-    const char* row = chunk + (off + (j % a.BT) * KD) * bytes;
-    for (long b = first; b < end; b += 64) __builtin_prefetch(row + b);
-  }
-}
-
 void write_rows(const Paged& a, long R) {
   const long KD = a.NKV * a.HD;
   float* row = pool_scratch(0, KD);
@@ -191,19 +179,44 @@ const long kRun = 4;     // cached steps handed over at a time: every head and q
 const long kAhead = 8;  // steps prefetched ahead of the run being read (the cache comes from DRAM: the weights
                         // streamed through since the last step)
 
+// Row r's cached steps 0..last in time order: where the current one's row is (its chunk table and element offset
+// there), each block looked up once (no divisions per step).
+struct StepCursor {
+  const Paged& a;
+  void* const* chunks;
+  long r, last, step = 0, block = 0, in_block = 0, off = 0;
+  const void* chunk = nullptr;
+
+  StepCursor(const Paged& a_, void* const* chunks_, long r_, long last_) : a(a_), chunks(chunks_), r(r_), last(last_) { enter(); }
+  AI void enter() {
+    if (step <= last) chunk = block_base(a, chunks, r, block, &off);
+  }
+  // n steps on, not past the end of the current block
+  AI void advance(long n) {
+    step += n, in_block += n, off += n * a.NKV * a.HD;
+    if (in_block == a.BT) block++, in_block = 0, enter();
+  }
+};
+
 // Walks row t.r's steps 0..last of `chunks` (keys or values) in runs of up to kRun steps within one block, handing
-// each to fn(j0, n, chunk, off): its first step, its length, its chunk table and element offset there. Callers pass
-// always_inline lambdas, so their bodies compile with attend_task's AVX2 clone rather than out of line for baseline x86.
+// each to fn(j0, n, chunk, off): its first step, its length, its chunk table and element offset there; the task's
+// heads' span of step j + kAhead is prefetched as step j is read. Callers pass always_inline lambdas, so their bodies
+// compile with attend_task's AVX2 clone rather than out of line for baseline x86.
 template <class Fn>
 static AI void each_run(const Paged& a, void* const* chunks, const Task& t, long last, Fn fn) {
-  prefetch_steps(a, chunks, t.r, 0, kAhead, t.h0, t.h1, last + 1);
-  for (long j0 = 0; j0 <= last;) {
-    const long n = lmin(lmin(kRun, a.BT - j0 % a.BT), last + 1 - j0);
-    prefetch_steps(a, chunks, t.r, j0 + kAhead, j0 + kAhead + n, t.h0, t.h1, last + 1);
-    long off;
-    const void* chunk = block_base(a, chunks, t.r, j0 / a.BT, &off);
-    fn(j0, n, chunk, off + (j0 % a.BT) * a.NKV * a.HD);
-    j0 += n;
+  const long bytes = a.cache_dt == F32 ? 4 : 2, group = a.NH / a.NKV;
+  const long first = t.h0 / group * a.HD * bytes, end = ((t.h1 - 1) / group + 1) * a.HD * bytes;  // the span's bytes in a row
+  StepCursor run(a, chunks, t.r, last), ahead(a, chunks, t.r, last);
+  auto prefetch_until = [&](long j) __attribute__((always_inline)) {
+    for (; ahead.step < lmin(j, last + 1); ahead.advance(1))
+      for (long b = first; b < end; b += 64) __builtin_prefetch((const char*)ahead.chunk + ahead.off * bytes + b);
+  };
+  prefetch_until(kAhead);
+  while (run.step <= last) {
+    const long n = lmin(lmin(kRun, a.BT - run.in_block), last + 1 - run.step);
+    prefetch_until(run.step + kAhead + n);
+    fn(run.step, n, run.chunk, run.off);
+    run.advance(n);
   }
 }
 
@@ -238,7 +251,7 @@ HOT void attend_task(void* c, long item0, long item1, int tid) {
       });
       for (long hh = 0; hh < G; hh++)
         for (long qi = 0; qi < g; qi++) softmax(s + at(hh, qi) * Tk, pos0 + qi + 1);  // over the keys it sees
-      for (long i = 0; i < G * kQueries * HD; i++) os[i] = 0;
+      for (long hh = 0; hh < G; hh++) memset(os + at(hh, 0) * HD, 0, g * HD * sizeof(float));  // the slots in use
       each_run(a, a.vc, t, last, [&](long j0, long n, const void* chunk, long off) __attribute__((always_inline)) {
         for (long hh = 0; hh < G; hh++) {
           const HeadRows values = head_rows(a, chunk, off, (t.h0 + hh) / group, n, tile);
