@@ -127,12 +127,11 @@ async function train(be: CudaBackend, m: Model, c: TrainCase, steps: number, war
 
 async function decode(be: CudaBackend, m: Model, c: DecodeCase): Promise<Record<string, unknown>> {
   const V = m.config.vocabSize;
-  const argmax = (logits: Float32Array) => logits.reduce((best, x, i) => (x > logits[best]! ? i : best), 0);
   const generate = async (prompt: number, tokens: number) => {
     const d = createDecoder(m, kvBlocksFor(prompt + tokens));
     const seq = { blocks: [], length: 0 };
-    let logits = await decodeBatch(d, [{ seq, ids: Array.from(randomIds(prompt, V)), lora: null, logits: true }]);
-    for (let i = 1; i < tokens; i++) logits = await decodeBatch(d, [{ seq, ids: [argmax(logits)], lora: null, logits: true }]);
+    let next = (await decodeBatch(d, [{ seq, ids: Array.from(randomIds(prompt, V)), lora: null, logits: 'argmax' }])).argmax[0]!;
+    for (let i = 1; i < tokens; i++) next = (await decodeBatch(d, [{ seq, ids: [next], lora: null, logits: 'argmax' }])).argmax[0]!;
     freeDecoder(d);
   };
   await generate(c.prompt, 8);

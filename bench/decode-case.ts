@@ -29,12 +29,6 @@ const c = JSON.parse(process.argv[2]!) as DecodeCase;
 const rng = new Rng(7);
 const prompt = Array.from({ length: c.promptTokens }, () => 3 + rng.int(c.vocabSize - 3));
 
-function argmax(v: Float32Array): number {
-  let best = 0;
-  for (let i = 1; i < v.length; i++) if (v[i]! > v[best]!) best = i;
-  return best;
-}
-
 async function ours(): Promise<{ seconds: number; tokens: number[]; details: string }> {
   let be: Backend, details: string;
   if (c.backend === 'js') {
@@ -50,11 +44,11 @@ async function ours(): Promise<{ seconds: number; tokens: number[]; details: str
   const model = await loadModel(be, c.dir, c.precision === 'f32' || c.precision === 'bf16' ? { dtype: c.precision } : { dtype: 'bf16', quantize: bnbConfigOf(quantize) });
   const d = createDecoder(model, kvBlocksFor(c.promptTokens + c.newTokens));
   const seq = { blocks: [], length: 0 };
-  let next = argmax(await decodeBatch(d, [{ seq, ids: prompt, lora: null, logits: true }]));
+  let next = (await decodeBatch(d, [{ seq, ids: prompt, lora: null, logits: 'argmax' }])).argmax[0]!;
   const tokens = [next];
   const t0 = performance.now();
   while (tokens.length < c.newTokens) {
-    next = argmax(await decodeBatch(d, [{ seq, ids: [next], lora: null, logits: true }]));
+    next = (await decodeBatch(d, [{ seq, ids: [next], lora: null, logits: 'argmax' }])).argmax[0]!;
     tokens.push(next);
   }
   return { seconds: (performance.now() - t0) / 1000, tokens, details };

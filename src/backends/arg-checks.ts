@@ -284,6 +284,14 @@ export const checkArgs: Pick<Backend, Op> = {
     tensor(op, 'logits', logits, N * V, 'f32');
     tensor(op, 'targets', targets, N, 'i32');
   },
+  argmaxRows(out, x, R, V) {
+    const op = 'argmaxRows';
+    dim(op, 'R', R);
+    dim(op, 'V', V);
+    if (V < 1) throw new Error(`${op}: V must be at least 1`);
+    tensor(op, 'out', out, R, 'i32');
+    tensor(op, 'x', x, R * V, 'f32');
+  },
   sumSquares(out, t) {
     tensor('sumSquares', 'out', out, 1, 'f32');
     tensor('sumSquares', 't', t, 0, 'f32');

@@ -187,6 +187,11 @@ export interface Backend {
    * (overwrite) with (softmax - onehot) * gradScale for counted rows and 0 for ignored rows; it may alias logits.
    */
   crossEntropy(losses: Tensor, dlogits: Tensor | null, logits: Tensor, targets: Tensor, N: number, V: number, gradScale: number): void;
+  /**
+   * out (R) i32 = for each row of x (R, V) f32 the first index of its largest value, as a left-to-right scan that
+   * moves on only to a strictly greater value (torch.argmax on ties; a NaN never wins, except at index 0).
+   */
+  argmaxRows(out: Tensor, x: Tensor, R: number, V: number): void;
 
   // ---- optimizer ----
   /** out[0] += sum of squares of t (out: f32, 1 element). */

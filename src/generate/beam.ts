@@ -33,7 +33,7 @@ export async function beamSearch(
   const dec = createDecoder(m, beamKvBlocks(P, o));
   try {
     const promptSeq: KvSeq = { blocks: [], length: 0 };
-    const first = await decodeBatch(dec, [{ seq: promptSeq, ids: prompt, lora, logits: true }]);
+    const first = (await decodeBatch(dec, [{ seq: promptSeq, ids: prompt, lora, logits: true }])).logits;
     let seqs = reorder(dec.pool, [promptSeq], new Array<number>(nb).fill(0));
     let logits: Float32Array = new Float32Array(nb * V);
     for (let b = 0; b < nb; b++) logits.set(first, b * V);
@@ -67,7 +67,7 @@ export async function beamSearch(
       if (!improvable || allFinished || cands.every((c) => c.hit)) break;
       await yieldToEventLoop();
       if (hooks.signal?.aborted) return { tokens: (finished[0]!.done ? finished[0]! : running[0]!).tokens, finishReason: 'cancelled' };
-      logits = await decodeBatch(dec, seqs.map((seq, b) => ({ seq, ids: [running[b]!.tokens[len - 1]!], lora, logits: true })));
+      logits = (await decodeBatch(dec, seqs.map((seq, b) => ({ seq, ids: [running[b]!.tokens[len - 1]!], lora, logits: true })))).logits;
     }
     const best = finished[0]!;
     const lastId = best.tokens[best.tokens.length - 1]!;

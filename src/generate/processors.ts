@@ -73,6 +73,11 @@ function highest(scores: Float32Array, m: number): Float32Array {
   return heap.sort().reverse();
 }
 
+/** Whether processScores can change these options' scores (if not, greedy search needs only their argmax). */
+export function processesScores(o: GenerationOptions): boolean {
+  return o.repetitionPenalty !== 1;
+}
+
 /** What greedy search and beam search apply (no warpers). */
 export function processScores(scores: Float32Array, history: readonly number[], o: GenerationOptions): void {
   repetitionPenalty(scores, history, o.repetitionPenalty);

@@ -3,14 +3,9 @@
 
 import type { Rng } from '../engine/random.ts';
 
-const f = Math.fround;
+export { argmax } from '../engine/argmax.ts';
 
-/** The first index of the highest score (torch.argmax's choice on ties). */
-export function argmax(scores: Float32Array): number {
-  let best = 0;
-  for (let i = 1; i < scores.length; i++) if (scores[i]! > scores[best]!) best = i;
-  return best;
-}
+const f = Math.fround;
 
 /** Draws an index with probability softmax(scores); -Infinity scores are never drawn. */
 export function sample(scores: Float32Array, rng: Rng): number {

@@ -14,7 +14,7 @@ import { AdmissionQueue, CancelledError, type Need } from './admission.ts';
 import { beamSearch, beamKvBlocks } from './beam.ts';
 import { yieldToEventLoop, type GenerateHooks, type Generated } from './hooks.ts';
 import { checkOptions, strategyOf, type GenerationOptions } from './options.ts';
-import { processScores, warpScores } from './processors.ts';
+import { processesScores, processScores, warpScores } from './processors.ts';
 import { argmax, sample } from './sampling.ts';
 
 /** Prompt tokens fed per step across all rows still prefilling. */
@@ -166,9 +166,9 @@ export class BatchScheduler {
       if (!this.running.length) break;
       const step = this.plan();
       try {
-        const logits = await decodeBatch(this.dec, step.map(({ row, ids }) => ({ seq: row.seq, ids, lora: row.lora, logits: row.fed === row.prompt.length })));
+        const out = await decodeBatch(this.dec, step.map(({ row, ids }) => ({ seq: row.seq, ids, lora: row.lora, logits: this.wants(row) })));
         const V = this.model.config.vocabSize;
-        step.filter(({ row }) => row.fed === row.prompt.length).forEach(({ row }, j) => this.choose(row, logits.subarray(j * V, (j + 1) * V)));
+        step.filter(({ row }) => this.wants(row)).forEach(({ row }, j) => this.choose(row, out.argmax[j]!, out.logits.subarray(j * V, (j + 1) * V)));
       } catch (err) {
         for (const r of [...this.running]) this.fail(r, err);
       }
@@ -194,12 +194,26 @@ export class BatchScheduler {
     return step;
   }
 
-  /** Picks the row's next token from its scores and ends the row on EOS, a stop string or its length. */
-  private choose(row: Row, scores: Float32Array): void {
+  /** What the row needs from this step: its scores, only their argmax (greedy, nothing to process), or nothing yet. */
+  private wants(row: Row): boolean | 'argmax' {
+    if (row.fed < row.prompt.length) return false;
+    return row.o.doSample || processesScores(row.o) ? true : 'argmax';
+  }
+
+  /**
+   * Picks the row's next token from its scores (or takes their argmax, when it asked for only that) and ends the
+   * row on EOS, a stop string or its length.
+   */
+  private choose(row: Row, greedy: number, scores: Float32Array): void {
     const o = row.o;
-    if (o.doSample) warpScores(scores, row.history, o);
-    else processScores(scores, row.history, o);
-    const id = o.doSample ? sample(scores, row.rng) : argmax(scores);
+    let id = greedy;
+    if (o.doSample) {
+      warpScores(scores, row.history, o);
+      id = sample(scores, row.rng);
+    } else if (processesScores(o)) {
+      processScores(scores, row.history, o);
+      id = argmax(scores);
+    }
     row.out.tokens.push(id);
     row.history.push(id);
     row.next = id;

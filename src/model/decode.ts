@@ -20,7 +20,13 @@ export interface DecodeRow {
   seq: KvSeq;
   ids: readonly number[]; // the new tokens, at positions seq.length, seq.length + 1, ...
   lora: LoraUse | null;
-  logits: boolean; // return the logits of its last new token
+  logits: boolean | 'argmax'; // return its last new token's logits and greedy choice, only the choice, or neither
+}
+
+/** decodeBatch's results for the rows with `logits` set, in the order given (views valid until the next step). */
+export interface DecodeOut {
+  logits: Float32Array; // (R, V); empty when every such row asked for 'argmax' only (then they are not copied out)
+  argmax: Int32Array; // (R): each row's first index of its largest logit
 }
 
 export interface Decoder {
@@ -65,11 +71,8 @@ function buffer(d: Decoder, name: string, n: number, dtype: DType = 'f32'): Tens
   return t;
 }
 
-/**
- * Feeds every row's new tokens, appends their keys and values to the rows' caches, and returns the logits
- * (R, V) of the R rows with `logits` set, in the order given: a view of d.hostLogits, valid until the next step.
- */
-export async function decodeBatch(d: Decoder, rows: readonly DecodeRow[]): Promise<Float32Array> {
+/** Feeds every row's new tokens, appends their keys and values to the rows' caches, and returns DecodeOut. */
+export async function decodeBatch(d: Decoder, rows: readonly DecodeRow[]): Promise<DecodeOut> {
   const { model: m, pool } = d;
   const { be, config: cfg, weights: w } = m;
   const C = cfg.hiddenSize, F = cfg.intermediateSize, HD = cfg.headDim, V = cfg.vocabSize;
@@ -157,11 +160,15 @@ export async function decodeBatch(d: Decoder, rows: readonly DecodeRow[]): Promi
 
   const want = rows.map((r, i) => ({ r, i })).filter(({ r }) => r.logits);
   const R = want.length;
-  if (R === 0) return new Float32Array(0);
+  if (R === 0) return { logits: new Float32Array(0), argmax: new Int32Array(0) };
   const last = view('last', R, C), lastN = input('lastN', R, C), logits = view('logits', R, V);
   want.forEach(({ r, i }, j) => be.copyTime(last, x, 1, C, R, j, N, start[i]! + r.ids.length - 1, 1));
   be.rmsnormForward(lastN, view('lastRstd', R), last, w.norm, R, C, cfg.rmsNormEps);
   be.matmulForward(logits, lastN, w.lmHead, null, R, C, V);
+  const choices = be.view(buffer(d, 'argmax', R, 'i32'), 0, [R]);
+  be.argmaxRows(choices, logits, R, V);
+  const argmax = (await be.download(choices)) as Int32Array;
+  if (want.every(({ r }) => r.logits === 'argmax')) return { logits: new Float32Array(0), argmax };
   if (d.hostLogits.length < R * V) d.hostLogits = new Float32Array(R * V);
-  return (await be.download(logits, d.hostLogits.subarray(0, R * V))) as Float32Array;
+  return { logits: (await be.download(logits, d.hostLogits.subarray(0, R * V))) as Float32Array, argmax };
 }

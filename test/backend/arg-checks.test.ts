@@ -19,6 +19,8 @@ const BAD_CALLS: BadCall[] = [
   ['an i32 tensor where floats go', (be) => be.add(f32(be, 4), f32(be, 4), i32(be, 4))],
   ['a float tensor where ids go', (be) => be.embeddingForward(f32(be, 8), f32(be, 2), f32(be, 16), 2, 4)],
   ['an f32-only argument given i32', (be) => be.crossEntropy(f32(be, 2), null, i32(be, 8), i32(be, 2), 2, 4, 1)],
+  ['argmax ids into floats', (be) => be.argmaxRows(f32(be, 2), f32(be, 8), 2, 4)],
+  ['argmax over empty rows', (be) => be.argmaxRows(i32(be, 2), f32(be, 0), 2, 0)],
   ['a negative dimension', (be) => be.swigluForward(f32(be, 4), f32(be, 4), f32(be, 4), -1)],
   ['a fractional dimension', (be) => be.rmsnormForward(f32(be, 8), f32(be, 2), f32(be, 8), f32(be, 4), 2, 4.5, 1e-6)],
   ['an odd head size for rope', (be) => be.rope(f32(be, 6), f32(be, 3), f32(be, 3), 1, 1, 2, 3, false)],
@@ -72,7 +74,7 @@ test('each bad call throws on the js reference, naming the op', () => {
   assert.equal(reference.length, BAD_CALLS.length + 5);
   for (const [i, message] of reference.entries()) {
     assert.notEqual(message, 'no error', BAD_CALLS[i]?.[0] ?? 'a wrong download target or a use after free');
-    assert.match(message, /^(matmulForward|add|embeddingForward|crossEntropy|swigluForward|rmsnormForward|rope|attentionForward|attentionPaged|copy|copyTime|adamw|upload|view|fill|scale|download): /);
+    assert.match(message, /^(matmulForward|add|embeddingForward|crossEntropy|argmaxRows|swigluForward|rmsnormForward|rope|attentionForward|attentionPaged|copy|copyTime|adamw|upload|view|fill|scale|download): /);
   }
   assert.equal(reference[0], 'matmulForward: weight has 32 elements, the op needs 72');
   assert.equal(reference[BAD_CALLS.length], 'download: into must be a Float32Array of 4 values');

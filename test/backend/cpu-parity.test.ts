@@ -396,6 +396,29 @@ test('cross-entropy: losses, separate and in-place logit gradients, ignored rows
   }
 });
 
+test('argmaxRows: the first index of each row\'s largest value, with ties, NaN, -0/+0 and -Infinity (exact)', async (t) => {
+  const c = needCpu(t);
+  if (!c) return;
+  for (const V of [37, 32_005]) {
+    // planted rows and the index a left-to-right scan keeping the first strictly greater value picks (by hand)
+    const rows: [(x: Float32Array) => void, number][] = [
+      [(x) => ((x[5] = 9), (x[20] = 9)), 5], // a tie: the first
+      [(x) => ((x[0] = NaN), (x[9] = 9)), 0], // NaN first: nothing beats it
+      [(x) => ((x[3] = NaN), (x[10] = 9)), 10], // NaN later: never chosen
+      [(x) => x.fill(-Infinity), 0],
+      [(x) => (x.fill(-2), (x[1] = -0), (x[2] = 0)), 1], // +0 is not greater than -0
+      [(x) => (x[V - 1] = 9), V - 1],
+    ];
+    const values = randomValues((rows.length + 1) * V, 3); // the last row: random values only
+    rows.forEach(([plant], r) => plant(values.subarray(r * V, (r + 1) * V)));
+    const R = rows.length + 1, x = pair(c, [R, V], 'f32', values), out = ints(c, new Int32Array(R).fill(-1));
+    both(c, (be, s) => be.argmaxRows(s(out), s(x), R, V));
+    const want = (await js.download(out.js)) as Int32Array;
+    assert.deepEqual([...want.subarray(0, rows.length)], rows.map(([, i]) => i), `js V=${V}`);
+    await expectClose(c, out, `argmaxRows V=${V}`);
+  }
+});
+
 test('sumSquares accumulates; adamw over several steps', async (t) => {
   const c = needCpu(t);
   if (!c) return;

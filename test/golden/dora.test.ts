@@ -107,7 +107,7 @@ for (const backend of testBackends()) {
       const rowIds = (b: number, t0: number, t1: number) => Array.from(inputIds.subarray(b * T + t0, b * T + t1));
       for (let t0 = 0; t0 < T; t0 = t0 === 0 ? prefill : t0 + 1) {
         const t1 = t0 === 0 ? prefill : t0 + 1;
-        const logits = await decodeBatch(d, [
+        const { logits } = await decodeBatch(d, [
           { seq: seqs[0]!, ids: rowIds(0, t0, t1), lora, logits: true },
           { seq: seqs[2]!, ids: rowIds(1, t0, t1), lora: null, logits: false }, // a base row in the same step
           { seq: seqs[1]!, ids: rowIds(1, t0, t1), lora, logits: true },

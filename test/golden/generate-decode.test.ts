@@ -10,6 +10,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { argmax } from '../../src/engine/argmax.ts';
 import { toFloat32 } from '../../src/formats/host-tensor.ts';
 import { readSafetensors } from '../../src/formats/safetensors.ts';
 import { createDecoder, decodeBatch, freeDecoder } from '../../src/model/decode.ts';
@@ -58,7 +59,7 @@ async function checkDecode(model: Model, dir: string, compare: Compare): Promise
 
     const whole = createDecoder(model, 64);
     const wholeSeqs = seqs();
-    const last = await decodeBatch(whole, rows.map((ps, b) => ({ seq: wholeSeqs[b]!, ids: ps.map((p) => ids[b * T + p]!), lora, logits: true })));
+    const last = (await decodeBatch(whole, rows.map((ps, b) => ({ seq: wholeSeqs[b]!, ids: ps.map((p) => ids[b * T + p]!), lora, logits: true })))).logits;
     for (let b = 0; b < B; b++) compare(last.subarray(b * V, (b + 1) * V), at(b, T - 1), `${key} prefill row ${b}`);
     freeDecoder(whole);
 
@@ -66,8 +67,12 @@ async function checkDecode(model: Model, dir: string, compare: Compare): Promise
     const stepSeqs = seqs();
     for (let p = 0; p < T; p++) {
       const fed = rows.map((ps, b) => ({ b, p })).filter(({ b }) => mask[b * T + p]);
-      const logits = await decodeBatch(stepwise, fed.map(({ b }) => ({ seq: stepSeqs[b]!, ids: [ids[b * T + p]!], lora, logits: true })));
-      fed.forEach(({ b }, j) => compare(logits.subarray(j * V, (j + 1) * V), at(b, p), `${key} row ${b} position ${p}`));
+      const out = await decodeBatch(stepwise, fed.map(({ b }) => ({ seq: stepSeqs[b]!, ids: [ids[b * T + p]!], lora, logits: true })));
+      fed.forEach(({ b }, j) => {
+        const row = out.logits.subarray(j * V, (j + 1) * V);
+        compare(row, at(b, p), `${key} row ${b} position ${p}`);
+        assert.equal(out.argmax[j], argmax(row), `${key} row ${b} position ${p}: the backend's argmax`);
+      });
     }
     freeDecoder(stepwise);
   }

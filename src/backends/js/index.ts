@@ -13,7 +13,7 @@ import { attentionPaged } from './attention-paged.ts';
 import { columnDot, scaleColumns } from './columns.ts';
 import * as elementwise from './elementwise.ts';
 import * as layers from './layers.ts';
-import { adamw, crossEntropy, sumSquares } from './loss-optim.ts';
+import { adamw, argmaxRows, crossEntropy, sumSquares } from './loss-optim.ts';
 import { matmulBackward, matmulForward } from './matmul.ts';
 import { data, denseDType, makeTensor, poison, readF32, writeF32 } from './memory.ts';
 import { dequantizeAll, makeQuantTensor, poisonQuant, quantMatmulBackwardInput, quantMatmulForward } from './quant.ts';
@@ -194,6 +194,11 @@ export class JsBackend implements Backend {
   crossEntropy(losses: Tensor, dlogits: Tensor | null, logits: Tensor, targets: Tensor, N: number, V: number, gradScale: number): void {
     checkArgs.crossEntropy(losses, dlogits, logits, targets, N, V, gradScale);
     crossEntropy(losses, dlogits, logits, targets, N, V, gradScale);
+  }
+
+  argmaxRows(out: Tensor, x: Tensor, R: number, V: number): void {
+    checkArgs.argmaxRows(out, x, R, V);
+    argmaxRows(out, x, R, V);
   }
 
   sumSquares(out: Tensor, t: Tensor): void {

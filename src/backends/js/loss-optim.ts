@@ -1,9 +1,15 @@
-// Fused softmax cross-entropy, sum of squares and AdamW for the js backend.
+// Fused softmax cross-entropy, argmax per row, sum of squares and AdamW for the js backend.
 
 import type { Tensor } from '../../engine/tensor.ts';
+import { argmax } from '../../engine/argmax.ts';
 import { f32, i32 } from './memory.ts';
 
 import { IGNORE_INDEX } from '../../engine/backend.ts';
+
+export function argmaxRows(out: Tensor, x: Tensor, R: number, V: number): void {
+  const o = i32(out), xs = f32(x);
+  for (let r = 0; r < R; r++) o[r] = argmax(xs, r * V, V);
+}
 
 export function crossEntropy(losses: Tensor, dlogits: Tensor | null, logits: Tensor, targets: Tensor, N: number, V: number, gradScale: number): void {
   const l = f32(losses), x = f32(logits), t = i32(targets);

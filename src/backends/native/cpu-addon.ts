@@ -85,6 +85,7 @@ export interface CpuAddon {
   swigluForward(out: H, gate: H, up: H, n: N): void;
   swigluBackward(dgate: H, dup: H, dout: H, gate: H, up: H, n: N): void;
   crossEntropy(losses: H, dlogits: H | null, logits: H, targets: H, N: N, V: N, gradScale: N): void;
+  argmaxRows(out: H, x: H, R: N, V: N): void;
   sumSquares(out: H, t: H): void;
   adamw(param: H, grad: H, m: H, v: H, lr: N, beta1: N, beta2: N, eps: N, weightDecay: N, step: N): void;
 }

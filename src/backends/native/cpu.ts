@@ -218,6 +218,11 @@ export class CpuBackend implements Backend {
     this.addon.crossEntropy(h(losses), hOrNull(dlogits), h(logits), h(targets), N, V, gradScale);
   }
 
+  argmaxRows(out: Tensor, x: Tensor, R: number, V: number): void {
+    checkArgs.argmaxRows(out, x, R, V);
+    this.addon.argmaxRows(h(out), h(x), R, V);
+  }
+
   sumSquares(out: Tensor, t: Tensor): void {
     checkArgs.sumSquares(out, t);
     this.addon.sumSquares(h(out), h(t));

@@ -7,6 +7,7 @@
 //   'f32': IEEE float32 products everywhere (half weights widened first): tight parity with js.
 // ALPACA_CUDA_PRECISION=f32|bf16 picks it for the loader. Every other op computes in float32 either way.
 
+import { argmax } from '../../engine/argmax.ts';
 import type { Backend, DeviceCollectives } from '../../engine/backend.ts';
 import { BYTES_PER_ELEMENT, isQuantDType, type DType } from '../../engine/dtype.ts';
 import type { QuantizedWeight } from '../../engine/quantized.ts';
@@ -294,6 +295,13 @@ export class CudaBackend implements Backend {
     this.addon.crossEntropy(
       f32(losses, op), dlogits ? f32(dlogits, op) : 0, f32(logits, op), ptr(targets), N, V, gradScale,
     );
+  }
+
+  /** On the host (no device kernel yet): the logits come over as before, the ids go back. */
+  argmaxRows(out: Tensor, x: Tensor, R: number, V: number): void {
+    checkArgs.argmaxRows(out, x, R, V);
+    const values = this.addon.download(ptr(x), DTYPE_CODE.f32, R * V) as Float32Array;
+    this.addon.upload(ptr(out), DTYPE_CODE.i32, Int32Array.from({ length: R }, (_, r) => argmax(values, r * V, V)));
   }
 
   sumSquares(out: Tensor, t: Tensor): void {

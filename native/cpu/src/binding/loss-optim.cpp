@@ -1,4 +1,4 @@
-// JavaScript entry points of crossEntropy, sumSquares and adamw.
+// JavaScript entry points of crossEntropy, argmaxRows, sumSquares and adamw.
 #include "../kernels/kernels.h"
 #include "args.h"
 #include "bindings.h"
@@ -19,6 +19,17 @@ napi_value cross_entropy(napi_env env, napi_callback_info info) {
     if (t != -100 && (t < 0 || t >= V)) a.fail("label %d at row %ld is outside the vocabulary (size %ld)", t, n, V);
   }
   if (a.ok()) k_cross_entropy(losses.f(), dlogits.f(), logits.f(), targets.i(), N, V, (float)grad_scale);
+  return nullptr;
+}
+
+// argmaxRows(out, x, R, V)
+napi_value argmax_rows(napi_env env, napi_callback_info info) {
+  Args a(env, info, "argmaxRows");
+  long R = a.dim(2, "R"), V = a.dim(3, "V");
+  if (a.ok() && V < 1) a.fail("V must be at least 1");
+  TensorArg out = a.tensor(0, "out", R, kI32);
+  TensorArg x = a.tensor(1, "x", R * V, kF32);
+  if (a.ok()) k_argmax_rows(out.i(), x.f(), R, V);
   return nullptr;
 }
 
@@ -45,4 +56,4 @@ napi_value adamw(napi_env env, napi_callback_info info) {
 }  // namespace
 
 const Binding loss_optim_bindings[] = {
-    {"crossEntropy", cross_entropy}, {"sumSquares", sum_squares}, {"adamw", adamw}, {nullptr, nullptr}};
+    {"crossEntropy", cross_entropy}, {"argmaxRows", argmax_rows}, {"sumSquares", sum_squares}, {"adamw", adamw}, {nullptr, nullptr}};

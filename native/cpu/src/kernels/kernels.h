@@ -52,5 +52,7 @@ void k_attention_paged(Act out, Act q, Act k, Act v, void* const* kc, void* cons
 void k_cross_entropy(float* losses, float* dlogits, const float* logits, const int32_t* targets, long N, long V,
                      float grad_scale);
 double k_sum_squares(const float* x, long n);
+// out[r] = the first index of row r's largest value (x (R, V)); a NaN never wins, except at index 0, which stays.
+void k_argmax_rows(int32_t* out, const float* x, long R, long V);
 void k_adamw(float* param, const float* grad, float* m, float* v, long n, double lr, double beta1, double beta2, double eps,
              double weight_decay, double step);

@@ -1,5 +1,5 @@
-// Fused softmax cross-entropy (loss and logit gradient in one pass over each row), the sum of squares
-// behind gradient clipping, and torch's AdamW update. Double precision where torch's results hinge on it.
+// Fused softmax cross-entropy (loss and logit gradient in one pass over each row), greedy decoding's argmax per
+// row, the sum of squares behind gradient clipping, and torch's AdamW update. Double precision where torch's results hinge on it.
 #include <cmath>
 
 #include "../pool.h"
@@ -112,4 +112,43 @@ void k_adamw(float* param, const float* grad, float* m, float* v, long n, double
   Adam k{param, m, v, grad, lr, beta1, beta2, eps, weight_decay, lr / (1.0 - std::pow(beta1, step)),
          std::sqrt(1.0 - std::pow(beta2, step))};
   pool_run(n, pool_grain(n, 4), adamw_task, &k);
+}
+
+namespace {
+
+struct Argmax {
+  int32_t* out;
+  const float* x;
+  long V;
+};
+
+// The row's largest value in eight lanes (each keeps x[0] until a later value beats it, so a NaN at 0 stays and
+// others never win), then the first index holding it (-0 and +0 equal, as the sequential scan leaves them).
+HOT void argmax_task(void* c, long r0, long r1, int) {
+  const Argmax& k = *(const Argmax*)c;
+  for (long r = r0; r < r1; r++) {
+    const float* x = k.x + r * k.V;
+    float lanes[8];
+    for (int l = 0; l < 8; l++) lanes[l] = x[0];
+    long i = 0;
+    for (; i + 8 <= k.V; i += 8)
+      for (int l = 0; l < 8; l++) lanes[l] = x[i + l] > lanes[l] ? x[i + l] : lanes[l];
+    float top = lanes[0];
+    for (int l = 1; l < 8; l++) top = lanes[l] > top ? lanes[l] : top;
+    for (; i < k.V; i++) top = x[i] > top ? x[i] : top;
+    long best = 0;
+    for (long j = 0; j < k.V; j++)
+      if (x[j] == top) {
+        best = j;
+        break;
+      }
+    k.out[r] = (int32_t)best;
+  }
+}
+
+}  // namespace
+
+void k_argmax_rows(int32_t* out, const float* x, long R, long V) {
+  Argmax k{out, x, V};
+  pool_run(R, pool_grain(R, V), argmax_task, &k);
 }
