@@ -1,5 +1,6 @@
 // Fused softmax cross-entropy (loss and logit gradient in one pass over each row), greedy decoding's argmax per
-// row, the sum of squares behind gradient clipping, and torch's AdamW update. Double precision where torch's results hinge on it.
+// row, the sum of squares behind gradient clipping, and torch's AdamW update. Double precision where torch's
+// results hinge on it.
 #include <cmath>
 
 #include "../pool.h"
