@@ -166,9 +166,10 @@ export class BatchScheduler {
       if (!this.running.length) break;
       const step = this.plan();
       try {
-        const out = await decodeBatch(this.dec, step.map(({ row, ids }) => ({ seq: row.seq, ids, lora: row.lora, logits: this.wants(row) })));
+        const rows = step.map(({ row, ids }) => ({ seq: row.seq, ids, lora: row.lora, logits: this.wants(row) }));
+        const out = await decodeBatch(this.dec, rows);
         const V = this.model.config.vocabSize;
-        step.filter(({ row }) => this.wants(row)).forEach(({ row }, j) => this.choose(row, out.argmax[j]!, out.logits.subarray(j * V, (j + 1) * V)));
+        step.filter((_, i) => rows[i]!.logits).forEach(({ row }, j) => this.choose(row, out.argmax[j]!, out.logits.subarray(j * V, (j + 1) * V)));
       } catch (err) {
         for (const r of [...this.running]) this.fail(r, err);
       }
