@@ -9,12 +9,12 @@
 import type { DType } from '../engine/dtype.ts';
 import type { Tensor } from '../engine/tensor.ts';
 import { resolveActivationDtype, type ActivationDType } from './activation-dtype.ts';
-import { CHUNK_BLOCKS, KV_BLOCK_TOKENS, KvPool, type KvSeq } from './kv-cache.ts';
+import { KV_BLOCK_TOKENS, KvPool, type KvSeq } from './kv-cache.ts';
 import { refreshDora } from './dora.ts';
 import { addLoraBranch, linearForward } from './linear.ts';
 import { decoderBlock, type BlockCalls, type BlockTensors, type LoraUse, type Model } from './llama.ts';
 import type { LoraAdapter, Projection } from './lora.ts';
-import { ropeTables } from './rope.ts';
+import { writeRopeTables } from './rope.ts';
 
 export interface DecodeRow {
   seq: KvSeq;
@@ -101,9 +101,7 @@ export async function decodeBatch(d: Decoder, rows: readonly DecodeRow[]): Promi
   const ids = new Int32Array(N), cos = new Float32Array(N * half), sin = new Float32Array(N * half);
   rows.forEach((r, i) => {
     ids.set(r.ids, start[i]!);
-    const tables = ropeTables(cfg, Array.from(r.ids, (_, t) => r.seq.length + t));
-    cos.set(tables.cos, start[i]! * half);
-    sin.set(tables.sin, start[i]! * half);
+    writeRopeTables(cfg, Array.from(r.ids, (_, t) => r.seq.length + t), cos, sin, start[i]!);
   });
   const rank = Math.max(1, ...rows.map((r) => r.lora?.adapter.settings.r ?? 1));
   const viewAs = (dtype: DType, name: string, shape: number[]) => be.view(buffer(d, name, shape.reduce((a, b) => a * b, 1), dtype), 0, shape);
@@ -150,7 +148,7 @@ export async function decodeBatch(d: Decoder, rows: readonly DecodeRow[]): Promi
         be.rope(b.q, cosT, sinT, 1, N, NH, HD, false);
         be.rope(b.k, cosT, sinT, 1, N, NKV, HD, false);
         be.attentionPaged(
-          b.att, b.q, b.k, b.v, pool.layer('k', l), pool.layer('v', l), rowInfo, blockTable, N, NH, NKV, HD, KV_BLOCK_TOKENS, CHUNK_BLOCKS,
+          b.att, b.q, b.k, b.v, pool.layer('k', l), pool.layer('v', l), rowInfo, blockTable, N, NH, NKV, HD, KV_BLOCK_TOKENS, pool.chunkBlocks,
         );
       },
     };

@@ -2,15 +2,21 @@
 // KV_BLOCK_TOKENS time steps, handed to sequences on demand from a pool that grows a chunk of blocks at a time
 // (up to its block budget) and gives its memory back when no sequence holds a block. A sequence is its block
 // list and its length; rows of different lengths hold only the blocks they fill. Not the step that fills it (decode.ts).
+//
+// A chunk is a whole number of 2 MiB pages, as many blocks as fit (at least MIN_CHUNK_BLOCKS): the cpu backend maps
+// such a buffer onto huge pages, and since the pool refills its chunks after every idle moment, small pages
+// would each cost a page fault again (14 us a page on a 2-core cloud VM: 5 ms for a 1.5 MiB chunk).
 
 import type { LlamaConfig } from '../arch/llama-config.ts';
 import type { Backend } from '../engine/backend.ts';
+import { BYTES_PER_ELEMENT } from '../engine/dtype.ts';
 import { kvRuns, type KvRun } from '../engine/kv-runs.ts';
 import type { Tensor } from '../engine/tensor.ts';
 import type { ActivationDType } from './activation-dtype.ts';
 
 export const KV_BLOCK_TOKENS = 32;
-export const CHUNK_BLOCKS = 16; // blocks allocated together per layer tensor
+const MIN_CHUNK_BLOCKS = 16;
+const PAGE_BYTES = 2 ** 21;
 
 /** One sequence's cache: block ids in time order, and the time steps filled. */
 export interface KvSeq {
@@ -19,8 +25,8 @@ export interface KvSeq {
 }
 
 interface Chunk {
-  memory: Tensor; // (2 * numLayers * chunkTokens, NKV * HD): one allocation, so it is big enough for huge pages
-  k: Tensor[]; // per layer, views of memory: (CHUNK_BLOCKS * KV_BLOCK_TOKENS, NKV * HD)
+  memory: Tensor; // whole pages, 2 * numLayers * chunkTokens * NKV * HD elements used
+  k: Tensor[]; // per layer, views of memory: (chunkTokens, NKV * HD)
   v: Tensor[];
 }
 
@@ -32,15 +38,23 @@ export class KvPool {
   readonly chunks: Chunk[] = [];
   private free: number[] = []; // unused block ids, highest first (so the lowest is taken next)
   private used = 0;
+  /** Blocks per chunk: block id b is in chunk b / chunkBlocks. */
+  readonly chunkBlocks: number;
+  private readonly chunkElements: number;
 
   /** dtype: what keys and values are stored in (the model's activation dtype, as HF caches in the model's dtype). */
   constructor(
     private readonly be: Backend, private readonly config: LlamaConfig, readonly maxBlocks: number, readonly dtype: ActivationDType = 'f32',
-  ) {}
+  ) {
+    const bytesPerBlock = 2 * config.numLayers * KV_BLOCK_TOKENS * config.numKvHeads * config.headDim * BYTES_PER_ELEMENT[dtype];
+    const pages = Math.ceil((MIN_CHUNK_BLOCKS * bytesPerBlock) / PAGE_BYTES);
+    this.chunkBlocks = Math.floor((pages * PAGE_BYTES) / bytesPerBlock);
+    this.chunkElements = (pages * PAGE_BYTES) / BYTES_PER_ELEMENT[dtype];
+  }
 
   /** Time steps per chunk tensor (its first dimension). */
-  static get chunkTokens(): number {
-    return CHUNK_BLOCKS * KV_BLOCK_TOKENS;
+  get chunkTokens(): number {
+    return this.chunkBlocks * KV_BLOCK_TOKENS;
   }
 
   get blocksInUse(): number {
@@ -74,14 +88,14 @@ export class KvPool {
 
   /** Where steps [t0, t0 + count) of seq live, as maximal contiguous runs. */
   runs(seq: KvSeq, t0: number, count: number): KvRun[] {
-    return kvRuns(seq.blocks, KV_BLOCK_TOKENS, CHUNK_BLOCKS, t0, count);
+    return kvRuns(seq.blocks, KV_BLOCK_TOKENS, this.chunkBlocks, t0, count);
   }
 
   /** dst (empty) becomes a copy of src, block by block, in every layer (beam search follows its beams). */
   copy(dst: KvSeq, src: KvSeq): void {
     if (dst.length !== 0) throw new Error('KvPool.copy: the destination must be empty');
     this.grow(dst, src.length);
-    const W = this.config.numKvHeads * this.config.headDim, P = KvPool.chunkTokens;
+    const W = this.config.numKvHeads * this.config.headDim, P = this.chunkTokens;
     for (const r of this.runs(src, 0, src.length)) {
       for (const d of this.runs(dst, r.t, r.len)) {
         const from = r.row + (d.t - r.t);
@@ -101,12 +115,12 @@ export class KvPool {
   }
 
   private addChunk(): void {
-    const P = KvPool.chunkTokens, W = this.config.numKvHeads * this.config.headDim, L = this.config.numLayers;
-    const memory = this.be.alloc([2 * L * P, W], this.dtype, 'scratch');
+    const P = this.chunkTokens, W = this.config.numKvHeads * this.config.headDim, L = this.config.numLayers;
+    const memory = this.be.alloc([this.chunkElements], this.dtype, 'scratch');
     const layers = (first: number) => Array.from({ length: L }, (_, l) => this.be.view(memory, (first + l) * P * W, [P, W]));
-    const firstBlock = this.chunks.length * CHUNK_BLOCKS;
+    const firstBlock = this.chunks.length * this.chunkBlocks;
     this.chunks.push({ memory, k: layers(0), v: layers(L) });
-    for (let i = CHUNK_BLOCKS - 1; i >= 0; i--) this.free.push(firstBlock + i);
+    for (let i = this.chunkBlocks - 1; i >= 0; i--) this.free.push(firstBlock + i);
     this.free.sort((a, b) => b - a);
   }
 

@@ -24,18 +24,35 @@ export function ropeInvFreq(config: LlamaConfig, seqLen = 0): Float64Array {
 
 /** cos and sin of (T, headDim/2): row t holds position[t] × invFreq; HF's rotate-half uses it for both halves. */
 export function ropeTables(config: LlamaConfig, positions: readonly number[]): { cos: Float32Array; sin: Float32Array } {
-  const inv = ropeInvFreq(config, positions.reduce((m, p) => Math.max(m, p + 1), 0));
-  const half = inv.length;
+  const half = config.headDim / 2;
   const cos = new Float32Array(positions.length * half);
   const sin = new Float32Array(positions.length * half);
+  writeRopeTables(config, positions, cos, sin, 0);
+  return { cos, sin };
+}
+
+/** ropeTables written into cos and sin from row `at` on (a decode step's rows, each at its own positions). */
+export function writeRopeTables(config: LlamaConfig, positions: readonly number[], cos: Float32Array, sin: Float32Array, at: number): void {
+  const inv = invFreqFor(config, positions.reduce((m, p) => Math.max(m, p + 1), 0));
+  const half = inv.length;
   positions.forEach((p, t) => {
+    const row = (at + t) * half;
     for (let i = 0; i < half; i++) {
       const angle = f(f(p) * inv[i]!);
-      cos[t * half + i] = Math.cos(angle);
-      sin[t * half + i] = Math.sin(angle);
+      cos[row + i] = Math.cos(angle);
+      sin[row + i] = Math.sin(angle);
     }
   });
-  return { cos, sin };
+}
+
+const fixedInvFreq = new WeakMap<LlamaConfig, Float64Array>();
+
+/** ropeInvFreq, computed once per config unless dynamic scaling makes it depend on the length. */
+function invFreqFor(config: LlamaConfig, seqLen: number): Float64Array {
+  if (config.ropeScaling?.type === 'dynamic') return ropeInvFreq(config, seqLen);
+  let inv = fixedInvFreq.get(config);
+  if (!inv) fixedInvFreq.set(config, (inv = ropeInvFreq(config)));
+  return inv;
 }
 
 /** 1 / base^(2i/dim), with torch's float32 exponent, pow and reciprocal. */

@@ -1,7 +1,7 @@
 // The paged KV cache's bookkeeping on the js backend: sequences growing in turn get interleaved blocks whose
 // runs are found and merged where adjacent, the block budget is enforced, a copy holds the same keys and
 // values, and the pool's memory goes back once no sequence holds a block. Expectations are by hand from the
-// block size (32 tokens) and the chunk size (16 blocks).
+// block size (32 tokens) and the chunk size (whole 2 MiB pages, at least 16 blocks).
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -9,9 +9,26 @@ import { parseLlamaConfig } from '../../../src/arch/llama-config.ts';
 import { JsBackend } from '../../../src/backends/js/index.ts';
 import { KV_BLOCK_TOKENS, KvPool, kvBlocksFor, type KvSeq } from '../../../src/model/kv-cache.ts';
 
+// a block: 2 layers x (K, V) x 32 steps x 256 floats x 4 bytes = 128 KiB, so a 2 MiB chunk holds 16 blocks
 const config = parseLlamaConfig({
-  model_type: 'llama', hidden_size: 8, intermediate_size: 16, num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 1, vocab_size: 10,
+  model_type: 'llama', hidden_size: 512, intermediate_size: 16, num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 1, vocab_size: 10,
 }, 'test');
+
+test('a chunk is whole 2 MiB pages holding as many blocks as fit, at least 16', () => {
+  const be = new JsBackend();
+  const blocksPerChunk = (layers: number, kvHeads: number, dtype: 'f32' | 'bf16') => new KvPool(be, parseLlamaConfig({
+    model_type: 'llama', hidden_size: 2048, intermediate_size: 16, num_hidden_layers: layers, num_attention_heads: 16, num_key_value_heads: kvHeads, vocab_size: 10,
+  }, 'test'), 100, dtype).chunkBlocks;
+  assert.equal(new KvPool(be, config, 20).chunkBlocks, 16);
+  // head size 128; a block 2 x 6 x 32 x 128 x 2 bytes = 96 KiB: 21 fit in 2 MiB (2016 KiB)
+  assert.equal(blocksPerChunk(6, 1, 'bf16'), 21);
+  // 2 x 30 x 32 x 512 x 4 = 3.75 MiB a block: 16 blocks need 30 pages, which hold 16
+  assert.equal(blocksPerChunk(30, 4, 'f32'), 16);
+  // 2 x 20 x 32 x 512 x 4 = 2.5 MiB a block: 16 blocks need 20 pages, which hold exactly 16
+  assert.equal(blocksPerChunk(20, 4, 'f32'), 16);
+  // 2 x 3 x 32 x 256 x 4 = 192 KiB: 16 need 3 MiB, so 2 pages, which hold 21 (4032 KiB)
+  assert.equal(blocksPerChunk(3, 2, 'f32'), 21);
+});
 
 test('blocks are handed out in turn, runs merge adjacent blocks, the budget holds, an empty pool frees its chunks', () => {
   assert.equal(KV_BLOCK_TOKENS, 32);
@@ -45,7 +62,7 @@ test('a copy holds the same keys and values, layer by layer', async () => {
   pool.grow(src, 13);
   src.length = 45;
   assert.deepEqual(src.blocks, [0, 2]);
-  const W = config.numKvHeads * config.headDim, P = KvPool.chunkTokens;
+  const W = config.numKvHeads * config.headDim, P = pool.chunkTokens;
   const values = (l: number, kv: 'k' | 'v') => Float32Array.from({ length: P * W }, (_, i) => l * 1000 + (kv === 'k' ? 0 : 500) + (i % 997));
   for (let l = 0; l < config.numLayers; l++) for (const kv of ['k', 'v'] as const) be.upload(pool.chunks[0]![kv][l]!, values(l, kv));
   const dst: KvSeq = { blocks: [], length: 0 };

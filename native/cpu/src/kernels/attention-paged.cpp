@@ -54,16 +54,25 @@ static AI V4 hsum8x4(V8 a, V8 b, V8 c, V8 d) {
   return __builtin_shufflevector(s, s, 0, 1, 2, 3) + __builtin_shufflevector(s, s, 4, 5, 6, 7);
 }
 
-// s[0, n) = softmax(s[0, n)), in eight lanes so that it vectorizes.
+// s[0, n) = softmax(s[0, n)): the max and the sum in eight lanes (lane l takes every j = l mod 8, in order), so that
+// they vectorize.
 static AI void softmax(float* s, long n) {
+  const long whole = n / 8 * 8;
+  V8 top = V8{} - INFINITY;
+  for (long j = 0; j < whole; j += 8) {
+    const V8 x = load8(s + j);
+    top = top > x ? top : x;
+  }
   float lanes[8];
-  for (int l = 0; l < 8; l++) lanes[l] = -INFINITY;
-  for (long j = 0; j < n; j++) lanes[j % 8] = fmaxf_(lanes[j % 8], s[j]);
+  store8(lanes, top);
+  for (long j = whole; j < n; j++) lanes[j % 8] = fmaxf_(lanes[j % 8], s[j]);
   float max = lanes[0];
   for (int l = 1; l < 8; l++) max = fmaxf_(max, lanes[l]);
   for (long j = 0; j < n; j++) s[j] = fexp(s[j] - max);
-  for (int l = 0; l < 8; l++) lanes[l] = 0;
-  for (long j = 0; j < n; j++) lanes[j % 8] += s[j];
+  V8 total = {};
+  for (long j = 0; j < whole; j += 8) total += load8(s + j);
+  store8(lanes, total);
+  for (long j = whole; j < n; j++) lanes[j % 8] += s[j];
   const float sum = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
   for (long j = 0; j < n; j++) s[j] /= sum;
 }
@@ -102,28 +111,30 @@ static AI void scores(float* s, const float* q, const HeadRows& k, long n, long 
   }
 }
 
-// o[0, HD) += sum over j < n of p[j] * value row j: 64 columns of o at a time stay in registers across the rows.
+// Columns [d0, d0 + 8 * W) of o += sum over j < n of p[j] * value row j, the W accumulators in registers across
+// the rows (independent sums, so their latencies overlap).
+template <int DT, int W>
+static AI void weighted_cols(float* o, const float* p, const HeadRows& v, long n, long d0) {
+  V8 acc[W];
+#pragma GCC unroll 8
+  for (int i = 0; i < W; i++) acc[i] = load8(o + d0 + 8 * i);
+  for (long j = 0; j < n; j++) {
+    const V8 pj = V8{} + p[j];
+    const long row = v.off + j * v.stride + d0;
+#pragma GCC unroll 8
+    for (int i = 0; i < W; i++) acc[i] += pj * cache8<DT>(v.p, row + 8 * i);
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < W; i++) store8(o + d0 + 8 * i, acc[i]);
+}
+
+// o[0, HD) += sum over j < n of p[j] * value row j: 64 columns at a time, then 32, then 8.
 template <int DT>
 static AI void weighted_sum(float* o, const float* p, const HeadRows& v, long n, long HD) {
   long d0 = 0;
-  for (; d0 + 64 <= HD; d0 += 64) {
-    V8 acc[8];
-#pragma GCC unroll 8
-    for (int i = 0; i < 8; i++) acc[i] = load8(o + d0 + 8 * i);
-    for (long j = 0; j < n; j++) {
-      const V8 pj = V8{} + p[j];
-      const long row = v.off + j * v.stride + d0;
-#pragma GCC unroll 8
-      for (int i = 0; i < 8; i++) acc[i] += pj * cache8<DT>(v.p, row + 8 * i);
-    }
-#pragma GCC unroll 8
-    for (int i = 0; i < 8; i++) store8(o + d0 + 8 * i, acc[i]);
-  }
-  for (; d0 + 8 <= HD; d0 += 8) {
-    V8 acc = load8(o + d0);
-    for (long j = 0; j < n; j++) acc += (V8{} + p[j]) * cache8<DT>(v.p, v.off + j * v.stride + d0);
-    store8(o + d0, acc);
-  }
+  for (; d0 + 64 <= HD; d0 += 64) weighted_cols<DT, 8>(o, p, v, n, d0);
+  for (; d0 + 32 <= HD; d0 += 32) weighted_cols<DT, 4>(o, p, v, n, d0);
+  for (; d0 + 8 <= HD; d0 += 8) weighted_cols<DT, 1>(o, p, v, n, d0);
   for (; d0 < HD; d0++)
     for (long j = 0; j < n; j++) o[d0] += p[j] * cache1<DT>(v.p, v.off + j * v.stride + d0);
 }

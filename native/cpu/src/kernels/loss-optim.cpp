@@ -2,6 +2,7 @@
 // row, the sum of squares behind gradient clipping, and torch's AdamW update. Double precision where torch's
 // results hinge on it.
 #include <cmath>
+#include <cstring>
 
 #include "../pool.h"
 #include "kernels.h"
@@ -123,27 +124,49 @@ struct Argmax {
   long V;
 };
 
-// The row's largest value in eight lanes (each keeps x[0] until a later value beats it, so a NaN at 0 stays and
-// others never win), then the first index holding it (-0 and +0 equal, as the sequential scan leaves them).
+// The largest of x[0, n), in 32 lanes (four independent vectors, so that the compares overlap), each lane keeping
+// x[0] until a later value beats it: a NaN at 0 stays, others never win. -0 and +0 may come out either way.
+static AI float largest(const float* x, long n) {
+  V8 top[4];
+  for (int a = 0; a < 4; a++) top[a] = V8{} + x[0];
+  long i = 0;
+  for (; i + 32 <= n; i += 32)
+#pragma GCC unroll 4
+    for (int a = 0; a < 4; a++) {
+      const V8 v = load8(x + i + 8 * a);
+      top[a] = v > top[a] ? v : top[a];
+    }
+  float lanes[32];
+  for (int a = 0; a < 4; a++) store8(lanes + 8 * a, top[a]);
+  float best = lanes[0];
+  for (int l = 1; l < 32; l++) best = lanes[l] > best ? lanes[l] : best;
+  for (; i < n; i++) best = x[i] > best ? x[i] : best;
+  return best;
+}
+
+// The first j with x[j] == v, eight at a time (0 when there is none: v is NaN). -0 and +0 are equal.
+static AI long first_equal(const float* x, long n, float v) {
+  const V8 target = V8{} + v;
+  long j = 0;
+  for (; j + 8 <= n; j += 8) {
+    const auto hit = load8(x + j) == target;
+    uint64_t words[4];
+    memcpy(words, &hit, sizeof words);
+    if ((words[0] | words[1] | words[2] | words[3]) == 0) continue;
+    for (int l = 0; l < 8; l++)
+      if (hit[l]) return j + l;
+  }
+  for (; j < n; j++)
+    if (x[j] == v) return j;
+  return 0;
+}
+
+// Each row's first index of its largest value.
 HOT void argmax_task(void* c, long r0, long r1, int) {
   const Argmax& k = *(const Argmax*)c;
   for (long r = r0; r < r1; r++) {
     const float* x = k.x + r * k.V;
-    float lanes[8];
-    for (int l = 0; l < 8; l++) lanes[l] = x[0];
-    long i = 0;
-    for (; i + 8 <= k.V; i += 8)
-      for (int l = 0; l < 8; l++) lanes[l] = x[i + l] > lanes[l] ? x[i + l] : lanes[l];
-    float top = lanes[0];
-    for (int l = 1; l < 8; l++) top = lanes[l] > top ? lanes[l] : top;
-    for (; i < k.V; i++) top = x[i] > top ? x[i] : top;
-    long best = 0;
-    for (long j = 0; j < k.V; j++)
-      if (x[j] == top) {
-        best = j;
-        break;
-      }
-    k.out[r] = (int32_t)best;
+    k.out[r] = (int32_t)first_equal(x, k.V, largest(x, k.V));
   }
 }
 
