@@ -1,7 +1,8 @@
 // One case of bench/serve-throughput.ts, in its own process: `streams` concurrent greedy generations of
 // `newTokens` tokens (EOS ignored), each from its own random prompt, all submitted at once, on our batch
 // scheduler (cpu backend, in process, no HTTP) or on llama.cpp (node-llama-cpp: one context with `streams`
-// sequences, evaluated together in its batches). Prints one JSON line of timings. Not the driver.
+// sequences, evaluated together in its batches). A server's steady state: a warm-up round of the same shape (8
+// tokens each) first, then ROUNDS timed rounds; prints one JSON line with the median round's timings. Not the driver.
 //   node --import tsx bench/serve-case.ts '<json: ServeCase>'
 
 import { CpuBackend } from '../src/backends/native/cpu.ts';
@@ -27,29 +28,40 @@ const c = JSON.parse(process.argv[2]!) as ServeCase;
 const rng = new Rng(11);
 const prompts = Array.from({ length: c.streams }, () => Array.from({ length: c.promptTokens }, () => 3 + rng.int(c.vocabSize - 3)));
 
+const ROUNDS = 3;
+const WARM_UP_TOKENS = 8;
+
 /** Each stream's token arrival times (ms since the start), and the run's wall time. */
 type Stream = (onToken: () => void) => Promise<void>;
+type Round = { arrivals: number[][]; seconds: number };
 
-async function timeStreams(streams: Stream[]): Promise<{ arrivals: number[][]; seconds: number }> {
+async function timeStreams(streams: Stream[]): Promise<Round> {
   const arrivals = streams.map((): number[] => []);
   const t0 = performance.now();
   await Promise.all(streams.map((run, i) => run(() => arrivals[i]!.push(performance.now() - t0))));
   return { arrivals, seconds: (performance.now() - t0) / 1000 };
 }
 
-async function ours(): Promise<{ arrivals: number[][]; seconds: number; details: string }> {
+/** A warm-up round of the case's shape, then ROUNDS timed ones; `stream(i, n, onToken)` runs stream i for n tokens. */
+async function rounds(stream: (i: number, n: number, onToken: () => void) => Promise<void>): Promise<Round[]> {
+  await Promise.all(prompts.map((_, i) => stream(i, WARM_UP_TOKENS, () => undefined)));
+  const out: Round[] = [];
+  for (let k = 0; k < ROUNDS; k++) out.push(await timeStreams(prompts.map((_, i) => (onToken) => stream(i, c.newTokens, onToken))));
+  return out;
+}
+
+async function ours(): Promise<{ rounds: Round[]; details: string }> {
   const addon = loadCpuAddon();
   if ('unavailable' in addon) throw new Error(`cpu backend: ${addon.unavailable}`);
   const be = new CpuBackend(addon);
   const model = await loadModel(be, c.dir, { dtype: 'bf16' });
   const options = { ...DEFAULT_OPTIONS, maxNewTokens: c.newTokens, eosTokenIds: [] };
   const s = new BatchScheduler(model, { maxBatchSize: c.streams, maxKvTokens: c.streams * (c.promptTokens + c.newTokens), queueCapacity: c.streams });
-  await s.generate(null, [prompts[0]!], { ...options, maxNewTokens: 4 }); // warm-up
-  const r = await timeStreams(prompts.map((p) => (onToken) => s.generate(null, [p], options, { onToken: () => void onToken() }).then(() => undefined)));
-  return { ...r, details: be.describe() };
+  const stream = (i: number, n: number, onToken: () => void) => s.generate(null, [prompts[i]!], { ...options, maxNewTokens: n }, { onToken: () => void onToken() }).then(() => undefined);
+  return { rounds: await rounds(stream), details: be.describe() };
 }
 
-async function llamaCpp(): Promise<{ arrivals: number[][]; seconds: number; details: string }> {
+async function llamaCpp(): Promise<{ rounds: Round[]; details: string }> {
   const { getLlama } = await import('node-llama-cpp');
   const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never });
   const model = await llama.loadModel({ modelPath: c.gguf });
@@ -57,7 +69,7 @@ async function llamaCpp(): Promise<{ arrivals: number[][]; seconds: number; deta
     contextSize: c.promptTokens + c.newTokens + 8, sequences: c.streams, threads: c.threads, batchSize: Math.max(512, c.streams * c.promptTokens),
   });
   const sequences = Array.from({ length: c.streams }, () => context.getSequence());
-  const generate = async (i: number, n: number, onToken: () => void) => {
+  const stream = async (i: number, n: number, onToken: () => void) => {
     let count = 0;
     for await (const _token of sequences[i]!.evaluate(prompts[i] as never, { temperature: 0 })) {
       onToken();
@@ -65,18 +77,20 @@ async function llamaCpp(): Promise<{ arrivals: number[][]; seconds: number; deta
     }
     await sequences[i]!.clearHistory();
   };
-  await generate(0, 4, () => undefined); // warm-up
-  const r = await timeStreams(prompts.map((_, i) => (onToken) => generate(i, c.newTokens, onToken)));
+  const r = await rounds(stream);
   await context.dispose();
   await model.dispose();
   await llama.dispose();
-  return { ...r, details: `llama.cpp (node-llama-cpp), ${c.threads} threads, ${c.streams} sequences in one context` };
+  return { rounds: r, details: `llama.cpp (node-llama-cpp), ${c.threads} threads, ${c.streams} sequences in one context` };
 }
 
-const r = c.engine === 'llama.cpp' ? await llamaCpp() : await ours();
-const tokens = r.arrivals.reduce((n, a) => n + a.length, 0);
+const { rounds: all, details } = c.engine === 'llama.cpp' ? await llamaCpp() : await ours();
+const tokensOf = (r: Round) => r.arrivals.reduce((n, a) => n + a.length, 0);
+const rate = (r: Round) => tokensOf(r) / r.seconds;
+const r = [...all].sort((a, b) => rate(a) - rate(b))[all.length >> 1]!; // the median round
 console.log(JSON.stringify({
-  model: c.model, engine: c.engine, streams: c.streams, details: r.details, tokens, seconds: r.seconds,
+  model: c.model, engine: c.engine, streams: c.streams, details, tokens: tokensOf(r), seconds: r.seconds,
+  rounds_tokens_per_s: all.map((x) => Number(rate(x).toFixed(1))),
   ttft_ms: r.arrivals.map((a) => a[0]!),
   itl_ms: r.arrivals.flatMap((a) => a.slice(1).map((t, i) => t - a[i]!)),
   peak_rss_gib: Number((process.resourceUsage().maxRSS / 2 ** 20).toFixed(2)),
