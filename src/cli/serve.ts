@@ -4,7 +4,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { selectBackend } from '../backends/select.ts';
 import { parseCorsOrigins } from '../server/cors.ts';
-import { PREFILL_CHUNK } from '../generate/scheduler.ts';
+import { PREFILL_CHUNK, PREFILL_IDLE_CHUNK } from '../generate/scheduler.ts';
 import { DEFAULT_BATCH, loadServerContext } from '../server/load-context.ts';
 import { bindServer, serveOn } from '../server/server.ts';
 import { bnbConfigOf } from '../model/quantization-options.ts';
@@ -54,7 +54,7 @@ export const serveCommand: Command = {
     api_key: { type: 'string', help: 'require "Authorization: Bearer KEY" on the API (the page asks for it)' },
     adapter_dir: { type: 'string', help: 'POST /v1/adapters loads adapter folders only from under this folder (default: any folder; set it with --api_key when others can reach the server)' },
     queue_size: { type: 'number', default: 64, help: 'requests that may wait to join the running batch; more get 429' },
-    max_batch_size: { type: 'number', help: `rows decoding together, when not given ${Object.entries(DEFAULT_BATCH).map(([b, n]) => `${n} on ${b}`).join(', ')} (continuous batching; prompts join in chunks of ${PREFILL_CHUNK} tokens per step)` },
+    max_batch_size: { type: 'number', help: `rows decoding together, when not given ${Object.entries(DEFAULT_BATCH).map(([b, n]) => `${n} on ${b}`).join(', ')} (continuous batching; prompts join in chunks of ${PREFILL_CHUNK} tokens per step while others decode, ${PREFILL_IDLE_CHUNK} when none does)` },
     max_kv_tokens: { type: 'number', help: 'KV cache tokens across running requests, each reserving prompt + max tokens; when not given max_batch_size x 4096 (allocated as used)' },
     max_prompt_tokens: { type: 'number', help: 'longest prompt accepted (default: the model\'s max_position_embeddings)' },
     max_tokens: { type: 'number', default: 2048, help: 'most new tokens a request may ask for' },

@@ -107,7 +107,7 @@ async function ask(url: string, request: (typeof DISTINCT)[number], mode: Mode):
 /**
  * Drives the step buffers to their largest: MAX_BATCH - 1 rows decoding (the longest prompt of the load, more
  * new tokens than any row of it) while a prompt of PREFILL_CHUNK + 16 ids joins, so a step holds
- * MAX_BATCH - 1 + PREFILL_CHUNK tokens, the most the scheduler puts in one.
+ * MAX_BATCH - 1 + PREFILL_CHUNK tokens, the most the scheduler puts in one beside decoding rows.
  */
 async function saturate(url: string): Promise<void> {
   const longest = { ...DISTINCT.at(-1)!.body, max_tokens: 2 * DISCONNECT_MAX_TOKENS, ignore_eos: true, stream: true };

@@ -2,7 +2,8 @@
 // different lengths that join a running batch at different steps, wait for a slot, finish early (max tokens,
 // EOS) or are cancelled mid-stream get, token for token, what each gets alone (a cancelled one: a prefix);
 // prompts longer than PREFILL_CHUNK are prefilled over several steps; base and two adapters share one batch;
-// a beam search runs beside the batch; a full queue refuses at once.
+// a beam search runs beside the batch; a full queue refuses at once. Prompts that arrive while no row decodes go
+// in one step (up to PREFILL_IDLE_CHUNK tokens), a prompt joining decoding rows in chunks of PREFILL_CHUNK.
 
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -11,7 +12,7 @@ import { QueueFullError } from '../../../src/generate/admission.ts';
 import { generate } from '../../../src/generate/generate.ts';
 import type { Generated } from '../../../src/generate/hooks.ts';
 import { DEFAULT_OPTIONS, type GenerationOptions } from '../../../src/generate/options.ts';
-import { BatchScheduler, PREFILL_CHUNK } from '../../../src/generate/scheduler.ts';
+import { BatchScheduler, PREFILL_CHUNK, PREFILL_IDLE_CHUNK } from '../../../src/generate/scheduler.ts';
 import { Rng } from '../../../src/engine/random.ts';
 import type { LoraUse, Model } from '../../../src/model/llama.ts';
 import { loadModel } from '../../../src/model/load.ts';
@@ -130,3 +131,24 @@ for (const backend of backends) {
     s.dispose();
   });
 }
+
+test('prompts arriving at an idle batch go in one step; one joining decoding rows comes in chunks', async (t) => {
+  if (!needShared(t, ...MODEL, 'model.safetensors')) return;
+  const m = await loadModel(backends[0]!.make(), sharedPath(...MODEL));
+  const steps: number[] = []; // tokens per step: each decode step embeds its tokens once
+  const embed = m.be.embeddingForward.bind(m.be);
+  m.be.embeddingForward = (out, ids, table, N, C) => (steps.push(N), embed(out, ids, table, N, C));
+  const rng = new Rng(9), V = m.config.vocabSize;
+  const [a, b, c] = [100, 60, 100].map((n) => randomPrompt(rng, n, V));
+  const s = new BatchScheduler(m, { maxBatchSize: 4, maxKvTokens: 4096, queueCapacity: 4 });
+  let joined: Promise<Generated[]> | undefined;
+  const onToken = () => void (joined ??= s.generate(null, [c], { ...greedy, maxNewTokens: 2 }));
+  await Promise.all([s.generate(null, [a], { ...greedy, maxNewTokens: 6 }, { onToken }), s.generate(null, [b], { ...greedy, maxNewTokens: 6 })]);
+  await joined;
+  // by hand: a and b (160 tokens, under PREFILL_IDLE_CHUNK) in the first step; c joins once a has a token, and
+  // comes in 64 + 36 tokens beside the two decoding rows
+  assert.ok(160 <= PREFILL_IDLE_CHUNK && 100 > PREFILL_CHUNK);
+  assert.deepEqual(steps.slice(0, 3), [160, 2 + PREFILL_CHUNK, 2 + 100 - PREFILL_CHUNK], `steps ${steps.join(' ')}`);
+  assert.ok(steps.slice(3).every((n) => n <= 3), `then only decoding rows: ${steps.join(' ')}`);
+  s.dispose();
+});
