@@ -159,8 +159,10 @@ export async function decodeBatch(d: Decoder, rows: readonly DecodeRow[]): Promi
   const want = rows.map((r, i) => ({ r, i })).filter(({ r }) => r.logits);
   const R = want.length;
   if (R === 0) return { logits: new Float32Array(0), argmax: new Int32Array(0) };
-  const last = view('last', R, C), lastN = input('lastN', R, C), logits = view('logits', R, V);
-  want.forEach(({ r, i }, j) => be.copyTime(last, x, 1, C, R, j, N, start[i]! + r.ids.length - 1, 1));
+  // each wanted row's last token, gathered; when that is every token in order (decoding rows), x itself
+  const inOrder = R === N && want.every(({ r, i }, j) => start[i] === j && r.ids.length === 1);
+  const last = inOrder ? x : view('last', R, C), lastN = input('lastN', R, C), logits = view('logits', R, V);
+  if (!inOrder) want.forEach(({ r, i }, j) => be.copyTime(last, x, 1, C, R, j, N, start[i]! + r.ids.length - 1, 1));
   be.rmsnormForward(lastN, view('lastRstd', R), last, w.norm, R, C, cfg.rmsNormEps);
   be.matmulForward(logits, lastN, w.lmHead, null, R, C, V);
   const choices = be.view(buffer(d, 'argmax', R, 'i32'), 0, [R]);
