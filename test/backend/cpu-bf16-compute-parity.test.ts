@@ -1,7 +1,8 @@
 // The bf16 compute mode (setComputeDtype('bf16'), --compute_dtype bf16) on the cpu backend against the js backend in
 // the same mode (the spec, engine/backend.ts): a bf16 weight's products (matmulForward's out, matmulBackward's dinp)
 // take their input rounded to bf16 and sum in float32; dweight/dbias and f32 weights are unchanged. Shapes cover the
-// decode matvec (vdpbf16ps up to 64 rows for bf16 weights), the AVX512_BF16 GEMM (odd K for its k pairs, N past its 32-column tiles, f32 and bf16
+// decode matvec (vdpbf16ps up to 64 rows for bf16 weights; 8 x 256 x 700 splits its rows between two threads at
+// row 360, with blocks of 3 cut short at the end), the AVX512_BF16 GEMM (odd K for its k pairs, N past its 32-column tiles, f32 and bf16
 // activations). Tolerance as cpu-parity.test.ts (1e-5 relative with a floor of 1e-5 max|js|): both sides multiply the
 // same bf16 values exactly and differ only in float32 summation order. Skips where the CPU has no AVX512_BF16.
 
@@ -50,7 +51,7 @@ test('bf16 compute: bf16 weights multiply in bf16 on cpu as on js; f32 weights a
   if (!cpu.addon.info().bf16Dot) return t.skip('this CPU has no AVX512_BF16');
   const js = new JsBackend();
   const names = ['out', 'dinp', 'dweight', 'dbias'];
-  for (const [N, C, OC] of [[1, 37, 29], [3, 300, 64], [13, 37, 29], [16, 65, 8], [67, 301, 131], [200, 768, 100]] as const) {
+  for (const [N, C, OC] of [[1, 37, 29], [3, 300, 64], [13, 37, 29], [16, 65, 8], [8, 256, 700], [67, 301, 131], [200, 768, 100]] as const) {
     for (const wDtype of ['bf16', 'f32'] as const) {
       for (const actDtype of ['f32', 'bf16'] as const) {
         const data = [uniformValues(rng, N * C), uniformValues(rng, OC * C, 0.3), uniformValues(rng, OC), uniformValues(rng, N * OC)];

@@ -93,9 +93,13 @@ AVX512BF16 void rows_task(void* c, long o0, long o1, int) {
 
 }  // namespace
 
+// One contiguous span of weight rows per thread, each streamed start to end, unless the work is too small to share
+// (in-process A/B against four chunks per thread, tiny-english and a 134M model on 2 Zen 4 cores: decode steps 6-7%
+// faster at 1 and at 8 rows).
 void matvec_bf16(float* out, const uint16_t* inp, const uint16_t* w, const float* bias, long N, long C, long OC) {
   Ctx k{out, inp, w, bias, N, C, OC};
-  pool_run(OC, (pool_grain(OC, C * N) + 11) / 12 * 12, rows_task, &k);  // whole blocks of 3 or 4 rows
+  const long grain = lmax((OC + pool_threads() - 1) / pool_threads(), (kMinTaskWork + C * N - 1) / (C * N));
+  pool_run(OC, (grain + 11) / 12 * 12, rows_task, &k);  // whole blocks of 3 or 4 rows
 }
 
 #else
