@@ -1,8 +1,9 @@
 // One case of bench/serve-throughput.ts, in its own process: `streams` concurrent greedy generations of
 // `newTokens` tokens (EOS ignored), each from its own random prompt, all submitted at once, on our batch
 // scheduler (cpu backend, in process, no HTTP) or on llama.cpp (node-llama-cpp: one context with `streams`
-// sequences, evaluated together in its batches). A server's steady state: a warm-up round of the same shape (8
-// tokens each) first, then ROUNDS timed rounds; prints one JSON line with the median round's timings. Not the driver.
+// sequences, evaluated together in its batches). A server's steady state: a warm-up round of the same shape first
+// (compiled code, step buffers), then ROUNDS timed rounds; prints one JSON line with the median round's timings.
+// Not the driver.
 //   node --import tsx bench/serve-case.ts '<json: ServeCase>'
 
 import { CpuBackend } from '../src/backends/native/cpu.ts';
@@ -29,7 +30,6 @@ const rng = new Rng(11);
 const prompts = Array.from({ length: c.streams }, () => Array.from({ length: c.promptTokens }, () => 3 + rng.int(c.vocabSize - 3)));
 
 const ROUNDS = 3;
-const WARM_UP_TOKENS = 8;
 
 /** Each stream's token arrival times (ms since the start), and the run's wall time. */
 type Stream = (onToken: () => void) => Promise<void>;
@@ -42,9 +42,9 @@ async function timeStreams(streams: Stream[]): Promise<Round> {
   return { arrivals, seconds: (performance.now() - t0) / 1000 };
 }
 
-/** A warm-up round of the case's shape, then ROUNDS timed ones; `stream(i, n, onToken)` runs stream i for n tokens. */
+/** A warm-up round of the case, then ROUNDS timed ones; `stream(i, n, onToken)` runs stream i for n tokens. */
 async function rounds(stream: (i: number, n: number, onToken: () => void) => Promise<void>): Promise<Round[]> {
-  await Promise.all(prompts.map((_, i) => stream(i, WARM_UP_TOKENS, () => undefined)));
+  await Promise.all(prompts.map((_, i) => stream(i, c.newTokens, () => undefined)));
   const out: Round[] = [];
   for (let k = 0; k < ROUNDS; k++) out.push(await timeStreams(prompts.map((_, i) => (onToken) => stream(i, c.newTokens, onToken))));
   return out;

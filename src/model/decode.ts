@@ -36,6 +36,8 @@ export interface Decoder {
   readonly dtype: ActivationDType;
   /** Step buffers by name, each allocated for the largest step seen and viewed for smaller ones. */
   readonly buffers: Map<string, Tensor>;
+  /** The last view of each buffer, kept while its shape repeats (decoding steps of one batch size). */
+  readonly views: Map<string, { shape: string; view: Tensor }>;
   /** DoRA adapters whose factors (dora.ts) were computed for this decoder: once, at their first step. */
   readonly doraReady: WeakSet<LoraAdapter>;
   /** The host array each step's logits are downloaded into (grown as needed): no fresh pages per step. */
@@ -51,7 +53,7 @@ export interface Decoder {
 export function createDecoder(model: Model, maxKvBlocks: number): Decoder {
   const dtype = resolveActivationDtype('auto', model);
   const pool = new KvPool(model.be, model.config, maxKvBlocks, dtype);
-  return { model, pool, dtype, buffers: new Map(), doraReady: new WeakSet(), hostLogits: new Float32Array(0) };
+  return { model, pool, dtype, buffers: new Map(), views: new Map(), doraReady: new WeakSet(), hostLogits: new Float32Array(0) };
 }
 
 /** Frees the KV cache and the step buffers; the decoder stays usable (the next step allocates again). */
@@ -59,6 +61,7 @@ export function freeDecoder(d: Decoder): void {
   d.pool.dispose();
   for (const t of d.buffers.values()) d.model.be.free(t);
   d.buffers.clear();
+  d.views.clear();
 }
 
 /** The buffer `name` of at least `n` elements, regrown when too small. */
@@ -67,8 +70,20 @@ function buffer(d: Decoder, name: string, n: number, dtype: DType = 'f32'): Tens
   if (!t || t.size < n) {
     if (t) d.model.be.free(t);
     d.buffers.set(name, (t = d.model.be.alloc([n], dtype, 'scratch')));
+    d.views.delete(name);
   }
   return t;
+}
+
+/** Buffer `name` viewed as `shape`. */
+function stepView(d: Decoder, name: string, dtype: DType, shape: number[]): Tensor {
+  const key = shape.join(',');
+  const t = buffer(d, name, shape.reduce((a, b) => a * b, 1), dtype);
+  const cached = d.views.get(name);
+  if (cached?.shape === key) return cached.view;
+  const view = d.model.be.view(t, 0, shape);
+  d.views.set(name, { shape: key, view });
+  return view;
 }
 
 /** Feeds every row's new tokens, appends their keys and values to the rows' caches, and returns DecodeOut. */
@@ -104,18 +119,26 @@ export async function decodeBatch(d: Decoder, rows: readonly DecodeRow[]): Promi
     writeRopeTables(cfg, Array.from(r.ids, (_, t) => r.seq.length + t), cos, sin, start[i]!);
   });
   const rank = Math.max(1, ...rows.map((r) => r.lora?.adapter.settings.r ?? 1));
-  const viewAs = (dtype: DType, name: string, shape: number[]) => be.view(buffer(d, name, shape.reduce((a, b) => a * b, 1), dtype), 0, shape);
-  const view = (name: string, ...shape: number[]) => viewAs('f32', name, shape);
-  const input = (name: string, ...shape: number[]) => viewAs(d.dtype, name, shape); // a projection's input
-  const idsT = be.view(buffer(d, 'ids', N, 'i32'), 0, [N]);
+  const idsT = stepView(d, 'ids', 'i32', [N]);
   be.upload(idsT, ids);
-  const cosT = view('cos', N, half), sinT = view('sin', N, half); // (N, HD/2): row n holds token n's position
+  // (N, HD/2): row n holds token n's position
+  const cosT = stepView(d, 'cos', 'f32', [N, half]), sinT = stepView(d, 'sin', 'f32', [N, half]);
   be.upload(cosT, cos);
   be.upload(sinT, sin);
-  const x = view('x', N, C); // the residual stream, updated in place layer by layer
-  const t: Omit<BlockTensors, 'xIn'> = {
-    xn: input('xn', N, C), rstd1: view('rstd1', N), q: view('q', N, QD), k: view('k', N, KD), v: view('v', N, KD), att: input('att', N, QD),
-    xMid: view('xMid', N, C), rstd2: view('rstd2', N), gate: view('gate', N, F), up: view('up', N, F), h: input('h', N, F),
+  const x = stepView(d, 'x', 'f32', [N, C]); // the residual stream, updated in place layer by layer
+  const t: BlockTensors = {
+    xIn: x,
+    xn: stepView(d, 'xn', d.dtype, [N, C]), // the projections' inputs, in the activation dtype
+    att: stepView(d, 'att', d.dtype, [N, QD]),
+    h: stepView(d, 'h', d.dtype, [N, F]),
+    rstd1: stepView(d, 'rstd1', 'f32', [N]),
+    q: stepView(d, 'q', 'f32', [N, QD]),
+    k: stepView(d, 'k', 'f32', [N, KD]),
+    v: stepView(d, 'v', 'f32', [N, KD]),
+    xMid: stepView(d, 'xMid', 'f32', [N, C]),
+    rstd2: stepView(d, 'rstd2', 'f32', [N]),
+    gate: stepView(d, 'gate', 'f32', [N, F]),
+    up: stepView(d, 'up', 'f32', [N, F]),
   };
   const loraT = buffer(d, 'loraT', N * rank), loraY = buffer(d, 'loraY', N * Math.max(C, F, QD));
   // each row's tokens in the stream and its block table, for attentionPaged
@@ -127,33 +150,32 @@ export async function decodeBatch(d: Decoder, rows: readonly DecodeRow[]): Promi
   });
 
   be.embeddingForward(x, idsT, w.embed, N, C);
-  for (let l = 0; l < cfg.numLayers; l++) {
-    const W = w.layers[l]!;
-    const calls: BlockCalls = {
-      linear: (p: Projection, out, inp, inF, outF) => {
-        be.matmulForward(out, inp, W.proj[p].weight, W.proj[p].bias, N, inF, outF);
-        for (const g of groups) {
-          const pair = g.lora?.adapter.layers[l]?.get(p);
-          if (!g.lora || !pair) continue;
-          const y = be.view(loraY, 0, [g.n, outF]);
-          const rowsOut = be.view(out, g.n0 * outF, [g.n, outF]), rowsIn = be.view(inp, g.n0 * inF, [g.n, inF]);
-          const runtime = { pair, scaling: g.lora.adapter.scaling, dropout: 0, seed: 0 };
-          const scratch = { t: be.view(loraT, 0, [g.n, pair.A.shape[0]!]), xd: y, y, dt: null, z: null };
-          // DoRA scales the base product too, so its rows are recomputed whole
-          if (pair.dora) linearForward(be, rowsOut, rowsIn, W.proj[p], g.n, inF, outF, runtime, scratch);
-          else addLoraBranch(be, rowsOut, rowsIn, g.n, inF, outF, runtime, scratch);
-        }
-      },
-      attend: (b) => {
-        be.rope(b.q, cosT, sinT, 1, N, NH, HD, false);
-        be.rope(b.k, cosT, sinT, 1, N, NKV, HD, false);
-        be.attentionPaged(
-          b.att, b.q, b.k, b.v, pool.layer('k', l), pool.layer('v', l), rowInfo, blockTable, N, NH, NKV, HD, KV_BLOCK_TOKENS, pool.chunkBlocks,
-        );
-      },
-    };
-    decoderBlock(m, l, N, { ...t, xIn: x }, calls, x);
-  }
+  let l = 0; // the layer the calls below serve
+  const calls: BlockCalls = {
+    linear(p: Projection, out, inp, inF, outF) {
+      const W = w.layers[l]!;
+      be.matmulForward(out, inp, W.proj[p].weight, W.proj[p].bias, N, inF, outF);
+      for (const g of groups) {
+        const pair = g.lora?.adapter.layers[l]?.get(p);
+        if (!g.lora || !pair) continue;
+        const y = be.view(loraY, 0, [g.n, outF]);
+        const rowsOut = be.view(out, g.n0 * outF, [g.n, outF]), rowsIn = be.view(inp, g.n0 * inF, [g.n, inF]);
+        const runtime = { pair, scaling: g.lora.adapter.scaling, dropout: 0, seed: 0 };
+        const scratch = { t: be.view(loraT, 0, [g.n, pair.A.shape[0]!]), xd: y, y, dt: null, z: null };
+        // DoRA scales the base product too, so its rows are recomputed whole
+        if (pair.dora) linearForward(be, rowsOut, rowsIn, W.proj[p], g.n, inF, outF, runtime, scratch);
+        else addLoraBranch(be, rowsOut, rowsIn, g.n, inF, outF, runtime, scratch);
+      }
+    },
+    attend(b) {
+      be.rope(b.q, cosT, sinT, 1, N, NH, HD, false);
+      be.rope(b.k, cosT, sinT, 1, N, NKV, HD, false);
+      be.attentionPaged(
+        b.att, b.q, b.k, b.v, pool.layer('k', l), pool.layer('v', l), rowInfo, blockTable, N, NH, NKV, HD, KV_BLOCK_TOKENS, pool.chunkBlocks,
+      );
+    },
+  };
+  for (; l < cfg.numLayers; l++) decoderBlock(m, l, N, t, calls, x);
   for (const r of rows) r.seq.length += r.ids.length;
 
   const want = rows.map((r, i) => ({ r, i })).filter(({ r }) => r.logits);
@@ -161,11 +183,12 @@ export async function decodeBatch(d: Decoder, rows: readonly DecodeRow[]): Promi
   if (R === 0) return { logits: new Float32Array(0), argmax: new Int32Array(0) };
   // each wanted row's last token, gathered; when that is every token in order (decoding rows), x itself
   const inOrder = R === N && want.every(({ r, i }, j) => start[i] === j && r.ids.length === 1);
-  const last = inOrder ? x : view('last', R, C), lastN = input('lastN', R, C), logits = view('logits', R, V);
+  const last = inOrder ? x : stepView(d, 'last', 'f32', [R, C]);
+  const lastN = stepView(d, 'lastN', d.dtype, [R, C]), logits = stepView(d, 'logits', 'f32', [R, V]);
   if (!inOrder) want.forEach(({ r, i }, j) => be.copyTime(last, x, 1, C, R, j, N, start[i]! + r.ids.length - 1, 1));
-  be.rmsnormForward(lastN, view('lastRstd', R), last, w.norm, R, C, cfg.rmsNormEps);
+  be.rmsnormForward(lastN, stepView(d, 'lastRstd', 'f32', [R]), last, w.norm, R, C, cfg.rmsNormEps);
   be.matmulForward(logits, lastN, w.lmHead, null, R, C, V);
-  const choices = be.view(buffer(d, 'argmax', R, 'i32'), 0, [R]);
+  const choices = stepView(d, 'argmax', 'i32', [R]);
   be.argmaxRows(choices, logits, R, V);
   const argmax = (await be.download(choices)) as Int32Array;
   if (want.every(({ r }) => r.logits === 'argmax')) return { logits: new Float32Array(0), argmax };

@@ -41,6 +41,7 @@ export class KvPool {
   /** Blocks per chunk: block id b is in chunk b / chunkBlocks. */
   readonly chunkBlocks: number;
   private readonly chunkElements: number;
+  private tables: { k: Tensor[][]; v: Tensor[][] } | null = null; // layer()'s lists, until the chunks change
 
   /** dtype: what keys and values are stored in (the model's activation dtype, as HF caches in the model's dtype). */
   constructor(
@@ -81,9 +82,10 @@ export class KvPool {
     if (this.used === 0) this.freeChunks();
   }
 
-  /** Layer l's key or value tables, one (chunkTokens, NKV*HD) tensor per chunk: block id b is in table b / CHUNK_BLOCKS. */
+  /** Layer l's key or value tables, one (chunkTokens, NKV*HD) tensor per chunk: block id b is in table b / chunkBlocks. */
   layer(kv: 'k' | 'v', l: number): Tensor[] {
-    return this.chunks.map((c) => c[kv][l]!);
+    this.tables ??= { k: [], v: [] };
+    return (this.tables[kv][l] ??= this.chunks.map((c) => c[kv][l]!));
   }
 
   /** Where steps [t0, t0 + count) of seq live, as maximal contiguous runs. */
@@ -120,6 +122,7 @@ export class KvPool {
     const layers = (first: number) => Array.from({ length: L }, (_, l) => this.be.view(memory, (first + l) * P * W, [P, W]));
     const firstBlock = this.chunks.length * this.chunkBlocks;
     this.chunks.push({ memory, k: layers(0), v: layers(L) });
+    this.tables = null;
     for (let i = this.chunkBlocks - 1; i >= 0; i--) this.free.push(firstBlock + i);
     this.free.sort((a, b) => b - a);
   }
@@ -127,6 +130,7 @@ export class KvPool {
   private freeChunks(): void {
     for (const c of this.chunks) this.be.free(c.memory);
     this.chunks.length = 0;
+    this.tables = null;
     this.free = [];
     this.used = 0;
   }

@@ -24,35 +24,54 @@ export function ropeInvFreq(config: LlamaConfig, seqLen = 0): Float64Array {
 
 /** cos and sin of (T, headDim/2): row t holds position[t] × invFreq; HF's rotate-half uses it for both halves. */
 export function ropeTables(config: LlamaConfig, positions: readonly number[]): { cos: Float32Array; sin: Float32Array } {
-  const half = config.headDim / 2;
+  const inv = ropeInvFreq(config, positions.reduce((m, p) => Math.max(m, p + 1), 0));
+  const half = inv.length;
   const cos = new Float32Array(positions.length * half);
   const sin = new Float32Array(positions.length * half);
-  writeRopeTables(config, positions, cos, sin, 0);
+  positions.forEach((p, t) => fillRow(inv, p, cos, sin, t * half));
   return { cos, sin };
 }
 
 /** ropeTables written into cos and sin from row `at` on (a decode step's rows, each at its own positions). */
 export function writeRopeTables(config: LlamaConfig, positions: readonly number[], cos: Float32Array, sin: Float32Array, at: number): void {
-  const inv = invFreqFor(config, positions.reduce((m, p) => Math.max(m, p + 1), 0));
-  const half = inv.length;
+  const half = config.headDim / 2;
+  const end = positions.reduce((m, p) => Math.max(m, p + 1), 0);
+  if (config.ropeScaling?.type === 'dynamic' || end > CACHED_POSITIONS) {
+    const inv = ropeInvFreq(config, end);
+    positions.forEach((p, t) => fillRow(inv, p, cos, sin, (at + t) * half));
+    return;
+  }
+  const table = positionTable(config, end);
   positions.forEach((p, t) => {
-    const row = (at + t) * half;
-    for (let i = 0; i < half; i++) {
-      const angle = f(f(p) * inv[i]!);
-      cos[row + i] = Math.cos(angle);
-      sin[row + i] = Math.sin(angle);
-    }
+    cos.set(table.cos.subarray(p * half, (p + 1) * half), (at + t) * half);
+    sin.set(table.sin.subarray(p * half, (p + 1) * half), (at + t) * half);
   });
 }
 
-const fixedInvFreq = new WeakMap<LlamaConfig, Float64Array>();
+/** cos and sin of position p at row offset `row`. */
+function fillRow(inv: Float64Array, p: number, cos: Float32Array, sin: Float32Array, row: number): void {
+  for (let i = 0; i < inv.length; i++) {
+    const angle = f(f(p) * inv[i]!);
+    cos[row + i] = Math.cos(angle);
+    sin[row + i] = Math.sin(angle);
+  }
+}
 
-/** ropeInvFreq, computed once per config unless dynamic scaling makes it depend on the length. */
-function invFreqFor(config: LlamaConfig, seqLen: number): Float64Array {
-  if (config.ropeScaling?.type === 'dynamic') return ropeInvFreq(config, seqLen);
-  let inv = fixedInvFreq.get(config);
-  if (!inv) fixedInvFreq.set(config, (inv = ropeInvFreq(config)));
-  return inv;
+// Rows by position, per config whose frequencies do not depend on the length, for positions up to CACHED_POSITIONS
+// (a decode step copies its rows' instead of computing them).
+const CACHED_POSITIONS = 16384;
+const positionTables = new WeakMap<LlamaConfig, { cos: Float32Array; sin: Float32Array; rows: number }>();
+
+/** The config's table, holding at least positions [0, end). */
+function positionTable(config: LlamaConfig, end: number): { cos: Float32Array; sin: Float32Array; rows: number } {
+  let table = positionTables.get(config);
+  if (table && table.rows >= end) return table;
+  const half = config.headDim / 2, rows = Math.min(CACHED_POSITIONS, Math.max(end, 2 * (table?.rows ?? 256)));
+  const grown = { cos: new Float32Array(rows * half), sin: new Float32Array(rows * half), rows };
+  const inv = ropeInvFreq(config);
+  for (let p = 0; p < rows; p++) fillRow(inv, p, grown.cos, grown.sin, p * half);
+  positionTables.set(config, (table = grown));
+  return table;
 }
 
 /** 1 / base^(2i/dim), with torch's float32 exponent, pow and reciprocal. */

@@ -1,12 +1,12 @@
 // Rope inverse frequencies and cos/sin tables against torch's float32 evaluation of transformers' formulas
-// (rope-reference.json, made by rope-reference.py).
+// (rope-reference.json, made by rope-reference.py); a decode step's rows (writeRopeTables) against ropeTables.
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { loadLlamaConfig, parseLlamaConfig } from '../../../src/arch/llama-config.ts';
 import type { LlamaConfig } from '../../../src/arch/llama-config.ts';
-import { ropeInvFreq, ropeTables } from '../../../src/model/rope.ts';
+import { ropeInvFreq, ropeTables, writeRopeTables } from '../../../src/model/rope.ts';
 import { needShared, sharedPath } from '../../helpers/shared.ts';
 
 /** transformers' formulas evaluated by torch in float32 (see rope-reference.py). */
@@ -53,4 +53,25 @@ test('cos/sin tables are (T, headDim/2) of position × frequency, within an ulp 
 test('the llama3-rope fixture config gives the llama3 frequencies', (t) => {
   if (!needShared(t, 'fixtures', 'models', 'llama3-rope', 'config.json')) return;
   assert.deepEqual([...ropeInvFreq(loadLlamaConfig(sharedPath('fixtures', 'models', 'llama3-rope')))], REF.llama3_5e5_16);
+});
+
+test('a decode step\'s rows equal ropeTables bit for bit: cached by position (across the cache\'s growth) or, dynamic, computed', () => {
+  const configs = [
+    cfg(16, 2048, { rope_type: 'default', rope_theta: 1e4 }),
+    cfg(32, 256, { rope_type: 'dynamic', rope_theta: 1e4, factor: 2 }), // positions past 256 change the frequencies
+  ];
+  for (const config of configs) {
+    const half = config.headDim / 2;
+    // a step's rows one by one, as decode writes them, first short then past the first table (256 rows) and back
+    for (const positions of [[0, 1, 2], [5, 300, 7], [1000, 255, 256], [20000, 3]]) {
+      const cos = new Float32Array((positions.length + 1) * half).fill(9), sin = new Float32Array(cos.length).fill(9);
+      positions.forEach((p, t) => writeRopeTables(config, [p], cos, sin, t + 1));
+      for (const [t, p] of positions.entries()) {
+        const want = ropeTables(config, [p]);
+        assert.deepEqual(cos.subarray((t + 1) * half, (t + 2) * half), want.cos, `${config.ropeScaling?.type ?? 'default'} cos at ${p}`);
+        assert.deepEqual(sin.subarray((t + 1) * half, (t + 2) * half), want.sin, `${config.ropeScaling?.type ?? 'default'} sin at ${p}`);
+      }
+      assert.deepEqual([...cos.subarray(0, half)], new Array(half).fill(9), 'row 0 untouched');
+    }
+  }
 });
