@@ -25,9 +25,10 @@ const SMALL: Shape = {
     { n0: 11, Tq: 1, Tk: 1, blocks: [8] },
   ],
 };
-// the cpu kernel's vector paths: 64 + 32 + 8 columns per head, runs of 4 keys cut short at the ends of blocks of 6
+// the cpu kernel's vector paths: 64 + 32 + 8 columns per head, runs of 4 keys cut short at the ends of blocks of 6;
+// 3 heads per KV head, so tasks of two adjacent heads take both the paired path (heads 0-1, 4-5) and the single one
 const WIDE: Shape = {
-  name: 'head size 104, blocks of 6', NH: 4, NKV: 2, HD: 104, BT: 6, BPC: 3, CHUNKS: 3, N: 12, rows: [
+  name: 'head size 104, blocks of 6, 6 heads over 2 KV heads', NH: 6, NKV: 2, HD: 104, BT: 6, BPC: 3, CHUNKS: 3, N: 12, rows: [
     { n0: 10, Tq: 1, Tk: 17, blocks: [5, 2, 6] },
     { n0: 0, Tq: 10, Tk: 13, blocks: [0, 7, 3] },
     { n0: 11, Tq: 1, Tk: 1, blocks: [8] },

@@ -1,8 +1,8 @@
 // attentionPaged (backend.ts): a decode step's attention for every row at once, reading keys and values
 // through each row's block table, so a row's scattered cache blocks are never gathered into a copy. One task per
 // (row, run of adjacent heads): up to kQueries of the row's queries at a time share each run of a few cached keys
-// (scores), then a softmax per head and query, then each run of values (weighted sums); float32 and bf16 caches are
-// read in place.
+// (scores), then a softmax per head and query, then each run of values (weighted sums), two heads at once where they
+// share a KV head (grouped-query attention); float32 and bf16 caches are read in place.
 // Training attention is attention.cpp.
 #include <cmath>
 #include <cstring>
@@ -84,59 +84,93 @@ struct HeadRows {
   int dt;
 };
 
-// s[j] = scale * (q . key j) for n keys: four keys at a time when HD allows (independent sums, so their latencies
-// overlap), one at a time otherwise.
-template <int DT>
-static AI void scores(float* s, const float* q, const HeadRows& k, long n, long HD, float scale) {
+// s[h][j] = scale * (q[h] . key j) for n keys and Q queries that share them (heads of one KV head): four keys at
+// a time when HD allows (independent sums, so their latencies overlap; each key widened once for all Q), one at a
+// time otherwise.
+template <int DT, int Q>
+static AI void scores(float* const* s, const float* const* q, const HeadRows& k, long n, long HD, float scale) {
   long j = 0;
   if (HD % 8 == 0) {
     for (; j + 4 <= n; j += 4) {
       const long o = k.off + j * k.stride;
-      V8 a0 = {}, a1 = {}, a2 = {}, a3 = {};
+      V8 acc[Q][4] = {};
       for (long d = 0; d < HD; d += 8) {
-        V8 qv = load8(q + d);
-        a0 += qv * cache8<DT>(k.p, o + d);
-        a1 += qv * cache8<DT>(k.p, o + k.stride + d);
-        a2 += qv * cache8<DT>(k.p, o + 2 * k.stride + d);
-        a3 += qv * cache8<DT>(k.p, o + 3 * k.stride + d);
+        const V8 k0 = cache8<DT>(k.p, o + d), k1 = cache8<DT>(k.p, o + k.stride + d);
+        const V8 k2 = cache8<DT>(k.p, o + 2 * k.stride + d), k3 = cache8<DT>(k.p, o + 3 * k.stride + d);
+#pragma GCC unroll 2
+        for (int h = 0; h < Q; h++) {
+          const V8 qv = load8(q[h] + d);
+          acc[h][0] += qv * k0;
+          acc[h][1] += qv * k1;
+          acc[h][2] += qv * k2;
+          acc[h][3] += qv * k3;
+        }
       }
-      V4 sums = hsum8x4(a0, a1, a2, a3) * scale;
-      memcpy(s + j, &sums, sizeof sums);
+#pragma GCC unroll 2
+      for (int h = 0; h < Q; h++) {
+        V4 sums = hsum8x4(acc[h][0], acc[h][1], acc[h][2], acc[h][3]) * scale;
+        memcpy(s[h] + j, &sums, sizeof sums);
+      }
     }
   }
-  for (; j < n; j++) {
-    float acc = 0;
-    for (long d = 0; d < HD; d++) acc += q[d] * cache1<DT>(k.p, k.off + j * k.stride + d);
-    s[j] = acc * scale;
-  }
+  for (; j < n; j++)
+    for (int h = 0; h < Q; h++) {
+      float acc = 0;
+      for (long d = 0; d < HD; d++) acc += q[h][d] * cache1<DT>(k.p, k.off + j * k.stride + d);
+      s[h][j] = acc * scale;
+    }
 }
 
-// Columns [d0, d0 + 8 * W) of o += sum over j < n of p[j] * value row j, the W accumulators in registers across
-// the rows (independent sums, so their latencies overlap).
-template <int DT, int W>
-static AI void weighted_cols(float* o, const float* p, const HeadRows& v, long n, long d0) {
-  V8 acc[W];
+// Columns [d0, d0 + 8 * W) of o[h] += sum over j < n of p[h][j] * value row j, for Q heads sharing the values:
+// the Q x W accumulators stay in registers across the rows (independent sums, so their latencies overlap), each
+// value vector widened once for all Q.
+template <int DT, int W, int Q>
+static AI void weighted_cols(float* const* o, const float* const* p, const HeadRows& v, long n, long d0) {
+  V8 acc[Q][W];
 #pragma GCC unroll 8
-  for (int i = 0; i < W; i++) acc[i] = load8(o + d0 + 8 * i);
+  for (int h = 0; h < Q; h++)
+#pragma GCC unroll 8
+    for (int i = 0; i < W; i++) acc[h][i] = load8(o[h] + d0 + 8 * i);
   for (long j = 0; j < n; j++) {
-    const V8 pj = V8{} + p[j];
     const long row = v.off + j * v.stride + d0;
+    V8 x[W];
 #pragma GCC unroll 8
-    for (int i = 0; i < W; i++) acc[i] += pj * cache8<DT>(v.p, row + 8 * i);
+    for (int i = 0; i < W; i++) x[i] = cache8<DT>(v.p, row + 8 * i);
+#pragma GCC unroll 2
+    for (int h = 0; h < Q; h++) {
+      const V8 pj = V8{} + p[h][j];
+#pragma GCC unroll 8
+      for (int i = 0; i < W; i++) acc[h][i] += pj * x[i];
+    }
   }
 #pragma GCC unroll 8
-  for (int i = 0; i < W; i++) store8(o + d0 + 8 * i, acc[i]);
+  for (int h = 0; h < Q; h++)
+#pragma GCC unroll 8
+    for (int i = 0; i < W; i++) store8(o[h] + d0 + 8 * i, acc[h][i]);
 }
 
-// o[0, HD) += sum over j < n of p[j] * value row j: 64 columns at a time, then 32, then 8.
-template <int DT>
-static AI void weighted_sum(float* o, const float* p, const HeadRows& v, long n, long HD) {
+// o[h][0, HD) += sum over j < n of p[h][j] * value row j: one head 64 columns at a time, then 32, then 8; two
+// heads 32 (the accumulators of 64 would not fit in 16 registers), then 8.
+template <int DT, int Q>
+static AI void weighted_sum(float* const* o, const float* const* p, const HeadRows& v, long n, long HD) {
   long d0 = 0;
-  for (; d0 + 64 <= HD; d0 += 64) weighted_cols<DT, 8>(o, p, v, n, d0);
-  for (; d0 + 32 <= HD; d0 += 32) weighted_cols<DT, 4>(o, p, v, n, d0);
-  for (; d0 + 8 <= HD; d0 += 8) weighted_cols<DT, 1>(o, p, v, n, d0);
+  if (Q == 1)
+    for (; d0 + 64 <= HD; d0 += 64) weighted_cols<DT, 8, Q>(o, p, v, n, d0);
+  for (; d0 + 32 <= HD; d0 += 32) weighted_cols<DT, 4, Q>(o, p, v, n, d0);
+  for (; d0 + 8 <= HD; d0 += 8) weighted_cols<DT, 1, Q>(o, p, v, n, d0);
   for (; d0 < HD; d0++)
-    for (long j = 0; j < n; j++) o[d0] += p[j] * cache1<DT>(v.p, v.off + j * v.stride + d0);
+    for (long j = 0; j < n; j++)
+      for (int h = 0; h < Q; h++) o[h][d0] += p[h][j] * cache1<DT>(v.p, v.off + j * v.stride + d0);
+}
+
+// scores / weighted_sum for one head or a pair sharing a KV head, in the cache's dtype (F32 or BF16).
+static AI void scores_of(int dt, bool pair, float* const* s, const float* const* q, const HeadRows& k, long n, long HD, float scale) {
+  if (dt == BF16) pair ? scores<BF16, 2>(s, q, k, n, HD, scale) : scores<BF16, 1>(s, q, k, n, HD, scale);
+  else pair ? scores<F32, 2>(s, q, k, n, HD, scale) : scores<F32, 1>(s, q, k, n, HD, scale);
+}
+static AI void weighted_sum_of(int dt, bool pair, float* const* o, const float* const* p, const HeadRows& v, long n, long HD) {
+  if (dt == BF16) pair ? weighted_sum<BF16, 2>(o, p, v, n, HD) : weighted_sum<BF16, 1>(o, p, v, n, HD);
+  else pair ? weighted_sum<F32, 2>(o, p, v, n, HD) : weighted_sum<F32, 1>(o, p, v, n, HD);
 }
 
 // Element offset of row r's block bi in its chunk, and that chunk's table
@@ -248,15 +282,17 @@ HOT void attend_task(void* c, long item0, long item1, int tid) {
       auto at = [&](long hh, long qi) { return hh * kQueries + qi; };  // (head in task, query) slot
       for (long hh = 0; hh < G; hh++)
         for (long qi = 0; qi < g; qi++) widen(qs + at(hh, qi) * HD, a.q.p, a.q.dt, ((n0 + i0 + qi) * a.NH + t.h0 + hh) * HD, HD);
+      // heads in pairs where two share a KV head: each cached key and value is widened once for both
+      auto pair_at = [&](long hh) __attribute__((always_inline)) { return hh + 1 < G && (t.h0 + hh + 1) / group == (t.h0 + hh) / group; };
       each_run(a, a.kc, t, last, [&](long j0, long n, const void* chunk, long off) __attribute__((always_inline)) {  // for every head and query that sees it
-        for (long hh = 0; hh < G; hh++) {
+        for (long hh = 0; hh < G; hh += pair_at(hh) ? 2 : 1) {
           const HeadRows keys = head_rows(a, chunk, off, (t.h0 + hh) / group, n, tile);
           for (long qi = 0; qi < g; qi++) {
             long seen = lmin(n, pos0 + qi + 1 - j0);
             if (seen <= 0) continue;
-            float* sq = s + at(hh, qi) * Tk + j0;
-            if (keys.dt == BF16) scores<BF16>(sq, qs + at(hh, qi) * HD, keys, seen, HD, a.scale);
-            else scores<F32>(sq, qs + at(hh, qi) * HD, keys, seen, HD, a.scale);
+            float* sq[2] = {s + at(hh, qi) * Tk + j0, s + at(hh + 1, qi) * Tk + j0};
+            const float* qv[2] = {qs + at(hh, qi) * HD, qs + at(hh + 1, qi) * HD};
+            scores_of(keys.dt, pair_at(hh), sq, qv, keys, seen, HD, a.scale);
           }
         }
       });
@@ -264,15 +300,14 @@ HOT void attend_task(void* c, long item0, long item1, int tid) {
         for (long qi = 0; qi < g; qi++) softmax(s + at(hh, qi) * Tk, pos0 + qi + 1);  // over the keys it sees
       for (long hh = 0; hh < G; hh++) memset(os + at(hh, 0) * HD, 0, g * HD * sizeof(float));  // the slots in use
       each_run(a, a.vc, t, last, [&](long j0, long n, const void* chunk, long off) __attribute__((always_inline)) {
-        for (long hh = 0; hh < G; hh++) {
+        for (long hh = 0; hh < G; hh += pair_at(hh) ? 2 : 1) {
           const HeadRows values = head_rows(a, chunk, off, (t.h0 + hh) / group, n, tile);
           for (long qi = 0; qi < g; qi++) {
             long seen = lmin(n, pos0 + qi + 1 - j0);
             if (seen <= 0) continue;
-            const float* p = s + at(hh, qi) * Tk + j0;
-            float* o = os + at(hh, qi) * HD;
-            if (values.dt == BF16) weighted_sum<BF16>(o, p, values, seen, HD);
-            else weighted_sum<F32>(o, p, values, seen, HD);
+            const float* p[2] = {s + at(hh, qi) * Tk + j0, s + at(hh + 1, qi) * Tk + j0};
+            float* o[2] = {os + at(hh, qi) * HD, os + at(hh + 1, qi) * HD};
+            weighted_sum_of(values.dt, pair_at(hh), o, p, values, seen, HD);
           }
         }
       });
