@@ -31,8 +31,8 @@ const prompts = Array.from({ length: c.streams }, () => Array.from({ length: c.p
 
 const ROUNDS = 3;
 
-/** Each stream's token arrival times (ms since the start), and the run's wall time. */
 type Stream = (onToken: () => void) => Promise<void>;
+/** Each stream's token arrival times (ms since the round's start), and the round's wall time. */
 type Round = { arrivals: number[][]; seconds: number };
 
 async function timeStreams(streams: Stream[]): Promise<Round> {
