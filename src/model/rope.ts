@@ -24,11 +24,10 @@ export function ropeInvFreq(config: LlamaConfig, seqLen = 0): Float64Array {
 
 /** cos and sin of (T, headDim/2): row t holds position[t] × invFreq; HF's rotate-half uses it for both halves. */
 export function ropeTables(config: LlamaConfig, positions: readonly number[]): { cos: Float32Array; sin: Float32Array } {
-  const inv = ropeInvFreq(config, positions.reduce((m, p) => Math.max(m, p + 1), 0));
-  const half = inv.length;
+  const half = config.headDim / 2;
   const cos = new Float32Array(positions.length * half);
   const sin = new Float32Array(positions.length * half);
-  positions.forEach((p, t) => fillRow(inv, p, cos, sin, t * half));
+  writeRopeTables(config, positions, cos, sin, 0);
   return { cos, sin };
 }
 
@@ -58,7 +57,7 @@ function fillRow(inv: Float64Array, p: number, cos: Float32Array, sin: Float32Ar
 }
 
 // Rows by position, per config whose frequencies do not depend on the length, for positions up to CACHED_POSITIONS
-// (a decode step copies its rows' instead of computing them).
+// (a batch or a decode step copies its rows instead of computing them).
 const CACHED_POSITIONS = 16384;
 const positionTables = new WeakMap<LlamaConfig, { cos: Float32Array; sin: Float32Array; rows: number }>();
 

@@ -1,5 +1,5 @@
 // Rope inverse frequencies and cos/sin tables against torch's float32 evaluation of transformers' formulas
-// (rope-reference.json, made by rope-reference.py); a decode step's rows (writeRopeTables) against ropeTables.
+// (rope-reference.json, made by rope-reference.py); a decode step's rows (writeRopeTables) against the formula.
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -55,7 +55,7 @@ test('the llama3-rope fixture config gives the llama3 frequencies', (t) => {
   assert.deepEqual([...ropeInvFreq(loadLlamaConfig(sharedPath('fixtures', 'models', 'llama3-rope')))], REF.llama3_5e5_16);
 });
 
-test('a decode step\'s rows equal ropeTables bit for bit: cached by position (across the cache\'s growth) or, dynamic, computed', () => {
+test('a decode step\'s rows are cos/sin of float32 position x frequency, bit for bit: cached by position (across the cache\'s growth) or, dynamic, computed', () => {
   const configs = [
     cfg(16, 2048, { rope_type: 'default', rope_theta: 1e4 }),
     cfg(32, 256, { rope_type: 'dynamic', rope_theta: 1e4, factor: 2 }), // positions past 256 change the frequencies
@@ -67,7 +67,9 @@ test('a decode step\'s rows equal ropeTables bit for bit: cached by position (ac
       const cos = new Float32Array((positions.length + 1) * half).fill(9), sin = new Float32Array(cos.length).fill(9);
       positions.forEach((p, t) => writeRopeTables(config, [p], cos, sin, t + 1));
       for (const [t, p] of positions.entries()) {
-        const want = ropeTables(config, [p]);
+        // the formula, evaluated here: angle = fround(fround(p) * inv[i]) with the frequencies for positions up to p
+        const inv = ropeInvFreq(config, p + 1), angles = Array.from(inv, (x) => Math.fround(Math.fround(p) * x));
+        const want = { cos: Float32Array.from(angles, Math.cos), sin: Float32Array.from(angles, Math.sin) };
         assert.deepEqual(cos.subarray((t + 1) * half, (t + 2) * half), want.cos, `${config.ropeScaling?.type ?? 'default'} cos at ${p}`);
         assert.deepEqual(sin.subarray((t + 1) * half, (t + 2) * half), want.sin, `${config.ropeScaling?.type ?? 'default'} sin at ${p}`);
       }
