@@ -408,6 +408,10 @@ test('argmaxRows: the first index of each row\'s largest value, with ties, NaN, 
       [(x) => x.fill(-Infinity), 0],
       [(x) => (x.fill(-2), (x[1] = -0), (x[2] = 0)), 1], // +0 is not greater than -0
       [(x) => (x[V - 1] = 9), V - 1],
+      // NaN everywhere past 0: rows long enough are read in column spans (one per thread), and every later span
+      // then starts on a NaN, which must not hide the span's greater value, nor win itself
+      [(x) => (x.fill(NaN), (x[0] = -5), (x[V - 1] = 9)), V - 1],
+      [(x) => (x.fill(NaN), (x[0] = 1), (x[V - 1] = 0.5)), 0],
     ];
     const values = randomValues((rows.length + 1) * V, 3); // the last row: random values only
     rows.forEach(([plant], r) => plant(values.subarray(r * V, (r + 1) * V)));
