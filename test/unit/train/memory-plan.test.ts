@@ -44,8 +44,7 @@ for (const c of CASES) {
     const measure = () => JSON.parse(node(['--import', 'tsx', 'test/unit/train/memory-plan-case.ts', JSON.stringify({ ...c, shape: SHAPE })])) as { predicted: { total: number }; measured: number };
     const out = measure();
     // A process's peak RSS only ever errs upward (the collector's timing, allocator arenas: +5% from run to run
-    // here; the DoRA case measured 380-407 MiB for one build), so a peak above the band is measured up to twice
-    // more and the lowest figure kept.
+    // here), so a peak above the band is measured up to twice more and the lowest figure kept.
     for (let retry = 0; retry < 2 && out.measured > out.predicted.total * 1.1; retry++) out.measured = Math.min(out.measured, measure().measured);
     t.diagnostic(`predicted ${(out.predicted.total / MIB).toFixed(1)} MiB, measured ${(out.measured / MIB).toFixed(1)} MiB`);
     assert.ok(Math.abs(out.predicted.total / out.measured - 1) <= 0.1, `predicted ${out.predicted.total}, measured ${out.measured}`);
