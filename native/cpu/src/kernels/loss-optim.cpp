@@ -188,7 +188,8 @@ void k_argmax_rows(int32_t* out, const float* x, long R, long V) {
   std::vector<float> best(spans * R);
   std::vector<long> at(spans * R);
   Argmax k{x, R, V, (V + spans - 1) / spans, best.data(), at.data()};
-  pool_run(spans * R, spans > 1 ? R : pool_grain(R, V), argmax_task, &k);
+  const long items = spans * R, threads = pool_threads();
+  pool_run(items, spans > 1 ? (items + threads - 1) / threads : pool_grain(R, V), argmax_task, &k);  // a chunk a thread
   for (long r = 0; r < R; r++) {
     long s_best = 0;
     for (long s = 1; s < spans; s++)
