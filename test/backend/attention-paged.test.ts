@@ -25,8 +25,8 @@ const SMALL: Shape = {
     { n0: 11, Tq: 1, Tk: 1, blocks: [8] },
   ],
 };
-// the cpu kernel's vector paths: 64 + 32 + 8 columns per head, runs of 4 keys cut short at the ends of blocks of 6;
-// 3 heads per KV head, so tasks of two adjacent heads take both the paired path (heads 0-1, 4-5) and the single one
+// the cpu kernel's vector paths: 64 + 32 + 8 columns per head, groups of 4 keys cut short at the ends of blocks of 6;
+// 3 heads per KV head, so a task's whole KV groups take both the paired path (heads 0-1, 3-4) and the single one (2, 5)
 const WIDE: Shape = {
   name: 'head size 104, blocks of 6, 6 heads over 2 KV heads', NH: 6, NKV: 2, HD: 104, BT: 6, BPC: 3, CHUNKS: 3, N: 12, rows: [
     { n0: 10, Tq: 1, Tk: 17, blocks: [5, 2, 6] },
