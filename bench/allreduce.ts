@@ -7,6 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, totalmem } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { joinWorld } from '../src/distributed/world.ts';
+import { flag } from './flags.ts';
 
 const world = joinWorld();
 const sizes = [
@@ -30,9 +31,9 @@ if (world.rank === 0) {
   const machine = `${cpus()[0]?.model ?? 'unknown CPU'}, ${availableParallelism()} cores for this rank, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, ${world.size} ranks on one machine (Open MPI, shared memory)`;
   console.log(machine);
   console.table(rows.map((r) => ({ ...r, mb: r.mb.toFixed(1), median_ms: r.median_ms.toFixed(2), best_ms: r.best_ms.toFixed(2), gb_per_s: r.gb_per_s.toFixed(2) })));
-  const at = process.argv.indexOf('--json');
-  if (at > 0) {
-    const out = resolve(process.argv[at + 1]!);
+  const jsonPath = flag('json', '');
+  if (jsonPath) {
+    const out = resolve(jsonPath);
     mkdirSync(dirname(out), { recursive: true });
     writeFileSync(out, JSON.stringify({ machine, ranks: world.size, rows }, null, 2) + '\n');
   }

@@ -18,26 +18,23 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { flag } from './flags.ts';
 import { machine } from './machine.ts';
 import { SHAPES, type TrainCase } from './shapes.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const arg = (name: string, fallback: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
-};
-const shapes = arg('shapes', Object.keys(SHAPES).join(',')).split(',');
-const backends = arg('backends', 'js,cpu,torch').split(',');
-const weights = arg('weights', 'f32,bf16').split(',') as TrainCase['weightDtype'][];
-const steps = Number(arg('steps', '5')), warmup = Number(arg('warmup', '2'));
-const mb = Number(arg('mb', '4')), seq = Number(arg('seq', '256')), checkpointing = process.argv.includes('--checkpointing');
-const activationDtypes = arg('activation_dtypes', 'auto').split(',') as NonNullable<TrainCase['activationDtype']>[];
-const computeDtypes = arg('compute_dtypes', 'f32').split(',') as NonNullable<TrainCase['computeDtype']>[]; // bf16: bf16 weights only
-const jsonPath = resolve(arg('json', resolve(here, '..', 'out', 'bench', 'cpu-backend.json')));
+const shapes = flag('shapes', Object.keys(SHAPES).join(',')).split(',');
+const backends = flag('backends', 'js,cpu,torch').split(',');
+const weights = flag('weights', 'f32,bf16').split(',') as TrainCase['weightDtype'][];
+const steps = Number(flag('steps', '5')), warmup = Number(flag('warmup', '2'));
+const mb = Number(flag('mb', '4')), seq = Number(flag('seq', '256')), checkpointing = process.argv.includes('--checkpointing');
+const activationDtypes = flag('activation_dtypes', 'auto').split(',') as NonNullable<TrainCase['activationDtype']>[];
+const computeDtypes = flag('compute_dtypes', 'f32').split(',') as NonNullable<TrainCase['computeDtype']>[]; // bf16: bf16 weights only
+const jsonPath = resolve(flag('json', resolve(here, '..', 'out', 'bench', 'cpu-backend.json')));
 // The first of these whose python imports torch (Debian's python3-torch lives under /usr/bin/python3).
 const pythons = process.env.PYTHON ? [process.env.PYTHON] : ['python3', '/usr/bin/python3'];
-const threadCounts = arg('threads', process.env.ALPACA_CPU_THREADS ?? String(availableParallelism())).split(',').map(Number);
-const rounds = Number(arg('rounds', '1'));
+const threadCounts = flag('threads', process.env.ALPACA_CPU_THREADS ?? String(availableParallelism())).split(',').map(Number);
+const rounds = Number(flag('rounds', '1'));
 const host = machine();
 
 interface Result extends TrainCase {

@@ -18,20 +18,17 @@ import { fileURLToPath } from 'node:url';
 import { loadLlamaConfig } from '../src/arch/llama-config.ts';
 import { exportGguf } from '../src/export/export-gguf.ts';
 import type { DecodeCase } from './decode-case.ts';
+import { flag } from './flags.ts';
 import { machine } from './machine.ts';
 import { benchModelDir } from './random-model.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const arg = (name: string, fallback: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
-};
-const models = arg('models', 'tiny-english,mid-134m').split(',');
-const precisions = arg('precisions', 'f32,bf16').split(',') as DecodeCase['precision'][];
-const backends = arg('backends', 'js,cpu,llama.cpp').split(',') as DecodeCase['backend'][];
-const jsonPath = resolve(arg('json', resolve(here, '..', 'out', 'bench', 'cpu-decode.json')));
-const threadCounts = arg('threads', process.env.ALPACA_CPU_THREADS ?? String(availableParallelism())).split(',').map(Number);
-const rounds = Number(arg('rounds', '1'));
+const models = flag('models', 'tiny-english,mid-134m').split(',');
+const precisions = flag('precisions', 'f32,bf16').split(',') as DecodeCase['precision'][];
+const backends = flag('backends', 'js,cpu,llama.cpp').split(',') as DecodeCase['backend'][];
+const jsonPath = resolve(flag('json', resolve(here, '..', 'out', 'bench', 'cpu-decode.json')));
+const threadCounts = flag('threads', process.env.ALPACA_CPU_THREADS ?? String(availableParallelism())).split(',').map(Number);
+const rounds = Number(flag('rounds', '1'));
 const host = machine();
 const shared = process.env.ALPACA_SHARED_DIR ?? resolve(here, '..', '..', 'shared');
 const tinyEnglish = join(shared, 'fixtures', 'pretrained', 'tiny-english');

@@ -12,13 +12,10 @@ import { CpuBackend } from '../src/backends/native/cpu.ts';
 import type { QuantizedWeight } from '../src/engine/quantized.ts';
 import { Rng } from '../src/engine/random.ts';
 import type { Tensor } from '../src/engine/tensor.ts';
+import { flag } from './flags.ts';
 
-const arg = (name: string, fallback: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
-};
-const OC = Number(arg('oc', '4096')), C = Number(arg('c', '4096')), ROWS = Number(arg('rows', '256'));
-const jsonPath = process.argv.includes('--json') ? resolve(arg('json', 'out/bench/cpu-quant.json')) : null;
+const OC = Number(flag('oc', '4096')), C = Number(flag('c', '4096')), ROWS = Number(flag('rows', '256'));
+const jsonPath = process.argv.includes('--json') ? resolve(flag('json', 'out/bench/cpu-quant.json')) : null;
 
 const addon = loadCpuAddon();
 if ('unavailable' in addon) throw new Error(`the cpu backend is not available: ${addon.unavailable}`);

@@ -18,6 +18,7 @@ import type { LinearParams } from '../src/model/linear.ts';
 import type { LayerWeights, Model } from '../src/model/llama.ts';
 import { createLoraAdapter, initLoraAdapter, loraParameters, PROJECTIONS, zeroLoraGrads, type Projection } from '../src/model/lora.ts';
 import { AdamW, clipGradNorm, TORCH_ADAMW_DEFAULTS } from '../src/train/optimizer.ts';
+import { flag } from './flags.ts';
 
 // HF config keys, as the Python baselines spell them.
 const SHAPES = {
@@ -36,11 +37,6 @@ const CASES: (TrainCase | DecodeCase)[] = [
   { kind: 'decode', name: 'decode-7b', shape: 'llama-7b', prompt: 64, newTokens: 128 },
   { kind: 'decode', name: 'decode-1.1b', shape: 'tinyllama-1.1b', prompt: 64, newTokens: 128 },
 ];
-
-function flag(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
-}
 
 const rng = new Rng(1);
 

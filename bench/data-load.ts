@@ -12,6 +12,7 @@ import { Prompter } from '../src/data/prompter.ts';
 import { makePromptTokenizer } from '../src/data/tokenize.ts';
 import { Rng } from '../src/engine/random.ts';
 import { SentencePieceTokenizer } from '../src/tokenizer/sentencepiece-tokenizer.ts';
+import { flag } from './flags.ts';
 
 const RECORDS = 50_000;
 const shared = process.env.ALPACA_SHARED_DIR ?? resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'shared');
@@ -61,5 +62,5 @@ console.log('| step | time | rate |\n| --- | --- | --- |');
 console.log(`| load ${result.records} records (${result.file_mb} MB JSON) | ${result.load_s} s | ${result.load_mb_per_s} MB/s (RSS ${result.rss_after_load_mib} MiB) |`);
 console.log(`| read tokenizer.model | ${result.tokenizer_load_s} s | |`);
 console.log(`| tokenize (full + prompt, cutoff 256) | ${result.tokenize_s} s | ${result.examples_per_s} examples/s, ${tokens} tokens |`);
-const jsonAt = process.argv.indexOf('--json');
-if (jsonAt > 0 && process.argv[jsonAt + 1]) writeFileSync(process.argv[jsonAt + 1]!, JSON.stringify(result, null, 2) + '\n');
+const jsonPath = flag('json', '');
+if (jsonPath) writeFileSync(jsonPath, JSON.stringify(result, null, 2) + '\n');

@@ -12,19 +12,16 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { flag } from './flags.ts';
 import { writeRandomHfModel } from './random-model.ts';
 import { LLAMA_SHAPES, type TrainCase } from './shapes.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const arg = (name: string, fallback: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
-};
-const shapes = arg('shapes', 'llama-7b,llama-13b').split(',');
-const formats = arg('formats', 'nf4,int8,bf16').split(',');
-const steps = Number(arg('steps', '2')), warmup = Number(arg('warmup', '1'));
-const modelsDir = resolve(arg('dir', '/tmp/alpaca-bench-models'));
-const jsonPath = resolve(arg('json', resolve(here, '..', 'out', 'bench', 'quant-train.json')));
+const shapes = flag('shapes', 'llama-7b,llama-13b').split(',');
+const formats = flag('formats', 'nf4,int8,bf16').split(',');
+const steps = Number(flag('steps', '2')), warmup = Number(flag('warmup', '1'));
+const modelsDir = resolve(flag('dir', '/tmp/alpaca-bench-models'));
+const jsonPath = resolve(flag('json', resolve(here, '..', 'out', 'bench', 'quant-train.json')));
 const machine = `${cpus()[0]?.model ?? 'unknown CPU'}, ${availableParallelism()} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB`;
 
 interface Result extends TrainCase {

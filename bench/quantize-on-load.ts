@@ -9,15 +9,12 @@ import { nativeQuantizers } from '../src/backends/native/cpu-quantize.ts';
 import { Rng } from '../src/engine/random.ts';
 import { quantize4bit } from '../src/formats/bnb-4bit.ts';
 import { quantizeInt8Rows } from '../src/formats/bnb-int8.ts';
+import { flag } from './flags.ts';
 
-const arg = (name: string, fallback: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
-};
-const [OC, C] = arg('shape', '4096x11008').split('x').map(Number) as [number, number];
-const repeat = Number(arg('repeat', '3'));
+const [OC, C] = flag('shape', '4096x11008').split('x').map(Number) as [number, number];
+const repeat = Number(flag('repeat', '3'));
 const addon = loadCpuAddon();
-if (process.argv.includes('--threads') && !('unavailable' in addon)) addon.setThreads(Number(arg('threads', '0')));
+if (process.argv.includes('--threads') && !('unavailable' in addon)) addon.setThreads(Number(flag('threads', '0')));
 const native = nativeQuantizers();
 
 const rng = new Rng(1);

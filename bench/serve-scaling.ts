@@ -17,19 +17,16 @@ import { DEFAULT_OPTIONS } from '../src/generate/options.ts';
 import { BatchScheduler } from '../src/generate/scheduler.ts';
 import { loadModel } from '../src/model/load.ts';
 import { writeFileAtomic } from '../src/util/atomic-write.ts';
+import { flag } from './flags.ts';
 import { machine } from './machine.ts';
 import { benchModelDir } from './random-model.ts';
 import { SHAPES } from './shapes.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const arg = (name: string, fallback: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
-};
-const model = arg('model', 'tiny-english');
-const streamCounts = arg('streams', '4,8,16').split(',').map(Number);
-const pairs = Number(arg('pairs', '9'));
-const jsonPath = resolve(arg('json', resolve(here, 'results', `serve-scaling-${model}.json`)));
+const model = flag('model', 'tiny-english');
+const streamCounts = flag('streams', '4,8,16').split(',').map(Number);
+const pairs = Number(flag('pairs', '9'));
+const jsonPath = resolve(flag('json', resolve(here, 'results', `serve-scaling-${model}.json`)));
 const shared = process.env.ALPACA_SHARED_DIR ?? resolve(here, '..', '..', 'shared');
 const tinyEnglish = join(shared, 'fixtures', 'pretrained', 'tiny-english');
 const PROMPT = 32, NEW = 128;

@@ -15,20 +15,17 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadLlamaConfig } from '../src/arch/llama-config.ts';
 import { exportGguf } from '../src/export/export-gguf.ts';
+import { flag } from './flags.ts';
 import { benchModelDir } from './random-model.ts';
 import type { ServeCase } from './serve-case.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const arg = (name: string, fallback: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
-};
-const models = arg('models', 'tiny-english,mid-134m').split(',');
-const streamCounts = arg('streams', '1,4,8,16').split(',').map(Number);
-const jsonPath = resolve(arg('json', resolve(here, 'results', 'serve-throughput.json')));
+const models = flag('models', 'tiny-english,mid-134m').split(',');
+const streamCounts = flag('streams', '1,4,8,16').split(',').map(Number);
+const jsonPath = resolve(flag('json', resolve(here, 'results', 'serve-throughput.json')));
 const threads = Number(process.env.ALPACA_CPU_THREADS ?? availableParallelism());
-const ourThreads = arg('our_threads', [...new Set([1, threads])].join(',')).split(',').map(Number);
-const llamaThreads = arg('llama_threads', '1').split(',').map(Number);
+const ourThreads = flag('our_threads', [...new Set([1, threads])].join(',')).split(',').map(Number);
+const llamaThreads = flag('llama_threads', '1').split(',').map(Number);
 const shared = process.env.ALPACA_SHARED_DIR ?? resolve(here, '..', '..', 'shared');
 const tinyEnglish = join(shared, 'fixtures', 'pretrained', 'tiny-english');
 if (!existsSync(tinyEnglish)) throw new Error(`${tinyEnglish} is missing: this benchmark needs ../shared beside the project`);
