@@ -6,41 +6,25 @@
 //   node --import tsx bench/decode-profile.ts [--model tiny-english|mid-134m] [--rows 8] [--reps 4]
 //        [--json out/bench/decode-profile.json]
 
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CpuBackend } from '../src/backends/native/cpu.ts';
-import { loadCpuAddon } from '../src/backends/native/cpu-addon.ts';
 import { createDecoder, decodeBatch, freeDecoder, type Decoder } from '../src/model/decode.ts';
 import { kvBlocksFor, type KvSeq } from '../src/model/kv-cache.ts';
 import { loadModel } from '../src/model/load.ts';
-import { writeFileAtomic } from '../src/util/atomic-write.ts';
+import { cpuModelBench } from './cpu-model-bench.ts';
 import { flag } from './flags.ts';
 import { machine } from './machine.ts';
-import { benchModelDir } from './random-model.ts';
-import { SHAPES } from './shapes.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const model = flag('model', 'tiny-english');
 const rowsWide = Number(flag('rows', '8'));
 const reps = Number(flag('reps', '4'));
 const jsonPath = resolve(flag('json', resolve(here, '..', 'out', 'bench', 'decode-profile.json')));
-const shared = process.env.ALPACA_SHARED_DIR ?? resolve(here, '..', '..', 'shared');
-const tinyEnglish = join(shared, 'fixtures', 'pretrained', 'tiny-english');
 const PROMPT = 32, NEW = 128, BLOCK = 16;
 
-function fail(message: string): never {
-  console.error(`decode-profile: ${message}`);
-  process.exit(1);
-}
-if (!existsSync(tinyEnglish)) fail(`${tinyEnglish} is missing: this benchmark needs ../shared beside the project (or ALPACA_SHARED_DIR)`);
-if (model !== 'tiny-english' && !SHAPES[model]) fail(`unknown --model ${model}; known: tiny-english, ${Object.keys(SHAPES).join(', ')}`);
+const { be, fail, withModelDir, writeJson } = cpuModelBench('decode-profile', model);
 if (![rowsWide, reps].every((n) => Number.isInteger(n) && n > 1)) fail('--rows and --reps take whole numbers above 1');
-
-const addon = loadCpuAddon();
-if ('unavailable' in addon) fail(`no cpu backend: ${addon.unavailable}`);
-const be = new CpuBackend(addon);
 
 // Each backend call adds its time to `timing` (when set) under its name; products also by their shape.
 let timing: Map<string, number> | null = null;
@@ -65,11 +49,10 @@ interface Batch {
   blocks: Map<string, number>[]; // per timed block: ms by op, and 'step' the whole
 }
 
-const work = mkdtempSync(join(tmpdir(), 'bench-profile-'));
 const started = `${machine()}, no GPU used`;
 const batches: Batch[] = [];
-try {
-  const m = await loadModel(be, await benchModelDir(model, tinyEnglish, work), { dtype: 'bf16' });
+await withModelDir(async (dir) => {
+  const m = await loadModel(be, dir, { dtype: 'bf16' });
   const prompt = Array.from({ length: PROMPT }, (_, i) => 3 + ((i * 7919) % (m.config.vocabSize - 3)));
   for (const R of [1, rowsWide]) batches.push({ R, d: createDecoder(m, kvBlocksFor(PROMPT + NEW) * R), seqs: [], next: [], blocks: [] });
   const step = async (b: Batch, ids: (i: number) => number[]) =>
@@ -92,9 +75,7 @@ try {
       }
     }
   }
-} finally {
-  rmSync(work, { recursive: true, force: true });
-}
+});
 
 // us per step, median over blocks
 const perStep = (b: Batch, key: string) => {
@@ -116,14 +97,9 @@ const oneStep = rows.at(-1)!.one;
 const allowed = (rowsWide * oneStep) / 4; // the widest step that still gives 4x one row's tokens/s
 console.log(`${rowsWide} rows give ${((rowsWide * oneStep) / rows.at(-1)!.wide).toFixed(2)}x one row's tokens/s; 4x would allow ` +
   `${allowed.toFixed(0)} us per step, ${((allowed - oneStep) / (rowsWide - 1)).toFixed(1)} per extra row`);
-try {
-  mkdirSync(dirname(jsonPath), { recursive: true });
-  const round1 = (x: number) => Number(x.toFixed(1));
-  await writeFileAtomic(jsonPath, JSON.stringify({
-    machine: started, model, backend: be.describe(), prompt_tokens: PROMPT, new_tokens: NEW, rows: rowsWide, blocks: wide.blocks.length,
-    us_per_step: rows.map((r) => ({ op: r.op, one_row: round1(r.one), rows: round1(r.wide), per_extra_row: round1(extra(r)) })),
-  }, null, 2) + '\n');
-} catch (err) {
-  fail(`could not write ${jsonPath} (${(err as Error).message}); pick another --json`);
-}
+const round1 = (x: number) => Number(x.toFixed(1));
+await writeJson(jsonPath, {
+  machine: started, model, backend: be.describe(), prompt_tokens: PROMPT, new_tokens: NEW, rows: rowsWide, blocks: wide.blocks.length,
+  us_per_step: rows.map((r) => ({ op: r.op, one_row: round1(r.one), rows: round1(r.wide), per_extra_row: round1(extra(r)) })),
+});
 process.exit(0);

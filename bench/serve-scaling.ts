@@ -6,48 +6,30 @@
 //   node --import tsx bench/serve-scaling.ts [--model tiny-english|mid-134m] [--streams 4,8,16] [--pairs 9]
 //        [--json bench/results/serve-scaling.json]
 
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CpuBackend } from '../src/backends/native/cpu.ts';
-import { loadCpuAddon } from '../src/backends/native/cpu-addon.ts';
 import { Rng } from '../src/engine/random.ts';
 import { DEFAULT_OPTIONS } from '../src/generate/options.ts';
 import { BatchScheduler } from '../src/generate/scheduler.ts';
 import { loadModel } from '../src/model/load.ts';
-import { writeFileAtomic } from '../src/util/atomic-write.ts';
+import { cpuModelBench } from './cpu-model-bench.ts';
 import { flag } from './flags.ts';
 import { machine } from './machine.ts';
-import { benchModelDir } from './random-model.ts';
-import { SHAPES } from './shapes.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const model = flag('model', 'tiny-english');
 const streamCounts = flag('streams', '4,8,16').split(',').map(Number);
 const pairs = Number(flag('pairs', '9'));
 const jsonPath = resolve(flag('json', resolve(here, 'results', `serve-scaling-${model}.json`)));
-const shared = process.env.ALPACA_SHARED_DIR ?? resolve(here, '..', '..', 'shared');
-const tinyEnglish = join(shared, 'fixtures', 'pretrained', 'tiny-english');
 const PROMPT = 32, NEW = 128;
 
-/** Expected failures end in one line, naming the thing and what to do. */
-function fail(message: string): never {
-  console.error(`serve-scaling: ${message}`);
-  process.exit(1);
-}
-if (!existsSync(tinyEnglish)) fail(`${tinyEnglish} is missing: this benchmark needs ../shared beside the project (or ALPACA_SHARED_DIR)`);
-if (model !== 'tiny-english' && !SHAPES[model]) fail(`unknown --model ${model}; known: tiny-english, ${Object.keys(SHAPES).join(', ')}`);
+const { be, fail, withModelDir, writeJson } = cpuModelBench('serve-scaling', model);
 if (![...streamCounts, pairs].every((n) => Number.isInteger(n) && n > 0)) fail('--streams and --pairs take positive whole numbers');
-
-const addon = loadCpuAddon();
-if ('unavailable' in addon) fail(`no cpu backend: ${addon.unavailable}`);
-const be = new CpuBackend(addon);
-const work = mkdtempSync(join(tmpdir(), 'bench-scaling-'));
 const started = `${machine()}, no GPU used`;
-const cases = [];
-try {
-  const dir = await benchModelDir(model, tinyEnglish, work);
+const cases: {
+  streams: number; pairs: number; ratio_median: number; ratios: number[]; one_stream_tokens_per_s: number; streams_tokens_per_s: number;
+}[] = [];
+await withModelDir(async (dir) => {
   const m = await loadModel(be, dir, { dtype: 'bf16' });
   const rng = new Rng(11);
   const maxStreams = Math.max(...streamCounts);
@@ -77,18 +59,11 @@ try {
     });
     console.error(`${model}: ${n} streams / 1 stream, median of ${pairs} pairs: ${cases.at(-1)!.ratio_median}x`);
   }
-} finally {
-  rmSync(work, { recursive: true, force: true });
-}
+});
 
 console.log(`\n${model}, ours (cpu, ${be.describe()}); machine: ${started}; JSON: ${jsonPath}`);
 console.log('| streams | median ratio to 1 stream | per pair | 1 stream tok/s (median) | N streams tok/s (median) |');
 console.log('| ------- | ------------------------ | -------- | ----------------------- | ------------------------ |');
 for (const c of cases) console.log(`| ${c.streams} | ${c.ratio_median}x | ${c.ratios.join(' ')} | ${c.one_stream_tokens_per_s} | ${c.streams_tokens_per_s} |`);
-try {
-  mkdirSync(dirname(jsonPath), { recursive: true });
-  await writeFileAtomic(jsonPath, JSON.stringify({ machine: started, model, backend: be.describe(), prompt_tokens: PROMPT, new_tokens: NEW, cases }, null, 2) + '\n');
-} catch (err) {
-  fail(`could not write ${jsonPath} (${(err as Error).message}); pick another --json`);
-}
+await writeJson(jsonPath, { machine: started, model, backend: be.describe(), prompt_tokens: PROMPT, new_tokens: NEW, cases });
 process.exit(0);
