@@ -128,7 +128,8 @@ AVX512BF16 void rows_task(void* c, long o0, long o1, int) {
 // faster at 1 and at 8 rows).
 void matvec_bf16(float* out, const uint16_t* inp, const uint16_t* w, const float* bias, long N, long C, long OC) {
   Ctx k{out, inp, w, bias, N, C, OC};
-  const long grain = lmax((OC + pool_threads() - 1) / pool_threads(), (kMinTaskWork + C * N - 1) / (C * N));
+  // a span per thread, but never below pool_grain (its floor of kMinTaskWork per chunk)
+  const long grain = lmax((OC + pool_threads() - 1) / pool_threads(), pool_grain(OC, C * N));
   pool_run(OC, (grain + 11) / 12 * 12, rows_task, &k);  // whole blocks of 3 or 4 rows
 }
 
