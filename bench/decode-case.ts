@@ -11,6 +11,7 @@ import { Rng } from '../src/engine/random.ts';
 import { createDecoder, decodeBatch } from '../src/model/decode.ts';
 import { kvBlocksFor } from '../src/model/kv-cache.ts';
 import { loadModel } from '../src/model/load.ts';
+import { packForInference } from '../src/model/pack.ts';
 import { bnbConfigOf } from '../src/model/quantization-options.ts';
 
 export interface DecodeCase {
@@ -42,6 +43,7 @@ async function ours(): Promise<{ seconds: number; tokens: number[]; details: str
   }
   const quantize = c.precision === 'nf4' ? { loadIn4bit: true, bnb4bitUseDoubleQuant: true } : { loadIn8bit: c.precision === 'int8' };
   const model = await loadModel(be, c.dir, c.precision === 'f32' || c.precision === 'bf16' ? { dtype: c.precision } : { dtype: 'bf16', quantize: bnbConfigOf(quantize) });
+  packForInference(model); // as generate and serve hold it
   const d = createDecoder(model, kvBlocksFor(c.promptTokens + c.newTokens));
   const seq = { blocks: [], length: 0 };
   let next = (await decodeBatch(d, [{ seq, ids: prompt, lora: null, logits: 'argmax' }])).argmax[0]!;

@@ -3,7 +3,7 @@
 // both alike), each row decoding greedily after a 32-token prompt up to 128 new tokens, bf16 weights, cpu backend;
 // medians over blocks. Every backend call is timed on the JavaScript thread (the cpu backend's ops return when done);
 // "JavaScript" is the rest of decodeBatch. Not the scheduler (serve-scaling.ts).
-//   node --import tsx bench/decode-profile.ts [--model tiny-english|mid-134m] [--rows 8] [--reps 4]
+//   node --import tsx bench/decode-profile.ts [--model tiny-english|mid-134m] [--rows 8] [--reps 4] [--layout packed|rows]
 //        [--json out/bench/decode-profile.json]
 
 import { dirname, resolve } from 'node:path';
@@ -11,7 +11,6 @@ import { fileURLToPath } from 'node:url';
 import { CpuBackend } from '../src/backends/native/cpu.ts';
 import { createDecoder, decodeBatch, freeDecoder, type Decoder } from '../src/model/decode.ts';
 import { kvBlocksFor, type KvSeq } from '../src/model/kv-cache.ts';
-import { loadModel } from '../src/model/load.ts';
 import { cpuModelBench } from './cpu-model-bench.ts';
 import { flag } from './flags.ts';
 import { machine } from './machine.ts';
@@ -23,7 +22,7 @@ const reps = Number(flag('reps', '4'));
 const jsonPath = resolve(flag('json', resolve(here, '..', 'out', 'bench', 'decode-profile.json')));
 const PROMPT = 32, NEW = 128, BLOCK = 16;
 
-const { be, fail, withModelDir, writeJson } = cpuModelBench('decode-profile', model);
+const { be, fail, withModelDir, layout, loadServed, writeJson } = cpuModelBench('decode-profile', model);
 if (![rowsWide, reps].every((n) => Number.isInteger(n) && n > 1)) fail('--rows and --reps take whole numbers above 1');
 
 // Each backend call adds its time to `timing` (when set) under its name; products also by their shape.
@@ -52,7 +51,7 @@ interface Batch {
 const started = `${machine()}, no GPU used`;
 const batches: Batch[] = [];
 await withModelDir(async (dir) => {
-  const m = await loadModel(be, dir, { dtype: 'bf16' });
+  const m = await loadServed(dir);
   const prompt = Array.from({ length: PROMPT }, (_, i) => 3 + ((i * 7919) % (m.config.vocabSize - 3)));
   for (const R of [1, rowsWide]) batches.push({ R, d: createDecoder(m, kvBlocksFor(PROMPT + NEW) * R), seqs: [], next: [], blocks: [] });
   const step = async (b: Batch, ids: (i: number) => number[]) =>
@@ -89,7 +88,7 @@ const js = { op: 'JavaScript (the rest)', one: perStep(one, 'step') - rows.reduc
 rows.sort((a, b) => b.wide - a.wide).push(js, { op: 'step', one: perStep(one, 'step'), wide: perStep(wide, 'step') });
 const extra = (r: { one: number; wide: number }) => (r.wide - r.one) / (rowsWide - 1);
 
-console.log(`\n${model}, decode steps at 1 and ${rowsWide} rows (cpu, ${be.describe()}); machine: ${started}; JSON: ${jsonPath}`);
+console.log(`\n${model}, decode steps at 1 and ${rowsWide} rows (cpu, ${be.describe()}, ${layout} weights); machine: ${started}; JSON: ${jsonPath}`);
 console.log(`| op | us per step, 1 row | us per step, ${rowsWide} rows | us per extra row |`);
 console.log('| -- | ------------------ | ------------------- | ---------------- |');
 for (const r of rows) console.log(`| ${r.op} | ${r.one.toFixed(1)} | ${r.wide.toFixed(1)} | ${extra(r).toFixed(1)} |`);
@@ -99,7 +98,7 @@ console.log(`${rowsWide} rows give ${((rowsWide * oneStep) / rows.at(-1)!.wide).
   `${allowed.toFixed(0)} us per step, ${((allowed - oneStep) / (rowsWide - 1)).toFixed(1)} per extra row`);
 const round1 = (x: number) => Number(x.toFixed(1));
 await writeJson(jsonPath, {
-  machine: started, model, backend: be.describe(), prompt_tokens: PROMPT, new_tokens: NEW, rows: rowsWide, blocks: wide.blocks.length,
+  machine: started, model, backend: be.describe(), layout, prompt_tokens: PROMPT, new_tokens: NEW, rows: rowsWide, blocks: wide.blocks.length,
   us_per_step: rows.map((r) => ({ op: r.op, one_row: round1(r.one), rows: round1(r.wide), per_extra_row: round1(extra(r)) })),
 });
 process.exit(0);

@@ -12,6 +12,7 @@ import { Rng } from '../src/engine/random.ts';
 import { DEFAULT_OPTIONS } from '../src/generate/options.ts';
 import { BatchScheduler } from '../src/generate/scheduler.ts';
 import { loadModel } from '../src/model/load.ts';
+import { packForInference } from '../src/model/pack.ts';
 
 export interface ServeCase {
   model: string; // label
@@ -55,6 +56,7 @@ async function ours(): Promise<{ rounds: Round[]; details: string }> {
   if ('unavailable' in addon) throw new Error(`cpu backend: ${addon.unavailable}`);
   const be = new CpuBackend(addon);
   const model = await loadModel(be, c.dir, { dtype: 'bf16' });
+  packForInference(model); // as serve holds it
   const options = { ...DEFAULT_OPTIONS, maxNewTokens: c.newTokens, eosTokenIds: [] };
   const s = new BatchScheduler(model, { maxBatchSize: c.streams, maxKvTokens: c.streams * (c.promptTokens + c.newTokens), queueCapacity: c.streams });
   const stream = (i: number, n: number, onToken: () => void) => s.generate(null, [prompts[i]!], { ...options, maxNewTokens: n }, { onToken: () => void onToken() }).then(() => undefined);

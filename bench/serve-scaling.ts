@@ -3,7 +3,7 @@
 // a shared VM whose speed wanders by tens of percent within minutes its "vs 1 stream" column moves with it. Here one
 // process runs rounds of 1 stream and of N streams alternately (32-token prompts + 128 new tokens per stream, greedy,
 // bf16 weights, cpu backend) and reports the median over pairs of (N-stream rate / the 1-stream rate next to it).
-//   node --import tsx bench/serve-scaling.ts [--model tiny-english|mid-134m] [--streams 4,8,16] [--pairs 9]
+//   node --import tsx bench/serve-scaling.ts [--model tiny-english|mid-134m] [--streams 4,8,16] [--pairs 9] [--layout packed|rows]
 //        [--json bench/results/serve-scaling.json]
 
 import { dirname, resolve } from 'node:path';
@@ -11,7 +11,6 @@ import { fileURLToPath } from 'node:url';
 import { Rng } from '../src/engine/random.ts';
 import { DEFAULT_OPTIONS } from '../src/generate/options.ts';
 import { BatchScheduler } from '../src/generate/scheduler.ts';
-import { loadModel } from '../src/model/load.ts';
 import { cpuModelBench } from './cpu-model-bench.ts';
 import { flag } from './flags.ts';
 import { machine } from './machine.ts';
@@ -23,14 +22,14 @@ const pairs = Number(flag('pairs', '9'));
 const jsonPath = resolve(flag('json', resolve(here, 'results', `serve-scaling-${model}.json`)));
 const PROMPT = 32, NEW = 128;
 
-const { be, fail, withModelDir, writeJson } = cpuModelBench('serve-scaling', model);
+const { be, fail, withModelDir, layout, loadServed, writeJson } = cpuModelBench('serve-scaling', model);
 if (![...streamCounts, pairs].every((n) => Number.isInteger(n) && n > 0)) fail('--streams and --pairs take positive whole numbers');
 const started = `${machine()}, no GPU used`;
 const cases: {
   streams: number; pairs: number; ratio_median: number; ratios: number[]; one_stream_tokens_per_s: number; streams_tokens_per_s: number;
 }[] = [];
 await withModelDir(async (dir) => {
-  const m = await loadModel(be, dir, { dtype: 'bf16' });
+  const m = await loadServed(dir);
   const rng = new Rng(11);
   const maxStreams = Math.max(...streamCounts);
   const prompts = Array.from({ length: maxStreams }, () => Array.from({ length: PROMPT }, () => 3 + rng.int(m.config.vocabSize - 3)));
@@ -61,9 +60,9 @@ await withModelDir(async (dir) => {
   }
 });
 
-console.log(`\n${model}, ours (cpu, ${be.describe()}); machine: ${started}; JSON: ${jsonPath}`);
+console.log(`\n${model}, ours (cpu, ${be.describe()}, ${layout} weights); machine: ${started}; JSON: ${jsonPath}`);
 console.log('| streams | median ratio to 1 stream | per pair | 1 stream tok/s (median) | N streams tok/s (median) |');
 console.log('| ------- | ------------------------ | -------- | ----------------------- | ------------------------ |');
 for (const c of cases) console.log(`| ${c.streams} | ${c.ratio_median}x | ${c.ratios.join(' ')} | ${c.one_stream_tokens_per_s} | ${c.streams_tokens_per_s} |`);
-await writeJson(jsonPath, { machine: started, model, backend: be.describe(), prompt_tokens: PROMPT, new_tokens: NEW, cases });
+await writeJson(jsonPath, { machine: started, model, backend: be.describe(), layout, prompt_tokens: PROMPT, new_tokens: NEW, cases });
 process.exit(0);

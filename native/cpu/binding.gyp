@@ -28,6 +28,7 @@
         'src/kernels/matmul.cpp',
         'src/kernels/matvec.cpp',
         'src/kernels/matvec-bf16.cpp',
+        'src/kernels/matvec-packed.cpp',
         'src/kernels/quant-dequant.cpp',
         'src/kernels/quant-int8.cpp',
         'src/kernels/quantize.cpp',

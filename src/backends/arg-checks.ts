@@ -5,7 +5,7 @@
 // backend. Not checked here: data-dependent limits (token ids, labels), which the kernels check as they read.
 
 import type { Backend } from '../engine/backend.ts';
-import { isQuantDType, type DType } from '../engine/dtype.ts';
+import { isFrozenDType, isQuantDType, type DType, type FrozenDType } from '../engine/dtype.ts';
 import { numel, shapeString, type Tensor } from '../engine/tensor.ts';
 import { checkLive } from './tensor-ledger.ts';
 
@@ -20,11 +20,16 @@ const ACCEPTS: Readonly<Record<Kind, (d: DType) => boolean>> = {
 };
 const EXPECTED: Readonly<Record<Kind, string>> = { f32: 'f32', i32: 'i32', float: 'f32, bf16 or f16', any: 'a dense dtype' };
 
+/** What a frozen weight is, in messages: "quantized (nf4)" or "packed bf16". */
+function frozenKind(dtype: FrozenDType): string {
+  return isQuantDType(dtype) ? `quantized (${dtype})` : 'packed bf16';
+}
+
 /** A live dense tensor of `kind` holding at least `need` elements. */
 function tensor(op: string, name: string, t: Tensor, need: number, kind: Kind): void {
   checkLive(t, op, name);
-  if (isQuantDType(t.dtype)) {
-    throw new Error(`${op}: ${name} is a quantized (${t.dtype}) weight ${shapeString(t.shape)}; only matmulForward and matmulBackward's dinp read one`);
+  if (isFrozenDType(t.dtype)) {
+    throw new Error(`${op}: ${name} is a ${frozenKind(t.dtype)} weight ${shapeString(t.shape)}; only matmulForward and matmulBackward's dinp read one`);
   }
   if (!ACCEPTS[kind](t.dtype)) throw new Error(`${op}: ${name} is ${t.dtype}, expected ${EXPECTED[kind]}`);
   if (t.size < need) throw new Error(`${op}: ${name} has ${t.size} elements, the op needs ${need}`);
@@ -34,9 +39,9 @@ function optional(op: string, name: string, t: Tensor | null | undefined, need: 
   if (t) tensor(op, name, t, need, kind);
 }
 
-/** A linear weight (OC, C): a float tensor of at least OC * C elements, or a quantized one of exactly that shape. */
+/** A linear weight (OC, C): a float tensor of at least OC * C elements, or a frozen one of exactly that shape. */
 function weight(op: string, name: string, t: Tensor, C: number, OC: number): void {
-  if (!isQuantDType(t.dtype)) return tensor(op, name, t, OC * C, 'float');
+  if (!isFrozenDType(t.dtype)) return tensor(op, name, t, OC * C, 'float');
   checkLive(t, op, name);
   if (t.shape[0] !== OC || t.shape[1] !== C) throw new Error(`${op}: ${name} is a ${t.dtype} weight ${shapeString(t.shape)}, the op needs [${OC}, ${C}]`);
 }
@@ -51,7 +56,13 @@ function attentionShape(op: string, NH: number, NKV: number, mask: Tensor | null
   if (mask && segments) throw new Error(`${op}: pass segments or a key mask, not both`);
 }
 
-type Op = Exclude<keyof Backend, 'name' | 'alloc' | 'download' | 'view' | 'free' | 'freeArena' | 'uploadQuantized' | 'sync'>;
+/** packWeight's argument: a live dense float weight, a whole (OC, C) tensor. */
+export function checkPackWeight(w: Tensor): void {
+  tensor('packWeight', 'w', w, 0, 'float');
+  if (w.shape.length !== 2 || w.size !== numel(w.shape)) throw new Error(`packWeight: w ${shapeString(w.shape)} is not a whole (OC, C) weight`);
+}
+
+type Op = Exclude<keyof Backend, 'name' | 'alloc' | 'download' | 'view' | 'free' | 'freeArena' | 'uploadQuantized' | 'packWeight' | 'sync'>;
 
 export const checkArgs: Pick<Backend, Op> = {
   upload(t, data) {
@@ -155,8 +166,8 @@ export const checkArgs: Pick<Backend, Op> = {
     tensor(op, 'dout', dout, N * OC, 'float');
     tensor(op, 'inp', inp, dweight ? N * C : 0, dweight ? 'float' : 'any');
     if (dinp || dweight) weight(op, 'weight', w, C, OC);
-    if (dweight && isQuantDType(w.dtype)) {
-      throw new Error(`${op}: the ${w.dtype} weight ${shapeString(w.shape)} is quantized and frozen, so it has no dweight: ` +
+    if (dweight && isFrozenDType(w.dtype)) {
+      throw new Error(`${op}: the ${w.dtype} weight ${shapeString(w.shape)} is ${isQuantDType(w.dtype) ? 'quantized' : 'packed'} and frozen, so it has no dweight: ` +
         'full fine-tuning needs 16/32-bit base weights (load the base model without quantization, or train LoRA adapters on it)');
     }
   },

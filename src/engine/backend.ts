@@ -16,7 +16,8 @@
 // - Dimension letters: B batch, T time, C channels in, OC channels out, N rows (usually B*T),
 //   NH query heads, NKV key/value heads, HD head dim, V vocab.
 // - Linear weights use nn.Linear's layout: (OC, C), so out = inp @ weight^T + bias.
-// - A frozen linear weight may be quantized (dtype nf4/fp4/int8, made by uploadQuantized): matmulForward and
+// - A frozen linear weight may be packed for inference (dtype bf16-packed, made by packWeight: the same values in a
+//   layout the backend's products read faster) or quantized (dtype nf4/fp4/int8, made by uploadQuantized): matmulForward and
 //   matmulBackward's dinp read it as stored, dequantizing block by block inside the kernel; no other op takes one.
 // - Compute dtype (setComputeDtype, js and cpu only): 'bf16' makes a bf16 weight's products, matmulForward's out
 //   and matmulBackward's dinp, take their input (inp, dout) rounded to bf16 (nearest even) and sum in float32 (PyTorch
@@ -71,6 +72,12 @@ export interface Backend {
    * gives its dequantized float32 values; `free` releases all its parts; upload, view and copy refuse it.
    */
   uploadQuantized(q: QuantizedWeight, arena: Arena): Tensor;
+  /**
+   * A frozen copy (dtype bf16-packed, same shape and arena) of a bf16 linear weight (OC, C) in the layout this
+   * backend's inference products read fastest, with the same results up to summation order; null where it has
+   * none (js, cuda, a CPU without AVX512_BF16). `download` gives its values; upload, view and copy refuse it.
+   */
+  packWeight(w: Tensor): Tensor | null;
   sync(): Promise<void>;
 
   // ---- elementwise ----

@@ -2,21 +2,28 @@
 // Not a tensor library: just the bit-level conversions, written once.
 //
 // Two kinds of tensor dtype. A DType is dense, one element per slot: what `alloc` makes and what `upload`,
-// `download`, `view` and every op address element by element (the tables below are keyed by it). A QuantDType
-// is a bitsandbytes-quantized frozen linear weight (engine/quantized.ts): several parts behind one handle, made
-// only by `uploadQuantized` and read only as the weight of matmulForward / matmulBackward's dinp. Keeping them
-// apart leaves every DType-keyed table and switch as it was; only the few places that take a Tensor's dtype
-// (TensorDType) must say what a quantized weight means there, which the type checker points out.
+// `download`, `view` and every op address element by element (the tables below are keyed by it). A FrozenDType
+// is a frozen linear weight in a format of its own, read only as the weight of matmulForward / matmulBackward's
+// dinp and downloaded as its float32 values: a bitsandbytes-quantized one (QuantDType, engine/quantized.ts, made
+// by `uploadQuantized`) or a bf16 one packed for a backend's inference products ('bf16-packed', `packWeight`).
+// Keeping them apart leaves every DType-keyed table and switch as it was; only the few places that take a
+// Tensor's dtype (TensorDType) must say what a frozen weight means there, which the type checker points out.
 
 import type { QuantType } from './quantized.ts';
 
 export type DType = 'f32' | 'bf16' | 'f16' | 'i32';
 export type QuantDType = QuantType;
-export type TensorDType = DType | QuantDType;
+export type FrozenDType = QuantDType | 'bf16-packed';
+export type TensorDType = DType | FrozenDType;
 
-/** Whether a tensor dtype is a quantized weight format rather than a dense element type. */
+/** Whether a tensor dtype is a bitsandbytes-quantized weight format. */
 export function isQuantDType(dtype: TensorDType): dtype is QuantDType {
   return dtype === 'nf4' || dtype === 'fp4' || dtype === 'int8';
+}
+
+/** Whether a tensor dtype is a frozen weight format (quantized or packed) rather than a dense element type. */
+export function isFrozenDType(dtype: TensorDType): dtype is FrozenDType {
+  return dtype === 'bf16-packed' || isQuantDType(dtype);
 }
 
 export const BYTES_PER_ELEMENT: Readonly<Record<DType, number>> = { f32: 4, bf16: 2, f16: 2, i32: 4 };

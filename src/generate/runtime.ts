@@ -15,6 +15,7 @@ import { adapterChatTemplate, tokenizerChatTemplate } from '../data/chat-templat
 import { Prompter } from '../data/prompter.ts';
 import type { LoraUse, Model } from '../model/llama.ts';
 import { loadModel } from '../model/load.ts';
+import { packForInference } from '../model/pack.ts';
 import { hasModulesToSave, loadAdapterOnto, loadLoraAdapter } from '../model/lora-io.ts';
 import { resolveAdapterDir, resolveModelDir } from '../hub/resolve.ts';
 import { hasTokenizer, loadTokenizer } from '../tokenizer/load.ts';
@@ -97,6 +98,7 @@ async function modelSet(o: RuntimeOptions, src: Sources): Promise<ModelSet> {
     const adapter = owner ? await loadAdapterOnto(model, dir) : loadLoraAdapter(o.backend, model.config, dir);
     adapters.set(name, { adapter, dropout: 0, seed: 0 });
   }
+  packForInference(model); // after modules_to_save adapters replaced the head: it is packed as served
   return {
     model, baseName: src.baseName, adapters, defaultId: src.adapters[0]?.[0] ?? src.baseName, ...specialIds(src.baseDir, model), modulesOwner: owner?.[0] ?? null,
   };

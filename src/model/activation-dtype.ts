@@ -15,7 +15,7 @@ export type ActivationDType = Exclude<ActivationDTypeChoice, 'auto'>;
 const HALF_ACTIVATIONS: ReadonlySet<Backend['name']> = new Set(['js', 'cpu']);
 
 /**
- * auto: bf16 on a bf16 base (its decoder linears stored bf16, not quantized) on the cpu backend, else f32 (js is
+ * auto: bf16 on a bf16 base (its decoder linears stored bf16, packed or not, not quantized) on the cpu backend, else f32 (js is
  * the reference, cuda keeps f32). An explicit 16-bit choice on a backend that cannot keep it is an error.
  */
 export function resolveActivationDtype(choice: ActivationDTypeChoice, m: Model): ActivationDType {
@@ -24,7 +24,7 @@ export function resolveActivationDtype(choice: ActivationDTypeChoice, m: Model):
 
 /** resolveActivationDtype without a model: the backend's name and the dtype its decoder linears are held in (the planner's). */
 export function activationDtypeFor(choice: ActivationDTypeChoice, backend: Backend['name'], linearDtype: TensorDType): ActivationDType {
-  if (choice === 'auto') return backend === 'cpu' && linearDtype === 'bf16' ? 'bf16' : 'f32';
+  if (choice === 'auto') return backend === 'cpu' && (linearDtype === 'bf16' || linearDtype === 'bf16-packed') ? 'bf16' : 'f32';
   if (choice !== 'f32' && !HALF_ACTIVATIONS.has(backend)) {
     throw new UserError(`--activation_dtype ${choice}: the ${backend} backend keeps activations in float32; pass --activation_dtype f32 (or auto), or use --backend cpu`);
   }

@@ -5,7 +5,7 @@
 // where A W^T (r, out) runs on the backend. Not the forward/backward (linear.ts).
 
 import type { Backend } from '../engine/backend.ts';
-import { isQuantDType } from '../engine/dtype.ts';
+import { isFrozenDType } from '../engine/dtype.ts';
 import type { Tensor } from '../engine/tensor.ts';
 import { UserError } from '../errors.ts';
 import type { Model } from './llama.ts';
@@ -64,13 +64,13 @@ async function rowNorms(m: Model, l: number, p: Projection, pair: DoraPair, scal
 /**
  * Each row's sum of squares of W (rows, cols). A dense W is reduced on the backend, as cols / rstd^2 of an rmsnorm
  * with unit weight and no epsilon, so no float32 copy of it waits in JavaScript memory for the collector (a peak
- * the memory plan would not see); a quantized W is read whole, dequantized. The rmsnorm's output goes to a buffer
+ * the memory plan would not see); a quantized or packed W is read whole, as float32. The rmsnorm's output goes to a buffer
  * of at most 128 KB, a few rows at a time, rather than a float32 copy of W (180 MB for a 7B gate_proj): the C
  * allocator reuses so small a block, where one as large as W per projection left the cpu backend's heap fragmented
  * (the memory plan's DoRA case measured 389-401 MiB of peak RSS against its 359.7 MiB plan, chunked 374-384).
  */
 async function rowSquares(be: Backend, W: Tensor, rows: number, cols: number): Promise<Float64Array> {
-  if (isQuantDType(W.dtype)) {
+  if (isFrozenDType(W.dtype)) {
     const w = (await be.download(W)) as Float32Array;
     return Float64Array.from({ length: rows }, (_, o) => w.subarray(o * cols, (o + 1) * cols).reduce((s, v) => s + v * v, 0));
   }

@@ -5,7 +5,7 @@
 // 3e-5 of the rows' spread), which keeps runs reproducible. Not the tokenizer (tokenizer/added-tokens.ts).
 
 import { UserError } from '../errors.ts';
-import { isQuantDType } from '../engine/dtype.ts';
+import { isFrozenDType } from '../engine/dtype.ts';
 import type { Tensor } from '../engine/tensor.ts';
 import type { Model } from './llama.ts';
 
@@ -29,7 +29,7 @@ export async function resizeVocab(m: Model, vocabSize: number): Promise<void> {
   const w = m.weights;
   const grown = async (t: Tensor): Promise<Tensor> => {
     const rows = withMeanRows((await m.be.download(t)) as Float32Array, V, C, vocabSize);
-    const out = m.be.alloc([vocabSize, C], isQuantDType(t.dtype) ? 'f32' : t.dtype, 'weights'); // never quantized: load.ts keeps them 16/32-bit
+    const out = m.be.alloc([vocabSize, C], isFrozenDType(t.dtype) ? 'f32' : t.dtype, 'weights'); // never quantized: load.ts keeps them 16/32-bit
     m.be.upload(out, rows);
     m.be.free(t);
     return out;

@@ -5,7 +5,8 @@
 // Also a bf16 base on cpu, whose decoder stores its cache and the projections' inputs in bf16 (and multiplies its bf16
 // weights in vdpbf16ps where the CPU has it), against the same float32 reference: bf16 weights and activations each carry up to
 // 2^-9 relative rounding, compounding over the layers; measured worst over the three models 1.2e-2 of the largest
-// reference logit (the measure of compute-bf16.test.ts), asserted at 3e-2.
+// reference logit (the measure of compute-bf16.test.ts), asserted at 3e-2. The same with the weights packed as
+// generate and serve hold them (model/pack.ts), on CPUs with AVX512_BF16.
 
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -18,6 +19,7 @@ import type { KvSeq } from '../../src/model/kv-cache.ts';
 import type { Model } from '../../src/model/llama.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { loadLoraAdapter } from '../../src/model/lora-io.ts';
+import { packForInference } from '../../src/model/pack.ts';
 import { testBackends } from '../helpers/backends.ts';
 import { needShared, sharedPath } from '../helpers/shared.ts';
 
@@ -96,6 +98,17 @@ for (const backend of backends.filter((b) => b.name === 'cpu')) for (const name 
     const probe = createDecoder(model, 1);
     assert.equal(probe.dtype, 'bf16', 'a bf16 base decodes with bf16 projection inputs on cpu');
     freeDecoder(probe);
+    await checkDecode(model, dir, bf16Close);
+  });
+
+  test(`${name} as a packed bf16 base on cpu: decode stays near torch's logits, base and LoRA`, async (t) => {
+    if (!needShared(t, 'fixtures', 'models', name, 'golden.safetensors')) return;
+    const dir = sharedPath('fixtures', 'models', name);
+    const model = await loadModel(backend.make(), dir, { dtype: 'bf16' });
+    const packed = packForInference(model);
+    if (packed === 0) return void t.skip('this CPU has no AVX512_BF16: nothing is packed');
+    assert.equal(packed, 7 * model.config.numLayers + 1, 'every decoder linear and the head');
+    assert.equal(model.weights.lmHead.dtype, 'bf16-packed');
     await checkDecode(model, dir, bf16Close);
   });
 }

@@ -6,7 +6,7 @@ import type { Backend, ComputeDType } from '../../engine/backend.ts';
 import { isQuantDType, type DType } from '../../engine/dtype.ts';
 import type { QuantizedWeight } from '../../engine/quantized.ts';
 import { numel, type Arena, type Tensor } from '../../engine/tensor.ts';
-import { checkArgs, checkDownload, checkView } from '../arg-checks.ts';
+import { checkArgs, checkDownload, checkPackWeight, checkView } from '../arg-checks.ts';
 import { TensorLedger } from '../tensor-ledger.ts';
 import { attentionBackward, attentionForward } from './attention.ts';
 import { attentionPaged } from './attention-paged.ts';
@@ -28,6 +28,12 @@ export class JsBackend implements Backend {
 
   uploadQuantized(q: QuantizedWeight, arena: Arena): Tensor {
     return this.ledger.track(makeQuantTensor(q, arena));
+  }
+
+  /** The reference keeps one layout. */
+  packWeight(w: Tensor): Tensor | null {
+    checkPackWeight(w);
+    return null;
   }
 
   upload(t: Tensor, values: Float32Array | Uint16Array | Int32Array): void {

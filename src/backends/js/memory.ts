@@ -2,7 +2,7 @@
 // bits, i32 -> Int32Array; a quantized weight's is its parts, see quant.ts). Views are subarrays. Not an
 // allocator: arenas are just lists to drop.
 
-import { BYTES_PER_ELEMENT, type DType, f32ToHalf, halfToF32, isQuantDType } from '../../engine/dtype.ts';
+import { BYTES_PER_ELEMENT, type DType, f32ToHalf, halfToF32, isFrozenDType } from '../../engine/dtype.ts';
 import { numel, shapeString, type Arena, type Tensor } from '../../engine/tensor.ts';
 
 export type JsData = Float32Array | Uint16Array | Int32Array;
@@ -39,7 +39,7 @@ export function poison(t: Tensor): void {
 }
 
 export function data(t: Tensor): JsData {
-  if (isQuantDType(t.dtype)) throw new Error(quantOnlyInMatmul(t));
+  if (isFrozenDType(t.dtype)) throw new Error(quantOnlyInMatmul(t));
   return t.handle as JsData;
 }
 
@@ -61,7 +61,7 @@ export function i32(t: Tensor): Int32Array {
 export function readF32(t: Tensor, scratch: { buf: Float32Array }): Float32Array {
   if (t.dtype === 'f32') return t.handle as Float32Array;
   if (t.dtype === 'i32') throw new Error('js backend: expected a float tensor, got i32');
-  if (isQuantDType(t.dtype)) throw new Error(quantOnlyInMatmul(t));
+  if (isFrozenDType(t.dtype)) throw new Error(quantOnlyInMatmul(t));
   if (scratch.buf.length < t.size) scratch.buf = new Float32Array(t.size);
   return halfToF32(t.handle as Uint16Array, t.dtype, scratch.buf.subarray(0, t.size));
 }
@@ -88,7 +88,7 @@ export function store(t: Tensor, v: Float32Array): void {
 export function writeF32(t: Tensor, values: Float32Array): void {
   if (t.dtype === 'f32') (t.handle as Float32Array).set(values);
   else if (t.dtype === 'bf16' || t.dtype === 'f16') f32ToHalf(values, t.dtype, t.handle as Uint16Array);
-  else if (isQuantDType(t.dtype)) throw new Error(quantOnlyInMatmul(t));
+  else if (isFrozenDType(t.dtype)) throw new Error(quantOnlyInMatmul(t));
   else throw new Error('js backend: cannot write floats to an i32 tensor');
 }
 
@@ -99,7 +99,7 @@ export function quantOnlyInMatmul(t: Tensor): string {
 
 /** The dense dtype of a tensor, or an error for a quantized weight. */
 export function denseDType(t: Tensor): DType {
-  if (isQuantDType(t.dtype)) throw new Error(quantOnlyInMatmul(t));
+  if (isFrozenDType(t.dtype)) throw new Error(quantOnlyInMatmul(t));
   return t.dtype;
 }
 

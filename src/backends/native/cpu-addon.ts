@@ -33,6 +33,8 @@ export interface CpuAddon {
     absmaxCodes: Uint8Array | null, nestedAbsmax: Float32Array | null, nestedMap: Float32Array | null, nestedBlocksize: N, offset: N, dtype: N,
   ): H;
   uploadInt8(OC: N, C: N, weight: Int8Array, scb: Float32Array, threshold: N): H;
+  /** A bf16 (OC, C) weight's copy in the packed layout of kernels/matvec-packed.cpp (only where info().bf16Dot). */
+  packBf16(weight: H, OC: N, C: N): H;
   /**
    * gemm: the kernel every GEMM uses, or 'mixed'; gemmTable: per weight dtype, large/skinny ("f32 own/openblas, ...");
    * gemmIsa: the own GEMM's SIMD level; isa: the other kernels'; matvecIsa: the dense decode matvec's; quantIsa: the

@@ -8,7 +8,7 @@ import type { Backend, ComputeDType } from '../../engine/backend.ts';
 import type { DType } from '../../engine/dtype.ts';
 import { checkQuantized, type QuantizedWeight } from '../../engine/quantized.ts';
 import { numel, type Arena, type Tensor } from '../../engine/tensor.ts';
-import { checkArgs, checkDownload, checkView } from '../arg-checks.ts';
+import { checkArgs, checkDownload, checkPackWeight, checkView } from '../arg-checks.ts';
 import { TensorLedger } from '../tensor-ledger.ts';
 import { DTYPE_CODE, loadCpuAddon, type CpuAddon, type Handle } from './cpu-addon.ts';
 import { applyMeasuredGemm } from './cpu-gemm-timing.ts';
@@ -58,6 +58,14 @@ export class CpuBackend implements Backend {
       handle = this.addon.upload4bit(q.type, OC, C, q.blocksize, q.packed, null, a.codes, a.nestedAbsmax, a.nestedMap, a.nestedBlocksize, a.offset, DTYPE_CODE[q.dtype]);
     }
     return this.ledger.track({ shape: [OC, C], dtype: q.type, arena, size: OC * C, handle });
+  }
+
+  /** Tiles of 48 output rows with column pairs interleaved, which vdpbf16ps reads without summing across lanes. */
+  packWeight(w: Tensor): Tensor | null {
+    checkPackWeight(w);
+    if (w.dtype !== 'bf16' || !this.addon.info().bf16Dot) return null;
+    const [OC, C] = w.shape as [number, number];
+    return this.ledger.track({ shape: [OC, C], dtype: 'bf16-packed', arena: w.arena, size: OC * C, handle: this.addon.packBf16(h(w), OC, C) });
   }
 
   upload(t: Tensor, data: Float32Array | Uint16Array | Int32Array): void {

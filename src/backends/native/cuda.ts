@@ -9,11 +9,11 @@
 
 import { argmax } from '../../engine/argmax.ts';
 import type { Backend, DeviceCollectives } from '../../engine/backend.ts';
-import { BYTES_PER_ELEMENT, isQuantDType, type DType } from '../../engine/dtype.ts';
+import { BYTES_PER_ELEMENT, isFrozenDType, type DType } from '../../engine/dtype.ts';
 import type { QuantizedWeight } from '../../engine/quantized.ts';
 import { numel, shapeString, type Arena, type Tensor } from '../../engine/tensor.ts';
 import { UserError } from '../../errors.ts';
-import { checkArgs, checkDownload, checkView } from '../arg-checks.ts';
+import { checkArgs, checkDownload, checkPackWeight, checkView } from '../arg-checks.ts';
 import { attentionPagedByParts } from '../paged-attention-by-parts.ts';
 import { isLive, TensorLedger } from '../tensor-ledger.ts';
 import { DTYPE_CODE, loadCudaAddon, PRECISION_CODE, type CudaAddon, type CudaMemoryStats } from './cuda-addon.ts';
@@ -42,7 +42,7 @@ function noQuantized(what: string): UserError {
 
 /** A tensor's dense dtype; a quantized one is refused. */
 function dense(t: Tensor): DType {
-  if (isQuantDType(t.dtype)) throw noQuantized(`a ${t.dtype} tensor ${shapeString(t.shape)}`);
+  if (isFrozenDType(t.dtype)) throw noQuantized(`a ${t.dtype} tensor ${shapeString(t.shape)}`);
   return t.dtype;
 }
 
@@ -94,6 +94,12 @@ export class CudaBackend implements Backend {
 
   uploadQuantized(q: QuantizedWeight, _arena: Arena): Tensor {
     throw noQuantized(`a ${q.type} weight [${q.shape.join(', ')}]`);
+  }
+
+  /** cuBLASLt reads the row layout as it is. */
+  packWeight(w: Tensor): Tensor | null {
+    checkPackWeight(w);
+    return null;
   }
 
   upload(t: Tensor, data: Float32Array | Uint16Array | Int32Array): void {

@@ -18,6 +18,7 @@ import type { LoraUse, Model } from '../../../src/model/llama.ts';
 import { loadModel } from '../../../src/model/load.ts';
 import { createLoraAdapter } from '../../../src/model/lora.ts';
 import { loadLoraAdapter } from '../../../src/model/lora-io.ts';
+import { packForInference } from '../../../src/model/pack.ts';
 import { testBackends } from '../../helpers/backends.ts';
 import { needShared, sharedPath } from '../../helpers/shared.ts';
 
@@ -48,14 +49,21 @@ interface Case {
 
 const backends = testBackends();
 // a bf16 base on cpu decodes with bf16 projection inputs: steps of more than 16 tokens (a prompt chunk beside decoding
-// rows) take the GEMM, single rows the matrix-vector kernel; the tokens must still be those of the request alone
-const runs = [...backends.map((b) => ({ backend: b, dtype: undefined })), ...backends.filter((b) => b.name === 'cpu').map((b) => ({ backend: b, dtype: 'bf16' as const }))];
+// rows) take the GEMM, single rows the matrix-vector kernel; the tokens must still be those of the request alone. The
+// same with the weights packed as serve holds them (model/pack.ts; on CPUs with AVX512_BF16).
+const cpus = backends.filter((b) => b.name === 'cpu');
+const runs = [
+  ...backends.map((b) => ({ backend: b, dtype: undefined, pack: false })),
+  ...cpus.map((b) => ({ backend: b, dtype: 'bf16' as const, pack: false })),
+  ...cpus.map((b) => ({ backend: b, dtype: 'bf16' as const, pack: true })),
+];
 
-for (const { backend, dtype } of runs) {
-  test(`${backend.name}${dtype ? ', bf16 base' : ''}: requests joining, finishing, waiting and cancelled mid-stream get their single-request tokens`, async (t) => {
+for (const { backend, dtype, pack } of runs) {
+  test(`${backend.name}${dtype ? `, ${pack ? 'packed ' : ''}bf16 base` : ''}: requests joining, finishing, waiting and cancelled mid-stream get their single-request tokens`, async (t) => {
     if (!needShared(t, ...MODEL, 'model.safetensors')) return;
     const dir = sharedPath(...MODEL);
     const m = await loadModel(backend.make(), dir, { dtype });
+    if (pack && packForInference(m) === 0) return void t.skip('this CPU has no AVX512_BF16: nothing is packed');
     const V = m.config.vocabSize;
     const fixture: LoraUse = { adapter: loadLoraAdapter(m.be, m.config, join(dir, 'adapter')), dropout: 0, seed: 0 };
     const other = randomAdapter(m, 7);

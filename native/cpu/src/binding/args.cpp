@@ -10,7 +10,7 @@ const char* dtype_name(int dtype) {
   return dtype >= 0 && dtype < 4 ? names[dtype] : is_quant(dtype) ? quant_name(dtype) : "?";
 }
 
-const char* quant_name(int type) { return type == Q_NF4 ? "nf4" : type == Q_FP4 ? "fp4" : "int8"; }
+const char* quant_name(int type) { return type == Q_NF4 ? "nf4" : type == Q_FP4 ? "fp4" : type == Q_INT8 ? "int8" : "bf16-packed"; }
 
 Args::Args(napi_env e, napi_callback_info info, const char* op) : env(e), op_(op) {
   if (napi_get_cb_info(env, info, &argc_, argv_, nullptr, nullptr) != napi_ok) fail("cannot read arguments");
@@ -41,8 +41,11 @@ TensorRef* Args::ref_of(napi_value value, const char* name) {
     return nullptr;
   }
   if (*(uint32_t*)p == QuantRef::kMagic) {
-    fail("%s is a quantized (%s) weight; only matmulForward and matmulBackward's dinp read one", name,
-         quant_name(((QuantRef*)p)->q.type));
+    const int type = ((QuantRef*)p)->q.type;
+    if (type == Q_BF16_PACKED)
+      fail("%s is a packed bf16 weight; only matmulForward and matmulBackward's dinp read one", name);
+    else
+      fail("%s is a quantized (%s) weight; only matmulForward and matmulBackward's dinp read one", name, quant_name(type));
     return nullptr;
   }
   if (*(uint32_t*)p != TensorRef::kMagic) {

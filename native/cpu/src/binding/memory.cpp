@@ -1,12 +1,14 @@
-// Tensor memory for JavaScript: alloc (zeroed, like typed arrays), view, free, upload, download, and quantized
-// weights (upload4bit, uploadInt8). Handles are napi externals; a handle's finalizer drops its reference to the
-// shared buffer (a quantized weight's: frees it).
+// Tensor memory for JavaScript: alloc (zeroed, like typed arrays), view, free, upload, download, and frozen weights
+// in formats of their own (upload4bit, uploadInt8, packBf16). Handles are napi externals; a handle's finalizer drops
+// its reference to the shared buffer (a frozen weight's: frees it).
 #include <cstring>
 #include <initializer_list>
 #include <new>
 #include <utility>
 
+#include "../kernels/gemm.h"
 #include "../kernels/kernels.h"
+#include "../kernels/matvec.h"
 #include "../pool.h"
 #include "args.h"
 #include "bindings.h"
@@ -167,6 +169,19 @@ void finalize_quant(napi_env env, void* data, void*) {
   delete r;
 }
 
+// Wraps q, whose parts point into mem, in a handle that owns mem.
+napi_value wrap_quant_memory(Args& a, const QuantDesc& q, TensorMemory mem) {
+  QuantRef* r = new QuantRef{QuantRef::kMagic, q, mem};
+  int64_t ignored;
+  napi_adjust_external_memory(a.env, (int64_t)mem.bytes, &ignored);
+  napi_value out;
+  if (napi_create_external(a.env, r, finalize_quant, nullptr, &out) != napi_ok) {
+    finalize_quant(a.env, r, nullptr);
+    return a.fail("cannot create a tensor handle"), nullptr;
+  }
+  return out;
+}
+
 // Copies the parts (fields of q, with their sizes in bytes) into one buffer, each 64-byte aligned, points q's
 // fields at the copies and wraps q in a handle.
 napi_value wrap_quant(Args& a, QuantDesc& q, std::initializer_list<std::pair<const void**, size_t>> parts) {
@@ -181,15 +196,7 @@ napi_value wrap_quant(Args& a, QuantDesc& q, std::initializer_list<std::pair<con
     *part.first = *part.first ? mem + at : nullptr;
     at += (part.second + 63) / 64 * 64;
   }
-  QuantRef* r = new QuantRef{QuantRef::kMagic, q, big};
-  int64_t ignored;
-  napi_adjust_external_memory(a.env, (int64_t)bytes, &ignored);
-  napi_value out;
-  if (napi_create_external(a.env, r, finalize_quant, nullptr, &out) != napi_ok) {
-    finalize_quant(a.env, r, nullptr);
-    return a.fail("cannot create a tensor handle"), nullptr;
-  }
-  return out;
+  return wrap_quant_memory(a, q, big);
 }
 
 // upload4bit(type 'nf4'|'fp4', OC, C, blocksize, packed: Uint8Array, absmax: Float32Array | null,
@@ -246,9 +253,27 @@ napi_value upload_int8(napi_env env, napi_callback_info info) {
   return wrap_quant(a, q, {{(const void**)&q.w8, (size_t)(OC * C)}, {(const void**)&q.scb, (size_t)OC * 4}});
 }
 
+// packBf16(weight, OC, C) -> handle: a copy of a bf16 (OC, C) weight in matvec-packed.cpp's layout, read only as a
+// linear weight; needs AVX512_BF16 (info().bf16Dot)
+napi_value pack_bf16_weight(napi_env env, napi_callback_info info) {
+  Args a(env, info, "packBf16");
+  long OC = a.dim(1, "OC"), C = a.dim(2, "C");
+  if (a.ok() && (OC <= 0 || C <= 0)) a.fail("OC and C must be positive");
+  if (a.ok() && !gemm_bf16_available()) a.fail("this CPU has no AVX512_BF16, which packed bf16 weights are read with");
+  TensorArg w = a.tensor(0, "weight", OC * C, 1u << BF16);
+  if (!a.ok()) return nullptr;
+  const size_t bytes = packed_bf16_elems(OC, C) * sizeof(uint16_t);
+  TensorMemory mem = TensorMemory::alloc(bytes, true);
+  if (!mem.data) return a.fail("out of memory allocating %zu bytes", bytes), nullptr;
+  pack_bf16((uint16_t*)mem.data, (const uint16_t*)w.p, OC, C);
+  QuantDesc q{};
+  q.type = Q_BF16_PACKED, q.OC = OC, q.C = C, q.tiles = (const uint16_t*)mem.data;
+  return wrap_quant_memory(a, q, mem);
+}
+
 }  // namespace
 
 const Binding memory_bindings[] = {
     {"alloc", alloc}, {"view", view}, {"free", free_tensor}, {"upload", upload}, {"download", download},
-    {"upload4bit", upload_4bit}, {"uploadInt8", upload_int8}, {nullptr, nullptr},
+    {"upload4bit", upload_4bit}, {"uploadInt8", upload_int8}, {"packBf16", pack_bf16_weight}, {nullptr, nullptr},
 };

@@ -65,8 +65,10 @@ HOT void bias_grad_task(void* c, long b, long e, int tid) {
 
 void k_matmul_forward(Act out, Act inp, const void* w, int w_dtype, const void* bias, int bias_dtype, long N, long C,
                       long OC) {
-  bool bf16_products = products_in_bf16(w_dtype, inp.dt);
-  bool by_rows = N <= (bf16_products ? kMatvecBf16Rows : kMatvecRows);  // the matvec, not the GEMM
+  // a packed bf16 weight's bf16 products: its own kernel at any N (in float32 products it is read as quantized)
+  bool packed = w_dtype == Q_BF16_PACKED && (inp.dt == BF16 || gemm_bf16_compute());
+  bool bf16_products = packed || products_in_bf16(w_dtype, inp.dt);
+  bool by_rows = packed || N <= (bf16_products ? kMatvecBf16Rows : kMatvecRows);  // the matvec, not the GEMM
   bool reads_f32 = w_dtype == Q_INT8 || (by_rows && !bf16_products);  // paths whose inp must be float32
   if (out.dt != F32 || (inp.dt != F32 && reads_f32)) {
     long mc = lmin(N, lmax(1, kStage / lmax(1, lmax(C, OC))));
@@ -90,16 +92,19 @@ void k_matmul_forward(Act out, Act inp, const void* w, int w_dtype, const void* 
     return;
   }
   if (by_rows) {
-    if (is_quant(w_dtype)) {
-      matvec_quant(out.f(), inp.f(), *(const QuantDesc*)w, b32, N, C, OC);
-    } else if (bf16_products) {
+    if (bf16_products) {
       const uint16_t* x = (const uint16_t*)inp.p;
       if (inp.dt != BF16) {  // the bf16 compute mode: the input rounded to bf16
         stage_bf16.resize(N * C);
         k_convert(stage_bf16.data(), BF16, inp.p, inp.dt, N * C);
         x = stage_bf16.data();
       }
-      matvec_bf16(out.f(), x, (const uint16_t*)w, b32, N, C, OC);
+      if (packed)
+        matvec_packed(out.f(), x, *(const QuantDesc*)w, b32, N);
+      else
+        matvec_bf16(out.f(), x, (const uint16_t*)w, b32, N, C, OC);
+    } else if (is_quant(w_dtype)) {
+      matvec_quant(out.f(), inp.f(), *(const QuantDesc*)w, b32, N, C, OC);
     } else {
       matvec(out.f(), inp.f(), w, w_dtype, b32, N, C, OC);
     }

@@ -26,3 +26,15 @@ void matvec_bf16(float* out, const uint16_t* inp, const uint16_t* w, const float
 // at a time into a per-thread float32 tile that the dot products above run on.
 struct QuantDesc;
 void matvec_quant(float* out, const float* inp, const QuantDesc& q, const float* bias, long N, long C, long OC);
+
+// bf16 weights packed for inference (matvec-packed.cpp): tiles of kPackTile output rows, column pairs interleaved.
+const long kPackTile = 48;
+// Elements of a packed (OC, C) weight: OC rounded up to whole tiles, C to whole pairs.
+long packed_bf16_elems(long OC, long C);
+// dst (packed_bf16_elems) = the row-major bf16 weight w (OC, C) in the packed layout.
+void pack_bf16(uint16_t* dst, const uint16_t* w, long OC, long C);
+// d[0..n) = the packed weight's row-major elements [off, off + n) as float32 (dequant_range's packed case).
+void unpack_bf16_range(float* d, const QuantDesc& q, long off, long n);
+// out (N, q.OC) = inp (N, q.C, bf16) @ weight^T + bias for any N, in bf16 dot products with float32 sums; only where
+// gemm_bf16_available() (AVX512_BF16), which packing requires.
+void matvec_packed(float* out, const uint16_t* inp, const QuantDesc& q, const float* bias, long N);

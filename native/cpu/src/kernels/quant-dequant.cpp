@@ -4,6 +4,7 @@
 // scale. Bit for bit the js backend's (backends/js/quant.ts).
 #include <cstring>
 
+#include "matvec.h"
 #include "quant.h"
 #include "simd.h"
 
@@ -222,6 +223,10 @@ const char* set_quant_isa(const char* name) {
 }
 
 void dequant_range(float* d, const QuantDesc& q, long off, long n) {
+  if (q.type == Q_BF16_PACKED) {
+    unpack_bf16_range(d, q, off, n);
+    return;
+  }
   if (q.type == Q_INT8) {
     int8_rows_backward(d, q.w8, q.scb, q.C, off, n);
     return;
@@ -256,7 +261,7 @@ HOT void dequant_int8_vectorwise(float* d, const QuantDesc& q, long r0, long r1)
 
 bool matvec_4bit_fused(float* out, const float* inp, const QuantDesc& q, long o0, long o1, long N, long OC) {
 #ifdef QUANT_X86
-  if (level < 2 || q.type == Q_INT8 || N < 1 || N > 4) return false;
+  if (level < 2 || (q.type != Q_NF4 && q.type != Q_FP4) || N < 1 || N > 4) return false;
   const float* lut = q.type == Q_NF4 ? kNF4 : kFP4;
   if (N == 1) rows_4bit_avx512<1>(q, lut, inp, o0, o1, out, OC);
   if (N == 2) rows_4bit_avx512<2>(q, lut, inp, o0, o1, out, OC);

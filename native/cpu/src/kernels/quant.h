@@ -1,13 +1,14 @@
-// bitsandbytes-quantized frozen linear weights (src/engine/quantized.ts) as the kernels see them: one descriptor
-// of a weight's parts, the block-by-block dequantization every linear path reads them through, and LLM.int8's
-// forward. Not the storage (binding/quant-ref.h) and not a quantizer.
+// Frozen linear weights in formats of their own, as the kernels see them: bitsandbytes-quantized ones
+// (src/engine/quantized.ts) and bf16 ones packed for inference (matvec-packed.cpp). One descriptor of a weight's
+// parts, the block-by-block dequantization every linear path reads them through, and LLM.int8's forward. Not the
+// storage (binding/quant-ref.h) and not a quantizer.
 #pragma once
 #include <cstdint>
 
 #include "half.h"
 
 // Operand / weight dtypes beyond the dense DType codes.
-enum QuantType { Q_NF4 = 16, Q_FP4 = 17, Q_INT8 = 18 };
+enum QuantType { Q_NF4 = 16, Q_FP4 = 17, Q_INT8 = 18, Q_BF16_PACKED = 19 };
 
 static inline bool is_quant(int dtype) { return dtype >= Q_NF4; }
 
@@ -16,7 +17,7 @@ static inline int log2_exact(long n) { return n > 0 && (n & (n - 1)) == 0 ? __bu
 static inline long div_by(long a, long n, int log2) { return log2 >= 0 ? a >> log2 : a / n; }
 
 struct QuantDesc {
-  int type;  // Q_NF4, Q_FP4 or Q_INT8
+  int type;  // a QuantType
   long OC, C;
   // 4-bit: codes over the row-major flattened weight, two a byte (first in the high nibble), one absmax per block.
   long blocksize;
@@ -33,10 +34,12 @@ struct QuantDesc {
   const int8_t* w8;
   const float* scb;
   float threshold;
+  // Q_BF16_PACKED: the tiles of matvec-packed.cpp's layout
+  const uint16_t* tiles;
 };
 
 // d[0..n) = the weight's flattened elements [off, off + n) in float32 as the linear layers read them: 4-bit
-// code value * block absmax rounded to dtype; int8 w * (scb / 127) (bitsandbytes' backward form).
+// code value * block absmax rounded to dtype; int8 w * (scb / 127) (bitsandbytes' backward form); packed bf16 as is.
 void dequant_range(float* d, const QuantDesc& q, long off, long n);
 // int8 rows r0..r1 as bitsandbytes' int8_vectorwise_dequant: (w * scb) / 127 (download, forward outlier columns).
 void dequant_int8_vectorwise(float* d, const QuantDesc& q, long r0, long r1);

@@ -1,0 +1,151 @@
+// Packed bf16 weights (Q_BF16_PACKED, quant.h): a frozen bf16 linear weight (OC, C) re-laid for inference in tiles
+// of kPackTile output rows. Within a tile the columns go in pairs, and for each pair the tile's rows sit side by
+// side: element (o, c) is at ((t * pairs + c / 2) * kPackTile + o % kPackTile) * 2 + c % 2 with t = o / kPackTile,
+// zeros past OC and C. vdpbf16ps then multiplies three vectors of 16 rows' pairs by one input pair broadcast to
+// every lane, so each lane is its own output and no lanes are summed across. The row layout (matvec-bf16.cpp)
+// ends every output with a 16-lane sum, which at 8 rows and 256 columns cost about as much as the products.
+// A tile is read front to back, so a thread's span of tiles is one sequential stream. The products are
+// matvec_bf16's (exact bf16 products summed in float32) up to summation order.
+#include <cstring>
+
+#include "../pool.h"
+#include "matvec.h"
+#include "quant.h"
+#include "simd.h"
+
+long packed_bf16_elems(long OC, long C) { return (OC + kPackTile - 1) / kPackTile * kPackTile * ((C + 1) / 2 * 2); }
+
+namespace {
+
+struct Pack {
+  uint16_t* dst;
+  const uint16_t* w;
+  long OC, C;
+};
+
+void pack_task(void* c, long t0, long t1, int) {
+  const Pack& k = *(const Pack*)c;
+  const long pairs = (k.C + 1) / 2;
+  for (long t = t0; t < t1; t++)
+    for (long j = 0; j < kPackTile; j++) {
+      const long o = t * kPackTile + j;
+      uint16_t* d = k.dst + (t * pairs * kPackTile + j) * 2;
+      for (long c = 0; c < 2 * pairs; c++) d[(c / 2) * kPackTile * 2 + c % 2] = o < k.OC && c < k.C ? k.w[o * k.C + c] : 0;
+    }
+}
+
+}  // namespace
+
+void pack_bf16(uint16_t* dst, const uint16_t* w, long OC, long C) {
+  Pack k{dst, w, OC, C};
+  const long tiles = (OC + kPackTile - 1) / kPackTile;
+  pool_run(tiles, pool_grain(tiles, kPackTile * C), pack_task, &k);
+}
+
+void unpack_bf16_range(float* d, const QuantDesc& q, long off, long n) {
+  const long C = q.C, pairs = (C + 1) / 2;
+  for (long i = off; i < off + n; i++) {
+    const long o = i / C, c = i % C, t = o / kPackTile;
+    const uint16_t bits = q.tiles[((t * pairs + c / 2) * kPackTile + o % kPackTile) * 2 + c % 2];
+    *d++ = bits_to_f32((uint32_t)bits << 16);
+  }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+// GCC 12 warns inside its own AVX-512 intrinsics (their _mm512_undefined_* placeholders), not in this file.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+#define AVX512BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,avx2,fma")))
+
+namespace {
+
+// How far ahead of the pair being read the prefetches run, in elements: 6 KB (C++ harness, tiny-english's head at
+// 1 and 8 rows on one Zen core: 3 KB and 12 KB did no better, and at 8 rows 3 KB was 20% slower).
+const long kPrefetchAhead = 3072;
+
+struct Ctx {
+  float* out;
+  const uint16_t* inp;  // (N, C) bf16
+  const uint16_t* tiles;
+  const float* bias;
+  long N, C, OC;
+};
+
+// One column pair of a tile (three vectors of 16 rows) into R input rows' accumulators.
+template <int R>
+AVX512BF16 static AI void pair_step(const Ctx& k, const uint16_t* tile, long r0, long p, __m512 (&acc)[R][3]) {
+  const uint16_t* w = tile + p * kPackTile * 2;
+#pragma GCC unroll 3
+  for (int g = 0; g < 3; g++) _mm_prefetch((const char*)(w + kPrefetchAhead + 32 * g), _MM_HINT_T0);
+  const __m512bh w0 = (__m512bh)_mm512_loadu_si512(w), w1 = (__m512bh)_mm512_loadu_si512(w + 32);
+  const __m512bh w2 = (__m512bh)_mm512_loadu_si512(w + 64);
+  const bool whole = 2 * p + 1 < k.C;  // an odd C's last pair has one input column
+#pragma GCC unroll 8
+  for (int r = 0; r < R; r++) {
+    const uint16_t* x = k.inp + (r0 + r) * k.C + 2 * p;
+    uint32_t xv = x[0];
+    if (whole) memcpy(&xv, x, sizeof xv);
+    const __m512bh xb = (__m512bh)_mm512_set1_epi32((int)xv);
+    acc[r][0] = _mm512_dpbf16_ps(acc[r][0], xb, w0);
+    acc[r][1] = _mm512_dpbf16_ps(acc[r][1], xb, w1);
+    acc[r][2] = _mm512_dpbf16_ps(acc[r][2], xb, w2);
+  }
+}
+
+// Tile t for input rows [r0, r0 + R). Every output sums its pairs in order in one lane, whatever R, so a row's
+// result does not depend on the rows beside it (a request batched with others gets its tokens alone). Splitting a
+// few rows' sums into evens and odds, for more sums in flight, measured the same (C++ harness, 1 and 2 rows).
+template <int R>
+AVX512BF16 static AI void tile_rows(const Ctx& k, long t, long r0) {
+  const long pairs = (k.C + 1) / 2;
+  const uint16_t* tile = k.tiles + t * pairs * kPackTile * 2;
+  __m512 acc[R][3];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; r++)
+#pragma GCC unroll 3
+    for (int g = 0; g < 3; g++) acc[r][g] = _mm512_setzero_ps();
+  for (long p = 0; p < pairs; p++) pair_step<R>(k, tile, r0, p, acc);
+#pragma GCC unroll 3
+  for (int g = 0; g < 3; g++) {
+    const long o = t * kPackTile + 16 * g;
+    if (o >= k.OC) break;
+    const __mmask16 m = k.OC - o >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (k.OC - o)) - 1);
+    const __m512 b = k.bias ? _mm512_maskz_loadu_ps(m, k.bias + o) : _mm512_setzero_ps();
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++) _mm512_mask_storeu_ps(k.out + (r0 + r) * k.OC + o, m, _mm512_add_ps(acc[r][g], b));
+  }
+}
+
+// Tiles [t0, t1) for every input row, 8 at a time (the tile stays in L1/L2 between groups), then the rest.
+AVX512BF16 void tiles_task(void* c, long t0, long t1, int) {
+  const Ctx& k = *(const Ctx*)c;
+  for (long t = t0; t < t1; t++) {
+    long r = 0;
+    for (; r + 8 <= k.N; r += 8) tile_rows<8>(k, t, r);
+    switch (k.N - r) {
+      case 1: tile_rows<1>(k, t, r); break;
+      case 2: tile_rows<2>(k, t, r); break;
+      case 3: tile_rows<3>(k, t, r); break;
+      case 4: tile_rows<4>(k, t, r); break;
+      case 5: tile_rows<5>(k, t, r); break;
+      case 6: tile_rows<6>(k, t, r); break;
+      case 7: tile_rows<7>(k, t, r); break;
+    }
+  }
+}
+
+}  // namespace
+
+// One span of tiles per thread (one stream each, as matvec_bf16), unless the work is too small to share.
+void matvec_packed(float* out, const uint16_t* inp, const QuantDesc& q, const float* bias, long N) {
+  Ctx k{out, inp, q.tiles, bias, N, q.C, q.OC};
+  const long tiles = (q.OC + kPackTile - 1) / kPackTile;
+  pool_run(tiles, lmax((tiles + pool_threads() - 1) / pool_threads(), pool_grain(tiles, kPackTile * q.C * N)), tiles_task, &k);
+}
+
+#else
+
+void matvec_packed(float*, const uint16_t*, const QuantDesc&, const float*, long) {}
+
+#endif
