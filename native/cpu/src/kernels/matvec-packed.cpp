@@ -3,9 +3,11 @@
 // side: element (o, c) is at ((t * pairs + c / 2) * kPackTile + o % kPackTile) * 2 + c % 2 with t = o / kPackTile,
 // zeros past OC and C. vdpbf16ps then multiplies three vectors of 16 rows' pairs by one input pair broadcast to
 // every lane, so each lane is its own output and no lanes are summed across. The row layout (matvec-bf16.cpp)
-// ends every output with a 16-lane sum, which at 8 rows and 256 columns cost about as much as the products.
-// A tile is read front to back, so a thread's span of tiles is one sequential stream. The products are
-// matvec_bf16's (exact bf16 products summed in float32) up to summation order.
+// ends every output with a 16-lane sum and loads every input row once per weight block. A tile is read front to
+// back, so a thread's span of tiles is one sequential stream. The products are matvec_bf16's (exact bf16 products
+// summed in float32) up to summation order. C++ harness, one Zen core, against matvec_bf16 (calls alternated,
+// medians): tiny-english's head (256 x 32000) at 8 rows 610-640 -> 380-460 us, at 1 row 330 -> 350-370 us (the one
+// shape where it is slower); a 7B projection (4096 x 4096) at 8 rows 3.4 -> 1.15 ms, at 1 row 1.13 -> 0.88 ms.
 #include <cstring>
 
 #include "../pool.h"
@@ -72,20 +74,20 @@ struct Ctx {
   long N, C, OC;
 };
 
-// One column pair of a tile (three vectors of 16 rows) into R input rows' accumulators.
-template <int R>
+// One column pair of a tile (three vectors of 16 rows) into R input rows' accumulators; HALF: an odd C's last pair,
+// which has one input column.
+template <int R, bool HALF>
 AVX512BF16 static AI void pair_step(const Ctx& k, const uint16_t* tile, long r0, long p, __m512 (&acc)[R][3]) {
   const uint16_t* w = tile + p * kPackTile * 2;
 #pragma GCC unroll 3
   for (int g = 0; g < 3; g++) _mm_prefetch((const char*)(w + kPrefetchAhead + 32 * g), _MM_HINT_T0);
   const __m512bh w0 = (__m512bh)_mm512_loadu_si512(w), w1 = (__m512bh)_mm512_loadu_si512(w + 32);
   const __m512bh w2 = (__m512bh)_mm512_loadu_si512(w + 64);
-  const bool whole = 2 * p + 1 < k.C;  // an odd C's last pair has one input column
 #pragma GCC unroll 8
   for (int r = 0; r < R; r++) {
     const uint16_t* x = k.inp + (r0 + r) * k.C + 2 * p;
     uint32_t xv = x[0];
-    if (whole) memcpy(&xv, x, sizeof xv);
+    if (!HALF) memcpy(&xv, x, sizeof xv);
     const __m512bh xb = (__m512bh)_mm512_set1_epi32((int)xv);
     acc[r][0] = _mm512_dpbf16_ps(acc[r][0], xb, w0);
     acc[r][1] = _mm512_dpbf16_ps(acc[r][1], xb, w1);
@@ -98,14 +100,15 @@ AVX512BF16 static AI void pair_step(const Ctx& k, const uint16_t* tile, long r0,
 // few rows' sums into evens and odds, for more sums in flight, measured the same (C++ harness, 1 and 2 rows).
 template <int R>
 AVX512BF16 static AI void tile_rows(const Ctx& k, long t, long r0) {
-  const long pairs = (k.C + 1) / 2;
+  const long pairs = (k.C + 1) / 2, whole = k.C / 2;
   const uint16_t* tile = k.tiles + t * pairs * kPackTile * 2;
   __m512 acc[R][3];
 #pragma GCC unroll 8
   for (int r = 0; r < R; r++)
 #pragma GCC unroll 3
     for (int g = 0; g < 3; g++) acc[r][g] = _mm512_setzero_ps();
-  for (long p = 0; p < pairs; p++) pair_step<R>(k, tile, r0, p, acc);
+  for (long p = 0; p < whole; p++) pair_step<R, false>(k, tile, r0, p, acc);
+  if (whole < pairs) pair_step<R, true>(k, tile, r0, whole, acc);
 #pragma GCC unroll 3
   for (int g = 0; g < 3; g++) {
     const long o = t * kPackTile + 16 * g;
