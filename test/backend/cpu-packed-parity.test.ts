@@ -1,10 +1,10 @@
 // bf16 weights packed for inference (Backend.packWeight; native/cpu/src/kernels/matvec-packed.cpp) against the js
 // backend on the same weight unpacked (the spec: the bf16 values widened, products summed in float32). Widths that
-// leave an odd last column (C odd) and a partial last tile (OC not a multiple of 48); 1 to 70 input rows (the kernel's
-// 8-row groups, every remainder, and past the row matvec's 64); bf16 inputs (the packed kernel) and float32 ones (read
-// as a frozen weight, element by element); bias or not; float32 and bf16 outputs. Tolerance as
-// cpu-parity.test.ts: |cpu - js| <= 1e-5 * (|js| + max|js|) per element, plus one bf16 step (up to 2^-7 |js|) for a bf16
-// output, where another summation order may round the other way. Only on CPUs with AVX512_BF16: elsewhere
+// leave an odd last column (C odd) and a narrower or padded last tile (OC not a multiple of 48); 1 to 70 input rows
+// (the kernel's 8-row groups, every remainder, and past the row matvec's 64); bf16 inputs (the packed kernel) and
+// float32 ones (read as a frozen weight, element by element); bias or not; float32 and bf16 outputs. Tolerance as
+// cpu-parity.test.ts: |cpu - js| <= 1e-5 * (|js| + max|js|) per element, plus one bf16 step (up to 2^-7 |js|) for a
+// bf16 output, where another summation order may round the other way. Only on CPUs with AVX512_BF16: elsewhere
 // packWeight must give null, which is checked instead.
 
 import assert from 'node:assert/strict';
@@ -21,7 +21,7 @@ const js = new JsBackend();
 const rng = new Rng(4811);
 after(() => cpuBackend?.setComputeDtype('f32'));
 
-const SHAPES = [[37, 29], [256, 100], [64, 48], [300, 97], [16, 1]] as const; // [C, OC]
+const SHAPES = [[37, 29], [256, 100], [64, 48], [50, 40], [300, 97], [16, 1]] as const; // [C, OC]; last tiles of 32, 16, 48, 48 (padded), 16, 16 rows
 const ROWS = [1, 2, 3, 5, 8, 9, 13, 17, 70];
 
 function close(got: Float32Array, want: Float32Array, what: string, outDtype: DType = 'f32'): void {
