@@ -1,13 +1,14 @@
 // Packed bf16 weights (Q_BF16_PACKED, quant.h): a frozen bf16 linear weight (OC, C) re-laid for inference in tiles
-// of kPackTile output rows, the last one narrower (OC's remainder rounded up to 16 rows). Within a tile of width W
-// the columns go in pairs, and for each pair the tile's rows sit side by side: element (o, c) is at the tile's start
-// + ((c / 2) * W + o % kPackTile) * 2 + c % 2 with t = o / kPackTile, zeros past OC and C. vdpbf16ps then multiplies three vectors of 16 rows' pairs by one input pair broadcast to
-// every lane, so each lane is its own output and no lanes are summed across. The row layout (matvec-bf16.cpp)
-// ends every output with a 16-lane sum and loads every input row once per weight block. A tile is read front to
-// back, so a thread's span of tiles is one sequential stream. The products are matvec_bf16's (exact bf16 products
-// summed in float32) up to summation order. C++ harness, one Zen core, against matvec_bf16 (calls alternated,
-// medians): tiny-english's head (256 x 32000) at 8 rows 610-640 -> 380-460 us, at 1 row 330 -> 350-370 us (the one
-// shape where it is slower); a 7B projection (4096 x 4096) at 8 rows 3.4 -> 1.15 ms, at 1 row 1.13 -> 0.88 ms.
+// of kPackTile output rows, the last one only as wide as OC's remainder rounded up to 16 rows. In a tile of width W
+// the columns go in pairs, and for each pair the tile's rows sit side by side: element (o, c) of tile t = o / kPackTile
+// is at the tile's start + (c / 2 * W + o % kPackTile) * 2 + c % 2, zeros past OC and C. vdpbf16ps then multiplies
+// vectors of 16 rows' pairs by one input pair broadcast to every lane, so each lane is its own output and no lanes
+// are summed across; the row layout (matvec-bf16.cpp) ends every output with a 16-lane sum and loads every input
+// row once per weight block. A tile is read front to back, so a thread's span of tiles is one sequential stream.
+// The products are matvec_bf16's (exact bf16 products summed in float32) up to summation order.
+// C++ harness, one Zen core, against matvec_bf16 (calls alternated, medians): tiny-english's head (256 x 32000) at
+// 8 rows 610-640 -> 380-460 us, at 1 row 330 -> 350-370 us (the one shape where it is slower); a 7B projection
+// (4096 x 4096) at 8 rows 3.4 -> 1.15 ms, at 1 row 1.13 -> 0.88 ms.
 #include <cstring>
 
 #include "../pool.h"
@@ -75,8 +76,8 @@ void unpack_bf16_range(float* d, const QuantDesc& q, long off, long n) {
 
 namespace {
 
-// How far ahead of the pair being read the prefetches run, in elements: 6 KB (C++ harness, tiny-english's head at
-// 1 and 8 rows on one Zen core: 3 KB and 12 KB did no better, and at 8 rows 3 KB was 20% slower).
+// How far ahead of the pair being read the prefetches run, in elements: 6 KB (C++ harness, tiny-english's head and a
+// 4096 x 4096 weight at 1 and 8 rows on one Zen core: 3, 12 and 18 KB measured the same within the VM's noise).
 const long kPrefetchAhead = 3072;
 
 struct Ctx {

@@ -29,7 +29,7 @@ void matvec_quant(float* out, const float* inp, const QuantDesc& q, const float*
 
 // bf16 weights packed for inference (matvec-packed.cpp): tiles of kPackTile output rows, column pairs interleaved.
 const long kPackTile = 48;
-// Elements of a packed (OC, C) weight: OC rounded up to whole tiles, C to whole pairs.
+// Elements of a packed (OC, C) weight: OC rounded up to 16 rows (the last tile's), C to whole pairs.
 long packed_bf16_elems(long OC, long C);
 // dst (packed_bf16_elems) = the row-major bf16 weight w (OC, C) in the packed layout.
 void pack_bf16(uint16_t* dst, const uint16_t* w, long OC, long C);
