@@ -66,7 +66,9 @@ async function setup(be: Backend, dtype?: 'bf16') {
   return { m, adapter };
 }
 
-for (const backend of testBackends()) {
+const backends = testBackends();
+
+for (const backend of backends) {
   describe(`DoRA on llama-mha, ${backend.name}`, () => {
     for (const checkpointing of [false, true]) test(`logits, loss and every lora_A gradient${checkpointing ? ', gradient checkpointing' : ''}`, async (t) => {
       if (!needShared(t, 'fixtures', 'dora', 'llama-mha')) return;
@@ -207,7 +209,7 @@ test('a 4-bit base: DoRA reads its dequantized rows (logits = the dequantized mo
 // A bf16 base packed as generate and serve hold it (model/pack.ts): the norms read the packed weights through download
 // and a float32 product. Against the same float64 logits, within generate-decode.test.ts's bf16 bound (3e-2 of the
 // largest logit; measured 7.4e-3): the bf16 weights and activations, not the layout, set the error.
-for (const backend of testBackends().filter((b) => b.name === 'cpu')) {
+for (const backend of backends.filter((b) => b.name === 'cpu')) {
   test('DoRA decoding on a packed bf16 base stays near the DoRA logits', async (t) => {
     if (!needShared(t, 'fixtures', 'dora', 'llama-mha')) return;
     const g = readDoraGolden();
