@@ -25,8 +25,8 @@ export interface CpuModelBench {
   withModelDir<T>(fn: (dir: string) => Promise<T>): Promise<T>;
   /** The weight layout asked for: 'packed' (serve's, the default) or 'rows' (--layout rows, the stored one). */
   layout: 'packed' | 'rows';
-  /** The model in that folder in bf16, in that layout. */
-  loadServed(dir: string): Promise<Model>;
+  /** The model in that folder in bf16, in that layout (or the one given). */
+  loadServed(dir: string, as?: 'packed' | 'rows'): Promise<Model>;
   /** value as indented JSON at path (its folder made), through a temporary name; a failure ends the script. */
   writeJson(path: string, value: unknown): Promise<void>;
 }
@@ -50,9 +50,9 @@ export function cpuModelBench(script: string, model: string): CpuModelBench {
     be,
     fail,
     layout,
-    async loadServed(dir) {
+    async loadServed(dir, as = layout) {
       const m = await loadModel(be, dir, { dtype: 'bf16' });
-      if (layout === 'packed' && packForInference(m) === 0) fail('--layout packed: this CPU has no AVX512_BF16, so nothing is packed; pass --layout rows');
+      if (as === 'packed' && packForInference(m) === 0) fail('packed weights: this CPU has no AVX512_BF16, so nothing is packed; pass --layout rows');
       return m;
     },
     async withModelDir(fn) {

@@ -10,11 +10,10 @@ import { fileURLToPath } from 'node:url';
 import { createDecoder, decodeBatch, freeDecoder } from '../src/model/decode.ts';
 import { kvBlocksFor, type KvSeq } from '../src/model/kv-cache.ts';
 import type { Model } from '../src/model/llama.ts';
-import { loadModel } from '../src/model/load.ts';
-import { packForInference } from '../src/model/pack.ts';
 import { cpuModelBench } from './cpu-model-bench.ts';
 import { flag } from './flags.ts';
 import { machine } from './machine.ts';
+import { median } from './median.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const model = flag('model', 'tiny-english');
@@ -23,10 +22,9 @@ const pairs = Number(flag('pairs', '20'));
 const jsonPath = resolve(flag('json', resolve(here, 'results', `layout-ab-${model}.json`)));
 const PROMPT = 32, NEW = 128;
 
-const { be, fail, withModelDir, writeJson } = cpuModelBench('layout-ab', model);
+const { be, fail, withModelDir, loadServed, writeJson } = cpuModelBench('layout-ab', model);
 if (![...rowCounts, pairs].every((n) => Number.isInteger(n) && n > 0)) fail('--rows and --pairs take positive whole numbers');
 const started = `${machine()}, no GPU used`;
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 
 /** ms per decode step of R rows after their prompts, greedy. */
 async function round(m: Model, R: number): Promise<number> {
@@ -43,9 +41,8 @@ async function round(m: Model, R: number): Promise<number> {
 
 const cases: { rows: number; rows_layout_ms: number; packed_ms: number; speedup_median: number; speedups: number[] }[] = [];
 await withModelDir(async (dir) => {
-  const rowsModel = await loadModel(be, dir, { dtype: 'bf16' });
-  const packedModel = await loadModel(be, dir, { dtype: 'bf16' });
-  if (packForInference(packedModel) === 0) fail('this CPU has no AVX512_BF16: nothing is packed, so there is nothing to compare');
+  const rowsModel = await loadServed(dir, 'rows');
+  const packedModel = await loadServed(dir, 'packed');
   for (const R of rowCounts) {
     await round(rowsModel, R), await round(packedModel, R); // warm-up
     const a: number[] = [], b: number[] = [];

@@ -14,6 +14,7 @@ import { BatchScheduler } from '../src/generate/scheduler.ts';
 import { cpuModelBench } from './cpu-model-bench.ts';
 import { flag } from './flags.ts';
 import { machine } from './machine.ts';
+import { median } from './median.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const model = flag('model', 'tiny-english');
@@ -42,7 +43,6 @@ await withModelDir(async (dir) => {
     await Promise.all(prompts.slice(0, n).map((p) => schedulers.get(n)!.generate(null, [p], options, { onToken: () => void tokens++ })));
     return tokens / ((performance.now() - t0) / 1000);
   };
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
   for (const n of streamCounts) {
     await round(1), await round(n); // warm-up
     const single: number[] = [], many: number[] = [];

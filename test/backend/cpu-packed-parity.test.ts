@@ -8,8 +8,9 @@
 // packWeight must give null, which is checked instead.
 
 import assert from 'node:assert/strict';
-import { after, test } from 'node:test';
+import { after, test, type TestContext } from 'node:test';
 import { JsBackend } from '../../src/backends/js/index.ts';
+import type { CpuBackend } from '../../src/backends/native/cpu.ts';
 import type { Backend } from '../../src/engine/backend.ts';
 import type { DType } from '../../src/engine/dtype.ts';
 import { Rng } from '../../src/engine/random.ts';
@@ -33,6 +34,14 @@ function close(got: Float32Array, want: Float32Array, what: string, outDtype: DT
     const tol = RTOL * (Math.abs(want[i]!) + maxAbs) + step * Math.abs(want[i]!);
     if (!(Math.abs(got[i]! - want[i]!) <= tol)) assert.fail(`${what} [${i}]: cpu ${got[i]} vs js ${want[i]}`);
   }
+}
+
+/** The cpu backend on a CPU that packs (AVX512_BF16), or null after marking the test skipped. */
+function needPacking(t: TestContext): CpuBackend | null {
+  const c = needCpu(t);
+  if (c && c.addon.info().bf16Dot) return c;
+  if (c) t.skip('needs AVX512_BF16 (the first test checks that packWeight gives null without it)');
+  return null;
 }
 
 /** The weight as bf16 on `be`, packed when `pack` (asserting that the backend packed it). */
@@ -78,8 +87,8 @@ test('packed bf16 weights: matmulForward matches js on the unpacked weight at an
 });
 
 test('packed bf16 weights: a row gives the same bits alone as among 13 rows (the batch does not change its sums)', async (t) => {
-  const c = needCpu(t);
-  if (!c || !c.addon.info().bf16Dot) return void t.skip('needs AVX512_BF16 (see the test above)');
+  const c = needPacking(t);
+  if (!c) return;
   const [C, OC, N] = [300, 97, 13];
   const w = bf16Weight(c, uniformValues(rng, OC * C, 0.3), OC, C, true), x = uniformValues(rng, N * C);
   const run = async (rows: Float32Array, n: number): Promise<Float32Array> => {
@@ -94,8 +103,8 @@ test('packed bf16 weights: a row gives the same bits alone as among 13 rows (the
 });
 
 test('packed bf16 weights: the bf16 compute mode rounds a float32 input as the dense weight does', async (t) => {
-  const c = needCpu(t);
-  if (!c || !c.addon.info().bf16Dot) return void t.skip('needs AVX512_BF16 (see the test above)');
+  const c = needPacking(t);
+  if (!c) return;
   const [C, OC] = [300, 97];
   const w = uniformValues(rng, OC * C, 0.3);
   for (const N of [3, 40]) {
@@ -114,8 +123,8 @@ test('packed bf16 weights: the bf16 compute mode rounds a float32 input as the d
 });
 
 test('packed bf16 weights: download gives the exact values, dinp matches js, and other uses are refused', async (t) => {
-  const c = needCpu(t);
-  if (!c || !c.addon.info().bf16Dot) return void t.skip('needs AVX512_BF16 (see the first test)');
+  const c = needPacking(t);
+  if (!c) return;
   const [C, OC, N] = [37, 29, 5];
   const w = uniformValues(rng, OC * C, 0.3), dy = uniformValues(rng, N * OC);
   const packed = bf16Weight(c, w, OC, C, true), dense = bf16Weight(c, w, OC, C, false);
